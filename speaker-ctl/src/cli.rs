@@ -1,0 +1,174 @@
+//! speaker-ctl's command line (clap derive); doc comments are the `--help` text.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::profile::schema::Phase;
+
+/// speaker: split-phase seccomp for containers.
+///
+/// Traces a service's syscalls per phase (boot, running, shutdown), compiles
+/// the per-phase profiles to seccomp filters, runs containers under their
+/// boot filter and switches live containers to their next phase through
+/// speaker.ko (/dev/speaker).
+#[derive(Debug, Parser)]
+#[command(name = "speaker-ctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print speaker-ctl's version and the loaded speaker.ko's ABI and module versions.
+    Version,
+    /// Run a command, trace every syscall of every process and thread it creates, and write a multi-phase profile.
+    Trace(TraceArgs),
+    /// Inspect, convert, merge and compare profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Start a command as a container under its boot-phase filter and register it with speaker.ko.
+    Run(RunArgs),
+    /// Switch a running container to its next phase's seccomp filter.
+    Switch(SwitchArgs),
+    /// Switch a container to its shutdown phase (if any), then SIGTERM it, then SIGKILL after a timeout.
+    Stop(StopArgs),
+    /// Show the containers speaker.ko knows: phase, tasks, allowed syscalls, last switch.
+    Status(StatusArgs),
+    /// Measure switch latency and filter overhead, side by side in one run.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// When boot ends: port:TCP_PORT (a socket listening), cmd:'SHELL CMD' (exits 0), log:REGEX (a line on stdout/stderr) or auto (no new syscall for a while).
+    #[arg(long, value_name = "SPEC")]
+    pub ready: Option<String>,
+    /// Shell command run (outside the traced tree) once boot has ended, so the running phase sees real requests.
+    #[arg(long, value_name = "CMD")]
+    pub workload: Option<String>,
+    /// Send SIGTERM (ending the running phase) this long after boot ended, e.g. 5s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION")]
+    pub running_for: Option<String>,
+    /// Send SIGTERM this long after the start, whatever the phase.
+    #[arg(long, value_name = "DURATION")]
+    pub stop_after: Option<String>,
+    /// Window of the `--ready auto` heuristic.
+    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    pub auto_window: String,
+    /// Number of consecutive windows without a new syscall that end boot under `--ready auto`.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub auto_windows: u32,
+    /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko) or auto (filter when speaker.ko is loaded).
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub mode: String,
+    /// Name recorded in the profile.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where to write the profile (rewritten atomically as the trace goes).
+    #[arg(short = 'o', long = "output", value_name = "PROFILE")]
+    pub output: PathBuf,
+    /// The command to trace.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Write one phase of a profile as Docker/OCI seccomp JSON.
+    Export {
+        /// The phase to export.
+        #[arg(long)]
+        phase: Phase,
+        /// Output format (oci: the Docker/OCI seccomp JSON).
+        #[arg(long, default_value = "oci")]
+        format: String,
+        /// Output file (default: standard output).
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// The speaker profile.
+        profile: PathBuf,
+    },
+    /// Merge several recordings: per-phase union.
+    Merge {
+        /// Output file.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// Profiles to merge.
+        #[arg(required = true, num_args = 1..)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Show per-phase differences between two profiles.
+    Diff { a: PathBuf, b: PathBuf },
+    /// Show a profile as a table (phase, count, names).
+    Show {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        profile: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The container's id (letters, digits, '-', '_', '.'; at most 63 bytes).
+    #[arg(long)]
+    pub name: String,
+    /// A speaker multi-phase profile.
+    #[arg(long, conflicts_with_all = ["boot", "running", "shutdown"], required_unless_present = "boot")]
+    pub profile: Option<PathBuf>,
+    /// Boot-phase profile (OCI seccomp JSON or speaker profile).
+    #[arg(long, requires = "running")]
+    pub boot: Option<PathBuf>,
+    /// Running-phase profile.
+    #[arg(long, requires = "boot")]
+    pub running: Option<PathBuf>,
+    /// Shutdown-phase profile.
+    #[arg(long, requires = "boot")]
+    pub shutdown: Option<PathBuf>,
+    /// Give the container its own network namespace (only loopback).
+    #[arg(long)]
+    pub net: bool,
+    /// Return once the container is started instead of waiting for it to exit.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// Command run inside the container.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// The container's id.
+    pub cid: String,
+    /// Target phase (default: the next one).
+    #[arg(long)]
+    pub to: Option<Phase>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The container's id.
+    pub cid: String,
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this container.
+    pub cid: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Thread counts of the switch-latency benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    pub threads: Vec<usize>,
+    /// Switches per thread count (the median is reported).
+    #[arg(long, default_value_t = 9)]
+    pub runs: usize,
+}

@@ -1,0 +1,1 @@
+//! Talking to speaker.ko through /dev/speaker.

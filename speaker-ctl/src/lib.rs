@@ -1,0 +1,7 @@
+//! speaker: split-phase seccomp for containers (library behind speaker-ctl).
+pub mod abi;
+pub mod cli;
+pub mod commands;
+pub mod device;
+pub mod profile;
+pub mod trace;

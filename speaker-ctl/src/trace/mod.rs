@@ -1,0 +1,1 @@
+//! Tracing a service syscall by syscall, per phase (`speaker-ctl trace`).
