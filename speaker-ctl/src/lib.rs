@@ -2,6 +2,7 @@
 pub mod abi;
 pub mod cli;
 pub mod commands;
+pub mod container;
 pub mod device;
 pub mod profile;
 pub mod trace;

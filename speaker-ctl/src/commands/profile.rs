@@ -1,6 +1,244 @@
-//! `speaker-ctl profile`.
-use anyhow::{bail, Result};
+//! `speaker-ctl profile`: export, merge, diff and show profiles.
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-pub fn run(_cmd: crate::cli::ProfileCommand) -> Result<i32> {
-    bail!("'speaker-ctl profile' is not yet implemented")
+use anyhow::{bail, Context, Result};
+
+use crate::cli::ProfileCommand;
+use crate::profile::schema::{Phase, Profile};
+use crate::profile::{self, oci};
+
+/// Width the `show` table is wrapped to.
+const SHOW_WIDTH: usize = 100;
+
+pub fn run(cmd: ProfileCommand) -> Result<i32> {
+    match cmd {
+        ProfileCommand::Export {
+            phase,
+            format,
+            output,
+            profile,
+        } => export(phase, &format, output.as_deref(), &profile),
+        ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
+        ProfileCommand::Diff { a, b } => {
+            // Exit status like diff(1): 0 same, 1 different, 2 trouble.
+            match diff(&a, &b) {
+                Ok(code) => Ok(code),
+                Err(err) => {
+                    eprintln!("speaker-ctl: error: {err:#}");
+                    Ok(2)
+                }
+            }
+        }
+        ProfileCommand::Show { json, profile } => show(json, &profile),
+    }
+}
+
+fn load(path: &Path) -> Result<Profile> {
+    profile::load_profile(path).context("cannot load profile")
+}
+
+fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Result<i32> {
+    if format != "oci" {
+        bail!(
+            "unknown export format '{format}': the only format is 'oci' (Docker/OCI seccomp JSON)"
+        );
+    }
+    let p = load(path)?;
+    if p.phase(phase).is_none() {
+        let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
+        bail!(
+            "{} has no {phase} phase (it has: {}); pick one of those with --phase",
+            path.display(),
+            have.join(", ")
+        );
+    }
+    let (oci, dropped) = oci::from_phase(&p, phase, path)
+        .with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+    if !dropped.is_empty() {
+        eprintln!(
+            "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
+             only x86_64 is exported, so these {} entries are left out and their ABI denied: {}",
+            dropped.len(),
+            dropped.join(", ")
+        );
+    }
+    // What we write must be what `run --boot FILE` accepts.
+    let label = output.unwrap_or(Path::new("<stdout>"));
+    oci::to_phase_filter(&oci, label)
+        .and_then(|f| profile::compile(&f))
+        .with_context(|| {
+            format!(
+                "the exported {phase} phase of {} does not compile",
+                path.display()
+            )
+        })?;
+    let mut text =
+        serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
+    text.push('\n');
+    match output {
+        Some(out) => {
+            profile::write_file_atomic(out, text.as_bytes())
+                .with_context(|| format!("exporting the {phase} phase of {}", path.display()))?;
+            eprintln!(
+                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls)",
+                out.display(),
+                path.display(),
+                oci.syscalls.first().map_or(0, |s| s.names.len())
+            );
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+                .context("cannot write to standard output")?;
+        }
+    }
+    Ok(0)
+}
+
+fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
+    let mut loaded = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        loaded.push((path.clone(), load(path)?));
+    }
+    let merged =
+        profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
+    profile::write_profile_atomic(output, &merged).context("writing the merged profile")?;
+    let counts: Vec<String> = merged
+        .phases
+        .iter()
+        .map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len()))
+        .collect();
+    eprintln!(
+        "speaker-ctl: merged {} profiles into {} ({})",
+        inputs.len(),
+        output.display(),
+        counts.join(", ")
+    );
+    Ok(0)
+}
+
+fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
+    let a = load(a_path)?;
+    let b = load(b_path)?;
+    let d = profile::diff(&a, &b);
+    if d.is_empty() {
+        return Ok(0);
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "--- {}\n+++ {}\n",
+        a_path.display(),
+        b_path.display()
+    ));
+    if let Some((x, y)) = &d.default_action {
+        out.push_str(&format!("default_action: {x} vs {y}\n"));
+    }
+    if let Some((x, y)) = &d.architectures {
+        out.push_str(&format!(
+            "architectures: [{}] vs [{}]\n",
+            x.join(", "),
+            y.join(", ")
+        ));
+    }
+    for p in d.phases.iter().filter(|p| !p.is_empty()) {
+        let presence = match (p.in_a, p.in_b) {
+            (true, false) => " (only in A)",
+            (false, true) => " (only in B)",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "@@ {}{presence}: {} only in A, {} only in B @@\n",
+            p.phase,
+            p.only_a.len(),
+            p.only_b.len()
+        ));
+        for n in &p.only_a {
+            out.push_str(&format!("-{n}\n"));
+        }
+        for n in &p.only_b {
+            out.push_str(&format!("+{n}\n"));
+        }
+    }
+    print!("{out}");
+    Ok(1)
+}
+
+/// Words joined by spaces, wrapped to `width` columns.
+fn wrap(words: &[String], width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for w in words {
+        if !line.is_empty() && line.len() + 1 + w.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(w);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn show(json: bool, path: &Path) -> Result<i32> {
+    let p = load(path)?;
+    if json {
+        let mut map = serde_json::Map::new();
+        for (phase, set) in &p.phases {
+            let names = profile::phase_labels(set);
+            map.insert(
+                phase.name().to_string(),
+                serde_json::json!({ "count": names.len(), "syscalls": names }),
+            );
+        }
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))?;
+        println!("{text}");
+        return Ok(0);
+    }
+    let phase_w = Phase::ALL
+        .iter()
+        .map(|p| p.name().len())
+        .max()
+        .unwrap_or(5)
+        .max("PHASE".len());
+    let count_w = "COUNT".len();
+    let names_w = SHOW_WIDTH.saturating_sub(phase_w + count_w + 4).max(20);
+    let mut out = format!("{:<phase_w$}  {:>count_w$}  SYSCALLS\n", "PHASE", "COUNT");
+    for (phase, set) in &p.phases {
+        let names = profile::phase_labels(set);
+        for (i, line) in wrap(&names, names_w).iter().enumerate() {
+            if i == 0 {
+                out.push_str(&format!(
+                    "{:<phase_w$}  {:>count_w$}  {line}\n",
+                    phase.name(),
+                    names.len()
+                ));
+            } else {
+                out.push_str(&format!("{:<phase_w$}  {:>count_w$}  {line}\n", "", ""));
+            }
+        }
+    }
+    print!("{out}");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wrap_lines() {
+        let w: Vec<String> = ["aaa", "bb", "cccc", "d"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(wrap(&w, 7), vec!["aaa bb", "cccc d"]);
+        assert_eq!(wrap(&[], 7), vec![""]);
+        assert_eq!(wrap(&w[2..3], 2), vec!["cccc"]);
+    }
 }

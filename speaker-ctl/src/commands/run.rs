@@ -1,6 +1,46 @@
-//! `speaker-ctl run`.
-use anyhow::{bail, Result};
+//! `speaker-ctl run`: start a command as a container under its boot filter.
+use anyhow::Result;
+use std::sync::atomic::{AtomicI32, Ordering};
 
-pub fn run(_args: crate::cli::RunArgs) -> Result<i32> {
-    bail!("'speaker-ctl run' is not yet implemented")
+use crate::cli::RunArgs;
+use crate::container::launch::{launch, LaunchSpec};
+use crate::container::phases;
+use crate::container::state::ContainerState;
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<i32> {
+    let phases = match (&args.profile, &args.boot, &args.running) {
+        (Some(p), _, _) => phases::from_profile(p)?,
+        (None, Some(b), Some(r)) => phases::from_files(b, r, args.shutdown.as_deref())?,
+        _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
+    };
+    let state = launch(LaunchSpec { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net })?;
+    if args.detach {
+        println!("{} {}", state.cid, state.pid);
+        return Ok(0);
+    }
+    CHILD.store(state.pid, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: `forward` only calls async-signal-safe functions.
+        unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
+    }
+    let code = loop {
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(state.pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => break c,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(anyhow::anyhow!("cannot wait for container '{}': {e}", state.cid)),
+        }
+    };
+    ContainerState::remove(&state.cid);
+    Ok(code)
 }

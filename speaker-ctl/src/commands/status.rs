@@ -1,6 +1,54 @@
-//! `speaker-ctl status`.
-use anyhow::{bail, Result};
+//! `speaker-ctl status`: the containers as speaker.ko sees them.
+use anyhow::Result;
 
-pub fn run(_args: crate::cli::StatusArgs) -> Result<i32> {
-    bail!("'speaker-ctl status' is not yet implemented")
+use crate::cli::StatusArgs;
+use crate::container::state::ContainerState;
+use crate::device::Device;
+use crate::profile::schema::Phase;
+
+fn phase_name(i: u32) -> String {
+    Phase::from_index(i).map(|p| p.to_string()).unwrap_or_else(|| format!("phase-{i}"))
+}
+
+fn ago(ns: u64) -> String {
+    if ns == 0 {
+        return "never".into();
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let s = now.saturating_sub(ns) as f64 / 1e9;
+    format!("{s:.1}s ago")
+}
+
+pub fn run(args: StatusArgs) -> Result<i32> {
+    let dev = Device::open()?;
+    let list = dev.status(args.cid.as_deref())?;
+    if let Some(cid) = &args.cid {
+        if list.is_empty() {
+            anyhow::bail!("speaker.ko knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
+        }
+    }
+    if args.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|c| {
+                let st = ContainerState::load(&c.cid).ok();
+                serde_json::json!({
+                    "cid": c.cid, "pid": c.pid, "phase": phase_name(c.phase), "tasks": c.tasks,
+                    "allowed_syscalls": c.allowed, "switches": c.switches,
+                    "registered_ns": c.registered_ns, "last_switch_ns": c.last_switch_ns,
+                    "cmd": st.map(|s| s.cmd),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
+    println!("{:<20} {:>7} {:<9} {:>6} {:>8} {:>8}  LAST SWITCH", "CONTAINER", "PID", "PHASE", "TASKS", "ALLOWED", "SWITCHES");
+    for c in &list {
+        println!(
+            "{:<20} {:>7} {:<9} {:>6} {:>8} {:>8}  {}",
+            c.cid, c.pid, phase_name(c.phase), c.tasks, c.allowed, c.switches, ago(c.last_switch_ns)
+        );
+    }
+    Ok(0)
 }

@@ -1,6 +1,42 @@
-//! `speaker-ctl stop`.
-use anyhow::{bail, Result};
+//! `speaker-ctl stop`: shutdown phase, SIGTERM, then SIGKILL after a timeout.
+use anyhow::Result;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
 
-pub fn run(_args: crate::cli::StopArgs) -> Result<i32> {
-    bail!("'speaker-ctl stop' is not yet implemented")
+use crate::cli::StopArgs;
+use crate::container::state::ContainerState;
+use crate::profile::schema::Phase;
+
+pub fn run(args: StopArgs) -> Result<i32> {
+    let state = ContainerState::load(&args.cid)?;
+    if !state.alive() {
+        ContainerState::remove(&args.cid);
+        println!("{}: already exited", args.cid);
+        return Ok(0);
+    }
+    if state.record(Phase::Shutdown).is_some() && state.current < Phase::Shutdown {
+        let (from, to, r) = super::switch::switch(&args.cid, Some(Phase::Shutdown))?;
+        println!("{}: {from} -> {to} ({} tasks)", args.cid, r.tasks);
+    }
+    let pid = Pid::from_raw(state.pid);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    while state.alive() && Instant::now() < deadline {
+        // Reap it if it is our child (it is not when started with --detach).
+        let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let how = if state.alive() {
+        let _ = kill(pid, Signal::SIGKILL);
+        while state.alive() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        "SIGKILL after timeout"
+    } else {
+        "exited after SIGTERM"
+    };
+    ContainerState::remove(&args.cid);
+    println!("{}: stopped ({how})", args.cid);
+    Ok(0)
 }

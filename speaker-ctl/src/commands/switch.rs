@@ -1,6 +1,51 @@
-//! `speaker-ctl switch`.
-use anyhow::{bail, Result};
+//! `speaker-ctl switch`: move a live container to its next phase's filter.
+use anyhow::{bail, Context, Result};
 
-pub fn run(_args: crate::cli::SwitchArgs) -> Result<i32> {
-    bail!("'speaker-ctl switch' is not yet implemented")
+use crate::cli::SwitchArgs;
+use crate::container::state::{now_unix_ms, ContainerState};
+use crate::device::{Device, SwitchReport};
+use crate::profile::schema::Phase;
+
+/// Switches container `cid` to `to` (default: the phase after its current
+/// one); returns the phases and the module's report.
+pub fn switch(cid: &str, to: Option<Phase>) -> Result<(Phase, Phase, SwitchReport)> {
+    let dev = Device::open()?;
+    let mut state = ContainerState::load(cid)?;
+    let module = dev.status(Some(cid))?;
+    let Some(entry) = module.first() else {
+        bail!("speaker.ko knows no container '{cid}' (it has exited, or the module was reloaded); 'speaker-ctl status' lists the live ones");
+    };
+    let from = Phase::from_index(entry.phase).unwrap_or(state.current);
+    let to = match to {
+        Some(p) => p,
+        None => from.next().filter(|p| state.record(*p).is_some()).with_context(|| {
+            format!("container '{cid}' is in its {from} phase and its profile has no later phase")
+        })?,
+    };
+    let Some(rec) = state.record(to).cloned() else {
+        bail!("container '{cid}' has no {to} phase in its profile");
+    };
+    let prog = state.program(to)?;
+    let report = dev
+        .switch(cid, &prog, to.index(), rec.allowed)
+        .with_context(|| format!("cannot switch container '{cid}' to its {to} phase"))?;
+    state.current = to;
+    state.last_switch_unix_ms = Some(now_unix_ms());
+    state.save()?;
+    Ok((from, to, report))
+}
+
+pub fn run(args: SwitchArgs) -> Result<i32> {
+    let (from, to, r) = switch(&args.cid, args.to)?;
+    println!(
+        "{}: {from} -> {to}: {} task{}, {} syscalls cached as allowed, {} filter{} above trimmed, {:.1} ms",
+        args.cid,
+        r.tasks,
+        if r.tasks == 1 { "" } else { "s" },
+        r.cached_allow,
+        r.filters_above,
+        if r.filters_above == 1 { "" } else { "s" },
+        r.elapsed_ns as f64 / 1e6
+    );
+    Ok(0)
 }

@@ -1,0 +1,117 @@
+//! What speaker-ctl remembers about the containers it started, under
+//! `/run/speaker/<cid>/` (or `$SPEAKER_STATE_DIR/<cid>/`):
+//! `state.json` plus one compiled program per phase (`<phase>.bpf`, raw
+//! `struct sock_filter` array), so that a switch never depends on profile
+//! files that may have changed since the start.
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use crate::profile::schema::Phase;
+use crate::profile::{self, SockFilter};
+
+/// Errors a caller must tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("no container '{cid}' (no state in {dir}); 'speaker-ctl status' lists the running ones")]
+    Unknown { cid: String, dir: String },
+}
+
+pub fn state_root() -> PathBuf {
+    std::env::var_os("SPEAKER_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/speaker"))
+}
+
+/// One phase as recorded at start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    pub phase: Phase,
+    pub allowed: u32,
+    pub instructions: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub cid: String,
+    /// PID of the container's first process (host PID namespace).
+    pub pid: i32,
+    pub cmd: Vec<String>,
+    pub started_unix_ms: u64,
+    pub phases: Vec<PhaseRecord>,
+    pub current: Phase,
+    #[serde(default)]
+    pub last_switch_unix_ms: Option<u64>,
+}
+
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl ContainerState {
+    pub fn dir_of(cid: &str) -> PathBuf {
+        state_root().join(cid)
+    }
+
+    pub fn load(cid: &str) -> Result<ContainerState> {
+        let dir = Self::dir_of(cid);
+        let file = dir.join("state.json");
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::Unknown { cid: cid.to_string(), dir: dir.display().to_string() }.into())
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+        };
+        serde_json::from_str(&text).with_context(|| format!("{} is corrupt; remove {} to forget the container", file.display(), dir.display()))
+    }
+
+    pub fn save(&self) -> Result<()> {
+        let dir = Self::dir_of(&self.cid);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let text = serde_json::to_string_pretty(self)?;
+        profile::write_file_atomic(&dir.join("state.json"), text.as_bytes())
+            .with_context(|| format!("cannot write {}", dir.join("state.json").display()))
+    }
+
+    pub fn save_program(&self, phase: Phase, prog: &[SockFilter]) -> Result<()> {
+        let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
+        profile::write_file_atomic(&path, &super::seccomp::to_bytes(prog)).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    pub fn program(&self, phase: Phase) -> Result<Vec<SockFilter>> {
+        let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(profile::compile::parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))?)
+    }
+
+    pub fn record(&self, phase: Phase) -> Option<&PhaseRecord> {
+        self.phases.iter().find(|p| p.phase == phase)
+    }
+
+    pub fn remove(cid: &str) {
+        let _ = std::fs::remove_dir_all(Self::dir_of(cid));
+    }
+
+    /// Containers with a state directory.
+    pub fn list() -> Vec<ContainerState> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(state_root()) {
+            for e in rd.flatten() {
+                if let Some(name) = e.file_name().to_str() {
+                    if let Ok(s) = ContainerState::load(name) {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.cid.cmp(&b.cid));
+        out
+    }
+
+    /// Is the container's first process still alive (and not a zombie)?
+    pub fn alive(&self) -> bool {
+        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! speaker.ko: split-phase seccomp for containers.
+//!
+//! A container boots under its boot-phase seccomp filter.  When it reaches
+//! its running phase, `speaker-ctl switch <cid>` asks this module, through
+//! `/dev/speaker`, to replace the BPF program of the container's own filter
+//! with the tighter running-phase program, for every process and thread of
+//! the container at once.  Stock seccomp can only stack filters, only on
+//! the calling process, and never remove one.
+//!
+//! Layout: `abi` (the ioctl ABI, shared with speaker-ctl), `device` (the
+//! misc device), `registry` (containers), `filter` (the swap), `bpf`
+//! (program checks and cache emulation), `tasks` (walking tasks under their
+//! siglock), `mirror` (private kernel structs), `layout` (load-time checks).
+//!
+//! Usage from userspace (see speaker-ctl for the full tool):
+//!
+//! ```text
+//! # insmod speaker.ko
+//! # speaker-ctl version
+//! # speaker-ctl run --name web --profile web.json -- /usr/sbin/nginx
+//! # speaker-ctl switch web
+//! ```
+
+use kernel::{
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+};
+
+mod abi;
+mod bpf;
+mod device;
+mod filter;
+mod layout;
+mod mirror;
+mod registry;
+mod tasks;
+
+/// The module's version, reported by the version ioctl (kept equal to the
+/// workspace version; speaker-ctl's tests check it).
+pub(crate) const MODULE_VERSION: &str = "0.1.0";
+
+module! {
+    type: SpeakerModule,
+    name: "speaker",
+    authors: ["speaker developers"],
+    description: "Split-phase seccomp: switch a live container's seccomp filter to its next phase",
+    license: "GPL",
+}
+
+#[pin_data(PinnedDrop)]
+struct SpeakerModule {
+    #[pin]
+    _miscdev: MiscDeviceRegistration<device::SpeakerFile>,
+}
+
+impl kernel::InPlaceModule for SpeakerModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            _miscdev <- {
+                layout::check_all()?;
+                // SAFETY: called once, before the device (its only user)
+                // is registered just below.
+                unsafe { registry::init() };
+                pr_info!("speaker: ABI {}, module {}\n", abi::SPEAKER_ABI_VERSION, MODULE_VERSION);
+                MiscDeviceRegistration::register(MiscDeviceOptions { name: c"speaker" })
+            },
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for SpeakerModule {
+    fn drop(self: Pin<&mut Self>) {
+        // No file is open (each holds a module reference), so no ioctl runs.
+        registry::release_all();
+        pr_info!("speaker: unloaded\n");
+    }
+}

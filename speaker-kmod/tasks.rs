@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Visiting every thread of the system with its `sighand->siglock` held.
+//!
+//! seccomp attaches and detaches a task's filter chain under that task's
+//! siglock (`seccomp_attach_filter()`, `seccomp_sync_threads()`,
+//! `seccomp_filter_release()`), and computes a new filter's action cache
+//! under it too.  While the lock is held, the task's chain can neither be
+//! replaced nor freed, and no filter can be stacked on it.
+
+use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use kernel::{bindings, sync::rcu};
+
+use crate::mirror::SeccompFilter;
+
+/// `container_of(ptr, T, field)` for a `list_head` member.
+///
+/// # Safety
+///
+/// `ptr` points to the `list_head` at offset `off` inside a `T`.
+unsafe fn container_of<T>(ptr: *mut bindings::list_head, off: usize) -> *mut T {
+    // SAFETY: by the function's contract the result is inside the same object.
+    unsafe { ptr.byte_sub(off).cast::<T>() }
+}
+
+/// Locks `t->sighand->siglock`, as `lock_task_sighand()` does (that one is
+/// not exported).  Returns the locked sighand, or `None` if the task has
+/// already been released.
+///
+/// # Safety
+///
+/// The caller is in an RCU read-side critical section and `t` is a task
+/// found through an RCU-protected list (so it and its sighand, which is
+/// `SLAB_TYPESAFE_BY_RCU`, stay readable).
+unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::sighand_struct> {
+    loop {
+        // SAFETY: `t` is readable (contract); READ_ONCE of an RCU pointer.
+        let sh = unsafe { read_volatile(addr_of!((*t).sighand)) };
+        if sh.is_null() {
+            return None;
+        }
+        // SAFETY: a sighand seen under RCU stays a sighand (typesafe by RCU)
+        // and its siglock stays initialised; the irq-disabling variant is
+        // required because signals are sent from interrupt context.
+        unsafe { bindings::spin_lock_irq_disable(addr_of_mut!((*sh).siglock)) };
+        // SAFETY: as above.
+        if unsafe { read_volatile(addr_of!((*t).sighand)) } == sh {
+            return Some(sh);
+        }
+        // SAFETY: locked just above.
+        unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+    }
+}
+
+/// Calls `f(task, top_filter)` for every thread of every process, with the
+/// thread's siglock held (so `top_filter` and every filter below it stay
+/// attached and alive during the call).  Threads being released, and
+/// threads without a filter, are skipped.  `f` must not sleep.
+pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter)) {
+    let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
+    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
+    let _rcu = rcu::read_lock();
+    let init = addr_of_mut!(bindings::init_task);
+    let mut p = init;
+    loop {
+        // SAFETY: `p` is init_task or a task reached through the RCU-protected
+        // `tasks` list inside our read-side section (next_task()).
+        p = unsafe { container_of(read_volatile(addr_of!((*p).tasks.next)), tasks_off) };
+        if p == init {
+            break;
+        }
+        // SAFETY: a task on the tasks list has a signal struct that is freed
+        // only after an RCU grace period (delayed_put_task_struct()).
+        let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
+        // SAFETY: `head` is a valid list head (above).
+        let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+        while node != head {
+            // SAFETY: `node` is a `thread_node` of a task on the RCU-protected
+            // thread list (for_each_thread()).
+            let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+            // SAFETY: in an RCU section, `t` found through an RCU list.
+            if let Some(sh) = unsafe { lock_sighand(t) } {
+                // SAFETY: siglock held: the filter pointer is stable.
+                let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
+                if !top.is_null() {
+                    f(t, top);
+                }
+                // SAFETY: locked by lock_sighand().
+                unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+            }
+            // SAFETY: as for `node` above.
+            node = unsafe { read_volatile(addr_of!((*node).next)) };
+        }
+    }
+}
+
+/// Calls `f(top_filter, filter_count, mode)` for task `t` with its siglock
+/// held; does nothing if the task has already been released.
+///
+/// # Safety
+///
+/// The caller holds a reference on `t` (so the task struct stays allocated).
+pub(crate) unsafe fn with_task_locked(
+    t: *mut bindings::task_struct,
+    f: impl FnOnce(*mut SeccompFilter, i32, i32),
+) {
+    let _rcu = rcu::read_lock();
+    // SAFETY: `t` is referenced (contract) and we are in an RCU section.
+    if let Some(sh) = unsafe { lock_sighand(t) } {
+        // SAFETY: siglock held: `seccomp` is stable.
+        let (top, count, mode) = unsafe {
+            (
+                (*t).seccomp.filter.cast::<SeccompFilter>(),
+                bindings::atomic_read(addr_of!((*t).seccomp.filter_count)),
+                (*t).seccomp.mode,
+            )
+        };
+        f(top, count, mode);
+        // SAFETY: locked by lock_sighand().
+        unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+    }
+}

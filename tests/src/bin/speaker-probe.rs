@@ -1,0 +1,251 @@
+//! speaker-probe: the process that runs inside test containers and makes
+//! real syscalls on request, from every thread and process it owns.
+//!
+//! ```text
+//! speaker-probe serve DIR [--threads N] [--depth D] [--storm]
+//! ```
+//!
+//! Every task (the main thread and N extra threads of each of the D
+//! processes in a chain: process 0 forks process 1, which forks process 2,
+//! ...) writes `DIR/ready.pPtT` once running, then polls `DIR/cmd` (one
+//! line `GEN OP ARGS...`).  For each new `GEN` it runs OP and writes its
+//! result to `DIR/res/GEN.pPtT`:
+//!
+//! * `sys NAME`: the raw syscall NAME (see `syscall_by_name`); the result
+//!   is `0` on success or `errno N`.
+//! * `fork NAME` (process 0, main thread only): a child forked now makes
+//!   NAME and writes `DIR/res/GEN.forked`.
+//! * `stack NAME ERRNO` (process 0, main thread only): installs an
+//!   application filter on all threads of process 0 (TSYNC) that fails
+//!   NAME with ERRNO.
+//!
+//! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
+//! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0.
+//! `--storm`: extra threads hammer cheap syscalls and fork short-lived
+//! children instead of polling.
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+static TERM: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_: libc::c_int) {
+    TERM.store(true, Ordering::SeqCst);
+}
+
+/// Makes syscall `name` with harmless arguments; `Ok(())` or the errno.
+fn syscall_by_name(name: &str, dir: &Path) -> Result<(), i32> {
+    let mut buf = [0u8; 4096];
+    let b = buf.as_mut_ptr();
+    let cdir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: every call gets valid pointers to `buf` (large enough for the
+    // structs these syscalls write) or to `cdir`.
+    let r = unsafe {
+        match name {
+            "getppid" => libc::syscall(libc::SYS_getppid),
+            "gettid" => libc::syscall(libc::SYS_gettid),
+            "getpriority" => libc::syscall(libc::SYS_getpriority, 0, 0),
+            "uname" => libc::syscall(libc::SYS_uname, b),
+            "umask" => libc::syscall(libc::SYS_umask, 0o022),
+            "sysinfo" => libc::syscall(libc::SYS_sysinfo, b),
+            "getcpu" => libc::syscall(libc::SYS_getcpu, b, b.add(8), 0),
+            "personality" => libc::syscall(libc::SYS_personality, 0xffff_ffffu64),
+            "getrusage" => libc::syscall(libc::SYS_getrusage, 0, b),
+            "times" => libc::syscall(libc::SYS_times, b),
+            "sethostname" => libc::syscall(libc::SYS_sethostname, c"probe".as_ptr(), 5),
+            "mount" => libc::syscall(
+                libc::SYS_mount,
+                cdir.as_ptr(),
+                cdir.as_ptr(),
+                std::ptr::null::<libc::c_char>(),
+                libc::MS_BIND,
+                std::ptr::null::<libc::c_void>(),
+            ),
+            _ => return Err(libc::ENOSYS),
+        }
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(())
+    }
+}
+
+fn result_text(r: Result<(), i32>) -> String {
+    match r {
+        Ok(()) => "0".to_string(),
+        Err(e) => format!("errno {e}"),
+    }
+}
+
+fn write_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    if let Ok(mut f) = fs::File::create(&tmp) {
+        let _ = f.write_all(text.as_bytes());
+        let _ = fs::rename(&tmp, path);
+    }
+}
+
+fn syscall_nr(name: &str) -> Option<u32> {
+    Some(match name {
+        "getppid" => libc::SYS_getppid,
+        "getpriority" => libc::SYS_getpriority,
+        "uname" => libc::SYS_uname,
+        "umask" => libc::SYS_umask,
+        "sysinfo" => libc::SYS_sysinfo,
+        "personality" => libc::SYS_personality,
+        "times" => libc::SYS_times,
+        _ => return None,
+    } as u32)
+}
+
+/// A hand-written app filter (like the kernel selftests do): `name` fails
+/// with `errno`, everything else is allowed.
+fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
+    let nr = syscall_nr(name).ok_or(libc::ENOSYS)?;
+    let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        f(0x20, 0, 0, 4),                  // ld [4] (arch)
+        f(0x15, 0, 3, 0xc000_003e),        // jeq AUDIT_ARCH_X86_64
+        f(0x20, 0, 0, 0),                  // ld [0] (nr)
+        f(0x15, 0, 1, nr),                 // jeq nr
+        f(0x06, 0, 0, 0x0005_0000 | errno), // ret ERRNO(errno)
+        f(0x06, 0, 0, 0x7fff_0000),        // ret ALLOW
+    ];
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
+    // SAFETY: valid program; SECCOMP_SET_MODE_FILTER with TSYNC (flag 1).
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, 1, &fprog) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+fn poll_loop(dir: PathBuf, id: String, main: bool) {
+    write_file(&dir.join(format!("ready.{id}")), "1");
+    let mut last = 0u64;
+    loop {
+        if main && TERM.load(Ordering::SeqCst) {
+            let op = fs::read_to_string(dir.join("shutdown-op")).unwrap_or_else(|_| "uname".into());
+            let r = syscall_by_name(op.trim(), &dir);
+            write_file(&dir.join("res").join(format!("shutdown.{id}")), &result_text(r));
+            std::process::exit(0);
+        }
+        if let Ok(cmd) = fs::read_to_string(dir.join("cmd")) {
+            let words: Vec<&str> = cmd.split_whitespace().collect();
+            let gen: u64 = words.first().and_then(|g| g.parse().ok()).unwrap_or(0);
+            if gen > last {
+                last = gen;
+                let res = dir.join("res").join(format!("{gen}.{id}"));
+                match (words.get(1).copied(), words.get(2).copied()) {
+                    (Some("sys"), Some(name)) => write_file(&res, &result_text(syscall_by_name(name, &dir))),
+                    (Some("fork"), Some(name)) if main => {
+                        // SAFETY: the child only makes a syscall, writes a file and _exits.
+                        match unsafe { libc::fork() } {
+                            0 => {
+                                let r = syscall_by_name(name, &dir);
+                                write_file(&dir.join("res").join(format!("{gen}.forked")), &result_text(r));
+                                // SAFETY: plain exit of the forked child.
+                                unsafe { libc::_exit(0) };
+                            }
+                            pid if pid > 0 => {
+                                let mut st = 0;
+                                // SAFETY: reaping our own child.
+                                unsafe { libc::waitpid(pid, &mut st, 0) };
+                                write_file(&res, "0");
+                            }
+                            _ => write_file(&res, "errno fork"),
+                        }
+                    }
+                    (Some("stack"), Some(name)) if main => {
+                        let errno = words.get(3).and_then(|e| e.parse().ok()).unwrap_or(1001);
+                        write_file(&res, &result_text(stack_filter(name, errno)));
+                    }
+                    (Some("exit"), _) => std::process::exit(0),
+                    _ => {}
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn storm_loop() {
+    let mut i = 0u64;
+    loop {
+        // SAFETY: harmless syscalls without pointers.
+        unsafe {
+            libc::syscall(libc::SYS_getppid);
+            libc::syscall(libc::SYS_getpriority, 0, 0);
+        }
+        i += 1;
+        if i % 200 == 0 {
+            // SAFETY: the child only makes syscalls and _exits; we reap it.
+            unsafe {
+                let pid = libc::fork();
+                if pid == 0 {
+                    libc::syscall(libc::SYS_getpriority, 0, 0);
+                    libc::_exit(0);
+                } else if pid > 0 {
+                    libc::waitpid(pid, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+}
+
+fn serve(dir: PathBuf, threads: usize, depth: usize, storm: bool) -> ! {
+    fs::create_dir_all(dir.join("res")).expect("cannot create the result directory");
+    // SAFETY: the handler only stores to an atomic.
+    unsafe { libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t) };
+    let mut level = 0;
+    while level + 1 < depth {
+        // SAFETY: single-threaded at this point; the child continues below.
+        match unsafe { libc::fork() } {
+            0 => level += 1,
+            pid if pid > 0 => break,
+            _ => panic!("fork failed"),
+        }
+    }
+    for t in 1..=threads {
+        let dir = dir.clone();
+        let id = format!("p{level}t{t}");
+        std::thread::spawn(move || if storm { storm_loop() } else { poll_loop(dir, id, false) });
+    }
+    poll_loop(dir, format!("p{level}t0"), level == 0);
+    unreachable!()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 || args[1] != "serve" {
+        eprintln!("usage: speaker-probe serve DIR [--threads N] [--depth D] [--storm]");
+        std::process::exit(2);
+    }
+    let mut threads = 0;
+    let mut depth = 1;
+    let mut storm = false;
+    let mut i = 3;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--threads" => {
+                threads = args[i + 1].parse().expect("--threads N");
+                i += 1;
+            }
+            "--depth" => {
+                depth = args[i + 1].parse().expect("--depth D");
+                i += 1;
+            }
+            "--storm" => storm = true,
+            a => {
+                eprintln!("speaker-probe: unknown argument {a}");
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+    serve(PathBuf::from(&args[2]), threads, depth, storm)
+}
