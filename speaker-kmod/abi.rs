@@ -21,7 +21,7 @@
 //!
 //! Every command but `VERSION` and `STATUS` needs `CAP_SYS_ADMIN`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 /// Version of this ABI; bumped on any incompatible change.
 pub const SPEAKER_ABI_VERSION: u32 = 1;

@@ -8,7 +8,8 @@
 //! kernel/seccomp.c (Linux 7.3.4); [`seccomp_check_filter`] and
 //! [`is_const_allow`] are line-by-line ports of them.
 
-use core::ffi::{c_int, c_uint, c_ulong};
+use core::ffi::{c_int, c_uint};
+use kernel::ffi::c_ulong;
 use kernel::{bindings, prelude::*};
 
 use crate::mirror::{SockFprogKern, COMPAT_NR, COMPAT_WORDS, NATIVE_NR, NATIVE_WORDS};
@@ -304,6 +305,6 @@ impl CacheMask {
 
     /// Number of syscalls (both ABIs) in the mask.
     pub(crate) fn count(&self) -> u32 {
-        self.native.iter().chain(self.compat.iter()).map(|w| w.count_ones()).sum()
+        Iterator::chain(self.native.iter(), self.compat.iter()).map(|w| w.count_ones()).sum()
     }
 }

@@ -36,7 +36,7 @@
 
 use core::ptr::{addr_of, addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::{bindings, prelude::*};
+use kernel::bindings;
 
 use crate::bpf::{CacheMask, NewProg};
 use crate::mirror::{SeccompFilter, COMPAT_WORDS, NATIVE_WORDS};
@@ -111,40 +111,15 @@ impl FilterRef {
     pub(crate) fn swap(&self, new: NewProg, mask: &CacheMask) -> SwapStats {
         let me = self.as_ptr();
         // SAFETY: the filter is alive (type invariant).
-        let mut trimmed = u32::from(unsafe { trim(me, mask) });
-        let mut tasks = 0;
-        let mut walk = |count: bool, trimmed: &mut u32| {
-            for_each_thread_locked(|_, top| {
-                let mut f = top;
-                let mut above = 0u32;
-                // SAFETY: siglock held: every filter of the chain is alive;
-                // only filters strictly above ours are trimmed here.
-                unsafe {
-                    while !f.is_null() && f != me {
-                        f = (*f).prev;
-                    }
-                    if f.is_null() {
-                        return;
-                    }
-                    let mut g = top;
-                    while g != me {
-                        above += u32::from(trim(g, mask));
-                        g = (*g).prev;
-                    }
-                }
-                *trimmed += above;
-                if count {
-                    tasks += 1;
-                }
-            });
-        };
-        walk(false, &mut trimmed);
+        unsafe { trim(me, mask) };
+        let mut trimmed = walk(me, mask).1;
         // SAFETY: `prog` is a pointer-sized, aligned field of a live filter;
         // seccomp reads it with plain loads, so a single atomic store is
         // seen whole.
         let field = unsafe { AtomicPtr::from_ptr(addr_of_mut!((*me).prog)) };
         let old = field.swap(new.into_raw(), Ordering::AcqRel);
-        walk(true, &mut trimmed);
+        let (tasks, again) = walk(me, mask);
+        trimmed += again;
         // SAFETY: plain sleeping call, we hold no spinlock here.
         unsafe { bindings::synchronize_rcu_tasks() };
         // SAFETY: `old` was the filter's program (created by seccomp or by a
@@ -155,6 +130,29 @@ impl FilterRef {
         unsafe { NewProg::destroy(old) };
         SwapStats { tasks, filters_above: trimmed }
     }
+}
+
+/// Trims the cache of every filter stacked above `me` in any thread.
+/// Returns the threads whose chain contains `me` and the number of trims
+/// that cleared bits.
+fn walk(me: *mut SeccompFilter, mask: &CacheMask) -> (u32, u32) {
+    let (mut tasks, mut trimmed) = (0u32, 0u32);
+    for_each_thread_locked(|_, top| {
+        // SAFETY: siglock held: every filter of the chain is attached and
+        // alive; only filters strictly above `me` are written.
+        unsafe {
+            if !chain_contains(top, me) {
+                return;
+            }
+            let mut g = top;
+            while g != me {
+                trimmed += u32::from(trim(g, mask));
+                g = (*g).prev;
+            }
+        }
+        tasks += 1;
+    });
+    (tasks, trimmed)
 }
 
 /// Is `f` in the chain starting at `top`?
@@ -184,8 +182,8 @@ unsafe fn trim(f: *mut SeccompFilter, mask: &CacheMask) -> bool {
     // SAFETY: `f` is alive (contract); the bitmaps are arrays of longs.
     let (native, compat) = unsafe {
         (
-            addr_of_mut!((*f).cache.allow_native).cast::<core::ffi::c_ulong>(),
-            addr_of_mut!((*f).cache.allow_compat).cast::<core::ffi::c_ulong>(),
+            addr_of_mut!((*f).cache.allow_native).cast::<kernel::ffi::c_ulong>(),
+            addr_of_mut!((*f).cache.allow_compat).cast::<kernel::ffi::c_ulong>(),
         )
     };
     // SAFETY: both pointers cover `*_WORDS` longs of a live filter.
@@ -195,7 +193,7 @@ unsafe fn trim(f: *mut SeccompFilter, mask: &CacheMask) -> bool {
 /// # Safety
 ///
 /// `bits` points to `words` longs that stay allocated during the call.
-unsafe fn trim_bitmap(bits: *mut core::ffi::c_ulong, mask: &[core::ffi::c_ulong], words: usize) -> bool {
+unsafe fn trim_bitmap(bits: *mut kernel::ffi::c_ulong, mask: &[kernel::ffi::c_ulong], words: usize) -> bool {
     let mut changed = false;
     for w in 0..words {
         // SAFETY: `w < words` (contract); READ_ONCE of a concurrently read word.
@@ -206,7 +204,7 @@ unsafe fn trim_bitmap(bits: *mut core::ffi::c_ulong, mask: &[core::ffi::c_ulong]
             extra &= extra - 1;
             // SAFETY: bit `w * 64 + b` lies in the bitmap; clear_bit() is
             // the atomic clear seccomp's readers expect.
-            unsafe { bindings::clear_bit((w * 64 + b) as core::ffi::c_ulong, bits) };
+            unsafe { bindings::clear_bit((w * 64 + b) as kernel::ffi::c_ulong, bits) };
             changed = true;
         }
     }

@@ -15,7 +15,7 @@ fn check(ok: bool, what: &str) -> Result {
     if ok {
         Ok(())
     } else {
-        pr_err!("speaker: layout check failed: {}; bindings do not match this kernel (bindgen version?), refusing to load\n", what);
+        pr_err!("layout check failed: {}; bindings do not match this kernel (bindgen version?), refusing to load\n", what);
         Err(EINVAL)
     }
 }

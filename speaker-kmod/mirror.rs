@@ -23,7 +23,7 @@ pub(crate) const NATIVE_NR: usize = bindings::__NR_syscalls as usize;
 /// is `IA32_NR_syscalls` (the kernel is built with `CONFIG_IA32_EMULATION`).
 pub(crate) const COMPAT_NR: usize = bindings::IA32_NR_syscalls as usize;
 
-const LONG_BITS: usize = core::mem::size_of::<core::ffi::c_ulong>() * 8;
+const LONG_BITS: usize = core::mem::size_of::<kernel::ffi::c_ulong>() * 8;
 /// `BITS_TO_LONGS(NATIVE_NR)`.
 pub(crate) const NATIVE_WORDS: usize = NATIVE_NR.div_ceil(LONG_BITS);
 /// `BITS_TO_LONGS(COMPAT_NR)`.
@@ -32,8 +32,8 @@ pub(crate) const COMPAT_WORDS: usize = COMPAT_NR.div_ceil(LONG_BITS);
 /// `struct action_cache` (kernel/seccomp.c), with `SECCOMP_ARCH_COMPAT`.
 #[repr(C)]
 pub(crate) struct ActionCache {
-    pub(crate) allow_native: [core::ffi::c_ulong; NATIVE_WORDS],
-    pub(crate) allow_compat: [core::ffi::c_ulong; COMPAT_WORDS],
+    pub(crate) allow_native: [kernel::ffi::c_ulong; NATIVE_WORDS],
+    pub(crate) allow_compat: [kernel::ffi::c_ulong; COMPAT_WORDS],
 }
 
 /// Prefix of `struct seccomp_filter` (kernel/seccomp.c, Linux 7.3.4):
@@ -102,10 +102,15 @@ impl SeccompFilter {
             return false;
         }
         // SAFETY: a live filter owns its `prog`; seccomp creates it with
-        // `save_orig` on x86, so `orig_prog` is the classic program.
+        // `save_orig` on x86, so `orig_prog` is the classic program, which
+        // the classic checker guarantees to end in a return.
         unsafe {
             let orig = (*prog).orig_prog.cast::<SockFprogKern>();
-            !orig.is_null() && (*orig).len as u32 == (*prog).len && !(*orig).filter.is_null()
+            if orig.is_null() || (*orig).filter.is_null() || (*orig).len == 0 || (*orig).len > 4096 {
+                return false;
+            }
+            let last = &*(*orig).filter.add((*orig).len as usize - 1);
+            last.code & 0x07 == 0x06 /* BPF_RET */
         }
     }
 }

@@ -70,7 +70,7 @@ fn forget_exited(list: &mut KVec<Container>) {
         if list[i].filter.users() <= 0 {
             // Dropping the container drops our filter reference (and frees
             // the filter if we were its last holder).
-            drop(list.swap_remove(i));
+            drop(list.remove(i));
         } else {
             i += 1;
         }
@@ -145,20 +145,22 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         return Err(ESRCH);
     }
     let mut result = Err(ESRCH);
-    crate::tasks::with_task_locked(task, |top, count, mode| {
+    let take = |top: *mut SeccompFilter, count: i32, mode: i32| {
         result = if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
             Err(EINVAL)
         } else if count != expected as i32 {
             Err(EBUSY)
         // SAFETY: siglock held, `top` is attached to the task and alive.
         } else if !unsafe { SeccompFilter::looks_sane(top) } {
-            pr_err!("speaker: filter of pid {} does not match mirror.rs; refusing\n", nr);
+            pr_err!("filter of pid {} does not match mirror.rs; refusing\n", nr);
             Err(EINVAL)
         } else {
             // SAFETY: `top` is alive (siglock held) and non-null.
             Ok(unsafe { FilterRef::get(NonNull::new_unchecked(top)) })
         };
-    });
+    };
+    // SAFETY: we hold a reference on `task` until put_task_struct() below.
+    unsafe { crate::tasks::with_task_locked(task, take) };
     // SAFETY: we own the task reference from get_pid_task().
     unsafe { bindings::put_task_struct(task) };
     result
@@ -199,7 +201,7 @@ pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
     forget_exited(&mut list);
     find(&mut list, cid)?;
     let i = list.iter().position(|c| &c.cid == cid).ok_or(ESRCH)?;
-    drop(list.swap_remove(i));
+    drop(list.remove(i));
     Ok(())
 }
 

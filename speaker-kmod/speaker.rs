@@ -63,7 +63,7 @@ impl kernel::InPlaceModule for SpeakerModule {
                 // SAFETY: called once, before the device (its only user)
                 // is registered just below.
                 unsafe { registry::init() };
-                pr_info!("speaker: ABI {}, module {}\n", abi::SPEAKER_ABI_VERSION, MODULE_VERSION);
+                pr_info!("ABI {}, module {}\n", abi::SPEAKER_ABI_VERSION, MODULE_VERSION);
                 MiscDeviceRegistration::register(MiscDeviceOptions { name: c"speaker" })
             },
         })
@@ -75,6 +75,6 @@ impl PinnedDrop for SpeakerModule {
     fn drop(self: Pin<&mut Self>) {
         // No file is open (each holds a module reference), so no ioctl runs.
         registry::release_all();
-        pr_info!("speaker: unloaded\n");
+        pr_info!("unloaded\n");
     }
 }

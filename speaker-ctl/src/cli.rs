@@ -36,6 +36,11 @@ pub enum Command {
     Status(StatusArgs),
     /// Measure switch latency and filter overhead, side by side in one run.
     Bench(BenchArgs),
+    /// (internal) The payload of `bench` containers: N idle threads.
+    #[command(hide = true)]
+    BenchPayload {
+        threads: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -128,7 +133,7 @@ pub struct RunArgs {
     /// Give the container its own network namespace (only loopback).
     #[arg(long)]
     pub net: bool,
-    /// Return once the container is started instead of waiting for it to exit.
+    /// Return once the container is started instead of waiting for it to exit; its output goes to /run/speaker/CID/output.log.
     #[arg(long, short = 'd')]
     pub detach: bool,
     /// Command run inside the container.

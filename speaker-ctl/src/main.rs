@@ -14,6 +14,7 @@ fn main() {
         Command::Stop(args) => commands::stop::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::BenchPayload { threads } => commands::bench::payload(threads),
     };
     match result {
         Ok(code) => std::process::exit(code),

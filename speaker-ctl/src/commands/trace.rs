@@ -1,6 +1,6 @@
-//! `speaker-ctl trace`.
-use anyhow::{bail, Result};
+//! `speaker-ctl trace`: see [`crate::trace`] for what it does.
+use anyhow::Result;
 
-pub fn run(_args: crate::cli::TraceArgs) -> Result<i32> {
-    bail!("'speaker-ctl trace' is not yet implemented")
+pub fn run(args: crate::cli::TraceArgs) -> Result<i32> {
+    crate::trace::run(&args)
 }

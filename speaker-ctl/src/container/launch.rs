@@ -33,6 +33,9 @@ pub struct LaunchSpec {
     pub phases: Vec<CompiledPhase>,
     pub cmd: Vec<String>,
     pub net: bool,
+    /// Detached: stdin from /dev/null, stdout and stderr to
+    /// `/run/speaker/<cid>/output.log` (so the caller's pipes are not held).
+    pub detach: bool,
 }
 
 fn pipe() -> Result<(std::fs::File, std::fs::File)> {
@@ -45,6 +48,7 @@ fn pipe() -> Result<(std::fs::File, std::fs::File)> {
 fn child(
     cid: &str,
     net: bool,
+    stdio: Option<(i32, i32)>,
     boot: &[crate::profile::SockFilter],
     argv: &[CString],
     to_parent: &mut std::fs::File,
@@ -73,6 +77,13 @@ fn child(
     if net {
         if let Err(e) = loopback_up() {
             return fail(to_parent, "cannot bring up lo in the new network namespace", e);
+        }
+    }
+    if let Some((null, log)) = stdio {
+        for (from, to) in [(null, 0), (log, 1), (log, 2)] {
+            if let Err(e) = nix::unistd::dup2(from, to) {
+                return fail(to_parent, "cannot redirect the container's standard streams", e);
+            }
         }
     }
     if let Err(e) = seccomp::install(boot) {
@@ -129,6 +140,17 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         .map(|a| CString::new(a.as_bytes()).map_err(|_| anyhow!("argument {a:?} contains a NUL byte")))
         .collect::<Result<_>>()?;
 
+    let stdio_files = if spec.detach {
+        let dir = ContainerState::dir_of(&spec.cid);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let log = dir.join("output.log");
+        let null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
+        let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        Some((null, out))
+    } else {
+        None
+    };
+    let stdio = stdio_files.as_ref().map(|(n, o)| (n.as_raw_fd(), o.as_raw_fd()));
     let (mut up_r, mut up_w) = pipe()?;
     let (mut down_r, mut down_w) = pipe()?;
     let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
@@ -144,7 +166,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     // or _exit (the returned value becomes its exit status).
     let pid = unsafe {
         nix::sched::clone(
-            Box::new(|| child(&cid, net, &boot_prog, &argv, &mut up_w, &mut down_r)),
+            Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w, &mut down_r)),
             &mut stack,
             flags,
             Some(libc::SIGCHLD),
@@ -153,6 +175,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);
     drop(down_r);
+    drop(stdio_files);
 
     let mut first = [0u8; 1];
     let n = up_r.read(&mut first).unwrap_or(0);
@@ -160,6 +183,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         let mut rest = String::new();
         let _ = up_r.read_to_string(&mut rest);
         let _ = nix::sys::wait::waitpid(pid, None);
+        ContainerState::remove(&spec.cid);
         if n == 1 && first[0] == b'F' {
             bail!("container '{}': {rest}", spec.cid);
         }

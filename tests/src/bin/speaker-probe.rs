@@ -81,7 +81,8 @@ fn result_text(r: Result<(), i32>) -> String {
 }
 
 fn write_file(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
     if let Ok(mut f) = fs::File::create(&tmp) {
         let _ = f.write_all(text.as_bytes());
         let _ = fs::rename(&tmp, path);

@@ -75,9 +75,10 @@ fn dmesg() -> String {
 
 /// Kernel log lines that mean something went wrong in the kernel.
 fn kernel_trouble(log: &str) -> Vec<String> {
-    const BAD: [&str; 10] = [
-        "BUG", "WARNING", "Oops", "general protection", "refcount_t", "lockdep", "possible circular",
-        "stall", "UBSAN", "list_add corruption",
+    const BAD: [&str; 15] = [
+        "BUG:", "WARNING:", "Oops", "general protection fault", "refcount_t:", "possible circular locking",
+        "inconsistent lock state", "suspicious RCU usage", "detected stalls", "INFO: task", "UBSAN:",
+        "list_add corruption", "list_del corruption", "kernel BUG", "possible recursive locking",
     ];
     log.lines().filter(|l| BAD.iter().any(|b| l.contains(b))).map(|l| l.to_string()).collect()
 }

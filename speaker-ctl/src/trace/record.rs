@@ -1,0 +1,241 @@
+//! The syscalls observed so far, per phase, and their conversion to a
+//! [`Profile`].
+use std::collections::HashMap;
+
+use libseccomp::{ScmpArch, ScmpSyscall};
+
+use crate::profile::schema::{Phase, PhaseSet, Profile, SyscallEntry};
+
+/// The x32 bit of x86_64 syscall numbers.
+const X32_SYSCALL_BIT: u64 = 0x4000_0000;
+
+/// A syscall ABI of an x86_64 kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Abi {
+    X86_64,
+    /// i386 compat (int 0x80, sysenter, or a 32-bit binary's syscalls).
+    X86,
+    /// x32 (x86_64 entry with the x32 bit set); kept apart, never merged
+    /// into x86_64 (numbers keep the x32 bit, as libseccomp's do).
+    X32,
+}
+
+impl Abi {
+    /// The `arch` string of a [`SyscallEntry`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "x86_64",
+            Abi::X86 => "x86",
+            Abi::X32 => "x32",
+        }
+    }
+
+    fn scmp(self) -> ScmpArch {
+        match self {
+            Abi::X86_64 => ScmpArch::X8664,
+            Abi::X86 => ScmpArch::X86,
+            Abi::X32 => ScmpArch::X32,
+        }
+    }
+
+    /// The ABI of a syscall from `PTRACE_GET_SYSCALL_INFO`'s `arch` (an
+    /// `AUDIT_ARCH_*` value) and number.
+    pub fn from_audit(arch: u32, nr: u64) -> Option<Abi> {
+        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        match arch {
+            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => Some(Abi::X32),
+            AUDIT_ARCH_X86_64 => Some(Abi::X86_64),
+            AUDIT_ARCH_I386 => Some(Abi::X86),
+            _ => None,
+        }
+    }
+}
+
+/// The name of syscall `nr` of `abi`, as libseccomp knows it.
+pub fn syscall_name(abi: Abi, nr: u64) -> Option<String> {
+    let nr = i32::try_from(nr).ok()?;
+    if nr < 0 {
+        return None;
+    }
+    ScmpSyscall::from(nr).get_name_by_arch(abi.scmp()).ok()
+}
+
+/// One syscall of one phase.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub count: u64,
+    pub first_seen_ms: u64,
+}
+
+/// What one phase saw.
+#[derive(Debug, Clone, Default)]
+pub struct PhaseRec {
+    pub entries: HashMap<(Abi, u64), Entry>,
+    /// Syscall entries counted in this phase.
+    pub calls: u64,
+    /// When the phase began (ms since the start).
+    pub entered_ms: u64,
+}
+
+/// The syscalls observed so far.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// Indexed by [`Phase::index`]; `None` until the phase is entered.
+    pub phases: [Option<PhaseRec>; 3],
+    /// Bumped whenever a phase gets a syscall it did not have yet.
+    pub generation: u64,
+    /// Syscall entries whose number no name is known for (not recorded).
+    pub unknown_calls: u64,
+    /// One of them, for the warning.
+    pub unknown_example: Option<(Abi, u64)>,
+}
+
+impl Recording {
+    /// Marks `phase` as begun at `ms` (no-op if it already is).
+    pub fn enter(&mut self, phase: Phase, ms: u64) {
+        let slot = &mut self.phases[phase.index() as usize];
+        if slot.is_none() {
+            *slot = Some(PhaseRec {
+                entered_ms: ms,
+                ..PhaseRec::default()
+            });
+            self.generation += 1;
+        }
+    }
+
+    /// Counts one syscall entry in `phase`; `name` resolves its name the
+    /// first time the phase sees it.
+    pub fn record(
+        &mut self,
+        phase: Phase,
+        abi: Abi,
+        nr: u64,
+        ms: u64,
+        name: impl FnOnce() -> Option<String>,
+    ) {
+        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec {
+            entered_ms: ms,
+            ..PhaseRec::default()
+        });
+        rec.calls += 1;
+        if let Some(e) = rec.entries.get_mut(&(abi, nr)) {
+            e.count += 1;
+            return;
+        }
+        match name() {
+            Some(name) => {
+                rec.entries.insert(
+                    (abi, nr),
+                    Entry {
+                        name,
+                        count: 1,
+                        first_seen_ms: ms,
+                    },
+                );
+                self.generation += 1;
+            }
+            None => {
+                rec.calls -= 1;
+                self.unknown_calls += 1;
+                self.unknown_example.get_or_insert((abi, nr));
+            }
+        }
+    }
+
+    /// Distinct syscalls of `phase` so far.
+    pub fn distinct(&self, phase: Phase) -> usize {
+        self.phases[phase.index() as usize]
+            .as_ref()
+            .map_or(0, |p| p.entries.len())
+    }
+
+    /// Distinct (abi, nr) pairs over all phases.
+    pub fn distinct_total(&self) -> usize {
+        let mut all: Vec<(Abi, u64)> = self
+            .phases
+            .iter()
+            .flatten()
+            .flat_map(|p| p.entries.keys().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all.len()
+    }
+
+    /// The profile of everything recorded so far: the phases begun, each
+    /// with its syscalls sorted by ABI then name.
+    pub fn to_profile(&self, name: Option<String>, ready: Option<String>) -> Profile {
+        let mut p = Profile::new(name);
+        p.ready = ready;
+        let (mut x86, mut x32) = (false, false);
+        for phase in Phase::ALL {
+            let Some(rec) = &self.phases[phase.index() as usize] else {
+                continue;
+            };
+            let mut list: Vec<(&(Abi, u64), &Entry)> = rec.entries.iter().collect();
+            list.sort_by(|a, b| (a.0 .0, &a.1.name).cmp(&(b.0 .0, &b.1.name)));
+            let syscalls = list
+                .into_iter()
+                .map(|((abi, nr), e)| {
+                    x86 |= *abi == Abi::X86;
+                    x32 |= *abi == Abi::X32;
+                    SyscallEntry {
+                        name: e.name.clone(),
+                        arch: abi.name().to_string(),
+                        nr: Some(*nr as i32),
+                        count: Some(e.count),
+                        first_seen_ms: Some(e.first_seen_ms),
+                    }
+                })
+                .collect();
+            p.phases.insert(phase, PhaseSet { syscalls });
+        }
+        // The ABIs seen besides x86_64 must be allowed at all.
+        if x86 {
+            p.architectures.push("SCMP_ARCH_X86".to_string());
+        }
+        if x32 {
+            p.architectures.push("SCMP_ARCH_X32".to_string());
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(syscall_name(Abi::X86_64, 59).as_deref(), Some("execve"));
+        assert_eq!(syscall_name(Abi::X86, 20).as_deref(), Some("getpid"));
+        assert_eq!(syscall_name(Abi::X86_64, u64::MAX), None);
+        assert_eq!(Abi::from_audit(0xc000_003e, 1), Some(Abi::X86_64));
+        assert_eq!(Abi::from_audit(0x4000_0003, 1), Some(Abi::X86));
+    }
+
+    #[test]
+    fn phases_and_profile() {
+        let mut r = Recording::default();
+        r.enter(Phase::Boot, 0);
+        r.record(Phase::Boot, Abi::X86_64, 59, 1, || Some("execve".into()));
+        r.record(Phase::Boot, Abi::X86_64, 59, 2, || unreachable!());
+        r.record(Phase::Boot, Abi::X86, 20, 3, || Some("getpid".into()));
+        r.record(Phase::Boot, Abi::X86_64, 9999, 3, || None);
+        r.enter(Phase::Running, 5);
+        r.record(Phase::Running, Abi::X86_64, 0, 6, || Some("read".into()));
+        assert_eq!(r.distinct(Phase::Boot), 2);
+        assert_eq!(r.distinct_total(), 3);
+        assert_eq!(r.unknown_calls, 1);
+        let p = r.to_profile(Some("x".into()), Some("auto".into()));
+        assert_eq!(p.phases.len(), 2);
+        let boot = &p.phases[&Phase::Boot].syscalls;
+        assert_eq!(boot[0].name, "execve");
+        assert_eq!(boot[0].count, Some(2));
+        assert_eq!(boot[0].first_seen_ms, Some(1));
+        assert_eq!(boot[1].arch, "x86");
+        assert!(p.architectures.contains(&"SCMP_ARCH_X86".to_string()));
+    }
+}
