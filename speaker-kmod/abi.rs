@@ -109,15 +109,26 @@ pub struct SwitchArgs {
     pub phase: u32,
     /// Number of syscalls the new program allows (reported by status).
     pub allowed: u32,
+    /// [`SWITCH_DEFER_FREE`] or 0.
+    pub flags: u32,
     /// Out: tasks that use the container's filter at the time of the swap.
     pub tasks: u32,
     /// Out: filters stacked above the container's filter whose cache was trimmed.
     pub filters_above: u32,
     /// Out: syscalls (native + compat) the new program allows unconditionally.
     pub cached_allow: u32,
-    /// Out: nanoseconds from the start of the swap to the end of the grace period.
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Out: nanoseconds from the start of the swap to the end of the grace
+    /// period (to the swap only, with [`SWITCH_DEFER_FREE`]).
     pub elapsed_ns: u64,
 }
+
+/// [`SwitchArgs::flags`]: return right after the swap; the old program is
+/// freed by an RCU-tasks callback once no task can be running it.  Without
+/// it the ioctl waits for the grace period, so that when it returns no
+/// syscall can still be decided by the old program.
+pub const SWITCH_DEFER_FREE: u32 = 1;
 
 /// Argument of [`SPEAKER_IOC_UNREGISTER`].
 #[repr(C)]
@@ -174,7 +185,7 @@ pub const SPEAKER_IOC_STATUS: u32 =
 // The structs have no implicit padding (sizes are sums of their fields).
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 8 + MODULE_VERSION_LEN);
 const _: () = assert!(core::mem::size_of::<RegisterArgs>() == CID_LEN + 16);
-const _: () = assert!(core::mem::size_of::<SwitchArgs>() == CID_LEN + 8 + 24 + 8);
+const _: () = assert!(core::mem::size_of::<SwitchArgs>() == CID_LEN + 8 + 32 + 8);
 const _: () = assert!(core::mem::size_of::<CidArgs>() == CID_LEN);
 const _: () = assert!(core::mem::size_of::<StatusEntry>() == CID_LEN + 24 + 16);
 const _: () = assert!(core::mem::size_of::<StatusArgs>() == 16 + CID_LEN);

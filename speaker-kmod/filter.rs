@@ -36,7 +36,7 @@
 
 use core::ptr::{addr_of, addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::bindings;
+use kernel::{bindings, prelude::*};
 
 use crate::bpf::{CacheMask, NewProg};
 use crate::mirror::{SeccompFilter, COMPAT_WORDS, NATIVE_WORDS};
@@ -107,8 +107,9 @@ impl FilterRef {
     }
 
     /// Replaces the filter's program with `new` (see the module docs).
-    /// Sleeps for an RCU-tasks grace period.
-    pub(crate) fn swap(&self, new: NewProg, mask: &CacheMask) -> SwapStats {
+    /// Sleeps for an RCU-tasks grace period, unless `defer` is given: then
+    /// the old program is destroyed by `defer`'s RCU-tasks callback.
+    pub(crate) fn swap(&self, new: NewProg, mask: &CacheMask, defer: Option<KBox<DeferredDestroy>>) -> SwapStats {
         let me = self.as_ptr();
         // SAFETY: the filter is alive (type invariant).
         unsafe { trim(me, mask) };
@@ -120,14 +121,18 @@ impl FilterRef {
         let old = field.swap(new.into_raw(), Ordering::AcqRel);
         let (tasks, again) = walk(me, mask);
         trimmed += again;
-        // SAFETY: plain sleeping call, we hold no spinlock here.
-        unsafe { bindings::synchronize_rcu_tasks() };
-        // SAFETY: `old` was the filter's program (created by seccomp or by a
-        // previous swap through bpf_prog_create_from_user); the filter no
-        // longer points to it and the grace period above guarantees no task
-        // still runs it.  Nothing else frees it: seccomp frees `F->prog`,
-        // which is now `new`.
-        unsafe { NewProg::destroy(old) };
+        if let Some(d) = defer {
+            d.destroy_after_grace_period(old);
+        } else {
+            // SAFETY: plain sleeping call, we hold no spinlock here.
+            unsafe { bindings::synchronize_rcu_tasks() };
+            // SAFETY: `old` was the filter's program (created by seccomp or by
+            // a previous swap through bpf_prog_create_from_user); the filter
+            // no longer points to it and the grace period above guarantees no
+            // task still runs it.  Nothing else frees it: seccomp frees
+            // `F->prog`, which is now `new`.
+            unsafe { NewProg::destroy(old) };
+        }
         SwapStats { tasks, filters_above: trimmed }
     }
 }
@@ -233,4 +238,65 @@ impl Drop for FilterRef {
             }
         }
     }
+}
+
+/// An old program waiting for an RCU-tasks grace period before it is
+/// destroyed (the `SWITCH_DEFER_FREE` path).
+///
+/// # Invariants
+///
+/// Once queued, `prog` is owned by this value and unreachable from any
+/// filter; the value is leaked into `call_rcu_tasks()` and reclaimed by
+/// [`DeferredDestroy::callback`].  Module unload waits for pending
+/// callbacks (`rcu_barrier_tasks()`).
+#[repr(C)]
+pub(crate) struct DeferredDestroy {
+    head: bindings::callback_head,
+    prog: *mut bindings::bpf_prog,
+}
+
+impl DeferredDestroy {
+    /// Allocates the record up front, so that a switch never fails after
+    /// the swap.
+    pub(crate) fn new() -> Result<KBox<DeferredDestroy>> {
+        Ok(KBox::new(
+            DeferredDestroy {
+                // SAFETY: an all-zero callback_head is the state call_rcu_tasks() expects.
+                head: unsafe { core::mem::zeroed() },
+                prog: core::ptr::null_mut(),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn destroy_after_grace_period(self: KBox<Self>, old: *mut bindings::bpf_prog) {
+        let raw = KBox::into_raw(self);
+        // SAFETY: `raw` is a valid, exclusively owned record; we store the
+        // program and hand the record to RCU-tasks (INVARIANT: `old` is no
+        // longer reachable from the filter).
+        unsafe {
+            (*raw).prog = old;
+            bindings::call_rcu_tasks(addr_of_mut!((*raw).head), Some(Self::callback));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by RCU-tasks with the `head` of a record queued by
+    /// [`Self::destroy_after_grace_period`], once.
+    unsafe extern "C" fn callback(head: *mut bindings::callback_head) {
+        // CAST: `head` is the first field of a `#[repr(C)]` DeferredDestroy.
+        let raw = head.cast::<DeferredDestroy>();
+        // SAFETY: the record came from KBox::into_raw and is handed back once.
+        let d = unsafe { KBox::from_raw(raw) };
+        // SAFETY: a full RCU-tasks grace period has elapsed since the program
+        // was unpublished, so no task can be running it.
+        unsafe { NewProg::destroy(d.prog) };
+    }
+}
+
+/// Waits until every deferred program has been destroyed (module unload).
+pub(crate) fn wait_deferred() {
+    // SAFETY: plain sleeping call from process context.
+    unsafe { bindings::rcu_barrier_tasks() };
 }

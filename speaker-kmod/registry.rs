@@ -12,7 +12,7 @@ use kernel::{bindings, prelude::*};
 
 use crate::abi::{self, CID_LEN};
 use crate::bpf::{CacheMask, NewProg};
-use crate::filter::FilterRef;
+use crate::filter::{DeferredDestroy, FilterRef};
 use crate::mirror::SeccompFilter;
 
 kernel::sync::global_lock! {
@@ -176,7 +176,7 @@ pub(crate) struct SwitchOut {
 
 /// Replaces the program of container `cid`'s filter.
 pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
-    if args.phase > abi::PHASE_MAX {
+    if args.phase > abi::PHASE_MAX || args.flags & !abi::SWITCH_DEFER_FREE != 0 || args.reserved != 0 {
         return Err(EINVAL);
     }
     let mut list = REGISTRY.lock();
@@ -185,8 +185,9 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     // Built once per switch, whatever the number of tasks.
     let prog = NewProg::from_user(args.prog, args.prog_len)?;
     let mask = CacheMask::of(&prog);
+    let defer = if args.flags & abi::SWITCH_DEFER_FREE != 0 { Some(DeferredDestroy::new()?) } else { None };
     let start = now_mono_ns();
-    let stats = c.filter.swap(prog, &mask);
+    let stats = c.filter.swap(prog, &mask, defer);
     let elapsed_ns = now_mono_ns() - start;
     c.phase = args.phase;
     c.allowed = args.allowed;
@@ -246,4 +247,6 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
 pub(crate) fn release_all() {
     let mut list = REGISTRY.lock();
     list.clear();
+    drop(list);
+    crate::filter::wait_deferred();
 }

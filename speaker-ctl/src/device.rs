@@ -143,17 +143,32 @@ impl Device {
         Ok(())
     }
 
-    /// Replaces container `cid`'s program with `prog` (classic BPF, `struct sock_filter` array).
+    /// Replaces container `cid`'s program with `prog` (classic BPF, `struct
+    /// sock_filter` array); returns after the grace period.
     pub fn switch(&self, cid: &str, prog: &[crate::profile::SockFilter], phase: u32, allowed: u32) -> Result<SwitchReport> {
+        self.switch_with(cid, prog, phase, allowed, 0)
+    }
+
+    /// [`Device::switch`] with ABI flags (e.g. [`abi::SWITCH_DEFER_FREE`]).
+    pub fn switch_with(
+        &self,
+        cid: &str,
+        prog: &[crate::profile::SockFilter],
+        phase: u32,
+        allowed: u32,
+        flags: u32,
+    ) -> Result<SwitchReport> {
         let mut args = abi::SwitchArgs {
             cid: encode_cid(cid)?,
             prog: prog.as_ptr() as u64,
             prog_len: prog.len() as u32,
             phase,
             allowed,
+            flags,
             tasks: 0,
             filters_above: 0,
             cached_allow: 0,
+            reserved: 0,
             elapsed_ns: 0,
         };
         // SAFETY: `args` is valid for read and write; `prog` outlives the call.
@@ -251,7 +266,7 @@ mod tests {
         // Sizes as the C side would lay them out (no implicit padding).
         assert_eq!(std::mem::size_of::<abi::VersionInfo>(), 40);
         assert_eq!(std::mem::size_of::<abi::RegisterArgs>(), 80);
-        assert_eq!(std::mem::size_of::<abi::SwitchArgs>(), 104);
+        assert_eq!(std::mem::size_of::<abi::SwitchArgs>(), 112);
         assert_eq!(std::mem::size_of::<abi::CidArgs>(), 64);
         assert_eq!(std::mem::size_of::<abi::StatusEntry>(), 104);
         assert_eq!(std::mem::size_of::<abi::StatusArgs>(), 80);

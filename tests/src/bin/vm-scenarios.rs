@@ -271,9 +271,11 @@ fn raw_switch(fd: i32, cid: &str, prog: *const libc::sock_filter, len: u32) -> i
         prog_len: len,
         phase: 1,
         allowed: 0,
+        flags: 0,
         tasks: 0,
         filters_above: 0,
         cached_allow: 0,
+        reserved: 0,
         elapsed_ns: 0,
     };
     // SAFETY: `args` is a valid SwitchArgs; the program pointer may be

@@ -1,0 +1,73 @@
+//! The host-side tools answer bad input with a clear message and a
+//! distinct status: qemu/run's usage errors and guest timeout, and
+//! scripts/setup on a machine that is not Debian 12 x86_64.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn run(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(root().join(cmd)).args(args).envs(env.iter().copied()).output().expect("cannot run");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn qemu_run_rejects_unknown_option() {
+    let (code, err) = run("qemu/run", &["--bogus", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown option '--bogus'"), "{err}");
+}
+
+#[test]
+fn qemu_run_requires_a_command() {
+    let (code, err) = run("qemu/run", &["--no-module"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing CMD"), "{err}");
+    let (code, err) = run("qemu/run", &["--timeout", "soon", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--timeout wants whole seconds"), "{err}");
+}
+
+#[test]
+fn qemu_run_reports_guest_timeout() {
+    let (code, err) = run("qemu/run", &["--timeout", "20", "--", "sleep", "1000"], &[]);
+    assert_eq!(code, 124, "{err}");
+    assert!(err.contains("did not finish within 20s"), "{err}");
+}
+
+#[test]
+fn qemu_run_returns_the_command_status() {
+    let out = Command::new(root().join("qemu/run"))
+        .args(["--", "sh", "-c", "speaker-ctl version && exit 3"])
+        .output()
+        .expect("cannot run qemu/run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("speaker-ctl 0.1.0 (ABI 1)") && stdout.contains("speaker.ko 0.1.0 (ABI 1"), "{stdout}");
+}
+
+#[test]
+fn qemu_run_shares_a_directory_read_only_copy() {
+    let dir = std::env::temp_dir().join(format!("speaker-share-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hello.sh"), "echo hello from the share; exit 7\n").unwrap();
+    let out = Command::new(root().join("qemu/run"))
+        .args(["--no-module", "--share", dir.to_str().unwrap(), "--", "sh", "/mnt/share/hello.sh"])
+        .output()
+        .expect("cannot run qemu/run");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from the share"));
+}
+
+#[test]
+fn setup_refuses_other_systems() {
+    let fake = std::env::temp_dir().join(format!("speaker-os-release-{}", std::process::id()));
+    std::fs::write(&fake, "ID=ubuntu\nVERSION_ID=\"24.04\"\nPRETTY_NAME=\"Ubuntu 24.04\"\n").unwrap();
+    let (code, err) = run("scripts/setup", &[], &[("SPEAKER_OS_RELEASE", fake.to_str().unwrap())]);
+    let _ = std::fs::remove_file(&fake);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("this machine is Ubuntu 24.04; speaker's setup supports only Debian 12 (bookworm) x86_64"), "{err}");
+}
