@@ -46,7 +46,9 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let dir = std::env::temp_dir().join(format!("speaker-bench-{}", std::process::id()));
     let (boot, running) = write_profiles(&dir)?;
     let exe = std::env::current_exe().context("cannot find speaker-ctl's own path")?;
-    println!("{:>8} {:>14} {:>14} {:>10}", "threads", "ioctl median", "kernel median", "vs 1st");
+    println!("switch latency, median of {} runs each (sync: the ioctl waits for the RCU-tasks grace period;", args.runs);
+    println!("deferred: SWITCH_DEFER_FREE, the old program is freed by an RCU-tasks callback)");
+    println!("{:>8} {:>16} {:>16} {:>16} {:>10}", "threads", "sync ioctl", "deferred ioctl", "deferred kernel", "vs 1st");
     let mut first = None;
     for &n in &args.threads {
         let cid = format!("bench-{n}-{}", std::process::id());
@@ -64,23 +66,31 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         while task_count(state.pid) < n && start.elapsed() < Duration::from_secs(120) {
             std::thread::sleep(Duration::from_millis(20));
         }
+        let mut sync = Vec::new();
         let mut wall = Vec::new();
         let mut kernel = Vec::new();
         let mut tasks = 0;
-        for i in 0..args.runs {
+        for i in 0..args.runs * 2 {
             let (prog, phase) = if i % 2 == 0 { (&prog_running, Phase::Running) } else { (&prog_boot, Phase::Boot) };
+            let deferred = i >= args.runs;
+            let flags = if deferred { crate::abi::SWITCH_DEFER_FREE } else { 0 };
             let t = Instant::now();
-            let r = dev.switch(&cid, prog, phase.index(), 0)?;
-            wall.push(t.elapsed().as_secs_f64() * 1e3);
-            kernel.push(r.elapsed_ns as f64 / 1e6);
+            let r = dev.switch_with(&cid, prog, phase.index(), 0, flags)?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            if deferred {
+                wall.push(ms);
+                kernel.push(r.elapsed_ns as f64 / 1e6);
+            } else {
+                sync.push(ms);
+            }
             tasks = r.tasks;
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(state.pid), nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(state.pid), None);
         ContainerState::remove(&cid);
-        let (w, k) = (median(&mut wall), median(&mut kernel));
+        let (s, w, k) = (median(&mut sync), median(&mut wall), median(&mut kernel));
         let base = *first.get_or_insert(w);
-        println!("{:>8} {:>11.2} ms {:>11.2} ms {:>9.1}x   ({} tasks, {} runs)", n, w, k, w / base, tasks, args.runs);
+        println!("{:>8} {:>13.3} ms {:>13.3} ms {:>13.3} ms {:>9.1}x   ({} tasks)", n, s, w, k, w / base, tasks);
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(0)
