@@ -1,40 +1,65 @@
 #!/bin/sh
-# Runs inside the VM (scripts/demo): one container through its phases.
+# Runs inside the VM (scripts/demo): speaker end to end on a small real
+# service (busybox httpd): trace its phases, run it as a container under the
+# traced profile, switch it to its running phase under load, then prove
+# denials inside a container from every thread.
 set -e
 say() { printf '\n=== %s\n' "$*"; }
-say "speaker-ctl talks to speaker.ko"
+D=/tmp/demo
+mkdir -p $D/www && echo "hello from speaker" > $D/www/index.html
+load() { # load N: N requests, prints how many failed
+  fails=0
+  for i in $(seq "$1"); do wget -q -O /dev/null http://127.0.0.1:8080/index.html || fails=$((fails + 1)); done
+  echo "$1 requests, $fails failed"
+}
+
+say "1. speaker-ctl talks to speaker.ko"
 speaker-ctl version
 
-mkdir -p /tmp/demo
-cat > /tmp/demo/boot.json <<'J'
+say "2. trace busybox httpd: boot until port 8080 listens, running under a workload, then shutdown"
+speaker-ctl trace --ready port:8080 --workload "for i in \$(seq 20); do wget -q -O /dev/null http://127.0.0.1:8080/index.html; done" \
+    --running-for 1s --name httpd -o $D/httpd.json -- busybox httpd -f -p 127.0.0.1:8080 -h $D/www
+speaker-ctl profile show $D/httpd.json | cut -c1-150
+
+say "3. run httpd as a container under its boot filter, switch to running under load"
+speaker-ctl run --name httpd --profile $D/httpd.json --detach -- busybox httpd -f -p 127.0.0.1:8080 -h $D/www
+until wget -q -O /dev/null http://127.0.0.1:8080/index.html; do sleep 0.2; done
+load 20
+speaker-ctl switch httpd
+load 50
+speaker-ctl status
+speaker-ctl stop httpd --timeout 2
+
+say "4. a container of 17 tasks: a boot-only syscall is denied in every task after the switch"
+cat > $D/boot.json <<'J'
 {"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
  "syscalls":[{"names":["sysinfo"],"action":"SCMP_ACT_ERRNO","errnoRet":1000}]}
 J
-cat > /tmp/demo/running.json <<'J'
+cat > $D/running.json <<'J'
 {"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
  "syscalls":[{"names":["sysinfo","mount","sethostname","getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":1000}]}
 J
-D=/tmp/demo/c
-say "start a container (16 threads) under its boot filter"
-speaker-ctl run --name demo --boot /tmp/demo/boot.json --running /tmp/demo/running.json --detach -- \
-    speaker-probe serve $D --threads 16
-while [ "$(ls $D | grep -c '^ready')" -lt 17 ]; do sleep 0.1; done
-speaker-ctl status
+C=$D/probe
+speaker-ctl run --name probe --boot $D/boot.json --running $D/running.json --detach -- speaker-probe serve $C --threads 16
+while [ "$(ls $C | grep -c '^ready')" -lt 17 ]; do sleep 0.1; done
 ask() { # ask GEN OP: every task of the container makes the syscall
-  echo "$1 $2" > $D/cmd.new && mv $D/cmd.new $D/cmd
-  while [ "$(ls $D/res | grep -c "^$1\.p")" -lt 17 ]; do sleep 0.1; done
-  printf '%-22s -> ' "$2"; cat $D/res/$1.p* | sort | uniq -c | tr '\n' ' '; echo
+  echo "$1 $2" > $C/cmd.new && mv $C/cmd.new $C/cmd
+  while [ "$(ls $C/res | grep -c "^$1\.p.*[0-9]\$")" -lt 17 ]; do sleep 0.1; done
+  printf '%-18s -> ' "$2"; cat $C/res/$1.p*[0-9] | sort | uniq -c | sed 's/^ *//' | tr '\n' ' '; echo
 }
-say "boot phase: mount is allowed in all 17 tasks"
+echo "boot phase (0 = success):"
 ask 1 "sys mount"
 ask 2 "sys getpriority"
-say "switch to the running phase"
-speaker-ctl switch demo
-say "running phase: mount and getpriority are denied (errno 1000) in every task"
+speaker-ctl switch probe
+echo "running phase (errno 1000 = denied by the running filter):"
 ask 3 "sys mount"
 ask 4 "sys getpriority"
 ask 5 "sys getppid"
-speaker-ctl status
-echo "99 exit" > $D/cmd
-sleep 1
+echo "99 exit" > $C/cmd
+sleep 0.5
+
+say "5. attack surface: syscalls allowed per phase vs Docker's default profile"
+speaker-ctl profile table --baseline /mnt/share/docker-default-seccomp.json \
+    --json $D/table.json --markdown $D/table.md $D/httpd.json
+cat $D/table.md
 say "done"

@@ -104,6 +104,21 @@ pub enum ProfileCommand {
     },
     /// Show per-phase differences between two profiles.
     Diff { a: PathBuf, b: PathBuf },
+    /// Compare services' per-phase syscall counts with a baseline OCI profile (Docker's default): a table, optionally also as JSON and Markdown.
+    Table {
+        /// The baseline, e.g. Docker's default seccomp profile (x86_64 unconditional allows are counted).
+        #[arg(long)]
+        baseline: PathBuf,
+        /// Also write the table as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Also write the table as Markdown here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// speaker profiles, one per service (the service is the profile's name, else the file name).
+        #[arg(required = true, num_args = 1..)]
+        profiles: Vec<PathBuf>,
+    },
     /// Show a profile as a table (phase, count, names).
     Show {
         /// Print JSON instead of a table.
