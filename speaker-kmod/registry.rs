@@ -198,9 +198,11 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
 
 /// Forgets container `cid` (its tasks keep their current filter).
 pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
+    if !valid_cid(cid) {
+        return Err(EINVAL);
+    }
     let mut list = REGISTRY.lock();
     forget_exited(&mut list);
-    find(&mut list, cid)?;
     let i = list.iter().position(|c| &c.cid == cid).ok_or(ESRCH)?;
     drop(list.remove(i));
     Ok(())
@@ -209,6 +211,9 @@ pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
 /// Fills `out` with the status of all containers (or of `only`), returns
 /// the total count.
 pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEntry>, cap: usize) -> Result<u32> {
+    if only.is_some_and(|cid| !valid_cid(cid)) {
+        return Err(EINVAL);
+    }
     let mut list = REGISTRY.lock();
     forget_exited(&mut list);
     let mut total = 0;
@@ -232,11 +237,6 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
                 },
                 GFP_KERNEL,
             )?;
-        }
-    }
-    if let Some(cid) = only {
-        if !valid_cid(cid) {
-            return Err(EINVAL);
         }
     }
     Ok(total)

@@ -18,7 +18,8 @@ speaker-ctl version
 
 say "2. trace busybox httpd: boot until port 8080 listens, running under a workload, then shutdown"
 speaker-ctl trace --ready port:8080 --workload "for i in \$(seq 20); do wget -q -O /dev/null http://127.0.0.1:8080/index.html; done" \
-    --running-for 1s --name httpd -o $D/httpd.json -- busybox httpd -f -p 127.0.0.1:8080 -h $D/www
+    --running-for 1s --name httpd -o $D/httpd.json -- busybox httpd -f -p 127.0.0.1:8080 -h $D/www ||
+  echo "(httpd ended with status $? after SIGTERM, as it has no handler)"
 speaker-ctl profile show $D/httpd.json | cut -c1-150
 
 say "3. run httpd as a container under its boot filter, switch to running under load"
@@ -41,11 +42,11 @@ cat > $D/running.json <<'J'
 J
 C=$D/probe
 speaker-ctl run --name probe --boot $D/boot.json --running $D/running.json --detach -- speaker-probe serve $C --threads 16
-while [ "$(ls $C | grep -c '^ready')" -lt 17 ]; do sleep 0.1; done
+while [ "$(ls $C 2>/dev/null | grep -c '^ready')" -lt 17 ]; do sleep 0.1; done
 ask() { # ask GEN OP: every task of the container makes the syscall
   echo "$1 $2" > $C/cmd.new && mv $C/cmd.new $C/cmd
-  while [ "$(ls $C/res | grep -c "^$1\.p.*[0-9]\$")" -lt 17 ]; do sleep 0.1; done
-  printf '%-18s -> ' "$2"; cat $C/res/$1.p*[0-9] | sort | uniq -c | sed 's/^ *//' | tr '\n' ' '; echo
+  while [ "$(ls $C/res 2>/dev/null | grep -c "^$1\.p[0-9]*t[0-9]*\$")" -lt 17 ]; do sleep 0.1; done
+  printf '%-18s -> ' "$2"; cat $C/res/$1.p*t*[0-9] | sort | uniq -c | awk '{c=$1; $1=""; printf "%s task(s):%s  ", c, $0}'; echo
 }
 echo "boot phase (0 = success):"
 ask 1 "sys mount"

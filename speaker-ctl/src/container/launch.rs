@@ -3,22 +3,25 @@
 //! execs the command, and the registration with speaker.ko.
 //!
 //! Hand-shake between speaker-ctl (parent) and the container's first
-//! process (child), over two close-on-exec pipes:
+//! process (child):
 //!
-//! 1. the child sets up its namespaces, installs the boot filter and
-//!    writes `I`;
-//! 2. the parent reads the child's `Seccomp_filters` count from /proc,
-//!    registers the child's top filter with speaker.ko (the count proves
-//!    that filter is the one just installed), saves the state and writes
-//!    `G`;
-//! 3. the child execs the command; if exec fails it writes `E` and the
-//!    errno, otherwise the parent reads EOF.
+//! 1. the child sets up its namespaces, asks to be traced by its parent
+//!    (`PTRACE_TRACEME`), installs the boot filter and execs the command;
+//! 2. the successful exec stops the child (`SIGTRAP`) before the command
+//!    runs a single instruction; the parent reads the child's
+//!    `Seccomp_filters` count from /proc, registers the child's top filter
+//!    with speaker.ko (the count proves that filter is the one just
+//!    installed, and the stopped command cannot have stacked another),
+//!    saves the state and detaches: the command starts.
 //!
-//! The boot profile must therefore allow `read`, `write` and `execve`.
+//! The only syscall made under the boot filter before the command runs is
+//! `execve`, which every traced boot phase contains.  Setup failures are
+//! reported over a close-on-exec pipe.
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
 use std::ffi::CString;
 use std::io::{Read, Write};
+
 use std::os::fd::AsRawFd;
 
 use super::phases::CompiledPhase;
@@ -52,7 +55,6 @@ fn child(
     boot: &[crate::profile::SockFilter],
     argv: &[CString],
     to_parent: &mut std::fs::File,
-    from_parent: &mut std::fs::File,
 ) -> isize {
     let fail = |to_parent: &mut std::fs::File, what: &str, err: nix::Error| -> isize {
         let _ = write!(to_parent, "F{what}: {}", err.desc());
@@ -86,17 +88,15 @@ fn child(
             }
         }
     }
+    if let Err(e) = nix::sys::ptrace::traceme() {
+        return fail(to_parent, "cannot be traced by speaker-ctl (PTRACE_TRACEME)", e);
+    }
     if let Err(e) = seccomp::install(boot) {
         let _ = write!(to_parent, "Fcannot install the boot filter: {e}");
         return 127;
     }
-    if to_parent.write_all(b"I").is_err() {
-        return 127;
-    }
-    let mut go = [0u8; 1];
-    if from_parent.read_exact(&mut go).is_err() || go[0] != b'G' {
-        return 127;
-    }
+    // Only execve runs under the boot filter before the command; the
+    // report below is best effort (the boot filter may deny write).
     let err = nix::unistd::execvp(&argv[0], argv).unwrap_err();
     let _ = write!(to_parent, "E{}", err as i32);
     127
@@ -134,6 +134,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         bail!("speaker.ko already has a container '{}'; pick another --name", spec.cid);
     }
     let boot = spec.phases.iter().find(|p| p.phase == Phase::Boot).ok_or_else(|| anyhow!("no boot phase"))?;
+    find_command(&spec.cmd[0])?;
     let argv: Vec<CString> = spec
         .cmd
         .iter()
@@ -152,7 +153,6 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     };
     let stdio = stdio_files.as_ref().map(|(n, o)| (n.as_raw_fd(), o.as_raw_fd()));
     let (mut up_r, mut up_w) = pipe()?;
-    let (mut down_r, mut down_w) = pipe()?;
     let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.net {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -166,7 +166,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     // or _exit (the returned value becomes its exit status).
     let pid = unsafe {
         nix::sched::clone(
-            Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w, &mut down_r)),
+            Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w)),
             &mut stack,
             flags,
             Some(libc::SIGCHLD),
@@ -174,23 +174,31 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     }
     .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);
-    drop(down_r);
     drop(stdio_files);
 
-    let mut first = [0u8; 1];
-    let n = up_r.read(&mut first).unwrap_or(0);
-    if n == 0 || first[0] != b'I' {
-        let mut rest = String::new();
-        let _ = up_r.read_to_string(&mut rest);
-        let _ = nix::sys::wait::waitpid(pid, None);
-        ContainerState::remove(&spec.cid);
-        if n == 1 && first[0] == b'F' {
-            bail!("container '{}': {rest}", spec.cid);
+    // Wait for the exec stop (or the child's death before it).
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Stopped(_, nix::sys::signal::Signal::SIGTRAP)) => break,
+            Ok(WaitStatus::Stopped(_, sig)) => {
+                // A signal before the exec: deliver it as if untraced.
+                let _ = nix::sys::ptrace::cont(pid, sig);
+            }
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) | Err(_) => {
+                let mut msg = String::new();
+                let _ = up_r.read_to_string(&mut msg);
+                ContainerState::remove(&spec.cid);
+                if let Some(m) = msg.strip_prefix('F') {
+                    bail!("container '{}': {m}", spec.cid);
+                }
+                if let Some(errno) = msg.strip_prefix('E').and_then(|e| e.parse::<i32>().ok()) {
+                    bail!("cannot execute '{}': {}", spec.cmd[0], std::io::Error::from_raw_os_error(errno));
+                }
+                bail!("container '{}' died before its command started (does its boot phase allow execve?)", spec.cid);
+            }
+            Ok(_) => {}
         }
-        bail!(
-            "container '{}' died while starting (its boot filter must allow read, write and execve)",
-            spec.cid
-        );
     }
     let register = || -> Result<ContainerState> {
         let count = seccomp::filter_count(pid.as_raw()).with_context(|| format!("cannot read the seccomp state of pid {pid}"))?;
@@ -219,23 +227,33 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         Ok(s) => s,
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            let _ = waitpid(pid, None);
             let _ = dev.unregister(&spec.cid);
             ContainerState::remove(&spec.cid);
             return Err(e);
         }
     };
-    down_w.write_all(b"G").context("the container's first process vanished before exec")?;
-    drop(down_w);
-    let mut after = Vec::new();
-    let _ = up_r.read_to_end(&mut after);
-    if after.first() == Some(&b'E') {
-        let errno = String::from_utf8_lossy(&after[1..]).parse::<i32>().unwrap_or(0);
-        let _ = nix::sys::wait::waitpid(pid, None);
-        let _ = dev.unregister(&spec.cid);
-        ContainerState::remove(&spec.cid);
-        bail!("cannot execute '{}': {}", spec.cmd[0], std::io::Error::from_raw_os_error(errno));
-    }
+    // Detach: the command starts under its boot filter.
+    nix::sys::ptrace::detach(pid, None).context("cannot let the container's command start (PTRACE_DETACH)")?;
     Ok(state)
 }
 
+
+/// Checks that `cmd` names an executable (directly or through PATH), so
+/// that a typo gets a clear message before any namespace is created.
+fn find_command(cmd: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let found = if cmd.contains('/') {
+        executable(std::path::Path::new(cmd))
+    } else {
+        std::env::var_os("PATH")
+            .map(|path| std::env::split_paths(&path).any(|d| executable(&d.join(cmd))))
+            .unwrap_or(false)
+    };
+    if found {
+        Ok(())
+    } else {
+        bail!("cannot execute '{cmd}': No such file or directory (not found{})", if cmd.contains('/') { "" } else { " in PATH" })
+    }
+}

@@ -20,8 +20,24 @@ fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<Comp
 }
 
 /// The phases of a speaker multi-phase profile (boot required).
+///
+/// The boot filter allows the boot *and* the running syscalls: a service
+/// serves as soon as it is ready, and the switch to the running filter
+/// lands a little later (after the readiness probe fires), so requests
+/// served in between must not be denied.  The running and shutdown
+/// filters allow exactly their phase's syscalls; `stop` switches to the
+/// shutdown filter before it sends SIGTERM.
 pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
-    let p = profile::load_profile(path)?;
+    let mut p = profile::load_profile(path)?;
+    if let Some(running) = p.phase(Phase::Running).cloned() {
+        if let Some(boot) = p.phases.get_mut(&Phase::Boot) {
+            for e in running.syscalls {
+                if !boot.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
+                    boot.syscalls.push(e);
+                }
+            }
+        }
+    }
     let mut out = Vec::new();
     for phase in Phase::ALL {
         if p.phase(phase).is_none() {

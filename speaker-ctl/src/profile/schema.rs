@@ -32,6 +32,13 @@
 //!   in `speaker-ctl trace --ready` syntax; runtimes use it to switch
 //!   automatically.
 //! * `running` and `shutdown` may be absent; `boot` is required.
+//!
+//! Each phase lists what the service was seen to do in it (see
+//! `speaker-ctl trace` for the counting rule).  When `speaker-ctl run`
+//! compiles a profile, the **boot filter allows boot ∪ running**: the
+//! service starts serving as soon as it is ready, before the switch to the
+//! running filter lands.  The running and shutdown filters allow exactly
+//! their phase's set (`stop` switches to shutdown before sending SIGTERM).
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

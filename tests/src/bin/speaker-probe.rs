@@ -85,6 +85,7 @@ fn write_file(path: &Path, text: &str) {
     tmp.push(".tmp");
     if let Ok(mut f) = fs::File::create(&tmp) {
         let _ = f.write_all(text.as_bytes());
+        let _ = f.write_all(b"\n");
         let _ = fs::rename(&tmp, path);
     }
 }
