@@ -63,7 +63,7 @@ pub struct TraceArgs {
     /// Number of consecutive windows without a new syscall that end boot under `--ready auto`.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub auto_windows: u32,
-    /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko) or auto (filter when speaker.ko is loaded).
+    /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko and root) or auto (filter when speaker.ko can be used, else ptrace). The mode used is printed on stderr.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub mode: String,
     /// Name recorded in the profile.

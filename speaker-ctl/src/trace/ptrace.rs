@@ -1,6 +1,8 @@
 //! The ptrace side: starting the traced command under `PTRACE_SEIZE` and the
 //! wait loop that follows every task it creates and records each
-//! syscall-entry stop.
+//! syscall-entry stop (`--mode ptrace`) or each `PTRACE_EVENT_SECCOMP` stop
+//! (`--mode filter`, see [`super::filter`]).  Both modes share everything
+//! else: fork/vfork/clone/exec following, signal re-injection, group-stops.
 //!
 //! Only the thread that seized the root may make ptrace requests and it
 //! waits with `__WNOTHREAD`, so the children of speaker-ctl's other threads
@@ -15,9 +17,12 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
+use super::filter::FilterCtl;
 use super::record::{syscall_name, Abi};
 use super::session::Shared;
+use crate::container::seccomp;
 use crate::profile::schema::Phase;
+use crate::profile::SockFilter;
 
 const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
     | libc::PTRACE_O_TRACEFORK
@@ -28,7 +33,10 @@ const OPTIONS: libc::c_int = libc::PTRACE_O_TRACESYSGOOD
 
 const PTRACE_EVENT_STOP: i32 = 128;
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
+const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
 const NR_EXECVE: u64 = 59;
+/// Most stops handled before the filter is synced and they are resumed.
+const MAX_BATCH: usize = 64;
 
 /// `struct ptrace_syscall_info` (linux/ptrace.h), entry/seccomp layout.
 #[repr(C)]
@@ -58,12 +66,17 @@ fn strerror(e: i32) -> String {
     }
 }
 
-/// Resumes `pid` (`PTRACE_SYSCALL`), delivering `sig` (0: none).  A vanished
-/// tracee (ESRCH: SIGKILLed meanwhile) is not an error: its exit is reported
-/// by waitpid.
-fn resume(pid: i32, sig: i32) {
+/// Resumes `pid` (`PTRACE_SYSCALL` with syscall-stops, else `PTRACE_CONT`),
+/// delivering `sig` (0: none).  A vanished tracee (ESRCH: SIGKILLed
+/// meanwhile) is not an error: its exit is reported by waitpid.
+fn resume(pid: i32, sig: i32, syscall_stops: bool) {
+    let req = if syscall_stops {
+        libc::PTRACE_SYSCALL
+    } else {
+        libc::PTRACE_CONT
+    };
     // SAFETY: plain ptrace request on our tracee.
-    unsafe { libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, sig as libc::c_long) };
+    unsafe { libc::ptrace(req, pid, 0, sig as libc::c_long) };
 }
 
 fn listen(pid: i32) {
@@ -108,9 +121,18 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Forks the traced command (in its own process group), seizes it with
-/// `PTRACE_SEIZE` and lets it exec `prog`.  Must be called on the thread that
+/// `PTRACE_SEIZE` and lets it exec `prog`.  With `filter` (filter mode) the
+/// child is seized with `PTRACE_O_TRACESECCOMP` too and installs `filter` as
+/// its seccomp filter once seized, right before the exec (whose own
+/// syscall is then the first to trap).  Must be called on the thread that
 /// runs [`trace_loop`].
-pub fn spawn_seized(prog: &CString, argv: &[CString], io: &ChildIo, display: &str) -> Result<Root> {
+pub fn spawn_seized(
+    prog: &CString,
+    argv: &[CString],
+    io: &ChildIo,
+    display: &str,
+    filter: Option<&[SockFilter]>,
+) -> Result<Root> {
     let (sync_r, sync_w) = pipe_cloexec()?;
     let (err_r, err_w) = pipe_cloexec()?;
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
@@ -156,6 +178,15 @@ pub fn spawn_seized(prog: &CString, argv: &[CString], io: &ChildIo, display: &st
             if r != 1 {
                 libc::_exit(127);
             }
+            if let Some(filter) = filter {
+                // Seized (with TRACESECCOMP) by now: RET_TRACE reaches us.
+                if let Err(e) = seccomp::install(filter) {
+                    // Told apart from an exec errno by its sign.
+                    let e: i32 = -e.raw_os_error().unwrap_or(libc::EINVAL);
+                    libc::write(err_w_fd, &e as *const i32 as *const libc::c_void, 4);
+                    libc::_exit(127);
+                }
+            }
             libc::execv(prog.as_ptr(), argv_ptrs.as_ptr());
             let e: i32 = *libc::__errno_location();
             libc::write(err_w_fd, &e as *const i32 as *const libc::c_void, 4);
@@ -165,8 +196,13 @@ pub fn spawn_seized(prog: &CString, argv: &[CString], io: &ChildIo, display: &st
     drop(sync_r);
     drop(err_w);
 
+    let options = if filter.is_some() {
+        OPTIONS | libc::PTRACE_O_TRACESECCOMP
+    } else {
+        OPTIONS
+    };
     // SAFETY: plain ptrace request on our child.
-    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, OPTIONS as libc::c_long) };
+    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, options as libc::c_long) };
     if r != 0 {
         let e = errno();
         // SAFETY: our own child; reap it so that no zombie is left.
@@ -187,7 +223,8 @@ pub fn spawn_seized(prog: &CString, argv: &[CString], io: &ChildIo, display: &st
             strerror(e)
         );
     }
-    // Let the child exec: its first ptrace stop is PTRACE_EVENT_EXEC.
+    // Let the child exec: its first ptrace stop is PTRACE_EVENT_EXEC (in
+    // filter mode, the seccomp stop of that exec before it).
     let b = 1u8;
     // SAFETY: valid 1-byte buffer.
     unsafe {
@@ -209,8 +246,17 @@ pub struct TraceEnd {
     /// The root's wait status (`None` if it was never reaped, which would be
     /// a bug).
     pub root_status: Option<i32>,
-    /// The root's exec failed with this errno.
+    /// The root's exec failed with this errno (negative: installing the
+    /// filter-mode seccomp filter failed with minus this errno).
     pub exec_error: Option<i32>,
+}
+
+/// What to do with a stopped tracee once the batch is over.
+enum Resume {
+    /// `PTRACE_SYSCALL`/`PTRACE_CONT` with this signal (0: none).
+    Go(i32),
+    /// `PTRACE_LISTEN` (group-stop).
+    Listen,
 }
 
 struct Task {
@@ -240,8 +286,15 @@ impl Tasks {
 /// Follows the tracees until none is left: every task announced or seen has
 /// exited (or waitpid says ECHILD).  Untraced orphans reparented to us (of the
 /// workload, say) do not keep the trace going.
-pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
+///
+/// Without `filter` (ptrace mode) every task runs with syscall-stops and is
+/// resumed as soon as its stop is handled.  With it (filter mode) tasks run
+/// with `PTRACE_CONT`; the stops already pending are handled as one batch,
+/// then the filter is synced (one switch at most) and only then are the
+/// stopped tasks resumed.
+pub fn trace_loop(shared: &Shared, root: Root, filter: Option<&FilterCtl>) -> Result<TraceEnd> {
     let root_pid = root.pid;
+    let syscall_stops = filter.is_none();
     let mut t = Tasks {
         known: HashMap::new(),
         pending: HashSet::new(),
@@ -253,16 +306,41 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
     let mut names: HashMap<(Abi, u64), Option<String>> = HashMap::new();
     let mut root_status = None;
     let mut info_error_reported = false;
+    // Stopped tasks to resume at the end of the batch.
+    let mut stopped: Vec<(i32, Resume)> = Vec::new();
+    let mut fatal: Option<anyhow::Error> = None;
+
+    let flush = |stopped: &mut Vec<(i32, Resume)>| {
+        if let Some(f) = filter {
+            f.sync(shared);
+        }
+        for (pid, r) in stopped.drain(..) {
+            match r {
+                Resume::Go(sig) => resume(pid, sig, syscall_stops),
+                Resume::Listen => listen(pid),
+            }
+        }
+    };
 
     while root_status.is_none() || t.live() > 0 {
         let mut status = 0;
+        let nohang = if stopped.is_empty() { 0 } else { libc::WNOHANG };
         // SAFETY: valid status pointer.
-        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        let pid =
+            unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::__WNOTHREAD | nohang) };
+        if pid == 0 {
+            // No other stop pending: end of the batch.
+            flush(&mut stopped);
+            continue;
+        }
         if pid < 0 {
             match errno() {
                 libc::EINTR => continue,
                 libc::ECHILD => break,
-                e => bail!("waitpid failed while tracing: {}", strerror(e)),
+                e => {
+                    flush(&mut stopped);
+                    bail!("waitpid failed while tracing: {}", strerror(e))
+                }
             }
         }
         if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
@@ -296,8 +374,21 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
         let sig = libc::WSTOPSIG(status);
         let event = status >> 16;
 
-        if sig == libc::SIGTRAP | 0x80 {
-            // Syscall stop: record the entries.
+        let action = if sig == libc::SIGTRAP | 0x80 || event == libc::PTRACE_EVENT_SECCOMP {
+            // Syscall-entry/exit stop (ptrace mode) or seccomp stop (filter
+            // mode): record the syscall.
+            let seccomp_stop = event == libc::PTRACE_EVENT_SECCOMP;
+            if seccomp_stop && pid == root_pid {
+                if let Some(f) = filter.filter(|f| !f.registered()) {
+                    // The traced command's exec, trapped by the filter it
+                    // has just installed: make that filter speaker.ko's.
+                    if let Err(e) = f.register(shared, pid) {
+                        // SAFETY: our own child, before its exec.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        fatal.get_or_insert(e);
+                    }
+                }
+            }
             if recording {
                 let mut info = SyscallInfo::default();
                 // SAFETY: the kernel writes at most size_of::<SyscallInfo>() bytes.
@@ -319,13 +410,15 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
                             strerror(e)
                         );
                     }
-                } else if info.op == PTRACE_SYSCALL_INFO_ENTRY {
+                } else if info.op == PTRACE_SYSCALL_INFO_ENTRY
+                    || (seccomp_stop && info.op == PTRACE_SYSCALL_INFO_SECCOMP)
+                {
                     if let Some(abi) = Abi::from_audit(info.arch, info.nr) {
-                        record(shared, &mut names, abi, info.nr);
+                        record(shared, &mut names, abi, info.nr, seccomp_stop);
                     }
                 }
             }
-            resume(pid, 0);
+            Resume::Go(0)
         } else if event == PTRACE_EVENT_STOP {
             if matches!(
                 sig,
@@ -333,10 +426,10 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
             ) {
                 // Group-stop: stay stopped, as without a tracer, but let the
                 // kernel tell us when SIGCONT (or a kill) arrives.
-                listen(pid);
+                Resume::Listen
             } else {
                 // A new task's first stop, or the end of a listened stop.
-                resume(pid, 0);
+                Resume::Go(0)
             }
         } else if event == libc::PTRACE_EVENT_EXEC {
             // The former thread id vanishes when a non-leader thread execs.
@@ -352,10 +445,10 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
                 if let Some(task) = t.known.get_mut(&pid) {
                     task.recording = true;
                 }
-                record(shared, &mut names, Abi::X86_64, NR_EXECVE);
+                record(shared, &mut names, Abi::X86_64, NR_EXECVE, false);
                 shared.exec_done.store(true, Ordering::Release);
             }
-            resume(pid, 0);
+            Resume::Go(0)
         } else if matches!(
             event,
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE
@@ -370,13 +463,21 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
                     shared.live_tasks.store(t.live(), Ordering::Relaxed);
                 }
             }
-            resume(pid, 0);
+            Resume::Go(0)
         } else if event != 0 {
-            resume(pid, 0);
+            Resume::Go(0)
         } else {
             // Signal-delivery-stop: deliver the signal as if untraced.
-            resume(pid, sig);
+            Resume::Go(sig)
+        };
+        stopped.push((pid, action));
+        if filter.is_none() || stopped.len() >= MAX_BATCH {
+            flush(&mut stopped);
         }
+    }
+    flush(&mut stopped);
+    if let Some(e) = fatal {
+        return Err(e);
     }
 
     let mut exec_error = None;
@@ -393,11 +494,21 @@ pub fn trace_loop(shared: &Shared, root: Root) -> Result<TraceEnd> {
     })
 }
 
-fn record(shared: &Shared, names: &mut HashMap<(Abi, u64), Option<String>>, abi: Abi, nr: u64) {
+/// Counts one syscall (`stop`: one seccomp stop) in the current phase.
+fn record(
+    shared: &Shared,
+    names: &mut HashMap<(Abi, u64), Option<String>>,
+    abi: Abi,
+    nr: u64,
+    stop: bool,
+) {
     let ms = shared.t0.elapsed().as_millis() as u64;
     let mut rec = shared.rec.lock().unwrap_or_else(|e| e.into_inner());
     let phase =
         Phase::from_index(shared.phase.load(Ordering::Acquire) as u32).unwrap_or(Phase::Boot);
+    if stop {
+        rec.count_stop(phase, ms);
+    }
     rec.record(phase, abi, nr, ms, || {
         names
             .entry((abi, nr))

@@ -75,6 +75,8 @@ pub struct PhaseRec {
     pub entries: HashMap<(Abi, u64), Entry>,
     /// Syscall entries counted in this phase.
     pub calls: u64,
+    /// Filter mode: seccomp stops in this phase (unnamed syscalls included).
+    pub stops: u64,
     /// When the phase began (ms since the start).
     pub entered_ms: u64,
 }
@@ -103,6 +105,28 @@ impl Recording {
             });
             self.generation += 1;
         }
+    }
+
+    /// Counts one seccomp stop (filter mode) in `phase`.
+    pub fn count_stop(&mut self, phase: Phase, ms: u64) {
+        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec {
+            entered_ms: ms,
+            ..PhaseRec::default()
+        });
+        rec.stops += 1;
+    }
+
+    /// The syscalls `phase` has seen so far, as (ABI, name) pairs.
+    pub fn seen(&self, phase: Phase) -> Vec<(Abi, String)> {
+        self.phases[phase.index() as usize]
+            .as_ref()
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .map(|(k, e)| (k.0, e.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Counts one syscall entry in `phase`; `name` resolves its name the

@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::filter::{self, FilterCtl};
 use super::ptrace::{self, ChildIo};
 use super::ready;
-use super::record::Recording;
+use super::record::{Abi, Recording};
 use super::spec::{opt_duration, parse_duration, Mode, ReadySpec};
 use super::write;
 use crate::cli::TraceArgs;
+use crate::device::DeviceError;
 use crate::profile::schema::Phase;
 
 /// State shared by the tracer (main thread) and the control thread.
@@ -38,6 +40,8 @@ pub struct Shared {
     pub tasks_seen: AtomicU64,
     /// The tracer has finished (no traced task left).
     pub done: AtomicBool,
+    /// Filter mode: speaker.ko's side (`None` in ptrace mode).
+    pub filter: Option<FilterCtl>,
 }
 
 impl Shared {
@@ -50,11 +54,28 @@ impl Shared {
     }
 
     /// Makes `p` the current phase; the phase is begun in the recording
-    /// before the tracer can see it.
+    /// before the tracer can see it.  In filter mode the filter is switched
+    /// to the new phase's program before this returns.
     fn set_phase(&self, p: Phase) {
+        match &self.filter {
+            Some(f) => f.change_phase(self, p),
+            None => self.enter_phase(p),
+        }
+    }
+
+    /// [`Shared::set_phase`] without the filter switch.
+    pub(super) fn enter_phase(&self, p: Phase) {
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         rec.enter(p, self.ms());
         self.phase.store(p.index() as u8, Ordering::Release);
+    }
+
+    /// The syscalls `phase` has seen so far.
+    pub(super) fn seen(&self, phase: Phase) -> Vec<(Abi, String)> {
+        self.rec
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen(phase)
     }
 }
 
@@ -111,9 +132,28 @@ impl Options {
     }
 }
 
-/// Whether speaker.ko is loaded.
-fn module_loaded() -> bool {
-    Path::new("/sys/module/speaker").exists() || Path::new("/dev/speaker").exists()
+/// Picks the tracing mode: filter mode needs speaker.ko (`--mode auto`
+/// falls back to ptrace without it, `--mode filter` fails).
+fn choose_mode(mode: Mode) -> Result<Option<FilterCtl>> {
+    if mode == Mode::Ptrace {
+        return Ok(None);
+    }
+    match FilterCtl::open() {
+        Ok(f) => Ok(Some(f)),
+        Err(DeviceError::NotLoaded) if mode == Mode::Auto => {
+            eprintln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
+            Ok(None)
+        }
+        Err(e) if mode == Mode::Auto => {
+            eprintln!("speaker-ctl: {e}: using ptrace syscall-stops");
+            Ok(None)
+        }
+        Err(DeviceError::NotLoaded) => bail!(
+            "--mode filter needs speaker.ko, which is not loaded (insmod speaker.ko, or use \
+             --mode ptrace)"
+        ),
+        Err(e) => bail!("--mode filter needs speaker.ko: {e} (or use --mode ptrace)"),
+    }
 }
 
 /// Finds `name` like execvp(3) would, so that a missing command is reported
@@ -579,23 +619,26 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
 pub fn run(args: &TraceArgs) -> Result<i32> {
     let opts = Options::from_args(args)?;
     let mode = Mode::parse(&args.mode)?;
-    if mode == Mode::Filter {
-        bail!(
-            "--mode filter is not available yet (it needs speaker.ko's seccomp-filter tracing, \
-             still being written): use --mode ptrace"
-        );
-    }
     let prog = resolve_program(&opts.cmd[0])?;
     write::check_writable(&opts.output)?;
-    if mode == Mode::Auto {
-        if module_loaded() {
-            eprintln!(
-                "speaker-ctl: speaker.ko's filter mode is not available yet: using ptrace syscall-stops"
-            );
+    let filter_ctl = choose_mode(mode)?;
+    // The program the traced command starts under (filter mode): trap all.
+    let first_prog = match &filter_ctl {
+        Some(_) => Some(
+            filter::program(&[])
+                .map_err(|e| anyhow!("cannot compile the tracing filter: {e}"))?
+                .0,
+        ),
+        None => None,
+    };
+    eprintln!(
+        "speaker-ctl: tracing mode: {}",
+        if filter_ctl.is_some() {
+            "filter (speaker.ko)"
         } else {
-            eprintln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
+            "ptrace"
         }
-    }
+    );
 
     let to_c =
         |s: &[u8], what: &str| CString::new(s).map_err(|_| anyhow!("{what} contains a NUL byte"));
@@ -637,10 +680,11 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
         live_tasks: AtomicUsize::new(0),
         tasks_seen: AtomicU64::new(0),
         done: AtomicBool::new(false),
+        filter: filter_ctl,
     });
     shared.set_phase(Phase::Boot);
 
-    let root = ptrace::spawn_seized(&prog_c, &argv, &io, &opts.cmd[0])?;
+    let root = ptrace::spawn_seized(&prog_c, &argv, &io, &opts.cmd[0], first_prog.as_deref())?;
     shared.root.store(root.pid, Ordering::Release);
     drop(devnull);
 
@@ -699,7 +743,10 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
     }
     let control = std::thread::spawn(move || control.run());
 
-    let end = ptrace::trace_loop(&shared, root);
+    let end = ptrace::trace_loop(&shared, root, shared.filter.as_ref());
+    if let Some(f) = &shared.filter {
+        f.finish();
+    }
     shared.done.store(true, Ordering::Release);
     let _ = control.join();
     reap_strays();
@@ -710,6 +757,13 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
     let end = end?;
 
     if let Some(e) = end.exec_error {
+        if e < 0 {
+            bail!(
+                "cannot install the tracing seccomp filter for '{}': {}",
+                opts.cmd[0],
+                ptrace::errno_text(-e)
+            );
+        }
         bail!("{}", ptrace::exec_error_message(&opts.cmd[0], e));
     }
     let total_ms = shared.ms();
@@ -724,12 +778,20 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
         .collect();
     for (i, (phase, r)) in begun.iter().enumerate() {
         let end_ms = begun.get(i + 1).map_or(total_ms, |n| n.1.entered_ms);
-        eprintln!(
-            "speaker-ctl: {phase}: {} syscalls, {} calls, {:.2}s",
-            r.entries.len(),
-            r.calls,
-            end_ms.saturating_sub(r.entered_ms) as f64 / 1000.0
-        );
+        let secs = end_ms.saturating_sub(r.entered_ms) as f64 / 1000.0;
+        if shared.filter.is_some() {
+            eprintln!(
+                "speaker-ctl: {phase}: {} syscalls, {} seccomp stops, {secs:.2}s",
+                r.entries.len(),
+                r.stops
+            );
+        } else {
+            eprintln!(
+                "speaker-ctl: {phase}: {} syscalls, {} calls, {secs:.2}s",
+                r.entries.len(),
+                r.calls
+            );
+        }
     }
     if rec.unknown_calls > 0 {
         if let Some((abi, nr)) = rec.unknown_example {
@@ -740,6 +802,13 @@ pub fn run(args: &TraceArgs) -> Result<i32> {
                 abi.name()
             );
         }
+    }
+    if let Some(f) = &shared.filter {
+        let stops: u64 = begun.iter().map(|(_, r)| r.stops).sum();
+        eprintln!(
+            "speaker-ctl: filter mode: {stops} seccomp stops, {} filter switches through speaker.ko",
+            f.switches.load(Ordering::Relaxed)
+        );
     }
     eprintln!(
         "speaker-ctl: {} tasks traced; profile written to {}",

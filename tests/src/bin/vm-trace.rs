@@ -1,0 +1,779 @@
+//! vm-trace: `speaker-ctl trace`'s filter mode (seccomp `RET_TRACE` for the
+//! syscalls not seen yet in the phase, the filter switched through
+//! speaker.ko) against its ptrace mode, run as root inside the VM
+//! (`qemu/run -- vm-trace [NAME...]`).
+//!
+//! Same output protocol as vm-scenarios: one line per scenario,
+//! `SCENARIO <name> PASS` or `SCENARIO <name> FAIL: <why>`, then
+//! `SCENARIOS DONE pass=N fail=M`.
+//!
+//! The service traced is `fixture-service` (its phase-only syscall sets are
+//! repeated below).  Boot ends with `--ready log:...` (its "listening" line):
+//! with `port:N` the service's `write` of that line races with the tracer's
+//! 25ms port poll and may land in boot or running, which would make two runs
+//! differ for reasons that have nothing to do with the tracing mode.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use speaker::profile::schema::{Phase, Profile};
+
+type Outcome = Result<(), String>;
+
+const BOOT_ONLY: &[&str] = &["umask", "uname", "getpriority", "getpgid", "getrusage"];
+const RUNNING_ONLY: &[&str] = &["sysinfo", "times"];
+const SHUTDOWN_ONLY: &[&str] = &["getitimer", "fsync"];
+const SENTINEL: &str = "acct";
+const FIXTURE: &str = "/bin/fixture-service";
+const READY: &str = "log:fixture-service: listening on";
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn code_of(st: std::process::ExitStatus) -> i32 {
+    st.code()
+        .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0))
+}
+
+fn run(cmd: &str, args: &[&str]) -> Out {
+    match Command::new(cmd).args(args).stdin(Stdio::null()).output() {
+        Ok(o) => Out {
+            code: code_of(o.status),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        },
+        Err(e) => Out {
+            code: -1,
+            stdout: String::new(),
+            stderr: format!("cannot run {cmd}: {e}"),
+        },
+    }
+}
+
+fn ctl(args: &[&str]) -> Out {
+    run("speaker-ctl", args)
+}
+
+fn ctl_ok(args: &[&str]) -> Result<String, String> {
+    let o = ctl(args);
+    ensure!(
+        o.code == 0,
+        "speaker-ctl {} failed ({}): {}",
+        args.join(" "),
+        o.code,
+        o.stderr.trim()
+    );
+    Ok(o.stdout)
+}
+
+fn dmesg() -> String {
+    run("dmesg", &[]).stdout
+}
+
+/// Kernel log lines that mean something went wrong in the kernel.
+fn kernel_trouble(log: &str) -> Vec<String> {
+    const BAD: [&str; 15] = [
+        "BUG:",
+        "WARNING:",
+        "Oops",
+        "general protection fault",
+        "refcount_t:",
+        "possible circular locking",
+        "inconsistent lock state",
+        "suspicious RCU usage",
+        "detected stalls",
+        "INFO: task",
+        "UBSAN:",
+        "list_add corruption",
+        "list_del corruption",
+        "kernel BUG",
+        "possible recursive locking",
+    ];
+    log.lines()
+        .filter(|l| BAD.iter().any(|b| l.contains(b)))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = PathBuf::from(format!("/tmp/vm-trace/{name}"));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One `speaker-ctl trace` run.
+struct Traced {
+    code: i32,
+    stderr: String,
+    profile: Option<Profile>,
+}
+
+impl Traced {
+    fn describe(&self) -> String {
+        format!("exit {}, stderr: {}", self.code, self.stderr.trim())
+    }
+
+    fn profile(&self) -> Result<&Profile, String> {
+        self.profile
+            .as_ref()
+            .ok_or_else(|| format!("no profile written ({})", self.describe()))
+    }
+}
+
+/// `speaker-ctl trace --mode MODE [extra] -o DIR/MODE.json -- cmd`.
+fn trace(dir: &Path, mode: &str, extra: &[&str], cmd: &[&str]) -> Traced {
+    let out = dir.join(format!("{mode}.json"));
+    let mut args = vec!["trace", "--mode", mode];
+    args.extend_from_slice(extra);
+    let o = out.to_str().unwrap();
+    args.extend_from_slice(&["-o", o, "--"]);
+    args.extend_from_slice(cmd);
+    let r = ctl(&args);
+    Traced {
+        code: r.code,
+        stderr: r.stderr,
+        profile: fs::read_to_string(&out)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok()),
+    }
+}
+
+/// Traces the fixture service: boot until its "listening" line, running
+/// while a client sends `pings` pings, then SIGTERM and shutdown.
+fn trace_service(dir: &Path, mode: &str, port: u16, pings: u32) -> Traced {
+    let workload = format!("{FIXTURE} --client {port} --count {pings}");
+    let port = port.to_string();
+    trace(
+        dir,
+        mode,
+        &["--ready", READY, "--workload", &workload],
+        &[FIXTURE, "--port", &port],
+    )
+}
+
+/// Per phase, the syscalls as `name` (x86_64) or `arch:name` (others).
+fn sets(p: &Profile) -> BTreeMap<Phase, BTreeSet<String>> {
+    p.phases
+        .iter()
+        .map(|(ph, set)| {
+            let names = set
+                .syscalls
+                .iter()
+                .map(|e| {
+                    if e.arch == "x86_64" {
+                        e.name.clone()
+                    } else {
+                        format!("{}:{}", e.arch, e.name)
+                    }
+                })
+                .collect();
+            (*ph, names)
+        })
+        .collect()
+}
+
+fn union(p: &Profile) -> BTreeSet<String> {
+    sets(p).into_values().flatten().collect()
+}
+
+/// The summary lines of a trace: phase -> (syscalls, calls or seccomp stops).
+fn summary(stderr: &str) -> BTreeMap<String, (u64, u64)> {
+    let mut out = BTreeMap::new();
+    for l in stderr.lines() {
+        let l = l.trim_start_matches("\r\x1b[2K");
+        let Some(rest) = l.strip_prefix("speaker-ctl: ") else {
+            continue;
+        };
+        let Some((phase, rest)) = rest.split_once(": ") else {
+            continue;
+        };
+        if !["boot", "running", "shutdown"].contains(&phase) {
+            continue;
+        }
+        let nums: Vec<u64> = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if nums.len() >= 2 {
+            out.insert(phase.to_string(), (nums[0], nums[1]));
+        }
+    }
+    out
+}
+
+/// `filter mode: N seccomp stops, M filter switches` -> (N, M).
+fn filter_totals(stderr: &str) -> Option<(u64, u64)> {
+    let l = stderr
+        .lines()
+        .find_map(|l| l.split_once("speaker-ctl: filter mode: ").map(|x| x.1))?;
+    let nums: Vec<u64> = l
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    Some((*nums.first()?, *nums.get(1)?))
+}
+
+fn trace_containers() -> Result<Vec<String>, String> {
+    Ok(ctl_ok(&["status"])?
+        .lines()
+        .filter(|l| l.starts_with("trace-"))
+        .map(|l| l.to_string())
+        .collect())
+}
+
+/// The per-phase checks every trace of the fixture service must pass.
+fn check_service_sets(what: &str, p: &Profile) -> Outcome {
+    let s = sets(p);
+    let phase = |ph: Phase| s.get(&ph).cloned().unwrap_or_default();
+    let (boot, running, shutdown) = (
+        phase(Phase::Boot),
+        phase(Phase::Running),
+        phase(Phase::Shutdown),
+    );
+    ensure!(
+        s.len() == 3,
+        "{what}: phases {:?}, want boot, running, shutdown",
+        s.keys().collect::<Vec<_>>()
+    );
+    for (ph, set, only) in [
+        ("boot", &boot, BOOT_ONLY),
+        ("running", &running, RUNNING_ONLY),
+        ("shutdown", &shutdown, SHUTDOWN_ONLY),
+    ] {
+        for n in only {
+            ensure!(set.contains(*n), "{what}: {ph} lacks {n}: {set:?}");
+            for (other, oset) in [
+                ("boot", &boot),
+                ("running", &running),
+                ("shutdown", &shutdown),
+            ] {
+                ensure!(
+                    other == ph || !oset.contains(*n),
+                    "{what}: {ph}-only {n} is in {other} too"
+                );
+            }
+        }
+    }
+    ensure!(boot.contains("execve"), "{what}: boot lacks execve");
+    for (ph, set) in [
+        ("boot", &boot),
+        ("running", &running),
+        ("shutdown", &shutdown),
+    ] {
+        ensure!(
+            !set.contains(SENTINEL),
+            "{what}: sentinel {SENTINEL} in {ph}"
+        );
+    }
+    Ok(())
+}
+
+fn diff_sets(a: &Profile, b: &Profile) -> Vec<String> {
+    let (sa, sb) = (sets(a), sets(b));
+    let mut out = Vec::new();
+    for ph in Phase::ALL {
+        let (x, y) = (
+            sa.get(&ph).cloned().unwrap_or_default(),
+            sb.get(&ph).cloned().unwrap_or_default(),
+        );
+        let only_a: Vec<_> = x.difference(&y).collect();
+        let only_b: Vec<_> = y.difference(&x).collect();
+        if !only_a.is_empty() || !only_b.is_empty() {
+            out.push(format!(
+                "{ph}: only filter {only_a:?}, only ptrace {only_b:?}"
+            ));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// scenarios
+
+fn filter_mode_is_reported() -> Outcome {
+    let dir = workdir("reported");
+    for (mode, want) in [
+        ("filter", "tracing mode: filter (speaker.ko)"),
+        ("auto", "tracing mode: filter (speaker.ko)"),
+        ("ptrace", "tracing mode: ptrace"),
+    ] {
+        let t = trace(&dir, mode, &[], &[FIXTURE, "--threads", "2"]);
+        ensure!(t.code == 0, "--mode {mode}: {}", t.describe());
+        let lines: Vec<&str> = t
+            .stderr
+            .lines()
+            .filter(|l| l.contains("tracing mode:"))
+            .collect();
+        ensure!(
+            lines.len() == 1 && lines[0] == format!("speaker-ctl: {want}"),
+            "--mode {mode}: mode lines {lines:?}, want one 'speaker-ctl: {want}'"
+        );
+        let filter = want.contains("filter");
+        ensure!(
+            filter_totals(&t.stderr).is_some() == filter,
+            "--mode {mode}: filter totals line {}: {}",
+            if filter { "missing" } else { "present" },
+            t.stderr.trim()
+        );
+        ensure!(
+            !t.stderr.contains("not loaded") && !t.stderr.contains("warning"),
+            "--mode {mode}: {}",
+            t.stderr.trim()
+        );
+        let u = union(t.profile()?);
+        ensure!(
+            u.contains("getresgid") && u.contains("execve"),
+            "--mode {mode}: profile {u:?}"
+        );
+        let left = trace_containers()?;
+        ensure!(
+            left.is_empty(),
+            "--mode {mode}: speaker.ko still has {left:?}"
+        );
+    }
+    Ok(())
+}
+
+fn filter_mode_matches_ptrace_mode() -> Outcome {
+    let dir = workdir("matches");
+    let f = trace_service(&dir, "filter", 7101, 5);
+    ensure!(f.code == 0, "filter mode: {}", f.describe());
+    ensure!(
+        f.stderr.contains("tracing mode: filter (speaker.ko)"),
+        "filter mode did not run: {}",
+        f.stderr.trim()
+    );
+    let p = trace_service(&dir, "ptrace", 7102, 5);
+    ensure!(p.code == 0, "ptrace mode: {}", p.describe());
+    ensure!(
+        p.stderr.contains("tracing mode: ptrace"),
+        "{}",
+        p.stderr.trim()
+    );
+    let (fp, pp) = (f.profile()?, p.profile()?);
+    check_service_sets("filter mode", fp)?;
+    check_service_sets("ptrace mode", pp)?;
+    let d = diff_sets(fp, pp);
+    ensure!(d.is_empty(), "per-phase sets differ: {}", d.join("; "));
+    ensure!(
+        fp.architectures == pp.architectures,
+        "architectures {:?} vs {:?}",
+        fp.architectures,
+        pp.architectures
+    );
+    println!(
+        "  per phase: {}",
+        sets(fp)
+            .iter()
+            .map(|(ph, s)| format!("{ph} {}", s.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+fn filter_mode_traps_each_syscall_once_per_phase() -> Outcome {
+    let dir = workdir("once");
+    let pings = 40;
+    let f = trace_service(&dir, "filter", 7201, pings);
+    ensure!(f.code == 0, "filter mode: {}", f.describe());
+    let p = trace_service(&dir, "ptrace", 7202, pings);
+    ensure!(p.code == 0, "ptrace mode: {}", p.describe());
+    let (fs_, ps) = (summary(&f.stderr), summary(&p.stderr));
+    ensure!(
+        fs_.len() == 3 && ps.len() == 3,
+        "summaries {fs_:?} / {ps:?}: {}",
+        f.stderr.trim()
+    );
+    // Races between threads trapping the same new syscall, and the
+    // (deferred-free) switch, may cost a few extra stops; never one per call.
+    const SLACK: u64 = 3;
+    for (phase, (distinct, stops)) in &fs_ {
+        ensure!(
+            *stops <= distinct + SLACK,
+            "{phase}: {stops} seccomp stops for {distinct} syscalls"
+        );
+        let (_, calls) = ps[phase];
+        println!(
+            "  {phase}: {distinct} syscalls, filter {stops} seccomp stops, ptrace {calls} calls"
+        );
+    }
+    // The running phase served `pings` requests: ptrace saw every call,
+    // the filter trapped each syscall once.
+    let (r_distinct, r_calls) = ps["running"];
+    ensure!(
+        r_calls >= u64::from(pings) * r_distinct / 2,
+        "ptrace running: only {r_calls} calls for {pings} pings"
+    );
+    let fp = f.profile()?;
+    let running = &fp.phases[&Phase::Running].syscalls;
+    for e in running {
+        ensure!(
+            e.count.unwrap_or(0) <= 1 + SLACK,
+            "running {}: count {:?} in filter mode ({pings} pings)",
+            e.name,
+            e.count
+        );
+    }
+    let sysinfo = running.iter().find(|e| e.name == "sysinfo");
+    ensure!(
+        sysinfo.and_then(|e| e.count) == Some(1),
+        "running sysinfo trapped {:?} times",
+        sysinfo.map(|e| e.count)
+    );
+    let (stops, switches) =
+        filter_totals(&f.stderr).ok_or_else(|| format!("no filter totals: {}", f.stderr))?;
+    let distinct: u64 = fs_.values().map(|v| v.0).sum();
+    ensure!(
+        stops <= distinct + 3 * SLACK,
+        "{stops} seccomp stops in all for {distinct} syscalls"
+    );
+    // One switch per batch of new syscalls plus one per phase change.
+    ensure!(
+        switches >= 2 && switches <= distinct + 3,
+        "{switches} filter switches for {distinct} syscalls"
+    );
+    Ok(())
+}
+
+/// Processes, threads, posix_spawn, signals, group-stops and i386 syscalls:
+/// filter mode follows them exactly like ptrace mode.
+fn filter_mode_follows_children_threads_and_i386() -> Outcome {
+    let dir = workdir("follows");
+    let cases: &[(&[&str], i32, &[&str])] = &[
+        (&["--fork-many", "20"], 0, &["getsid"]),
+        (&["--threads", "16"], 0, &["getresgid"]),
+        (&["--spawn", "3"], 0, &["getresgid", "wait4"]),
+        (&["--int80"], 0, &["x86:getpid"]),
+        (&["--stop-cont"], 0, &["kill"]),
+        (&["--signal-handler"], 0, &["rt_sigreturn"]),
+        (&["--kill-self"], 128 + 9, &["tgkill"]),
+        (&["--exec-missing"], 127, &["execve", "write"]),
+    ];
+    for (args, code, want) in cases {
+        let mut cmd = vec![FIXTURE];
+        cmd.extend_from_slice(args);
+        let mut unions = Vec::new();
+        for mode in ["filter", "ptrace"] {
+            let t = trace(&dir, mode, &[], &cmd);
+            ensure!(
+                t.code == *code,
+                "{args:?} --mode {mode}: exit {}, want {code}: {}",
+                t.code,
+                t.stderr.trim()
+            );
+            let u = union(t.profile()?);
+            for w in *want {
+                ensure!(u.contains(*w), "{args:?} --mode {mode}: no {w} in {u:?}");
+            }
+            unions.push(u);
+        }
+        let only_f: Vec<_> = unions[0].difference(&unions[1]).collect();
+        let only_p: Vec<_> = unions[1].difference(&unions[0]).collect();
+        ensure!(
+            only_f.is_empty() && only_p.is_empty(),
+            "{args:?}: only filter {only_f:?}, only ptrace {only_p:?}"
+        );
+    }
+    ensure!(
+        trace_containers()?.is_empty(),
+        "trace containers left behind"
+    );
+    Ok(())
+}
+
+fn trace_mode_filter_without_module_fails_clearly() -> Outcome {
+    struct Reload;
+    impl Drop for Reload {
+        fn drop(&mut self) {
+            if !Path::new("/dev/speaker").exists() {
+                let o = run("insmod", &["/speaker.ko"]);
+                if o.code != 0 {
+                    println!("  insmod /speaker.ko failed: {}", o.stderr.trim());
+                }
+            }
+        }
+    }
+    let dir = workdir("nomodule");
+    let o = run("rmmod", &["speaker"]);
+    ensure!(o.code == 0, "rmmod speaker failed: {}", o.stderr.trim());
+    let _reload = Reload;
+    let marker = dir.join("started");
+    let touch = format!("touch {}", marker.display());
+    let t = trace(&dir, "filter", &[], &["sh", "-c", &touch]);
+    ensure!(t.code != 0, "--mode filter without module exited 0");
+    let lines: Vec<&str> = t.stderr.trim().lines().collect();
+    ensure!(
+        lines.len() == 1
+            && lines[0].starts_with("speaker-ctl: error: ")
+            && lines[0].contains("--mode filter needs speaker.ko")
+            && lines[0].contains("not loaded"),
+        "stderr {:?} should be one error line saying speaker.ko is not loaded",
+        t.stderr
+    );
+    ensure!(
+        !marker.exists(),
+        "the command ran although --mode filter failed"
+    );
+    ensure!(t.profile.is_none(), "a profile was written");
+
+    let t = trace(&dir, "auto", &[], &["sh", "-c", &touch]);
+    ensure!(t.code == 0, "--mode auto without module: {}", t.describe());
+    ensure!(
+        t.stderr
+            .contains("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops")
+            && t.stderr.contains("speaker-ctl: tracing mode: ptrace"),
+        "--mode auto without module: {}",
+        t.stderr.trim()
+    );
+    ensure!(marker.exists(), "--mode auto did not run the command");
+    ensure!(
+        union(t.profile()?).contains("execve"),
+        "--mode auto profile lacks execve"
+    );
+    drop(_reload);
+    ensure!(
+        Path::new("/dev/speaker").exists(),
+        "insmod /speaker.ko failed"
+    );
+    ctl_ok(&["version"])?;
+    Ok(())
+}
+
+/// Reads a child's stdout lines into a channel.
+fn line_reader(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) -> Outcome {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if seen.iter().any(|l| l.contains(needle)) {
+            return Ok(());
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen.push(l),
+            Err(_) => return Err(format!("no line {needle:?} (got {seen:?})")),
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, secs: u64) -> Result<i32, String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(code_of(st));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("did not exit within {secs}s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn trace_profile_runs_the_service_without_denials() -> Outcome {
+    let dir = workdir("enforce");
+    let t = trace_service(&dir, "filter", 7301, 5);
+    ensure!(t.code == 0, "trace: {}", t.describe());
+    let mut profile = t.profile()?.clone();
+    check_service_sets("traced profile", &profile)?;
+    // Denials fail with EPERM (and are noticed: the fixture dies or the
+    // client gets no pong).
+    profile.default_action = "SCMP_ACT_ERRNO".into();
+    let path = dir.join("enforce.json");
+    fs::write(&path, serde_json::to_string_pretty(&profile).unwrap()).unwrap();
+
+    let cid = "traced-svc";
+    let mut child = Command::new("speaker-ctl")
+        .args([
+            "run",
+            "--name",
+            cid,
+            "--profile",
+            path.to_str().unwrap(),
+            "--",
+        ])
+        .args([FIXTURE, "--port", "7302"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start speaker-ctl run: {e}"))?;
+    let rx = line_reader(&mut child);
+    let mut lines = Vec::new();
+    let started = wait_line(&rx, "listening on 127.0.0.1:7302", &mut lines);
+    if let Err(e) = started {
+        let code = wait_exit(&mut child, 10);
+        let mut err = String::new();
+        if let Some(mut s) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut s, &mut err);
+        }
+        return Err(format!(
+            "the service never listened under its boot phase: {e}; speaker-ctl run: {code:?} {}",
+            err.trim()
+        ));
+    }
+    let result = (|| -> Outcome {
+        let sw = ctl_ok(&["switch", cid, "--to", "running"])?;
+        ensure!(sw.contains("boot -> running"), "switch said {sw:?}");
+        let st = ctl_ok(&["status", cid])?;
+        ensure!(
+            st.lines()
+                .any(|l| l.starts_with(cid) && l.contains("running")),
+            "status after the switch: {st:?}"
+        );
+        let c = run(FIXTURE, &["--client", "7302", "--count", "10"]);
+        ensure!(
+            c.code == 0,
+            "client under the running phase: exit {}: {}",
+            c.code,
+            c.stderr.trim()
+        );
+        let st = ctl_ok(&["stop", cid, "--timeout", "20"])?;
+        ensure!(
+            st.contains("running -> shutdown") && st.contains("exited after SIGTERM"),
+            "stop said {st:?}"
+        );
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = ctl(&["stop", cid, "--timeout", "2"]);
+    }
+    let code = wait_exit(&mut child, 30);
+    let mut err = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut err);
+    }
+    result.map_err(|e| format!("{e}; service stderr: {}", err.trim()))?;
+    let code = code?;
+    let _ = wait_line(&rx, "shutting down", &mut lines);
+    ensure!(
+        code == 0,
+        "the service exited {code} (want 0); stderr: {}",
+        err.trim()
+    );
+    ensure!(
+        lines
+            .iter()
+            .any(|l| l.contains("fixture-service: shutting down")),
+        "no shutdown line: {lines:?}"
+    );
+    Ok(())
+}
+
+fn trace_bench_runs() -> Outcome {
+    let o = run("trace-bench", &["2000"]);
+    ensure!(
+        o.code == 0,
+        "trace-bench 2000: exit {}: {} {}",
+        o.code,
+        o.stdout.trim(),
+        o.stderr.trim()
+    );
+    for row in ["untraced", "ptrace", "filter", "strace"] {
+        ensure!(
+            o.stdout.lines().any(|l| l.trim_start().starts_with(row)),
+            "no {row} row in {:?}",
+            o.stdout
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+
+/// A scenario: its name and what it runs.
+type Scenario = (&'static str, fn() -> Outcome);
+
+const SCENARIOS: &[Scenario] = &[
+    ("filter_mode_is_reported", filter_mode_is_reported),
+    (
+        "filter_mode_matches_ptrace_mode",
+        filter_mode_matches_ptrace_mode,
+    ),
+    (
+        "filter_mode_traps_each_syscall_once_per_phase",
+        filter_mode_traps_each_syscall_once_per_phase,
+    ),
+    (
+        "filter_mode_follows_children_threads_and_i386",
+        filter_mode_follows_children_threads_and_i386,
+    ),
+    (
+        "trace_profile_runs_the_service_without_denials",
+        trace_profile_runs_the_service_without_denials,
+    ),
+    (
+        "trace_mode_filter_without_module_fails_clearly",
+        trace_mode_filter_without_module_fails_clearly,
+    ),
+    ("trace_bench_runs", trace_bench_runs),
+];
+
+fn main() {
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    if wanted.iter().any(|w| w == "--list") {
+        for (n, _) in SCENARIOS {
+            println!("{n}");
+        }
+        return;
+    }
+    let (mut pass, mut fail) = (0, 0);
+    for (name, f) in SCENARIOS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
+            continue;
+        }
+        let start = Instant::now();
+        let r = std::panic::catch_unwind(f).unwrap_or_else(|_| Err("panicked".into()));
+        match r {
+            Ok(()) => {
+                pass += 1;
+                println!(
+                    "SCENARIO {name} PASS ({:.1}s)",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Err(why) => {
+                fail += 1;
+                println!("SCENARIO {name} FAIL: {}", why.replace('\n', " | "));
+            }
+        }
+    }
+    let trouble = kernel_trouble(&dmesg());
+    if !trouble.is_empty() {
+        println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
+    }
+    println!("SCENARIOS DONE pass={pass} fail={fail}");
+    std::process::exit(if fail == 0 { 0 } else { 1 });
+}
