@@ -8,13 +8,13 @@
 //! probed syscall can return on its own.
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use speaker::abi;
+use speaker_tests::ensure;
+use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, Out, Outcome, Scenario};
 use speaker::device::{encode_cid, Device};
-
-type Outcome = Result<(), String>;
 
 /// The errno every test profile's deny rules return.
 const DENY: &str = "errno 1000";
@@ -22,33 +22,8 @@ const ALLOWED: &str = "0";
 /// `getpriority` on x86_64: the syscall used to probe the action cache.
 const NR_GETPRIORITY: u32 = 140;
 
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)*) => {
-        if !$cond {
-            return Err(format!($($fmt)*));
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------
 // helpers
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(cmd: &str, args: &[&str]) -> Out {
-    match Command::new(cmd).args(args).stdin(Stdio::null()).output() {
-        Ok(o) => Out {
-            code: o.status.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&o.status).unwrap_or(0)),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Out { code: -1, stdout: String::new(), stderr: format!("cannot run {cmd}: {e}") },
-    }
-}
 
 fn ctl(args: &[&str]) -> Out {
     run("speaker-ctl", args)
@@ -67,20 +42,6 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Out
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
-}
-
-fn dmesg() -> String {
-    run("dmesg", &[]).stdout
-}
-
-/// Kernel log lines that mean something went wrong in the kernel.
-fn kernel_trouble(log: &str) -> Vec<String> {
-    const BAD: [&str; 15] = [
-        "BUG:", "WARNING:", "Oops", "general protection fault", "refcount_t:", "possible circular locking",
-        "inconsistent lock state", "suspicious RCU usage", "detected stalls", "INFO: task", "UBSAN:",
-        "list_add corruption", "list_del corruption", "kernel BUG", "possible recursive locking",
-    ];
-    log.lines().filter(|l| BAD.iter().any(|b| l.contains(b))).map(|l| l.to_string()).collect()
 }
 
 fn write_json(path: &Path, v: &serde_json::Value) {
@@ -844,13 +805,20 @@ fn log_action_allows_in_complain_mode() -> Outcome {
     let r = deny_profile("log-running", &["getpriority"], "SCMP_ACT_LOG");
     let mut p = Probe::start("complain", &[b.clone(), r, b], &[], 1)?;
     p.switch("running")?;
+    let before = dmesg().lines().count();
     p.expect_all("sys getpriority", ALLOWED)?;
+    // SCMP_ACT_LOG: allowed, and logged through audit (type 1326, action
+    // SECCOMP_RET_LOG = 0x7ffc0000) with the syscall number.
+    let logged = || {
+        dmesg().lines().skip(before).any(|l| l.contains("type=1326") && l.contains(&format!("syscall={NR_GETPRIORITY} ")) && l.contains("code=0x7ffc0000"))
+    };
+    wait_until("the audit record of the logged getpriority", Duration::from_secs(10), logged)?;
     Ok(())
 }
 
 // ---------------------------------------------------------------------------
 
-const SCENARIOS: &[(&str, fn() -> Outcome)] = &[
+const SCENARIOS: &[Scenario] = &[
     ("module_loads_and_creates_device", module_loads_and_creates_device),
     ("device_is_root_only", device_is_root_only),
     ("version_ioctl_reports_abi", version_ioctl_reports_abi),
@@ -882,35 +850,5 @@ const SCENARIOS: &[(&str, fn() -> Outcome)] = &[
 ];
 
 fn main() {
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
-    if wanted.iter().any(|w| w == "--list") {
-        for (n, _) in SCENARIOS {
-            println!("{n}");
-        }
-        return;
-    }
-    let (mut pass, mut fail) = (0, 0);
-    for (name, f) in SCENARIOS {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
-            continue;
-        }
-        let start = Instant::now();
-        let r = std::panic::catch_unwind(f).unwrap_or_else(|_| Err("panicked".into()));
-        match r {
-            Ok(()) => {
-                pass += 1;
-                println!("SCENARIO {name} PASS ({:.1}s)", start.elapsed().as_secs_f64());
-            }
-            Err(why) => {
-                fail += 1;
-                println!("SCENARIO {name} FAIL: {}", why.replace('\n', " | "));
-            }
-        }
-    }
-    let trouble = kernel_trouble(&dmesg());
-    if !trouble.is_empty() {
-        println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
-    }
-    println!("SCENARIOS DONE pass={pass} fail={fail}");
-    std::process::exit(if fail == 0 { 0 } else { 1 });
+    run_scenarios(SCENARIOS)
 }

@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use speaker::profile::schema::{Phase, Profile};
-
-type Outcome = Result<(), String>;
+use speaker_tests::ensure;
+use speaker_tests::guest::{code_of, dmesg, run, run_scenarios, Out, Outcome, Scenario};
 
 const BOOT_ONLY: &[&str] = &["umask", "uname", "getpriority", "getpgid", "getrusage"];
 const RUNNING_ONLY: &[&str] = &["sysinfo", "times"];
@@ -31,42 +31,8 @@ const SENTINEL: &str = "acct";
 const FIXTURE: &str = "/bin/fixture-service";
 const READY: &str = "log:fixture-service: listening on";
 
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)*) => {
-        if !$cond {
-            return Err(format!($($fmt)*));
-        }
-    };
-}
-
 // ---------------------------------------------------------------------------
 // helpers
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn code_of(st: std::process::ExitStatus) -> i32 {
-    st.code()
-        .unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0))
-}
-
-fn run(cmd: &str, args: &[&str]) -> Out {
-    match Command::new(cmd).args(args).stdin(Stdio::null()).output() {
-        Ok(o) => Out {
-            code: code_of(o.status),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        },
-        Err(e) => Out {
-            code: -1,
-            stdout: String::new(),
-            stderr: format!("cannot run {cmd}: {e}"),
-        },
-    }
-}
 
 fn ctl(args: &[&str]) -> Out {
     run("speaker-ctl", args)
@@ -82,35 +48,6 @@ fn ctl_ok(args: &[&str]) -> Result<String, String> {
         o.stderr.trim()
     );
     Ok(o.stdout)
-}
-
-fn dmesg() -> String {
-    run("dmesg", &[]).stdout
-}
-
-/// Kernel log lines that mean something went wrong in the kernel.
-fn kernel_trouble(log: &str) -> Vec<String> {
-    const BAD: [&str; 15] = [
-        "BUG:",
-        "WARNING:",
-        "Oops",
-        "general protection fault",
-        "refcount_t:",
-        "possible circular locking",
-        "inconsistent lock state",
-        "suspicious RCU usage",
-        "detected stalls",
-        "INFO: task",
-        "UBSAN:",
-        "list_add corruption",
-        "list_del corruption",
-        "kernel BUG",
-        "possible recursive locking",
-    ];
-    log.lines()
-        .filter(|l| BAD.iter().any(|b| l.contains(b)))
-        .map(|l| l.to_string())
-        .collect()
 }
 
 fn workdir(name: &str) -> PathBuf {
@@ -614,17 +551,19 @@ fn trace_profile_runs_the_service_without_denials() -> Outcome {
     let path = dir.join("enforce.json");
     fs::write(&path, serde_json::to_string_pretty(&profile).unwrap()).unwrap();
 
-    let cid = "traced-svc";
+    run_service_under("traced-svc", &["--profile", path.to_str().unwrap()], 7302)
+}
+
+/// Runs the fixture as container `cid` under the given profile arguments of
+/// `speaker-ctl run`, switches it to running, serves 10 pings, stops it
+/// (shutdown phase) and checks it exited 0 after its shutdown work.
+fn run_service_under(cid: &str, profile_args: &[&str], port: u16) -> Outcome {
+    let port_s = port.to_string();
     let mut child = Command::new("speaker-ctl")
-        .args([
-            "run",
-            "--name",
-            cid,
-            "--profile",
-            path.to_str().unwrap(),
-            "--",
-        ])
-        .args([FIXTURE, "--port", "7302"])
+        .args(["run", "--name", cid])
+        .args(profile_args)
+        .arg("--")
+        .args([FIXTURE, "--port", &port_s])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -632,7 +571,7 @@ fn trace_profile_runs_the_service_without_denials() -> Outcome {
         .map_err(|e| format!("cannot start speaker-ctl run: {e}"))?;
     let rx = line_reader(&mut child);
     let mut lines = Vec::new();
-    let started = wait_line(&rx, "listening on 127.0.0.1:7302", &mut lines);
+    let started = wait_line(&rx, &format!("listening on 127.0.0.1:{port}"), &mut lines);
     if let Err(e) = started {
         let code = wait_exit(&mut child, 10);
         let mut err = String::new();
@@ -653,7 +592,7 @@ fn trace_profile_runs_the_service_without_denials() -> Outcome {
                 .any(|l| l.starts_with(cid) && l.contains("running")),
             "status after the switch: {st:?}"
         );
-        let c = run(FIXTURE, &["--client", "7302", "--count", "10"]);
+        let c = run(FIXTURE, &["--client", &port_s, "--count", "10"]);
         ensure!(
             c.code == 0,
             "client under the running phase: exit {}: {}",
@@ -692,6 +631,34 @@ fn trace_profile_runs_the_service_without_denials() -> Outcome {
     Ok(())
 }
 
+/// `profile export` of each traced phase, run with `SCMP_ACT_LOG` as the
+/// default action (complain mode): the service works and the kernel log
+/// shows no seccomp event (audit type 1326) at all.
+fn exported_profiles_in_complain_mode_log_no_denial() -> Outcome {
+    let dir = workdir("complain");
+    let t = trace_service(&dir, "filter", 7303, 5);
+    ensure!(t.code == 0, "trace: {}", t.describe());
+    let traced = dir.join("p.json");
+    let mut args: Vec<String> = Vec::new();
+    for (phase, flag) in [("boot", "--boot"), ("running", "--running"), ("shutdown", "--shutdown")] {
+        let out = dir.join(format!("{phase}.oci.json"));
+        ctl_ok(&["profile", "export", "--phase", phase, "--format", "oci", "-o", out.to_str().unwrap(), traced.to_str().unwrap()])?;
+        let mut oci: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&out).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        oci["defaultAction"] = "SCMP_ACT_LOG".into();
+        fs::write(&out, serde_json::to_string_pretty(&oci).unwrap()).map_err(|e| e.to_string())?;
+        args.push(flag.to_string());
+        args.push(out.display().to_string());
+    }
+    let before = dmesg().lines().count();
+    let argv: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    run_service_under("complain-svc", &argv, 7304)?;
+    let log = dmesg();
+    let events: Vec<&str> = log.lines().skip(before).filter(|l| l.contains("type=1326")).collect();
+    ensure!(events.is_empty(), "seccomp logged {} event(s) in complain mode: {:?}", events.len(), &events[..events.len().min(5)]);
+    Ok(())
+}
+
 fn trace_bench_runs() -> Outcome {
     let o = run("trace-bench", &["2000"]);
     ensure!(
@@ -712,9 +679,6 @@ fn trace_bench_runs() -> Outcome {
 }
 
 // ---------------------------------------------------------------------------
-
-/// A scenario: its name and what it runs.
-type Scenario = (&'static str, fn() -> Outcome);
 
 const SCENARIOS: &[Scenario] = &[
     ("filter_mode_is_reported", filter_mode_is_reported),
@@ -738,42 +702,10 @@ const SCENARIOS: &[Scenario] = &[
         "trace_mode_filter_without_module_fails_clearly",
         trace_mode_filter_without_module_fails_clearly,
     ),
+    ("exported_profiles_in_complain_mode_log_no_denial", exported_profiles_in_complain_mode_log_no_denial),
     ("trace_bench_runs", trace_bench_runs),
 ];
 
 fn main() {
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
-    if wanted.iter().any(|w| w == "--list") {
-        for (n, _) in SCENARIOS {
-            println!("{n}");
-        }
-        return;
-    }
-    let (mut pass, mut fail) = (0, 0);
-    for (name, f) in SCENARIOS {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
-            continue;
-        }
-        let start = Instant::now();
-        let r = std::panic::catch_unwind(f).unwrap_or_else(|_| Err("panicked".into()));
-        match r {
-            Ok(()) => {
-                pass += 1;
-                println!(
-                    "SCENARIO {name} PASS ({:.1}s)",
-                    start.elapsed().as_secs_f64()
-                );
-            }
-            Err(why) => {
-                fail += 1;
-                println!("SCENARIO {name} FAIL: {}", why.replace('\n', " | "));
-            }
-        }
-    }
-    let trouble = kernel_trouble(&dmesg());
-    if !trouble.is_empty() {
-        println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
-    }
-    println!("SCENARIOS DONE pass={pass} fail={fail}");
-    std::process::exit(if fail == 0 { 0 } else { 1 });
+    run_scenarios(SCENARIOS)
 }
