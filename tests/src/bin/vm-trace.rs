@@ -638,7 +638,7 @@ fn exported_profiles_in_complain_mode_log_no_denial() -> Outcome {
     let dir = workdir("complain");
     let t = trace_service(&dir, "filter", 7303, 5);
     ensure!(t.code == 0, "trace: {}", t.describe());
-    let traced = dir.join("p.json");
+    let traced = dir.join("filter.json");
     let mut args: Vec<String> = Vec::new();
     for (phase, flag) in [("boot", "--boot"), ("running", "--running"), ("shutdown", "--shutdown")] {
         let out = dir.join(format!("{phase}.oci.json"));
