@@ -177,3 +177,22 @@ fn bad_durations_and_mode() {
         "no note with an explicit --mode ptrace"
     );
 }
+
+/// When ptrace is refused (here: speaker-ctl itself runs under strace -f,
+/// which already traces the child), the error names ptrace permissions.
+#[test]
+fn ptrace_refused_names_ptrace_permissions() {
+    let dir = tmpdir("refused");
+    let out = dir.join("p.json");
+    let child = std::process::Command::new("strace")
+        .args(["-f", "-o", "/dev/null", speaker_ctl()])
+        .args(["trace", "--mode", "ptrace", "-o", out.to_str().unwrap(), "--", "true"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace is installed by scripts/setup");
+    let run = finish(child, std::time::Duration::from_secs(60));
+    let line = error_line(&run);
+    assert!(line.contains("ptrace(PTRACE_SEIZE) was refused") && line.contains("ptrace_scope"), "{line}");
+}
