@@ -5,4 +5,5 @@ pub mod commands;
 pub mod container;
 pub mod device;
 pub mod profile;
+pub mod runtime;
 pub mod trace;

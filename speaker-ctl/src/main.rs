@@ -4,6 +4,16 @@ use speaker::cli::{Cli, Command};
 use speaker::commands;
 
 fn main() {
+    // speaker-runtime: the OCI runtime wrapper, under its own name or as
+    // `speaker-ctl runtime ARGS...`.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    if name.as_deref() == Some("speaker-runtime") {
+        std::process::exit(speaker::runtime::main(args.split_off(1)));
+    }
+    if args.get(1).map(|a| a == "runtime").unwrap_or(false) {
+        std::process::exit(speaker::runtime::main(args.split_off(2)));
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Version => commands::version::run(),

@@ -21,7 +21,12 @@ fn ago(ns: u64) -> String {
 
 pub fn run(args: StatusArgs) -> Result<i32> {
     let dev = Device::open()?;
-    let list = dev.status(args.cid.as_deref())?;
+    // A runtime id longer than the ABI allows is known to the module by
+    // its cut form (see `kernel_cid_for`).
+    let kcid = args.cid.as_deref().map(|c| {
+        ContainerState::load(c).map(|s| s.kcid().to_string()).unwrap_or_else(|_| crate::container::state::kernel_cid_for(c))
+    });
+    let list = dev.status(kcid.as_deref())?;
     if let Some(cid) = &args.cid {
         if list.is_empty() {
             anyhow::bail!("speaker.ko knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
@@ -36,6 +41,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
                     "cid": c.cid, "pid": c.pid, "phase": phase_name(c.phase), "tasks": c.tasks,
                     "allowed_syscalls": c.allowed, "switches": c.switches,
                     "registered_ns": c.registered_ns, "last_switch_ns": c.last_switch_ns,
+                    "ready_unix_ms": st.as_ref().and_then(|s| s.runtime.as_ref()).and_then(|r| r.ready_unix_ms),
                     "cmd": st.map(|s| s.cmd),
                 })
             })

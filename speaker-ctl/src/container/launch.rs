@@ -216,6 +216,8 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
                 .collect(),
             current: Phase::Boot,
             last_switch_unix_ms: None,
+            kernel_cid: None,
+            runtime: None,
         };
         state.save()?;
         for p in &spec.phases {

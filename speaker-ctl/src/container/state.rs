@@ -29,6 +29,34 @@ pub struct PhaseRecord {
     pub instructions: usize,
 }
 
+/// What `speaker-runtime` adds for the OCI containers it wraps (see
+/// `crate::runtime`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RuntimeRecord {
+    /// The crun binary and its global options (`--root` etc.), to find the
+    /// container's crun state again.
+    pub crun: PathBuf,
+    #[serde(default)]
+    pub crun_globals: Vec<String>,
+    /// crun's state directory of this container (`<root>/<id>`).
+    pub crun_state_dir: PathBuf,
+    pub bundle: PathBuf,
+    pub profile: PathBuf,
+    /// The readiness condition the monitor waits for.
+    #[serde(default)]
+    pub ready: Option<String>,
+    #[serde(default)]
+    pub monitor_pid: Option<i32>,
+    /// Set by the monitor once speaker.ko has the container.
+    #[serde(default)]
+    pub registered: bool,
+    /// Why the monitor gave up, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub ready_unix_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerState {
     pub cid: String,
@@ -40,6 +68,29 @@ pub struct ContainerState {
     pub current: Phase,
     #[serde(default)]
     pub last_switch_unix_ms: Option<u64>,
+    /// The id speaker.ko knows the container by, when it differs from
+    /// `cid` (runtime ids longer than the ABI's 63 bytes, e.g. Docker's 64
+    /// hex digits, are cut to 63).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_cid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeRecord>,
+}
+
+/// The id speaker.ko gets for container id `cid`: itself if it fits the
+/// ABI (63 bytes), else its first 63 bytes (ids that need this are
+/// hex digests, so the cut stays unique in practice; a clash is refused by
+/// the module as a duplicate).
+pub fn kernel_cid_for(cid: &str) -> String {
+    let max = crate::abi::CID_LEN - 1;
+    if cid.len() <= max {
+        return cid.to_string();
+    }
+    let mut end = max;
+    while !cid.is_char_boundary(end) {
+        end -= 1;
+    }
+    cid[..end].to_string()
 }
 
 pub fn now_unix_ms() -> u64 {
@@ -47,6 +98,30 @@ pub fn now_unix_ms() -> u64 {
 }
 
 impl ContainerState {
+    /// The id speaker.ko knows this container by.
+    pub fn kcid(&self) -> &str {
+        self.kernel_cid.as_deref().unwrap_or(&self.cid)
+    }
+
+    /// Takes the container's lock (an exclusive flock on `<dir>/lock`),
+    /// held until the returned file is dropped: phase switches of one
+    /// container (the runtime's monitor, `kill`, `speaker-ctl switch`) are
+    /// serialised by it.
+    pub fn lock(cid: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        let dir = Self::dir_of(cid);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .with_context(|| format!("cannot lock {}", path.display()))
+    }
+
     pub fn dir_of(cid: &str) -> PathBuf {
         state_root().join(cid)
     }

@@ -1,0 +1,196 @@
+//! OCI bundles that ask for speaker, and the per-phase filters made for
+//! them.
+//!
+//! A bundle asks for speaker with the annotation `io.speaker.profile`
+//! (a speaker profile, `speaker.profile/v1`; a relative path is relative to
+//! the bundle).  `io.speaker.ready` overrides the profile's readiness
+//! condition.
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+use crate::container::phases::CompiledPhase;
+use crate::container::state::{ContainerState, RuntimeRecord};
+use crate::profile::schema::{Phase, Profile, SyscallEntry};
+use crate::profile::{self, Arch, OciProfile};
+
+pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
+pub const ANNOTATION_READY: &str = "io.speaker.ready";
+
+/// What the OCI runtime itself may do under the boot filter, between
+/// installing it in the container's first process and exec'ing the
+/// container's command (crun: capabilities, ids, closing inherited file
+/// descriptors, the exec fifo that `start` opens, the exec itself).  They
+/// are added to the boot filter only: a traced service never shows them,
+/// since the tracer starts the service directly.
+pub const RUNTIME_PROLOGUE: &[&str] = &[
+    "capget", "capset", "prctl", "setgroups", "setresuid", "setresgid", "setuid", "setgid", "getuid", "getgid", "geteuid",
+    "getegid", "close", "close_range", "fcntl", "openat", "open", "read", "write", "fstat", "newfstatat", "lseek", "getdents64",
+    "rt_sigprocmask", "rt_sigaction", "execve", "execveat", "exit_group", "exit", "getpid", "brk", "mmap", "munmap", "futex",
+    "readlink", "readlinkat", "chdir", "fchdir", "umask", "sched_getaffinity", "getcwd",
+];
+
+/// An OCI bundle's configuration.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json` (or `config` if given, relative to `dir`).
+    pub fn open(dir: &Path, config: Option<&Path>) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle directory {} does not exist", dir.display()))?;
+        let config_path = match config {
+            Some(c) if c.is_absolute() => c.to_path_buf(),
+            Some(c) => dir.join(c),
+            None => dir.join("config.json"),
+        };
+        let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
+        let config: Value =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        Ok(Bundle { dir, config_path, config })
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<String> {
+        self.config.pointer("/annotations").and_then(|a| a.get(key)).and_then(Value::as_str).map(str::to_string)
+    }
+
+    /// The speaker profile the bundle asks for, if any.
+    pub fn profile_path(&self) -> Option<PathBuf> {
+        self.annotation(ANNOTATION_PROFILE).map(|p| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() {
+                p
+            } else {
+                self.dir.join(p)
+            }
+        })
+    }
+
+    pub fn process_args(&self) -> Vec<String> {
+        self.config
+            .pointer("/process/args")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Replaces `linux.seccomp` with `oci`.
+    pub fn set_seccomp(&mut self, oci: &OciProfile) -> Result<()> {
+        set_seccomp(&mut self.config, oci, &self.config_path)
+    }
+
+    /// Writes the configuration back (atomically).
+    pub fn save(&self) -> Result<()> {
+        let text = serde_json::to_string_pretty(&self.config)?;
+        profile::write_file_atomic(&self.config_path, text.as_bytes())
+            .with_context(|| format!("cannot rewrite {}", self.config_path.display()))
+    }
+}
+
+fn set_seccomp(config: &mut Value, oci: &OciProfile, origin: &Path) -> Result<()> {
+    let obj = config.as_object_mut().ok_or_else(|| anyhow!("{} is not a JSON object", origin.display()))?;
+    let linux = obj.entry("linux").or_insert_with(|| Value::Object(Default::default()));
+    let linux = linux.as_object_mut().ok_or_else(|| anyhow!("{}: 'linux' is not an object", origin.display()))?;
+    linux.insert("seccomp".to_string(), serde_json::to_value(oci)?);
+    Ok(())
+}
+
+/// The filters of an annotated bundle.
+pub struct SpeakerSpec {
+    pub profile_path: PathBuf,
+    pub profile: Profile,
+    /// Compiled per phase (the boot entry is what crun installs, compiled
+    /// by speaker only for its count).
+    pub phases: Vec<CompiledPhase>,
+    /// The same per phase as OCI seccomp JSON.
+    pub oci: Vec<(Phase, OciProfile)>,
+    /// The readiness condition (annotation, else profile), if any.
+    pub ready: Option<String>,
+}
+
+/// Loads the profile and makes every phase's filter.  The boot filter
+/// allows boot ∪ running (like `speaker-ctl run`) ∪ [`RUNTIME_PROLOGUE`].
+pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
+    if !path.exists() {
+        bail!(
+            "the speaker profile {} named by annotation {ANNOTATION_PROFILE} does not exist; trace the service with 'speaker-ctl trace' or fix the annotation in {}",
+            path.display(),
+            bundle.config_path.display()
+        );
+    }
+    let profile = profile::load_profile(path).with_context(|| format!("cannot load the speaker profile {}", path.display()))?;
+    let native = Arch::native();
+    if !profile.architectures.is_empty() && !profile.architectures.iter().any(|a| a == native.scmp_name()) {
+        bail!(
+            "the speaker profile {} is for {} but this machine runs {} ({}); trace the service on this architecture",
+            path.display(),
+            profile.architectures.join(", "),
+            native.name(),
+            native.scmp_name()
+        );
+    }
+    if profile.phase(Phase::Boot).is_none() {
+        bail!("the speaker profile {} has no boot phase", path.display());
+    }
+    let mut widened = profile.clone();
+    let extra: Vec<SyscallEntry> = widened
+        .phase(Phase::Running)
+        .map(|r| r.syscalls.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(RUNTIME_PROLOGUE.iter().filter(|n| native.resolve(n).is_some()).map(|n| SyscallEntry {
+            name: n.to_string(),
+            arch: native.name().to_string(),
+            nr: None,
+            count: None,
+            first_seen_ms: None,
+        }))
+        .collect();
+    let boot = widened.phases.get_mut(&Phase::Boot).expect("checked above");
+    for e in extra {
+        if !boot.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
+            boot.syscalls.push(e);
+        }
+    }
+    let mut phases = Vec::new();
+    let mut oci = Vec::new();
+    for phase in Phase::ALL {
+        let src = if phase == Phase::Boot { &widened } else { &profile };
+        if src.phase(phase).is_none() {
+            continue;
+        }
+        let filter = profile::phase_filter_at(src, phase, path)?;
+        let prog = profile::compile(&filter).with_context(|| format!("cannot compile the {phase} phase of {}", path.display()))?;
+        phases.push(CompiledPhase { phase, allowed: profile::allowed_count(&filter) as u32, prog });
+        let (o, _dropped) = profile::oci::from_phase(src, phase, path)?;
+        oci.push((phase, o));
+    }
+    let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
+    if let Some(r) = &ready {
+        crate::runtime::monitor::Ready::parse(r).with_context(|| format!("readiness condition of {}", path.display()))?;
+    }
+    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, ready })
+}
+
+/// Path of phase `phase`'s OCI JSON in the container's state directory.
+pub fn oci_path(cid: &str, phase: Phase) -> PathBuf {
+    ContainerState::dir_of(cid).join(format!("{phase}.oci.json"))
+}
+
+/// Makes processes that `exec` starts in the container from now on get
+/// phase `phase`'s filter: crun's `exec` reads the container's
+/// configuration from its state directory, whose `linux.seccomp` is
+/// replaced here.
+pub fn set_exec_phase(state: &ContainerState, rt: &RuntimeRecord, phase: Phase) -> Result<()> {
+    let src = oci_path(&state.cid, phase);
+    let text = std::fs::read_to_string(&src).with_context(|| format!("cannot read {}", src.display()))?;
+    let oci: OciProfile = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", src.display()))?;
+    let path = rt.crun_state_dir.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read crun's {}", path.display()))?;
+    let mut config: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+    set_seccomp(&mut config, &oci, &path)?;
+    profile::write_file_atomic(&path, serde_json::to_string(&config)?.as_bytes())
+        .with_context(|| format!("cannot rewrite {}", path.display()))
+}
