@@ -124,6 +124,9 @@ pub enum ProfileCommand {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only this phase's syscalls, one name per line (for scripts).
+        #[arg(long, conflicts_with = "json")]
+        phase: Option<Phase>,
         profile: PathBuf,
     },
 }

@@ -122,9 +122,16 @@ pub mod host {
     /// Boots the VM with `qemu/run --timeout SECS --mem 1024 -- RUNNER` and
     /// keeps its output (also written to `target/RUNNER.log`).
     pub fn boot(runner: &str, timeout_secs: u32) -> VmRun {
+        boot_with(runner, timeout_secs, &["--mem".to_string(), "1024".to_string()])
+    }
+
+    /// [`boot`] with other `qemu/run` options (e.g. `--rootfs full`).
+    pub fn boot_with(runner: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
         let root = root();
         let out = Command::new(root.join("qemu/run"))
-            .args(["--timeout", &timeout_secs.to_string(), "--mem", "1024", "--", runner])
+            .args(["--timeout", &timeout_secs.to_string()])
+            .args(qemu_args)
+            .args(["--", runner])
             .output()
             .expect("cannot start qemu/run");
         let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -176,9 +183,13 @@ pub mod host {
     #[macro_export]
     macro_rules! vm_tests {
         (runner: $runner:literal, timeout: $timeout:literal, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
+            $crate::vm_tests!(runner: $runner, timeout: $timeout, qemu_args: vec!["--mem".to_string(), "1024".to_string()],
+                              complete: $complete, scenarios: [$($name),*]);
+        };
+        (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
             fn vm() -> &'static $crate::host::VmRun {
                 static RUN: std::sync::OnceLock<$crate::host::VmRun> = std::sync::OnceLock::new();
-                RUN.get_or_init(|| $crate::host::boot($runner, $timeout))
+                RUN.get_or_init(|| $crate::host::boot_with($runner, $timeout, &$args))
             }
             $(
                 #[test]

@@ -30,7 +30,7 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
                 }
             }
         }
-        ProfileCommand::Show { json, profile } => show(json, &profile),
+        ProfileCommand::Show { json, phase, profile } => show(json, phase, &profile),
         ProfileCommand::Table { baseline, json, markdown, profiles } => {
             table(&baseline, json.as_deref(), markdown.as_deref(), &profiles)
         }
@@ -255,8 +255,15 @@ fn wrap(words: &[String], width: usize) -> Vec<String> {
     lines
 }
 
-fn show(json: bool, path: &Path) -> Result<i32> {
+fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
     let p = load(path)?;
+    if let Some(phase) = only {
+        let set = p.phase(phase).with_context(|| format!("{} has no {phase} phase", path.display()))?;
+        for name in profile::phase_labels(set) {
+            println!("{name}");
+        }
+        return Ok(0);
+    }
     if json {
         let mut map = serde_json::Map::new();
         for (phase, set) in &p.phases {

@@ -30,6 +30,20 @@ pub const RUNTIME_PROLOGUE: &[&str] = &[
     "readlink", "readlinkat", "chdir", "fchdir", "umask", "sched_getaffinity", "getcwd",
 ];
 
+/// What any program needs to start (dynamic loader, libc and Rust std
+/// start-up: TLS, memory, signal set-up, standard stream checks).  Added to
+/// the filter that processes started by `exec` get (with
+/// [`RUNTIME_PROLOGUE`]): a service's running phase rarely contains them,
+/// and without them nothing exec'ed into a running container could start.
+/// The container's own tasks never get them from speaker.
+pub const PROGRAM_STARTUP: &[&str] = &[
+    "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "brk", "mmap", "mprotect", "munmap", "openat",
+    "read", "pread64", "write", "writev", "close", "fstat", "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2",
+    "readlink", "getrandom", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "poll", "ppoll", "ioctl",
+    "fcntl", "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "futex", "madvise", "sched_getaffinity", "exit",
+    "exit_group", "execve", "clock_gettime", "clock_nanosleep", "nanosleep",
+];
+
 /// An OCI bundle's configuration.
 pub struct Bundle {
     pub dir: PathBuf,
@@ -104,8 +118,13 @@ pub struct SpeakerSpec {
     /// Compiled per phase (the boot entry is what crun installs, compiled
     /// by speaker only for its count).
     pub phases: Vec<CompiledPhase>,
-    /// The same per phase as OCI seccomp JSON.
+    /// The same per phase as OCI seccomp JSON (boot: what crun installs in
+    /// the container's first process).
     pub oci: Vec<(Phase, OciProfile)>,
+    /// Per phase, the OCI seccomp JSON for processes started by `exec`
+    /// during that phase (the phase ∪ [`RUNTIME_PROLOGUE`] ∪
+    /// [`PROGRAM_STARTUP`]).
+    pub exec_oci: Vec<(Phase, OciProfile)>,
     /// The readiness condition (annotation, else profile), if any.
     pub ready: Option<String>,
 }
@@ -134,30 +153,40 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
     if profile.phase(Phase::Boot).is_none() {
         bail!("the speaker profile {} has no boot phase", path.display());
     }
-    let mut widened = profile.clone();
-    let extra: Vec<SyscallEntry> = widened
-        .phase(Phase::Running)
-        .map(|r| r.syscalls.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(RUNTIME_PROLOGUE.iter().filter(|n| native.resolve(n).is_some()).map(|n| SyscallEntry {
-            name: n.to_string(),
-            arch: native.name().to_string(),
-            nr: None,
-            count: None,
-            first_seen_ms: None,
-        }))
-        .collect();
-    let boot = widened.phases.get_mut(&Phase::Boot).expect("checked above");
-    for e in extra {
-        if !boot.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
-            boot.syscalls.push(e);
+    let named = |names: &[&str]| -> Vec<SyscallEntry> {
+        names
+            .iter()
+            .filter(|n| native.resolve(n).is_some())
+            .map(|n| SyscallEntry { name: n.to_string(), arch: native.name().to_string(), nr: None, count: None, first_seen_ms: None })
+            .collect()
+    };
+    let widen = |p: &mut Profile, phase: Phase, extra: Vec<SyscallEntry>| {
+        if let Some(set) = p.phases.get_mut(&phase) {
+            for e in extra {
+                if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
+                    set.syscalls.push(e);
+                }
+            }
         }
+    };
+    // The first process: boot ∪ running ∪ prologue (∪ start-up, which any
+    // boot phase already has: the service started under it).
+    let mut first = profile.clone();
+    let running = profile.phase(Phase::Running).map(|r| r.syscalls.clone()).unwrap_or_default();
+    widen(&mut first, Phase::Boot, running);
+    widen(&mut first, Phase::Boot, named(RUNTIME_PROLOGUE));
+    widen(&mut first, Phase::Boot, named(PROGRAM_STARTUP));
+    // Processes exec'ed later: the phase ∪ prologue ∪ start-up.
+    let mut exec = profile.clone();
+    for phase in [Phase::Running, Phase::Shutdown] {
+        widen(&mut exec, phase, named(RUNTIME_PROLOGUE));
+        widen(&mut exec, phase, named(PROGRAM_STARTUP));
     }
     let mut phases = Vec::new();
     let mut oci = Vec::new();
+    let mut exec_oci = Vec::new();
     for phase in Phase::ALL {
-        let src = if phase == Phase::Boot { &widened } else { &profile };
+        let src = if phase == Phase::Boot { &first } else { &profile };
         if src.phase(phase).is_none() {
             continue;
         }
@@ -166,17 +195,21 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
         phases.push(CompiledPhase { phase, allowed: profile::allowed_count(&filter) as u32, prog });
         let (o, _dropped) = profile::oci::from_phase(src, phase, path)?;
         oci.push((phase, o));
+        let exec_src = if phase == Phase::Boot { &first } else { &exec };
+        let (o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
+        exec_oci.push((phase, o));
     }
     let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
     if let Some(r) = &ready {
         crate::runtime::monitor::Ready::parse(r).with_context(|| format!("readiness condition of {}", path.display()))?;
     }
-    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, ready })
+    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, ready })
 }
 
-/// Path of phase `phase`'s OCI JSON in the container's state directory.
-pub fn oci_path(cid: &str, phase: Phase) -> PathBuf {
-    ContainerState::dir_of(cid).join(format!("{phase}.oci.json"))
+/// Path of the OCI JSON for processes exec'ed during phase `phase`, in the
+/// container's state directory.
+pub fn exec_oci_path(cid: &str, phase: Phase) -> PathBuf {
+    ContainerState::dir_of(cid).join(format!("{phase}.exec.json"))
 }
 
 /// Makes processes that `exec` starts in the container from now on get
@@ -184,7 +217,7 @@ pub fn oci_path(cid: &str, phase: Phase) -> PathBuf {
 /// configuration from its state directory, whose `linux.seccomp` is
 /// replaced here.
 pub fn set_exec_phase(state: &ContainerState, rt: &RuntimeRecord, phase: Phase) -> Result<()> {
-    let src = oci_path(&state.cid, phase);
+    let src = exec_oci_path(&state.cid, phase);
     let text = std::fs::read_to_string(&src).with_context(|| format!("cannot read {}", src.display()))?;
     let oci: OciProfile = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", src.display()))?;
     let path = rt.crun_state_dir.join("config.json");

@@ -19,7 +19,9 @@
 //!   to the shutdown phase, then forwards the signal;
 //! * `exec` is crun's: every switch rewrites `linux.seccomp` in crun's
 //!   state copy of the configuration, which `crun exec` reads, so new
-//!   processes get the current phase's filter;
+//!   processes get the current phase's filter (plus what crun needs to
+//!   start them and what any program needs to start, see
+//!   [`bundle::PROGRAM_STARTUP`]);
 //! * `delete` runs `crun delete` and forgets the container;
 //! * `run` is `create` + `start` (+ waiting for the container and
 //!   `delete` unless `--detach`).
@@ -211,8 +213,8 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
         for p in &spec.phases {
             state.save_program(p.phase, &p.prog)?;
         }
-        for (phase, oci) in &spec.oci {
-            let path = bundle::oci_path(&id, *phase);
+        for (phase, oci) in &spec.exec_oci {
+            let path = bundle::exec_oci_path(&id, *phase);
             crate::profile::write_file_atomic(&path, serde_json::to_string_pretty(oci)?.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }

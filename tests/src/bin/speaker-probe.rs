@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! speaker-probe serve DIR [--threads N] [--depth D] [--storm]
+//! speaker-probe try NAME...      make each syscall once, print `NAME: 0` or `NAME: errno N`
+//! speaker-probe known            the syscall names it knows
 //! ```
 //!
 //! Every task (the main thread and N extra threads of each of the D
@@ -63,6 +65,22 @@ fn syscall_by_name(name: &str, dir: &Path) -> Result<(), i32> {
                 libc::MS_BIND,
                 std::ptr::null::<libc::c_void>(),
             ),
+            // Harmless forms of syscalls services make while they boot.
+            "setuid" => libc::syscall(libc::SYS_setuid, libc::getuid()),
+            "setgid" => libc::syscall(libc::SYS_setgid, libc::getgid()),
+            "prlimit64" => libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_NOFILE, std::ptr::null::<u8>(), b),
+            "getrlimit" => libc::syscall(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, b),
+            "statfs" => libc::syscall(libc::SYS_statfs, c"/".as_ptr(), b),
+            "getcwd" => libc::syscall(libc::SYS_getcwd, b, 4096),
+            "chdir" => libc::syscall(libc::SYS_chdir, c"/".as_ptr()),
+            "sched_getaffinity" => libc::syscall(libc::SYS_sched_getaffinity, 0, 128, b),
+            "capget" => {
+                // version 3 header, pid 0 (self); data in the rest of `buf`.
+                let hdr = b as *mut u32;
+                *hdr = 0x2008_0522;
+                *hdr.add(1) = 0;
+                libc::syscall(libc::SYS_capget, hdr, b.add(64))
+            }
             _ => return Err(libc::ENOSYS),
         }
     };
@@ -221,10 +239,28 @@ fn serve(dir: PathBuf, threads: usize, depth: usize, storm: bool) -> ! {
     unreachable!()
 }
 
+/// The syscalls `try` and `sys` know (see `syscall_by_name`).
+const KNOWN: &[&str] = &[
+    "getppid", "gettid", "getpriority", "uname", "umask", "sysinfo", "getcpu", "personality", "getrusage", "times", "sethostname",
+    "mount", "setuid", "setgid", "prlimit64", "getrlimit", "statfs", "getcwd", "chdir", "sched_getaffinity", "capget",
+];
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `speaker-probe try NAME...`: make each syscall once, print
+    // `NAME: 0` or `NAME: errno N`, exit 0.  `speaker-probe known`: list them.
+    if args.get(1).map(String::as_str) == Some("known") {
+        println!("{}", KNOWN.join("\n"));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("try") && args.len() > 2 {
+        for name in &args[2..] {
+            println!("{name}: {}", result_text(syscall_by_name(name, Path::new("/"))));
+        }
+        return;
+    }
     if args.len() < 3 || args[1] != "serve" {
-        eprintln!("usage: speaker-probe serve DIR [--threads N] [--depth D] [--storm]");
+        eprintln!("usage: speaker-probe serve DIR [--threads N] [--depth D] [--storm] | try NAME... | known");
         std::process::exit(2);
     }
     let mut threads = 0;

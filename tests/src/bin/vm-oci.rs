@@ -1,0 +1,378 @@
+//! vm-oci: speaker-runtime (the OCI runtime wrapper over crun) with real
+//! containers, run as root inside the full Debian guest
+//! (`qemu/run --rootfs full --share DIR -- vm-oci [NAME...]`).  DIR
+//! (/mnt/share, or $VM_OCI_SHARE) holds `services.sh` (examples/services.sh) and `profiles/` (the
+//! committed nginx and redis profiles, examples/profiles).
+//!
+//! Same output protocol as vm-scenarios.  Containers use the guest's own
+//! root filesystem (bind-mounted, so crun pivots into a real directory)
+//! and the host network, like `docker run --network host`.
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use speaker::profile::schema::{Phase, Profile, SyscallEntry};
+use speaker_tests::ensure;
+use speaker_tests::guest::{run, run_scenarios, Out, Outcome, Scenario};
+
+fn share() -> PathBuf {
+    PathBuf::from(std::env::var("VM_OCI_SHARE").unwrap_or_else(|_| "/mnt/share".into()))
+}
+
+/// `$NAME` from services.sh.
+fn service_var(name: &str) -> String {
+    let o = run("bash", &["-c", &format!(". {}/services.sh && printf %s \"${name}\"", share().display())]);
+    o.stdout
+}
+
+fn rt(args: &[&str]) -> Out {
+    run("speaker-runtime", args)
+}
+
+fn rt_ok(args: &[&str]) -> Result<String, String> {
+    let o = rt(args);
+    ensure!(o.code == 0, "speaker-runtime {} failed ({}): {}{}", args.join(" "), o.code, o.stdout.trim(), o.stderr.trim());
+    Ok(o.stdout)
+}
+
+/// A bundle under /srv/containers/NAME whose rootfs is the guest's root.
+fn bundle(name: &str, extra: &[&str], cmd: &[&str]) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(format!("/srv/containers/{name}"));
+    let rootfs = dir.join("rootfs");
+    fs::create_dir_all(&rootfs).map_err(|e| format!("mkdir {}: {e}", rootfs.display()))?;
+    if run("mountpoint", &["-q", rootfs.to_str().unwrap()]).code != 0 {
+        let o = run("mount", &["--bind", "/", rootfs.to_str().unwrap()]);
+        ensure!(o.code == 0, "bind mount: {}", o.stderr);
+    }
+    let mut args = vec![dir.to_str().unwrap(), "--hostname", name];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(cmd);
+    let o = run("oci-bundle", &args);
+    ensure!(o.code == 0, "oci-bundle: {}", o.stderr);
+    Ok(dir)
+}
+
+fn phase_of(id: &str) -> Option<String> {
+    let o = run("speaker-ctl", &["status", id, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).ok()?;
+    v.get(0)?.get("phase")?.as_str().map(str::to_string)
+}
+
+fn wait_phase(id: &str, phase: &str, secs: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if phase_of(id).as_deref() == Some(phase) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
+    Err(format!("container {id} not in phase {phase} after {secs}s (now {:?}); monitor log: {log}", phase_of(id)))
+}
+
+fn crun_status(id: &str) -> Option<String> {
+    let o = run("crun", &["state", id]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).ok()?;
+    v.get("status")?.as_str().map(str::to_string)
+}
+
+fn wait_stopped(id: &str, secs: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if crun_status(id).as_deref() == Some("stopped") {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("container {id} did not stop within {secs}s (crun status {:?})", crun_status(id)))
+}
+
+/// Stops and deletes a container, and checks that nothing is left.
+fn stop_and_delete(id: &str) -> Outcome {
+    rt_ok(&["kill", id, "TERM"])?;
+    wait_stopped(id, 30)?;
+    rt_ok(&["delete", id])?;
+    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state of {id} left after delete");
+    ensure!(phase_of(id).is_none(), "speaker.ko still knows {id} after delete");
+    ensure!(crun_status(id).is_none(), "crun still knows {id} after delete");
+    Ok(())
+}
+
+/// Runs `service`'s container (from services.sh and its committed profile)
+/// until its automatic switch.
+fn start_service(service: &str, id: &str) -> Result<(), String> {
+    let cmd = service_var(&format!("{service}_cmd"));
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let profile = share().join(format!("profiles/{service}.json"));
+    let b = bundle(service, &["--profile", profile.to_str().unwrap()], &words)?;
+    let log = fs::File::create(format!("/srv/{id}.out")).map_err(|e| e.to_string())?;
+    let st = Command::new("speaker-runtime")
+        .args(["run", "-d", "--bundle", b.to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .map_err(|e| e.to_string())?;
+    ensure!(st.success(), "speaker-runtime run -d {id}: {st}; output: {}", fs::read_to_string(format!("/srv/{id}.out")).unwrap_or_default());
+    wait_phase(id, "running", 60)?;
+    let mlog = fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
+    ensure!(mlog.contains("switched boot -> running"), "monitor log does not show the switch: {mlog}");
+    Ok(())
+}
+
+fn workload(service: &str) -> Result<String, String> {
+    let w = service_var(&format!("{service}_workload"));
+    let o = run("sh", &["-c", &w]);
+    ensure!(o.code == 0, "workload '{w}' failed ({}): {}{}", o.code, o.stdout, o.stderr);
+    Ok(o.stdout)
+}
+
+// ---------------------------------------------------------------------------
+// the probe container: speaker-probe serve, with a traced profile whose boot
+// phase also allows getpriority (the boot-only syscall) and whose running
+// phase does not; it switches when /srv/probe/<id>/go exists.
+
+fn probe_profile() -> Result<PathBuf, String> {
+    static P: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = Path::new("/srv/probe/trace");
+        let _ = fs::remove_dir_all(dir);
+        fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+        let out = "/srv/probe/probe.json";
+        let ready = format!("cmd:test -e {}/ready.p0t0", dir.display());
+        let work = format!("echo '1 sys getppid' > {0}/cmd; while [ ! -e {0}/res/1.p0t0 ]; do sleep 0.1; done", dir.display());
+        let o = run(
+            "speaker-ctl",
+            &["trace", "--mode", "filter", "--name", "probe", "--ready", &ready, "--workload", &work, "--running-for", "2s", "-o", out, "--",
+              "speaker-probe", "serve", dir.to_str().unwrap()],
+        );
+        ensure!(o.code == 0, "tracing speaker-probe failed: {}", o.stderr);
+        let mut p: Profile = serde_json::from_str(&fs::read_to_string(out).unwrap()).map_err(|e| e.to_string())?;
+        p.ready = None;
+        let boot = p.phases.get_mut(&Phase::Boot).ok_or("no boot phase")?;
+        boot.syscalls.push(SyscallEntry { name: "getpriority".into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None });
+        let running = p.phase(Phase::Running).ok_or("no running phase")?;
+        ensure!(!running.syscalls.iter().any(|e| e.name == "getpriority"), "getpriority in the probe's running phase");
+        fs::write(out, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| e.to_string())?;
+        Ok(PathBuf::from(out))
+    })
+    .clone()
+}
+
+/// Starts probe container `id` (boot phase), returns its directory.
+fn start_probe(id: &str) -> Result<PathBuf, String> {
+    let profile = probe_profile()?;
+    let dir = PathBuf::from(format!("/srv/probe/{id}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+    let ready = format!("cmd:test -e {}/go", dir.display());
+    let b = bundle(id, &["--profile", profile.to_str().unwrap(), "--ready", &ready], &["speaker-probe", "serve", dir.to_str().unwrap()])?;
+    rt_ok(&["run", "-d", "--bundle", b.to_str().unwrap(), id])?;
+    wait_phase(id, "boot", 10)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("ready.p0t0").exists() {
+        ensure!(Instant::now() < deadline, "the probe in {id} never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(dir)
+}
+
+/// Asks the probe's first task for `op` as generation `gen`; its result.
+fn probe_cmd(dir: &Path, gen: u32, op: &str, file: &str) -> Result<String, String> {
+    fs::write(dir.join("cmd.tmp"), format!("{gen} {op}\n")).map_err(|e| e.to_string())?;
+    fs::rename(dir.join("cmd.tmp"), dir.join("cmd")).map_err(|e| e.to_string())?;
+    let res = dir.join(format!("res/{gen}.{file}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(t) = fs::read_to_string(&res) {
+            return Ok(t.trim().to_string());
+        }
+        ensure!(Instant::now() < deadline, "no result {} for '{op}'", res.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// scenarios
+
+fn oci_container_without_annotation_is_untouched() -> Outcome {
+    // Like Docker's default profile, the bundle has its own seccomp: here
+    // getpriority fails with EACCES (13).
+    let sec = "/srv/plain-seccomp.json";
+    fs::write(
+        sec,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
+            "syscalls":[{"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    let b = bundle("plain", &["--seccomp", sec], &["sh", "-c", "speaker-probe try getpriority getppid; grep Seccomp_filters /proc/self/status"])?;
+    let before = fs::read(b.join("config.json")).unwrap();
+    let o = rt(&["run", "--bundle", b.to_str().unwrap(), "plain1"]);
+    ensure!(o.code == 0, "speaker-runtime run plain1: {} {}", o.code, o.stderr);
+    ensure!(o.stdout.contains("getpriority: errno 13"), "the bundle's own filter did not apply: {}", o.stdout);
+    ensure!(o.stdout.contains("getppid: 0"), "getppid failed: {}", o.stdout);
+    ensure!(o.stdout.contains("Seccomp_filters:\t1"), "expected exactly the bundle's filter: {}", o.stdout);
+    ensure!(fs::read(b.join("config.json")).unwrap() == before, "config.json was changed");
+    ensure!(!Path::new("/run/speaker/plain1").exists(), "speaker kept state for a plain container");
+    ensure!(phase_of("plain1").is_none(), "speaker.ko knows the plain container");
+    ensure!(crun_status("plain1").is_none(), "crun still has plain1 after run");
+    // create/start/state/kill/delete of a plain bundle go to crun as well.
+    rt_ok(&["create", "--bundle", b.to_str().unwrap(), "plain2"])?;
+    ensure!(!Path::new("/run/speaker/plain2").exists(), "speaker kept state for plain2");
+    let state = rt_ok(&["state", "plain2"])?;
+    ensure!(state.contains("\"created\""), "state of plain2: {state}");
+    rt_ok(&["delete", "--force", "plain2"])?;
+    ensure!(crun_status("plain2").is_none(), "plain2 not deleted");
+    Ok(())
+}
+
+fn nginx_serves_after_automatic_switch() -> Outcome {
+    start_service("nginx", "nginx1")?;
+    let out = workload("nginx")?;
+    ensure!(out.contains("Failed requests:        0"), "nginx: failed requests after the switch: {out}");
+    ensure!(out.contains("Complete requests:      1000"), "nginx: not all requests completed: {out}");
+    ensure!(!out.contains("Non-2xx"), "nginx: non-2xx responses: {out}");
+    ensure!(phase_of("nginx1").as_deref() == Some("running"), "nginx1 left its running phase");
+    stop_and_delete("nginx1")
+}
+
+fn redis_serves_after_automatic_switch() -> Outcome {
+    let _ = fs::remove_file("/srv/redis/dump.rdb");
+    start_service("redis", "redis1")?;
+    let out = workload("redis")?;
+    ensure!(out.contains("total_error_replies:0"), "redis: error replies after the switch: {out}");
+    let o = run("redis-cli", &["set", "speaker:key", "slim"]);
+    ensure!(o.stdout.trim() == "OK", "redis-cli set: {}{}", o.stdout, o.stderr);
+    let o = run("redis-cli", &["get", "speaker:key"]);
+    ensure!(o.stdout.trim() == "slim", "redis-cli get: {}{}", o.stdout, o.stderr);
+    stop_and_delete("redis1")
+}
+
+fn running_container_denies_boot_only_syscall() -> Outcome {
+    let dir = start_probe("probe1")?;
+    let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
+    ensure!(r == "0", "getpriority in the boot phase: {r}");
+    fs::write(dir.join("go"), "").map_err(|e| e.to_string())?;
+    wait_phase("probe1", "running", 20)?;
+    let r = probe_cmd(&dir, 2, "sys getpriority", "p0t0")?;
+    ensure!(r == "errno 1", "getpriority after the switch (container's own task): {r}, expected errno 1 (EPERM)");
+    let r = probe_cmd(&dir, 3, "fork getpriority", "forked")?;
+    ensure!(r == "errno 1", "getpriority in a child forked after the switch: {r}");
+    let r = probe_cmd(&dir, 4, "sys getppid", "p0t0")?;
+    ensure!(r == "0", "getppid (running phase) after the switch: {r}");
+    stop_and_delete("probe1")
+}
+
+fn exec_into_running_container_gets_running_filter() -> Outcome {
+    let _dir = start_probe("probe2").and_then(|d| {
+        // Boot phase: exec'ed processes get the boot filter.
+        let o = rt_ok(&["exec", "probe2", "speaker-probe", "try", "getpriority"])?;
+        ensure!(o.trim() == "getpriority: 0", "exec during boot: {o}");
+        fs::write(d.join("go"), "").map_err(|e| e.to_string())?;
+        Ok(d)
+    })?;
+    wait_phase("probe2", "running", 20)?;
+    let o = rt_ok(&["exec", "probe2", "speaker-probe", "try", "getpriority", "getppid"])?;
+    ensure!(o.contains("getpriority: errno 1"), "exec after the switch still allows getpriority: {o}");
+    ensure!(o.contains("getppid: 0"), "exec after the switch: getppid (running phase) failed: {o}");
+    // `crun exec` directly gets the same (speaker rewrote crun's copy).
+    let o = run("crun", &["exec", "probe2", "speaker-probe", "try", "getpriority"]);
+    ensure!(o.stdout.trim() == "getpriority: errno 1", "crun exec after the switch: {}{}", o.stdout, o.stderr);
+    stop_and_delete("probe2")
+}
+
+fn redis_saves_dump_in_shutdown_phase() -> Outcome {
+    let _ = fs::remove_file("/srv/redis/dump.rdb");
+    let _ = fs::remove_file("/srv/redis/redis.log");
+    start_service("redis", "redis2")?;
+    for i in 0..20 {
+        let o = run("redis-cli", &["set", &format!("k{i}"), &format!("v{i}")]);
+        ensure!(o.stdout.trim() == "OK", "redis-cli set: {}{}", o.stdout, o.stderr);
+    }
+    rt_ok(&["kill", "redis2", "TERM"])?;
+    let st: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string("/run/speaker/redis2/state.json").unwrap_or_default()).unwrap_or_default();
+    ensure!(st["current"] == "shutdown", "phase after kill TERM: {}", st["current"]);
+    wait_stopped("redis2", 30)?;
+    let log = fs::read_to_string("/srv/redis/redis.log").unwrap_or_default();
+    ensure!(log.contains("DB saved on disk"), "redis did not save on shutdown: {log}");
+    let lower = log.to_lowercase();
+    ensure!(!lower.contains("error") && !lower.contains("failed") && !lower.contains("not permitted"), "errors in redis' log: {log}");
+    let dump = fs::metadata("/srv/redis/dump.rdb").map(|m| m.len()).unwrap_or(0);
+    ensure!(dump > 0, "no /srv/redis/dump.rdb");
+    rt_ok(&["delete", "redis2"])?;
+    Ok(())
+}
+
+fn runtime_passes_through_unknown_commands() -> Outcome {
+    let a = rt_ok(&["features"])?;
+    let b = run("crun", &["features"]).stdout;
+    ensure!(a == b && a.contains("ociVersionMin"), "features differ from crun's: {a} vs {b}");
+    let v = rt_ok(&["--version"])?;
+    ensure!(v == run("crun", &["--version"]).stdout, "--version differs from crun's: {v}");
+    let l = rt_ok(&["--root", "/run/crun", "list"])?;
+    ensure!(l.starts_with("NAME"), "list: {l}");
+    let o = rt(&["no-such-command"]);
+    let c = run("crun", &["no-such-command"]);
+    ensure!(o.code == c.code && o.code != 0, "unknown command: exit {} vs crun's {}", o.code, c.code);
+    Ok(())
+}
+
+/// The error cases: clear message, nothing left behind.
+fn check_create_fails(id: &str, profile: &str, env: &[(&str, &str)], want: &str) -> Outcome {
+    let b = bundle(id, &["--profile", profile], &["sleep", "100"])?;
+    let before = fs::read(b.join("config.json")).unwrap();
+    let o = Command::new("speaker-runtime")
+        .args(["create", "--bundle", b.to_str().unwrap(), id])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    ensure!(!o.status.success(), "create {id} succeeded");
+    ensure!(err.contains(want), "create {id}: message does not say '{want}': {err}");
+    ensure!(crun_status(id).is_none(), "crun has a half-created {id}");
+    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+    ensure!(phase_of(id).is_none(), "speaker.ko knows {id}");
+    ensure!(fs::read(b.join("config.json")).unwrap() == before, "config.json of {id} was changed");
+    Ok(())
+}
+
+fn runtime_rejects_missing_profile() -> Outcome {
+    check_create_fails("bad1", "/srv/no-such-profile.json", &[], "/srv/no-such-profile.json does not exist")
+}
+
+fn runtime_rejects_profile_for_other_arch() -> Outcome {
+    let p = "/srv/arm64-profile.json";
+    fs::write(
+        p,
+        r#"{"schema":"speaker.profile/v1","architectures":["SCMP_ARCH_AARCH64"],
+            "phases":{"boot":{"syscalls":[{"name":"read","arch":"aarch64"}]}}}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    check_create_fails("bad2", p, &[], "SCMP_ARCH_AARCH64")
+}
+
+fn runtime_reports_missing_crun() -> Outcome {
+    let profile = share().join("profiles/nginx.json");
+    check_create_fails("bad3", profile.to_str().unwrap(), &[("SPEAKER_CRUN", "/nonexistent/crun")], "crun not found at /nonexistent/crun")
+}
+
+fn main() {
+    let scenarios: &[Scenario] = &[
+        ("oci_container_without_annotation_is_untouched", oci_container_without_annotation_is_untouched),
+        ("nginx_serves_after_automatic_switch", nginx_serves_after_automatic_switch),
+        ("redis_serves_after_automatic_switch", redis_serves_after_automatic_switch),
+        ("running_container_denies_boot_only_syscall", running_container_denies_boot_only_syscall),
+        ("exec_into_running_container_gets_running_filter", exec_into_running_container_gets_running_filter),
+        ("redis_saves_dump_in_shutdown_phase", redis_saves_dump_in_shutdown_phase),
+        ("runtime_passes_through_unknown_commands", runtime_passes_through_unknown_commands),
+        ("runtime_rejects_missing_profile", runtime_rejects_missing_profile),
+        ("runtime_rejects_profile_for_other_arch", runtime_rejects_profile_for_other_arch),
+        ("runtime_reports_missing_crun", runtime_reports_missing_crun),
+    ];
+    run_scenarios(scenarios)
+}

@@ -1,0 +1,37 @@
+//! VM scenarios of speaker-runtime with real OCI containers (crun, nginx,
+//! redis): boots the full Debian guest once (`qemu/run --rootfs full --
+//! vm-oci`), then each test asserts that its scenario ran and passed.
+//! Nothing here is skipped: `qemu/run` builds whatever is missing (kernel,
+//! module, guest binaries, the guest's root filesystem) before booting.
+
+/// The share: examples/services.sh and the committed profiles.
+fn qemu_args() -> Vec<String> {
+    let root = speaker_tests::host::root();
+    let share = root.join("target/vm-oci-share");
+    let _ = std::fs::remove_dir_all(&share);
+    std::fs::create_dir_all(share.join("profiles")).unwrap();
+    std::fs::copy(root.join("examples/services.sh"), share.join("services.sh")).unwrap();
+    for s in ["nginx", "redis"] {
+        std::fs::copy(root.join(format!("examples/profiles/{s}.json")), share.join(format!("profiles/{s}.json"))).unwrap();
+    }
+    ["--rootfs", "full", "--share", share.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
+}
+
+speaker_tests::vm_tests!(
+    runner: "vm-oci",
+    timeout: 1200,
+    qemu_args: qemu_args(),
+    complete: every_vm_oci_scenario_has_a_test_and_the_kernel_log_is_clean,
+    scenarios: [
+        oci_container_without_annotation_is_untouched,
+        nginx_serves_after_automatic_switch,
+        redis_serves_after_automatic_switch,
+        running_container_denies_boot_only_syscall,
+        exec_into_running_container_gets_running_filter,
+        redis_saves_dump_in_shutdown_phase,
+        runtime_passes_through_unknown_commands,
+        runtime_rejects_missing_profile,
+        runtime_rejects_profile_for_other_arch,
+        runtime_reports_missing_crun,
+    ]
+);
