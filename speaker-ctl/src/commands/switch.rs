@@ -49,7 +49,9 @@ pub fn switch_when(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -
     if let Some(rt) = &state.runtime {
         // Processes started later by `exec` get the current phase's filter.
         if let Err(e) = crate::runtime::bundle::set_exec_phase(&state, rt, to) {
-            eprintln!("speaker: warning: container '{cid}' switched to {to}, but processes exec'ed into it later will get the {from} filter: {e:#}");
+            let msg = format!("warning: container '{cid}' switched to {to}, but processes exec'ed into it later will get the {from} filter: {e:#}");
+            eprintln!("speaker: {msg}");
+            crate::runtime::monitor::log(cid, &msg);
         }
     }
     Ok(Some((from, to, report)))

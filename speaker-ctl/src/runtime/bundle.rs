@@ -27,7 +27,8 @@ pub const RUNTIME_PROLOGUE: &[&str] = &[
     "capget", "capset", "prctl", "setgroups", "setresuid", "setresgid", "setuid", "setgid", "getuid", "getgid", "geteuid",
     "getegid", "close", "close_range", "fcntl", "openat", "open", "read", "write", "fstat", "newfstatat", "lseek", "getdents64",
     "rt_sigprocmask", "rt_sigaction", "execve", "execveat", "exit_group", "exit", "getpid", "brk", "mmap", "munmap", "futex",
-    "readlink", "readlinkat", "chdir", "fchdir", "umask", "sched_getaffinity", "getcwd",
+    "readlink", "readlinkat", "chdir", "fchdir", "umask", "sched_getaffinity", "getcwd", "pselect6", "select", "poll", "ppoll",
+    "recvmsg", "recvfrom", "sendmsg", "sendto",
 ];
 
 /// What any program needs to start (dynamic loader, libc and Rust std
@@ -125,6 +126,9 @@ pub struct SpeakerSpec {
     /// during that phase (the phase ∪ [`RUNTIME_PROLOGUE`] ∪
     /// [`PROGRAM_STARTUP`]).
     pub exec_oci: Vec<(Phase, OciProfile)>,
+    /// The same compiled (crun keeps the compiled boot filter as
+    /// `seccomp.bpf` in its state directory and `exec` loads that file).
+    pub exec_progs: Vec<(Phase, Vec<profile::SockFilter>)>,
     /// The readiness condition (annotation, else profile), if any.
     pub ready: Option<String>,
 }
@@ -185,6 +189,7 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
     let mut phases = Vec::new();
     let mut oci = Vec::new();
     let mut exec_oci = Vec::new();
+    let mut exec_progs = Vec::new();
     for phase in Phase::ALL {
         let src = if phase == Phase::Boot { &first } else { &profile };
         if src.phase(phase).is_none() {
@@ -198,12 +203,14 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
         let exec_src = if phase == Phase::Boot { &first } else { &exec };
         let (o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
         exec_oci.push((phase, o));
+        let f = profile::phase_filter_at(exec_src, phase, path)?;
+        exec_progs.push((phase, profile::compile(&f).with_context(|| format!("cannot compile the exec filter of the {phase} phase"))?));
     }
     let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
     if let Some(r) = &ready {
         crate::runtime::monitor::Ready::parse(r).with_context(|| format!("readiness condition of {}", path.display()))?;
     }
-    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, ready })
+    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready })
 }
 
 /// Path of the OCI JSON for processes exec'ed during phase `phase`, in the
@@ -212,11 +219,23 @@ pub fn exec_oci_path(cid: &str, phase: Phase) -> PathBuf {
     ContainerState::dir_of(cid).join(format!("{phase}.exec.json"))
 }
 
+/// Path of the compiled exec filter of phase `phase`.
+pub fn exec_bpf_path(cid: &str, phase: Phase) -> PathBuf {
+    ContainerState::dir_of(cid).join(format!("{phase}.exec.bpf"))
+}
+
 /// Makes processes that `exec` starts in the container from now on get
-/// phase `phase`'s filter: crun's `exec` reads the container's
-/// configuration from its state directory, whose `linux.seccomp` is
-/// replaced here.
+/// phase `phase`'s filter: crun's `exec` loads the compiled filter it kept
+/// in its state directory (`seccomp.bpf`), or compiles `linux.seccomp` of
+/// its copy of the configuration (`config.json`) when there is none; both
+/// are replaced here.
 pub fn set_exec_phase(state: &ContainerState, rt: &RuntimeRecord, phase: Phase) -> Result<()> {
+    let bpf = rt.crun_state_dir.join("seccomp.bpf");
+    if bpf.exists() {
+        let src = exec_bpf_path(&state.cid, phase);
+        let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        profile::write_file_atomic(&bpf, &bytes).with_context(|| format!("cannot rewrite crun's {}", bpf.display()))?;
+    }
     let src = exec_oci_path(&state.cid, phase);
     let text = std::fs::read_to_string(&src).with_context(|| format!("cannot read {}", src.display()))?;
     let oci: OciProfile = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", src.display()))?;

@@ -213,6 +213,11 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
         for p in &spec.phases {
             state.save_program(p.phase, &p.prog)?;
         }
+        for (phase, prog) in &spec.exec_progs {
+            let path = bundle::exec_bpf_path(&id, *phase);
+            crate::profile::write_file_atomic(&path, &crate::container::seccomp::to_bytes(prog))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         for (phase, oci) in &spec.exec_oci {
             let path = bundle::exec_oci_path(&id, *phase);
             crate::profile::write_file_atomic(&path, serde_json::to_string_pretty(oci)?.as_bytes())

@@ -52,7 +52,8 @@ impl Ready {
     }
 }
 
-fn log(cid: &str, msg: &str) {
+/// Appends a line to the container's monitor log.
+pub fn log(cid: &str, msg: &str) {
     let path = ContainerState::dir_of(cid).join("monitor.log");
     if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{} {msg}", now_unix_ms());

@@ -1,6 +1,7 @@
 //! oci-bundle: writes an OCI bundle's config.json for the VM scenarios and
 //! the demo, shaped like the ones Docker generates (Docker's default
-//! capabilities, masked and read-only paths, no new privileges off).
+//! capabilities and open-files limit, masked and read-only paths, no new
+//! privileges off).
 //!
 //! ```text
 //! oci-bundle DIR [--rootfs PATH] [--profile FILE] [--ready SPEC] [--netns]
@@ -83,7 +84,7 @@ fn main() {
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/speaker/bin", "HOME=/root"],
             "cwd": "/",
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}],
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
             "noNewPrivileges": false
         },
         "root": {"path": rootfs.unwrap_or_else(|| "rootfs".into()), "readonly": false},
