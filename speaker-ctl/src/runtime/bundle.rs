@@ -143,17 +143,23 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
             bundle.config_path.display()
         );
     }
-    let profile = profile::load_profile(path).with_context(|| format!("cannot load the speaker profile {}", path.display()))?;
+    // The architecture first: a profile traced elsewhere gets a message
+    // saying so, not one about unknown names.
     let native = Arch::native();
-    if !profile.architectures.is_empty() && !profile.architectures.iter().any(|a| a == native.scmp_name()) {
-        bail!(
-            "the speaker profile {} is for {} but this machine runs {} ({}); trace the service on this architecture",
-            path.display(),
-            profile.architectures.join(", "),
-            native.name(),
-            native.scmp_name()
-        );
+    let raw: Option<Value> = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(archs) = raw.as_ref().and_then(|v| v.get("architectures")).and_then(Value::as_array) {
+        let archs: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
+        if !archs.is_empty() && !archs.contains(&native.scmp_name()) {
+            bail!(
+                "the speaker profile {} is for {} but this machine runs {} ({}); trace the service on this architecture",
+                path.display(),
+                archs.join(", "),
+                native.name(),
+                native.scmp_name()
+            );
+        }
     }
+    let profile = profile::load_profile(path).with_context(|| format!("cannot load the speaker profile {}", path.display()))?;
     if profile.phase(Phase::Boot).is_none() {
         bail!("the speaker profile {} has no boot phase", path.display());
     }
@@ -245,4 +251,91 @@ pub fn set_exec_phase(state: &ContainerState, rt: &RuntimeRecord, phase: Phase) 
     set_seccomp(&mut config, &oci, &path)?;
     profile::write_file_atomic(&path, serde_json::to_string(&config)?.as_bytes())
         .with_context(|| format!("cannot rewrite {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(name: &str, profile: &str, annotations: &str) -> (PathBuf, Bundle) {
+        let dir = std::env::temp_dir().join(format!("speaker-bundle-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("profile.json"), profile).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            format!(r#"{{"ociVersion":"1.0.2","process":{{"args":["svc","--x"]}},"annotations":{{{annotations}}}}}"#),
+        )
+        .unwrap();
+        let b = Bundle::open(&dir, None).unwrap();
+        (dir, b)
+    }
+
+    const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","phases":{
+        "boot":{"syscalls":[{"name":"getpriority"},{"name":"bind"}]},
+        "running":{"syscalls":[{"name":"accept4"}]},
+        "shutdown":{"syscalls":[{"name":"fsync"}]}}}"#;
+
+    fn names(o: &OciProfile) -> Vec<String> {
+        o.syscalls.iter().flat_map(|s| s.all_names().map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn boot_filter_is_boot_running_and_runtime_prologue_and_exec_filters_add_start_up() {
+        let (_d, b) = setup("widen", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        assert_eq!(b.profile_path(), Some(b.dir.join("profile.json")));
+        assert_eq!(b.process_args(), vec!["svc", "--x"]);
+        let spec = prepare(&b, &b.profile_path().unwrap()).unwrap();
+        assert_eq!(spec.ready.as_deref(), Some("port:80"));
+        let oci = |p: Phase| names(&spec.oci.iter().find(|(q, _)| *q == p).unwrap().1);
+        let exec = |p: Phase| names(&spec.exec_oci.iter().find(|(q, _)| *q == p).unwrap().1);
+        let boot = oci(Phase::Boot);
+        for n in ["getpriority", "bind", "accept4", "execve", "pselect6", "capset", "arch_prctl"] {
+            assert!(boot.contains(&n.to_string()), "{n} missing from the boot filter {boot:?}");
+        }
+        assert!(!boot.contains(&"fsync".to_string()), "the shutdown set leaked into boot");
+        assert_eq!(oci(Phase::Running), vec!["accept4"]);
+        assert_eq!(oci(Phase::Shutdown), vec!["fsync"]);
+        let running = spec.phases.iter().find(|p| p.phase == Phase::Running).unwrap();
+        assert_eq!(running.allowed, 1, "the switch program allows exactly the running set");
+        let er = exec(Phase::Running);
+        for n in ["accept4", "execve", "arch_prctl", "capset"] {
+            assert!(er.contains(&n.to_string()), "{n} missing from the running exec filter");
+        }
+        for n in ["getpriority", "bind", "fsync"] {
+            assert!(!er.contains(&n.to_string()), "{n} must not be in the running exec filter");
+        }
+        assert_eq!(spec.exec_progs.len(), 3);
+    }
+
+    #[test]
+    fn annotation_overrides_readiness_and_log_readiness_is_refused() {
+        let (_d, b) = setup("ready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"cmd:true""#);
+        assert_eq!(prepare(&b, &b.profile_path().unwrap()).unwrap().ready.as_deref(), Some("cmd:true"));
+        let (_d, b) = setup("logready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"log:listening""#);
+        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
+        assert!(err.contains("use port:, cmd: or auto"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_foreign_profiles_are_refused_with_their_path() {
+        let (_d, b) = setup("missing", PROFILE, r#""io.speaker.profile":"nope.json""#);
+        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
+        assert!(err.contains("nope.json") && err.contains("does not exist"), "{err}");
+        let arm = r#"{"schema":"speaker.profile/v1","architectures":["SCMP_ARCH_AARCH64"],"phases":{"boot":{"syscalls":[{"name":"read","arch":"aarch64"}]}}}"#;
+        let (_d, b) = setup("arm", arm, r#""io.speaker.profile":"profile.json""#);
+        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
+        assert!(err.contains("SCMP_ARCH_AARCH64") && err.contains("x86_64"), "{err}");
+    }
+
+    #[test]
+    fn set_seccomp_replaces_only_linux_seccomp() {
+        let (_d, mut b) = setup("set", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        let spec = prepare(&b, &b.profile_path().unwrap()).unwrap();
+        b.set_seccomp(&spec.oci[1].1).unwrap();
+        b.save().unwrap();
+        let again = Bundle::open(&b.dir, None).unwrap();
+        assert_eq!(again.config["linux"]["seccomp"]["syscalls"][0]["names"][0], "accept4");
+        assert_eq!(again.process_args(), vec!["svc", "--x"]);
+    }
 }

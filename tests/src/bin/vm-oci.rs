@@ -324,6 +324,22 @@ fn exec_into_running_container_gets_running_filter() -> Outcome {
     stop_and_delete("probe2")
 }
 
+/// Docker names containers by 64 hex digits, one more than speaker.ko's ids
+/// hold: `speaker-ctl status` and `switch` take the runtime's id anyway.
+fn ctl_switch_and_status_work_on_runtime_ids() -> Outcome {
+    let id = "3f9a0c1be2d4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4";
+    assert_eq!(id.len(), 64);
+    let _dir = start_probe(id)?;
+    let st = run("speaker-ctl", &["status", id]);
+    ensure!(st.code == 0 && st.stdout.contains(" boot "), "speaker-ctl status {id}: {}{}", st.stdout, st.stderr);
+    let sw = run("speaker-ctl", &["switch", id]);
+    ensure!(sw.code == 0 && sw.stdout.contains("boot -> running"), "speaker-ctl switch {id}: {}{}", sw.stdout, sw.stderr);
+    ensure!(phase_of(id).as_deref() == Some("running"), "phase after speaker-ctl switch: {:?}", phase_of(id));
+    let o = rt_ok(&["exec", id, "speaker-probe", "try", "getpriority"])?;
+    ensure!(o.trim() == "getpriority: errno 1", "exec after speaker-ctl switch: {o}");
+    stop_and_delete(id)
+}
+
 fn redis_saves_dump_in_shutdown_phase() -> Outcome {
     let _ = fs::remove_file("/srv/redis/dump.rdb");
     let _ = fs::remove_file("/srv/redis/redis.log");
@@ -395,7 +411,7 @@ fn runtime_rejects_profile_for_other_arch() -> Outcome {
             "phases":{"boot":{"syscalls":[{"name":"read","arch":"aarch64"}]}}}"#,
     )
     .map_err(|e| e.to_string())?;
-    check_create_fails("bad2", p, &[], "SCMP_ARCH_AARCH64")
+    check_create_fails("bad2", p, &[], "is for SCMP_ARCH_AARCH64 but this machine runs x86_64")
 }
 
 fn runtime_reports_missing_crun() -> Outcome {
@@ -410,6 +426,7 @@ fn main() {
         ("redis_serves_after_automatic_switch", redis_serves_after_automatic_switch),
         ("running_container_denies_boot_only_syscall", running_container_denies_boot_only_syscall),
         ("exec_into_running_container_gets_running_filter", exec_into_running_container_gets_running_filter),
+        ("ctl_switch_and_status_work_on_runtime_ids", ctl_switch_and_status_work_on_runtime_ids),
         ("redis_saves_dump_in_shutdown_phase", redis_saves_dump_in_shutdown_phase),
         ("runtime_passes_through_unknown_commands", runtime_passes_through_unknown_commands),
         ("runtime_rejects_missing_profile", runtime_rejects_missing_profile),
