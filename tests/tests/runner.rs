@@ -21,6 +21,13 @@ fn qemu_run_rejects_unknown_option() {
 }
 
 #[test]
+fn qemu_run_rejects_unknown_rootfs() {
+    let (code, err) = run("qemu/run", &["--rootfs", "huge", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--rootfs wants small or full, got 'huge'"), "{err}");
+}
+
+#[test]
 fn qemu_run_requires_a_command() {
     let (code, err) = run("qemu/run", &["--no-module"], &[]);
     assert_eq!(code, 2, "{err}");
