@@ -29,6 +29,7 @@ speaker_tests::vm_tests!(
         running_container_denies_boot_only_syscall,
         exec_into_running_container_gets_running_filter,
         ctl_switch_and_status_work_on_runtime_ids,
+        foreground_run_forwards_sigterm_and_cleans_up,
         redis_saves_dump_in_shutdown_phase,
         runtime_passes_through_unknown_commands,
         runtime_rejects_missing_profile,

@@ -164,10 +164,6 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
         return exec_crun(inv, &inv.forwarded);
     };
     let Some(profile_path) = bundle.profile_path() else {
-        if inv.command.as_deref() == Some("create") {
-            return exec_crun(inv, &inv.forwarded);
-        }
-        // `run` of a plain bundle: crun's own `run`.
         return exec_crun(inv, &inv.forwarded);
     };
     let id = single_id("create", &c.positionals)?;
@@ -186,6 +182,9 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
     if !dev.status(Some(&kernel_cid_for(&id)))?.is_empty() {
         bail!("speaker.ko already has a container '{}'; pick another id", kernel_cid_for(&id));
     }
+    // The monitor opens the device itself; an inherited descriptor would
+    // pin the module for as long as the monitor lives.
+    drop(dev);
 
     let state_dir = crun_state_dir(inv, &id);
     let state = ContainerState {

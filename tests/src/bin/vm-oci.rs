@@ -340,6 +340,43 @@ fn ctl_switch_and_status_work_on_runtime_ids() -> Outcome {
     stop_and_delete(id)
 }
 
+/// `run` without `-d`: waits for the container, turns SIGTERM into shutdown
+/// phase + signal, exits with the container's status and deletes it.
+fn foreground_run_forwards_sigterm_and_cleans_up() -> Outcome {
+    remove_all_containers();
+    let profile = probe_profile()?;
+    let id = "probe4";
+    let dir = PathBuf::from(format!("/srv/probe/{id}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+    let b = bundle(id, &["--profile", profile.to_str().unwrap()], &["speaker-probe", "serve", dir.to_str().unwrap()])?;
+    let log = fs::File::create("/srv/probe4.out").map_err(|e| e.to_string())?;
+    let mut child = Command::new("speaker-runtime")
+        .args(["run", "--bundle", b.to_str().unwrap(), id])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    wait_phase(id, "boot", 20)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("ready.p0t0").exists() {
+        ensure!(Instant::now() < deadline, "the probe never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let out = fs::read_to_string("/srv/probe4.out").unwrap_or_default();
+    ensure!(status.code() == Some(0), "speaker-runtime run exited {status} (the probe exits 0 on SIGTERM): {out}");
+    let r = fs::read_to_string(dir.join("res/shutdown.p0t0")).unwrap_or_default();
+    ensure!(r.trim() == "0", "the probe's shutdown syscall (uname, in its shutdown phase) gave '{}'", r.trim());
+    ensure!(crun_status(id).is_none(), "crun still has {id}");
+    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+    ensure!(phase_of(id).is_none(), "speaker.ko still knows {id}");
+    Ok(())
+}
+
 fn redis_saves_dump_in_shutdown_phase() -> Outcome {
     let _ = fs::remove_file("/srv/redis/dump.rdb");
     let _ = fs::remove_file("/srv/redis/redis.log");
@@ -427,6 +464,7 @@ fn main() {
         ("running_container_denies_boot_only_syscall", running_container_denies_boot_only_syscall),
         ("exec_into_running_container_gets_running_filter", exec_into_running_container_gets_running_filter),
         ("ctl_switch_and_status_work_on_runtime_ids", ctl_switch_and_status_work_on_runtime_ids),
+        ("foreground_run_forwards_sigterm_and_cleans_up", foreground_run_forwards_sigterm_and_cleans_up),
         ("redis_saves_dump_in_shutdown_phase", redis_saves_dump_in_shutdown_phase),
         ("runtime_passes_through_unknown_commands", runtime_passes_through_unknown_commands),
         ("runtime_rejects_missing_profile", runtime_rejects_missing_profile),
