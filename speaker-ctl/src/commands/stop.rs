@@ -10,6 +10,12 @@ use crate::profile::schema::Phase;
 
 pub fn run(args: StopArgs) -> Result<i32> {
     let state = ContainerState::load(&args.cid)?;
+    if state.runtime.is_some() {
+        anyhow::bail!(
+            "container '{}' is an OCI container run by speaker-runtime; stop it through its engine or with 'speaker-runtime kill {0}' and 'speaker-runtime delete {0}'",
+            args.cid
+        );
+    }
     if !state.alive() {
         ContainerState::remove(&args.cid);
         println!("{}: already exited", args.cid);
