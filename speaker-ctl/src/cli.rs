@@ -10,6 +10,11 @@ use crate::profile::schema::Phase;
 /// the per-phase profiles to seccomp filters, runs containers under their
 /// boot filter and switches live containers to their next phase through
 /// speaker.ko (/dev/speaker).
+///
+/// Under the name speaker-runtime (a link to this binary), or as
+/// `speaker-ctl runtime ARGS...`, it is an OCI runtime wrapping crun: bundles
+/// annotated with io.speaker.profile get speaker's phases, everything else
+/// is passed to crun unchanged.
 #[derive(Debug, Parser)]
 #[command(name = "speaker-ctl", version, propagate_version = true)]
 pub struct Cli {
