@@ -383,11 +383,11 @@ fn workload_background_job_does_not_outlive_the_trace() {
     let dir = tmpdir("bg");
     let port = free_port().to_string();
     let out = dir.join("p.json");
-    // The job outlives any plausible trace by far (an unusual duration, so
-    // that no unrelated `sleep` on the machine matches the leftover check):
-    // if the trace waited for
-    // it, it would take 300 s; under a loaded CI machine a fast trace can
-    // still take tens of seconds, so the bound is generous.
+    // The job outlives any plausible trace by far: if the trace waited for
+    // it, it would take 317 s (an unusual duration, so that no unrelated
+    // `sleep` on the machine matches the leftover check); under a loaded CI
+    // machine a fast trace can still take tens of seconds, so the bound is
+    // generous.
     let workload = format!("sleep 317 & {} --client {port} --count 1", fixture_str());
     let ready = format!("port:{port}");
     let start = Instant::now();
