@@ -90,8 +90,8 @@ for svc in $services; do
   for _ in $(seq 300); do speaker-runtime state "$svc-demo" | grep -q '"stopped"' && break; sleep 0.1; done
   speaker-runtime state "$svc-demo" | grep -q '"stopped"' || fail "$svc: did not stop within 30 s"
   if [ "$svc" = redis ]; then
-    grep -q "DB saved on disk" /srv/redis/redis.log || { tail -n 20 /srv/redis/redis.log; fail "redis: no dump saved on shutdown"; }
-    ! grep -qiE "error|failed|not permitted" /srv/redis/redis.log || { tail -n 20 /srv/redis/redis.log; fail "redis: errors in its log"; }
+    grep -q "DB saved on disk" /srv/redis/redis.log || { grep -v '^ *$' /srv/redis/redis.log | head -n 60; fail "redis: no dump saved on shutdown"; }
+    ! grep -qiE "error|failed|not permitted" /srv/redis/redis.log || { grep -v '^ *$' /srv/redis/redis.log | head -n 60; fail "redis: errors in its log"; }
     [ -s /srv/redis/dump.rdb ] || fail "redis: /srv/redis/dump.rdb missing"
     echo "redis: $(grep -o 'DB saved on disk' /srv/redis/redis.log), dump.rdb $(stat -c %s /srv/redis/dump.rdb) bytes"
   fi

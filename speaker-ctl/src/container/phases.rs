@@ -24,20 +24,16 @@ fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<Comp
 /// The boot filter allows the boot *and* the running syscalls: a service
 /// serves as soon as it is ready, and the switch to the running filter
 /// lands a little later (after the readiness probe fires), so requests
-/// served in between must not be denied.  The running and shutdown
-/// filters allow exactly their phase's syscalls; `stop` switches to the
-/// shutdown filter before it sends SIGTERM.
+/// served in between must not be denied.  Likewise the shutdown filter
+/// allows shutdown ∪ running: the switch lands before the signal, and the
+/// service goes on with its running-phase loop until it notices the signal
+/// (redis, e.g., may call epoll_wait once more before it saves its dump;
+/// whether a trace sees that call in its shutdown phase is a matter of
+/// timing).  The running filter allows exactly the running set; `stop`
+/// switches to the shutdown filter before it sends SIGTERM.
 pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
     let mut p = profile::load_profile(path)?;
-    if let Some(running) = p.phase(Phase::Running).cloned() {
-        if let Some(boot) = p.phases.get_mut(&Phase::Boot) {
-            for e in running.syscalls {
-                if !boot.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
-                    boot.syscalls.push(e);
-                }
-            }
-        }
-    }
+    widen_for_switches(&mut p);
     let mut out = Vec::new();
     for phase in Phase::ALL {
         if p.phase(phase).is_none() {
@@ -52,6 +48,21 @@ pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
         path.display()
     );
     Ok(out)
+}
+
+/// Adds the running set to the boot and shutdown sets (see
+/// [`from_profile`] for why).
+pub fn widen_for_switches(p: &mut crate::profile::schema::Profile) {
+    let Some(running) = p.phase(Phase::Running).cloned() else { return };
+    for phase in [Phase::Boot, Phase::Shutdown] {
+        if let Some(set) = p.phases.get_mut(&phase) {
+            for e in &running.syscalls {
+                if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
+                    set.syscalls.push(e.clone());
+                }
+            }
+        }
+    }
 }
 
 /// One file per phase (each OCI seccomp JSON or a one-phase speaker profile).

@@ -34,11 +34,13 @@
 //! * `running` and `shutdown` may be absent; `boot` is required.
 //!
 //! Each phase lists what the service was seen to do in it (see
-//! `speaker-ctl trace` for the counting rule).  When `speaker-ctl run`
-//! compiles a profile, the **boot filter allows boot ∪ running**: the
-//! service starts serving as soon as it is ready, before the switch to the
-//! running filter lands.  The running and shutdown filters allow exactly
-//! their phase's set (`stop` switches to shutdown before sending SIGTERM).
+//! `speaker-ctl trace` for the counting rule).  When `speaker-ctl run` or
+//! `speaker-runtime` compiles a profile, the **boot filter allows boot ∪
+//! running** (the service starts serving as soon as it is ready, before the
+//! switch to the running filter lands) and the **shutdown filter allows
+//! shutdown ∪ running** (the switch lands before SIGTERM, and the service
+//! runs its running-phase loop until it notices the signal).  The running
+//! filter allows exactly the running set.
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

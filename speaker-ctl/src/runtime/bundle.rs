@@ -133,8 +133,9 @@ pub struct SpeakerSpec {
     pub ready: Option<String>,
 }
 
-/// Loads the profile and makes every phase's filter.  The boot filter
-/// allows boot ∪ running (like `speaker-ctl run`) ∪ [`RUNTIME_PROLOGUE`].
+/// Loads the profile and makes every phase's filter.  Like `speaker-ctl
+/// run`, boot and shutdown also allow the running set; the boot filter
+/// crun installs also allows [`RUNTIME_PROLOGUE`].
 pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
     if !path.exists() {
         bail!(
@@ -179,15 +180,17 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
             }
         }
     };
-    // The first process: boot ∪ running ∪ prologue (∪ start-up, which any
-    // boot phase already has: the service started under it).
-    let mut first = profile.clone();
-    let running = profile.phase(Phase::Running).map(|r| r.syscalls.clone()).unwrap_or_default();
-    widen(&mut first, Phase::Boot, running);
+    // What the container's tasks get: boot ∪ running and shutdown ∪
+    // running (see `container::phases::from_profile`), the running set as
+    // traced; the first process's boot filter also lets crun finish
+    // (prologue; start-up, which any boot phase already has).
+    let mut own = profile.clone();
+    crate::container::phases::widen_for_switches(&mut own);
+    let mut first = own.clone();
     widen(&mut first, Phase::Boot, named(RUNTIME_PROLOGUE));
     widen(&mut first, Phase::Boot, named(PROGRAM_STARTUP));
     // Processes exec'ed later: the phase ∪ prologue ∪ start-up.
-    let mut exec = profile.clone();
+    let mut exec = own.clone();
     for phase in [Phase::Running, Phase::Shutdown] {
         widen(&mut exec, phase, named(RUNTIME_PROLOGUE));
         widen(&mut exec, phase, named(PROGRAM_STARTUP));
@@ -197,7 +200,7 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
     let mut exec_oci = Vec::new();
     let mut exec_progs = Vec::new();
     for phase in Phase::ALL {
-        let src = if phase == Phase::Boot { &first } else { &profile };
+        let src = if phase == Phase::Boot { &first } else { &own };
         if src.phase(phase).is_none() {
             continue;
         }
@@ -295,7 +298,7 @@ mod tests {
         }
         assert!(!boot.contains(&"fsync".to_string()), "the shutdown set leaked into boot");
         assert_eq!(oci(Phase::Running), vec!["accept4"]);
-        assert_eq!(oci(Phase::Shutdown), vec!["fsync"]);
+        assert_eq!(oci(Phase::Shutdown), vec!["accept4", "fsync"], "shutdown ∪ running");
         let running = spec.phases.iter().find(|p| p.phase == Phase::Running).unwrap();
         assert_eq!(running.allowed, 1, "the switch program allows exactly the running set");
         let er = exec(Phase::Running);
@@ -304,6 +307,9 @@ mod tests {
         }
         for n in ["getpriority", "bind", "fsync"] {
             assert!(!er.contains(&n.to_string()), "{n} must not be in the running exec filter");
+        }
+        for n in ["accept4", "fsync", "execve"] {
+            assert!(exec(Phase::Shutdown).contains(&n.to_string()), "{n} missing from the shutdown exec filter");
         }
         assert_eq!(spec.exec_progs.len(), 3);
     }
