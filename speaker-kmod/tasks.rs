@@ -55,7 +55,7 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
 /// Calls `f(task, top_filter)` for every thread of every process, with the
 /// thread's siglock held (so `top_filter` and every filter below it stay
 /// attached and alive during the call).  Threads being released, and
-/// threads without a filter, are skipped.  `f` must not sleep.
+/// threads without a filter, are passed over.  `f` must not sleep.
 pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter)) {
     let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
     let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);

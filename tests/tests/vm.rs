@@ -1,7 +1,7 @@
 //! VM scenarios of speaker.ko and `speaker-ctl run/switch/stop/status`:
 //! boots speaker's kernel once (`qemu/run -- vm-scenarios`), then each test
-//! asserts that its scenario ran inside the VM and passed.  Nothing here is
-//! skipped: `qemu/run` builds whatever is missing (kernel, module, guest
+//! asserts that its scenario ran inside the VM and passed.  Every scenario
+//! runs, always (TCG, no KVM needed): `qemu/run` builds whatever is missing (kernel, module, guest
 //! binaries) before booting.
 speaker_tests::vm_tests!(
     runner: "vm-scenarios",

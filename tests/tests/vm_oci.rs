@@ -1,7 +1,7 @@
 //! VM scenarios of speaker-runtime with real OCI containers (crun, nginx,
 //! redis): boots the full Debian guest once (`qemu/run --rootfs full --
 //! vm-oci`), then each test asserts that its scenario ran and passed.
-//! Nothing here is skipped: `qemu/run` builds whatever is missing (kernel,
+//! Every scenario runs, always (TCG, no KVM needed): `qemu/run` builds whatever is missing (kernel,
 //! module, guest binaries, the guest's root filesystem) before booting.
 
 /// The share: examples/services.sh and the committed profiles.

@@ -1,6 +1,6 @@
 //! VM scenarios of `speaker-ctl trace`'s filter mode: boots speaker's kernel
 //! once (`qemu/run -- vm-trace`), then each test asserts that its scenario
-//! ran inside the VM and passed.  Nothing here is skipped: `qemu/run` builds
+//! ran inside the VM and passed.  Every scenario runs, always (TCG, no KVM needed): `qemu/run` builds
 //! whatever is missing (kernel, module, guest binaries) before booting.
 speaker_tests::vm_tests!(
     runner: "vm-trace",

@@ -75,24 +75,9 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
     );
     println!("{:<16} {:>14} {:>6} {:>8} {:>9} {:>10}", "SERVICE", "DOCKER DEFAULT", "BOOT", "RUNNING", "SHUTDOWN", "REDUCTION");
     for r in &rows {
-        println!(
-            "{:<16} {:>14} {:>6} {:>8} {:>9} {:>10}",
-            r.service,
-            r.baseline,
-            cell(r.boot),
-            cell(r.running),
-            cell(r.shutdown),
-            pct(r.running_reduction_percent)
-        );
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            r.service,
-            r.baseline,
-            cell(r.boot),
-            cell(r.running),
-            cell(r.shutdown),
-            pct(r.running_reduction_percent)
-        ));
+        let (boot, running, shutdown, reduction) = (cell(r.boot), cell(r.running), cell(r.shutdown), pct(r.running_reduction_percent));
+        println!("{:<16} {:>14} {boot:>6} {running:>8} {shutdown:>9} {reduction:>10}", r.service, r.baseline);
+        md.push_str(&format!("| {} | {} | {boot} | {running} | {shutdown} | {reduction} |\n", r.service, r.baseline));
     }
     if let Some(path) = json {
         profile::write_file_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())

@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use std::path::Path;
 
-use crate::profile::schema::Phase;
+use crate::profile::schema::{Phase, Profile, SyscallEntry};
 use crate::profile::{self, PhaseFilter, SockFilter};
 
 /// One phase, compiled.
@@ -52,14 +52,19 @@ pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
 
 /// Adds the running set to the boot and shutdown sets (see
 /// [`from_profile`] for why).
-pub fn widen_for_switches(p: &mut crate::profile::schema::Profile) {
+pub fn widen_for_switches(p: &mut Profile) {
     let Some(running) = p.phase(Phase::Running).cloned() else { return };
     for phase in [Phase::Boot, Phase::Shutdown] {
-        if let Some(set) = p.phases.get_mut(&phase) {
-            for e in &running.syscalls {
-                if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
-                    set.syscalls.push(e.clone());
-                }
+        add_to_phase(p, phase, &running.syscalls);
+    }
+}
+
+/// Adds `entries` missing from phase `phase` of `p` (if it has that phase).
+pub fn add_to_phase(p: &mut Profile, phase: Phase, entries: &[SyscallEntry]) {
+    if let Some(set) = p.phases.get_mut(&phase) {
+        for e in entries {
+            if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
+                set.syscalls.push(e.clone());
             }
         }
     }

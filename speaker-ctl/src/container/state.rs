@@ -33,13 +33,9 @@ pub struct PhaseRecord {
 /// `crate::runtime`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeRecord {
-    /// The crun binary and its global options (`--root` etc.), to find the
-    /// container's crun state again.
-    pub crun: PathBuf,
-    #[serde(default)]
-    pub crun_globals: Vec<String>,
     /// crun's state directory of this container (`<root>/<id>`).
     pub crun_state_dir: PathBuf,
+    /// Where the container came from (for people reading state.json).
     pub bundle: PathBuf,
     pub profile: PathBuf,
     /// The readiness condition the monitor waits for.
@@ -75,6 +71,14 @@ pub struct ContainerState {
     pub kernel_cid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeRecord>,
+}
+
+/// Is process `pid` alive (and not a zombie)?
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
+        Err(_) => false,
+    }
 }
 
 /// The id speaker.ko gets for container id `cid`: itself if it fits the
@@ -184,9 +188,6 @@ impl ContainerState {
 
     /// Is the container's first process still alive (and not a zombie)?
     pub fn alive(&self) -> bool {
-        match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
-            Err(_) => false,
-        }
+        pid_alive(self.pid)
     }
 }

@@ -274,7 +274,7 @@ pub struct PhaseFilter {
     pub arches: Vec<Arch>,
     pub rules: Vec<Rule>,
     /// Informational: names of an OCI profile that libseccomp resolves on
-    /// none of `arches` (skipped, as runc does; e.g. syscalls newer than
+    /// none of `arches` (left out of the filter, as runc does; e.g. syscalls newer than
     /// libseccomp). Always empty for speaker profiles, where that is an error.
     pub unresolved: Vec<String>,
 }

@@ -8,10 +8,10 @@
 //!   architecture (`amd64`), and an applicable entry's rules go to every ABI
 //!   of the filter (`architectures`, or `archMap`'s entry for the host);
 //! * entries with `includes.caps` need a capability the container does not
-//!   have and are skipped; `excludes.caps` never excludes;
+//!   have and are left out; `excludes.caps` never excludes;
 //! * `includes.minKernel` is taken as satisfied (speaker needs a recent
 //!   kernel anyway), which keeps the translation independent of the host;
-//! * names libseccomp does not know on an ABI are skipped on that ABI, as
+//! * names libseccomp does not know on an ABI are left out on that ABI, as
 //!   runc does (profiles list syscalls of other ABIs and of newer kernels).
 use std::collections::BTreeSet;
 use std::path::Path;

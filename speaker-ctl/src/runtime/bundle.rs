@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use crate::container::phases::CompiledPhase;
+use crate::container::phases::{add_to_phase, widen_for_switches, CompiledPhase};
 use crate::container::state::{ContainerState, RuntimeRecord};
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
 use crate::profile::{self, Arch, OciProfile};
@@ -50,6 +50,8 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub config_path: PathBuf,
     pub config: Value,
+    /// The file as read, to put back after crun has its copy.
+    pub original: Vec<u8>,
 }
 
 impl Bundle {
@@ -61,10 +63,10 @@ impl Bundle {
             Some(c) => dir.join(c),
             None => dir.join("config.json"),
         };
-        let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
+        let original = std::fs::read(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
         let config: Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-        Ok(Bundle { dir, config_path, config })
+            serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        Ok(Bundle { dir, config_path, config, original })
     }
 
     pub fn annotation(&self, key: &str) -> Option<String> {
@@ -171,29 +173,21 @@ pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
             .map(|n| SyscallEntry { name: n.to_string(), arch: native.name().to_string(), nr: None, count: None, first_seen_ms: None })
             .collect()
     };
-    let widen = |p: &mut Profile, phase: Phase, extra: Vec<SyscallEntry>| {
-        if let Some(set) = p.phases.get_mut(&phase) {
-            for e in extra {
-                if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
-                    set.syscalls.push(e);
-                }
-            }
-        }
-    };
     // What the container's tasks get: boot ∪ running and shutdown ∪
     // running (see `container::phases::from_profile`), the running set as
     // traced; the first process's boot filter also lets crun finish
     // (prologue; start-up, which any boot phase already has).
     let mut own = profile.clone();
-    crate::container::phases::widen_for_switches(&mut own);
+    widen_for_switches(&mut own);
+    let (prologue, startup) = (named(RUNTIME_PROLOGUE), named(PROGRAM_STARTUP));
     let mut first = own.clone();
-    widen(&mut first, Phase::Boot, named(RUNTIME_PROLOGUE));
-    widen(&mut first, Phase::Boot, named(PROGRAM_STARTUP));
+    add_to_phase(&mut first, Phase::Boot, &prologue);
+    add_to_phase(&mut first, Phase::Boot, &startup);
     // Processes exec'ed later: the phase ∪ prologue ∪ start-up.
     let mut exec = own.clone();
     for phase in [Phase::Running, Phase::Shutdown] {
-        widen(&mut exec, phase, named(RUNTIME_PROLOGUE));
-        widen(&mut exec, phase, named(PROGRAM_STARTUP));
+        add_to_phase(&mut exec, phase, &prologue);
+        add_to_phase(&mut exec, phase, &startup);
     }
     let mut phases = Vec::new();
     let mut oci = Vec::new();

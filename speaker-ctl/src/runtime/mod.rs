@@ -197,8 +197,6 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
         last_switch_unix_ms: None,
         kernel_cid: (kernel_cid_for(&id) != id).then(|| kernel_cid_for(&id)),
         runtime: Some(RuntimeRecord {
-            crun: crun.clone(),
-            crun_globals: inv.globals.clone(),
             crun_state_dir: state_dir.clone(),
             bundle: bundle.dir.clone(),
             profile: spec.profile_path.clone(),
@@ -206,7 +204,6 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
             ..RuntimeRecord::default()
         }),
     };
-    let cleanup = |id: &str| ContainerState::remove(id);
     let saved = (|| -> Result<()> {
         state.save()?;
         for p in &spec.phases {
@@ -225,29 +222,28 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
         Ok(())
     })();
     if let Err(e) = saved {
-        cleanup(&id);
+        ContainerState::remove(&id);
         return Err(e);
     }
 
     // The boot phase goes into the bundle for crun; the original file is
     // put back once crun has its copy.
-    let original = std::fs::read(&bundle.config_path).with_context(|| format!("cannot read {}", bundle.config_path.display()))?;
     let boot = &spec.oci.iter().find(|(p, _)| *p == Phase::Boot).expect("boot phase").1;
     bundle.set_seccomp(boot)?;
     bundle.save()?;
     let mut crun_args = vec!["create".to_string()];
     crun_args.extend(rest.iter().cloned());
     let code = run_crun(inv, &crun, &crun_args);
-    let restored = crate::profile::write_file_atomic(&bundle.config_path, &original);
+    let restored = crate::profile::write_file_atomic(&bundle.config_path, &bundle.original);
     let code = match code {
         Ok(c) => c,
         Err(e) => {
-            cleanup(&id);
+            ContainerState::remove(&id);
             return Err(e);
         }
     };
     if code != 0 {
-        cleanup(&id);
+        ContainerState::remove(&id);
         return Ok(code);
     }
     let finish = || -> Result<()> {
@@ -267,7 +263,7 @@ fn create(inv: &Invocation, rest: &[String]) -> Result<i32> {
     };
     if let Err(e) = finish() {
         let _ = Command::new(&crun).args(&inv.globals).args(["delete", "--force", &id]).status();
-        cleanup(&id);
+        ContainerState::remove(&id);
         return Err(e.context(format!("container '{id}' was not created")));
     }
     Ok(0)
@@ -353,10 +349,9 @@ fn start(inv: &Invocation) -> Result<i32> {
     let Some(id) = c.positionals.first().cloned() else { return exec_crun(inv, &inv.forwarded) };
     let Some(_) = ours(&id) else { return exec_crun(inv, &inv.forwarded) };
     let crun = crun_path(inv)?;
-    let code = run_crun(inv, &crun, &inv.rest.iter().fold(vec!["start".to_string()], |mut v, a| {
-        v.push(a.clone());
-        v
-    }))?;
+    let mut a = vec!["start".to_string()];
+    a.extend(inv.rest.iter().cloned());
+    let code = run_crun(inv, &crun, &a)?;
     if code != 0 {
         return Ok(code);
     }

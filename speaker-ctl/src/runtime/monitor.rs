@@ -21,7 +21,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::container::seccomp;
-use crate::container::state::{now_unix_ms, ContainerState};
+use crate::container::state::{now_unix_ms, pid_alive, ContainerState};
 use crate::device::Device;
 use crate::profile::schema::Phase;
 use crate::trace::ready::port_listening;
@@ -141,13 +141,6 @@ fn wait_exec_and_register(cid: &str, pid: Pid) -> Result<bool> {
     Ok(true)
 }
 
-fn alive(pid: Pid) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
 /// The container's listening TCP ports and task count (for `auto`).
 fn activity(pid: Pid) -> Option<(Vec<u16>, usize)> {
     let mut ports = Vec::new();
@@ -189,7 +182,7 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
     let mut last: Option<(Vec<u16>, usize)> = None;
     let mut stable = 0;
     loop {
-        if !alive(pid) {
+        if !pid_alive(pid.as_raw()) {
             log(cid, "the container exited before it was ready");
             return Ok(());
         }

@@ -114,16 +114,23 @@ fn remove_all_containers() {
 /// streams (as with crun), so they go to /srv/ID.out, not to a pipe we
 /// would wait on.
 fn run_detached(bundle: &Path, id: &str) -> Outcome {
-    let log = fs::File::create(format!("/srv/{id}.out")).map_err(|e| e.to_string())?;
-    let st = Command::new("speaker-runtime")
-        .args(["run", "-d", "--bundle", bundle.to_str().unwrap(), id])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .status()
-        .map_err(|e| e.to_string())?;
-    ensure!(st.success(), "speaker-runtime run -d {id}: {st}; output: {}", fs::read_to_string(format!("/srv/{id}.out")).unwrap_or_default());
+    let out = format!("/srv/{id}.out");
+    let st = rt_to_file(&["run", "-d", "--bundle", bundle.to_str().unwrap(), id], &out)?.wait().map_err(|e| e.to_string())?;
+    ensure!(st.success(), "speaker-runtime run -d {id}: {st}; output: {}", fs::read_to_string(&out).unwrap_or_default());
     Ok(())
+}
+
+/// Starts speaker-runtime with stdin from /dev/null and stdout and stderr
+/// to the file `out` (a container started by it inherits them).
+fn rt_to_file(args: &[&str], out: &str) -> Result<std::process::Child, String> {
+    let log = fs::File::create(out).map_err(|e| format!("{out}: {e}"))?;
+    Command::new("speaker-runtime")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `service`'s container (from services.sh and its committed profile)
@@ -196,19 +203,30 @@ fn probe_profile() -> Result<PathBuf, String> {
 fn start_probe(id: &str) -> Result<PathBuf, String> {
     remove_all_containers();
     let profile = probe_profile()?;
-    let dir = PathBuf::from(format!("/srv/probe/{id}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+    let dir = probe_dir(id)?;
     let ready = format!("cmd:test -e {}/go", dir.display());
     let b = bundle(id, &["--profile", profile.to_str().unwrap(), "--ready", &ready], &["speaker-probe", "serve", dir.to_str().unwrap()])?;
     run_detached(&b, id)?;
     wait_phase(id, "boot", 10)?;
+    wait_probe_ready(&dir, id)?;
+    Ok(dir)
+}
+
+/// A fresh directory for probe container `id`'s commands and results.
+fn probe_dir(id: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(format!("/srv/probe/{id}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+fn wait_probe_ready(dir: &Path, id: &str) -> Outcome {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dir.join("ready.p0t0").exists() {
         ensure!(Instant::now() < deadline, "the probe in {id} never became ready");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Asks the probe's first task for `op` as generation `gen`; its result.
@@ -252,14 +270,7 @@ fn oci_container_without_annotation_is_untouched() -> Outcome {
     ensure!(crun_status("plain1").is_none(), "crun still has plain1 after run");
     // create/start/state/kill/delete of a plain bundle go to crun as well.
     // (create's container holds the caller's streams: a file, not a pipe)
-    let log = fs::File::create("/srv/plain2.out").map_err(|e| e.to_string())?;
-    let st = Command::new("speaker-runtime")
-        .args(["create", "--bundle", b.to_str().unwrap(), "plain2"])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .status()
-        .map_err(|e| e.to_string())?;
+    let st = rt_to_file(&["create", "--bundle", b.to_str().unwrap(), "plain2"], "/srv/plain2.out")?.wait().map_err(|e| e.to_string())?;
     ensure!(st.success(), "create plain2: {st}: {}", fs::read_to_string("/srv/plain2.out").unwrap_or_default());
     ensure!(!Path::new("/run/speaker/plain2").exists(), "speaker kept state for plain2");
     let state = rt_ok(&["state", "plain2"])?;
@@ -346,24 +357,11 @@ fn foreground_run_forwards_sigterm_and_cleans_up() -> Outcome {
     remove_all_containers();
     let profile = probe_profile()?;
     let id = "probe4";
-    let dir = PathBuf::from(format!("/srv/probe/{id}"));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
+    let dir = probe_dir(id)?;
     let b = bundle(id, &["--profile", profile.to_str().unwrap()], &["speaker-probe", "serve", dir.to_str().unwrap()])?;
-    let log = fs::File::create("/srv/probe4.out").map_err(|e| e.to_string())?;
-    let mut child = Command::new("speaker-runtime")
-        .args(["run", "--bundle", b.to_str().unwrap(), id])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = rt_to_file(&["run", "--bundle", b.to_str().unwrap(), id], "/srv/probe4.out")?;
     wait_phase(id, "boot", 20)?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !dir.join("ready.p0t0").exists() {
-        ensure!(Instant::now() < deadline, "the probe never became ready");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_probe_ready(&dir, id)?;
     // SAFETY: plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().map_err(|e| e.to_string())?;
