@@ -15,11 +15,17 @@
 //! |---|---|---|---|
 //! | [`SPEAKER_IOC_VERSION`] | R | [`VersionInfo`] | `EFAULT` |
 //! | [`SPEAKER_IOC_REGISTER`] | W | [`RegisterArgs`] | `EPERM` `EFAULT` `EINVAL` `ESRCH` `EEXIST` `EBUSY` `ENOSPC` |
-//! | [`SPEAKER_IOC_SWITCH`] | RW | [`SwitchArgs`] | `EPERM` `EFAULT` `EINVAL` `E2BIG` `ESRCH` `ENOMEM` |
+//! | [`SPEAKER_IOC_SWITCH`] | RW | [`SwitchArgs`] | `EPERM` `EFAULT` `EINVAL` `E2BIG` `ESRCH` `ENOMEM` `ENOSPC` |
 //! | [`SPEAKER_IOC_UNREGISTER`] | W | [`CidArgs`] | `EPERM` `EFAULT` `EINVAL` `ESRCH` |
-//! | [`SPEAKER_IOC_STATUS`] | RW | [`StatusArgs`] + [`StatusEntry`] array | `EFAULT` `EINVAL` |
+//! | [`SPEAKER_IOC_STATUS`] | RW | [`StatusArgs`] + [`StatusEntry`] array | `EPERM` `EFAULT` `EINVAL` |
 //!
-//! Every command but `VERSION` and `STATUS` needs `CAP_SYS_ADMIN`.
+//! Every command but `VERSION` needs `CAP_SYS_ADMIN` and a caller whose own
+//! seccomp chain contains no filter speaker.ko manages (`EPERM`): a
+//! container's task can never loosen its own filter or anyone's.
+//! `REGISTER` answers `EBUSY` when the task's filter count changed or when
+//! a process outside the task's thread group shares the filter; `SWITCH`
+//! answers `ENOMEM` past seccomp's `MAX_INSNS_PER_PATH` and `ENOSPC` past
+//! the limits on kept programs.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -124,10 +130,11 @@ pub struct SwitchArgs {
     pub elapsed_ns: u64,
 }
 
-/// [`SwitchArgs::flags`]: return right after the swap; the old program is
-/// freed by an RCU-tasks callback once no task can be running it.  Without
-/// it the ioctl waits for the grace period, so that when it returns no
-/// syscall can still be decided by the old program.
+/// [`SwitchArgs::flags`]: return right after the swap, without waiting for
+/// an RCU-tasks grace period (a task that entered seccomp just before may
+/// still decide one syscall with the old program).  Without it the ioctl
+/// waits, so that when it returns no syscall can still be decided by the
+/// old program.  Either way the old program is kept until the filter dies.
 pub const SWITCH_DEFER_FREE: u32 = 1;
 
 /// Argument of [`SPEAKER_IOC_UNREGISTER`].
@@ -151,8 +158,9 @@ pub struct StatusEntry {
     pub allowed: u32,
     /// Switches done so far.
     pub switches: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// Replaced programs speaker.ko keeps until the container's filter dies
+    /// (readers such as `PTRACE_SECCOMP_GET_FILTER` may still hold them).
+    pub kept: u32,
     /// `ktime_get_real_ns()` at registration.
     pub registered_ns: u64,
     /// `ktime_get_real_ns()` at the last switch (0: never switched).

@@ -152,23 +152,29 @@ const ALLOWED: [u16; 38] = [
     BPF_JMP | BPF_JSET | BPF_X,
 ];
 
-/// A seccomp-checked `bpf_prog` that no filter uses yet.
+/// A seccomp-checked classic program (`bpf_prog`) that no filter uses and
+/// no reader can still hold: a program about to be published, or one that a
+/// swap replaced and that is being released.
 ///
 /// # Invariants
 ///
 /// `prog` is a valid `bpf_prog` created by `bpf_prog_create_from_user()`
-/// with seccomp's checker and `save_orig`, owned by this value.
-pub(crate) struct NewProg {
+/// (by speaker or by seccomp) with `save_orig`, and owned by this value;
+/// dropping the value destroys it.
+pub(crate) struct OwnedProg {
     prog: *mut bindings::bpf_prog,
 }
 
-impl NewProg {
+// SAFETY: the program is immutable once built and owned by this value alone.
+unsafe impl Send for OwnedProg {}
+
+impl OwnedProg {
     /// Copies `len` instructions from user address `ptr`, runs the classic
     /// checker and seccomp's checker on them and builds the program.
     ///
     /// Errors: `EINVAL` (empty, malformed, or not a valid seccomp program),
     /// `E2BIG` (more than `BPF_MAXINSNS` instructions), `EFAULT`, `ENOMEM`.
-    pub(crate) fn from_user(ptr: u64, len: u32) -> Result<NewProg> {
+    pub(crate) fn from_user(ptr: u64, len: u32) -> Result<OwnedProg> {
         if len == 0 {
             return Err(EINVAL);
         }
@@ -183,48 +189,76 @@ impl NewProg {
         let mut prog: *mut bindings::bpf_prog = core::ptr::null_mut();
         // SAFETY: `fprog` and `prog` are valid for the call; the user
         // pointer is only accessed through copy_from_user inside.
-        let ret = unsafe {
-            bpf_prog_create_from_user(&mut prog, &mut fprog, Some(seccomp_check_filter), true)
-        };
+        let ret = unsafe { bpf_prog_create_from_user(&mut prog, &mut fprog, Some(seccomp_check_filter), true) };
         if ret < 0 {
             return Err(Error::from_errno(ret));
         }
         // INVARIANT: created above with seccomp's checker and save_orig.
-        Ok(NewProg { prog })
+        Ok(OwnedProg { prog })
     }
 
-    /// Gives up ownership: the caller now owns the program.
+    /// Takes ownership of a program a filter no longer points to.
+    ///
+    /// # Safety
+    ///
+    /// `prog` was created by `bpf_prog_create_from_user()` with `save_orig`
+    /// (by seccomp or by [`OwnedProg::from_user`]), nothing else owns it,
+    /// and the caller keeps the value alive until no task and no reader of
+    /// the filter can still use the program (see `keep.rs`).
+    pub(crate) unsafe fn from_raw(prog: *mut bindings::bpf_prog) -> OwnedProg {
+        // INVARIANT: by the function's contract.
+        OwnedProg { prog }
+    }
+
+    /// Gives up ownership: the caller now owns the program (it publishes it
+    /// in a filter, which seccomp frees with the filter).
     pub(crate) fn into_raw(self) -> *mut bindings::bpf_prog {
         let p = self.prog;
         core::mem::forget(self);
         p
     }
 
-    /// Destroys a program that no CPU can be running any more.
-    ///
-    /// # Safety
-    ///
-    /// `prog` came from `bpf_prog_create_from_user()` (directly, or through
-    /// seccomp), is owned by the caller, and no task can still run it.
-    pub(crate) unsafe fn destroy(prog: *mut bindings::bpf_prog) {
-        // SAFETY: by the function's contract.
-        unsafe { bpf_prog_destroy(prog) }
+    /// Instructions of the translated program (what seccomp counts against
+    /// `MAX_INSNS_PER_PATH`).
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: `prog` is valid by the type invariant.
+        unsafe { (*self.prog).len }
     }
 
     /// The original (untranslated) classic program.
-    fn orig(&self) -> &[bindings::sock_filter] {
-        // SAFETY: by the type invariant, `prog` is valid and was created with
-        // `save_orig`, so `orig_prog` holds `len` original instructions.
-        unsafe {
-            let orig = (*self.prog).orig_prog.cast::<SockFprogKern>();
-            core::slice::from_raw_parts((*orig).filter, (*orig).len as usize)
-        }
+    pub(crate) fn orig(&self) -> &[bindings::sock_filter] {
+        // SAFETY: `prog` is valid and owned by this value (type invariant),
+        // so it outlives the borrow.
+        unsafe { orig_insns(self.prog) }
+    }
+
+    /// Whether both programs have the same classic instructions.
+    pub(crate) fn same_as(&self, other: &[bindings::sock_filter]) -> bool {
+        let a = self.orig();
+        a.len() == other.len()
+            && a.iter().zip(other.iter()).all(|(x, y)| x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k)
     }
 }
 
-impl Drop for NewProg {
+/// The original classic instructions of `prog`.
+///
+/// # Safety
+///
+/// `prog` is a valid program created with `save_orig` (every seccomp
+/// program is, on x86) that stays alive while the slice is used.
+pub(crate) unsafe fn orig_insns<'a>(prog: *const bindings::bpf_prog) -> &'a [bindings::sock_filter] {
+    // SAFETY: by the function's contract `orig_prog` holds `len` original
+    // instructions.
+    unsafe {
+        let orig = (*prog).orig_prog.cast::<SockFprogKern>();
+        core::slice::from_raw_parts((*orig).filter, (*orig).len as usize)
+    }
+}
+
+impl Drop for OwnedProg {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant we own `prog` and no filter uses it.
+        // SAFETY: by the type invariant we own `prog`; no filter points to it
+        // and its owner guarantees no task or reader still uses it.
         unsafe { bpf_prog_destroy(self.prog) }
     }
 }
@@ -287,8 +321,13 @@ pub(crate) struct CacheMask {
 
 impl CacheMask {
     /// Emulates `prog` for every syscall number of both ABIs.
-    pub(crate) fn of(prog: &NewProg) -> CacheMask {
-        let insns = prog.orig();
+    pub(crate) fn of(prog: &OwnedProg) -> CacheMask {
+        Self::of_insns(prog.orig())
+    }
+
+    /// Emulates the classic program `insns` for every syscall number of
+    /// both ABIs.
+    pub(crate) fn of_insns(insns: &[bindings::sock_filter]) -> CacheMask {
         let mut m = CacheMask { native: [0; NATIVE_WORDS], compat: [0; COMPAT_WORDS] };
         for nr in 0..NATIVE_NR {
             if is_const_allow(insns, nr as u32, bindings::AUDIT_ARCH_X86_64) {

@@ -112,6 +112,7 @@ fn unregister(user: UserSlice) -> Result<isize> {
 }
 
 fn status(user: UserSlice) -> Result<isize> {
+    require_admin()?;
     let (mut reader, mut writer) = user.reader_writer();
     let mut args: StatusArgs = reader.read()?;
     let cap = (args.capacity as usize).min(abi::MAX_CONTAINERS);

@@ -24,11 +24,14 @@
 //! 4. Trim again: a filter stacked concurrently with step 2 may have copied
 //!    a cache from below before it was trimmed; it is attached (under a
 //!    siglock) by now, so the second walk sees it.
-//! 5. `synchronize_rcu_tasks()`: `seccomp_run_filters()` runs programs with
+//! 5. Unless the caller asked not to wait (`SWITCH_DEFER_FREE`),
+//!    `synchronize_rcu_tasks()`: `seccomp_run_filters()` runs programs with
 //!    migration disabled but preemptible, outside any RCU read-side
 //!    section.  An RCU-tasks grace period ends only after every task has
-//!    voluntarily switched, returned to user space or idled, so no task can
-//!    still be inside the old program, which is then destroyed.
+//!    voluntarily switched, returned to user space or idled, so when the
+//!    switch returns no syscall can still be decided by the old program.
+//! 6. The old program is handed back to the caller, who keeps it until the
+//!    filter dies (`keep.rs` says why a grace period is not enough).
 //!
 //! Tasks forked during or after the swap share `F` with their parent, so
 //! they see `new` too.  Filters below `F` (the host's or the runtime's) are
@@ -38,7 +41,7 @@ use core::ptr::{addr_of, addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{bindings, prelude::*};
 
-use crate::bpf::{CacheMask, NewProg};
+use crate::bpf::{CacheMask, OwnedProg};
 use crate::mirror::{SeccompFilter, COMPAT_WORDS, NATIVE_WORDS};
 use crate::tasks::for_each_thread_locked;
 
@@ -67,6 +70,10 @@ pub(crate) struct SwapStats {
     pub(crate) filters_above: u32,
 }
 
+/// seccomp's `MAX_INSNS_PER_PATH` (kernel/seccomp.c): 256 KiB of
+/// instructions per chain, counting 4 more for each filter.
+const MAX_INSNS_PER_PATH: u64 = (1 << 18) / 8;
+
 impl FilterRef {
     /// Takes a reference on `f`.
     ///
@@ -93,23 +100,63 @@ impl FilterRef {
         unsafe { bindings::atomic_read(addr_of!((*self.ptr.as_ptr()).users.refs)) }
     }
 
-    /// Counts the threads whose filter chain contains this filter.
-    pub(crate) fn count_tasks(&self) -> u32 {
-        let me = self.as_ptr();
-        let mut n = 0;
-        for_each_thread_locked(|_, top| {
-            // SAFETY: the siglock is held, so the chain is attached and alive.
-            if unsafe { chain_contains(top, me) } {
-                n += 1;
-            }
-        });
-        n
+    /// Whether this value holds the filter's only reference: then no task,
+    /// stacked filter, listener or reader has it, and none can get it.
+    pub(crate) fn is_sole_holder(&self) -> bool {
+        // SAFETY: the filter is alive by the type invariant.
+        unsafe { bindings::atomic_read(addr_of!((*self.ptr.as_ptr()).refs.refs)) == 1 }
     }
 
-    /// Replaces the filter's program with `new` (see the module docs).
-    /// Sleeps for an RCU-tasks grace period, unless `defer` is given: then
-    /// the old program is destroyed by `defer`'s RCU-tasks callback.
-    pub(crate) fn swap(&self, new: NewProg, mask: &CacheMask, defer: Option<KBox<DeferredDestroy>>) -> SwapStats {
+    /// Whether a thread outside thread group `tgid` uses the filter (its
+    /// chain contains it).
+    pub(crate) fn shared_outside(&self, tgid: i32) -> bool {
+        let me = self.as_ptr();
+        let mut shared = false;
+        for_each_thread_locked(|t, top| {
+            // SAFETY: siglock held: the chain is attached and alive, and `t`
+            // is a live task whose `tgid` never changes.
+            if !shared && unsafe { chain_contains(top, me) && (*t).tgid != tgid } {
+                shared = true;
+            }
+        });
+        shared
+    }
+
+    /// Checks seccomp's `MAX_INSNS_PER_PATH` for every chain through this
+    /// filter as if its program had `new_len` instructions (`ENOMEM`, as
+    /// `seccomp_attach_filter()` answers).
+    pub(crate) fn check_path_len(&self, new_len: u32) -> Result {
+        let me = self.as_ptr();
+        let mut longest = 0u64;
+        for_each_thread_locked(|_, top| {
+            let mut total = 0u64;
+            let mut g = top;
+            let mut found = false;
+            while !g.is_null() {
+                // SAFETY: siglock held: every filter of the chain and its
+                // current program are alive.
+                let len = if g == me { u64::from(new_len) } else { u64::from(unsafe { (*(*g).prog).len }) };
+                found |= g == me;
+                total = total.saturating_add(len + 4);
+                // SAFETY: as above.
+                g = unsafe { (*g).prev };
+            }
+            if found {
+                longest = longest.max(total);
+            }
+        });
+        // The top filter is counted without the 4-instruction penalty.
+        if longest > MAX_INSNS_PER_PATH + 4 {
+            Err(ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Replaces the filter's program with `new` (see the module docs) and
+    /// returns the old one, which the caller must keep until the filter
+    /// dies.  Waits for an RCU-tasks grace period unless `wait` is false.
+    pub(crate) fn swap(&self, new: OwnedProg, mask: &CacheMask, wait: bool) -> (SwapStats, OwnedProg) {
         let me = self.as_ptr();
         // SAFETY: the filter is alive (type invariant).
         unsafe { trim(me, mask) };
@@ -120,20 +167,16 @@ impl FilterRef {
         let field = unsafe { AtomicPtr::from_ptr(addr_of_mut!((*me).prog)) };
         let old = field.swap(new.into_raw(), Ordering::AcqRel);
         let (tasks, again) = walk(me, mask);
-        trimmed += again;
-        if let Some(d) = defer {
-            d.destroy_after_grace_period(old);
-        } else {
+        trimmed = trimmed.saturating_add(again);
+        if wait {
             // SAFETY: plain sleeping call, we hold no spinlock here.
             unsafe { bindings::synchronize_rcu_tasks() };
-            // SAFETY: `old` was the filter's program (created by seccomp or by
-            // a previous swap through bpf_prog_create_from_user); the filter
-            // no longer points to it and the grace period above guarantees no
-            // task still runs it.  Nothing else frees it: seccomp frees
-            // `F->prog`, which is now `new`.
-            unsafe { NewProg::destroy(old) };
         }
-        SwapStats { tasks, filters_above: trimmed }
+        // SAFETY: `old` was the filter's program, created by seccomp or by a
+        // previous swap with `save_orig`; the filter no longer points to it,
+        // so nothing else owns it; the caller keeps it until the filter dies.
+        let old = unsafe { OwnedProg::from_raw(old) };
+        (SwapStats { tasks, filters_above: trimmed }, old)
     }
 }
 
@@ -151,11 +194,11 @@ fn walk(me: *mut SeccompFilter, mask: &CacheMask) -> (u32, u32) {
             }
             let mut g = top;
             while g != me {
-                trimmed += u32::from(trim(g, mask));
+                trimmed = trimmed.saturating_add(u32::from(trim(g, mask)));
                 g = (*g).prev;
             }
         }
-        tasks += 1;
+        tasks = tasks.saturating_add(1);
     });
     (tasks, trimmed)
 }
@@ -165,7 +208,7 @@ fn walk(me: *mut SeccompFilter, mask: &CacheMask) -> (u32, u32) {
 /// # Safety
 ///
 /// The chain is attached and alive (the owning task's siglock is held).
-unsafe fn chain_contains(mut top: *mut SeccompFilter, f: *mut SeccompFilter) -> bool {
+pub(crate) unsafe fn chain_contains(mut top: *mut SeccompFilter, f: *mut SeccompFilter) -> bool {
     while !top.is_null() {
         if top == f {
             return true;
@@ -232,71 +275,10 @@ impl Drop for FilterRef {
         unsafe {
             while !f.is_null() && bindings::refcount_dec_and_test(addr_of_mut!((*f).refs)) {
                 let prev = (*f).prev;
-                NewProg::destroy((*f).prog);
+                drop(OwnedProg::from_raw((*f).prog));
                 bindings::kfree(f.cast());
                 f = prev;
             }
         }
     }
-}
-
-/// An old program waiting for an RCU-tasks grace period before it is
-/// destroyed (the `SWITCH_DEFER_FREE` path).
-///
-/// # Invariants
-///
-/// Once queued, `prog` is owned by this value and unreachable from any
-/// filter; the value is leaked into `call_rcu_tasks()` and reclaimed by
-/// [`DeferredDestroy::callback`].  Module unload waits for pending
-/// callbacks (`rcu_barrier_tasks()`).
-#[repr(C)]
-pub(crate) struct DeferredDestroy {
-    head: bindings::callback_head,
-    prog: *mut bindings::bpf_prog,
-}
-
-impl DeferredDestroy {
-    /// Allocates the record up front, so that a switch never fails after
-    /// the swap.
-    pub(crate) fn new() -> Result<KBox<DeferredDestroy>> {
-        Ok(KBox::new(
-            DeferredDestroy {
-                // SAFETY: an all-zero callback_head is the state call_rcu_tasks() expects.
-                head: unsafe { core::mem::zeroed() },
-                prog: core::ptr::null_mut(),
-            },
-            GFP_KERNEL,
-        )?)
-    }
-
-    fn destroy_after_grace_period(self: KBox<Self>, old: *mut bindings::bpf_prog) {
-        let raw = KBox::into_raw(self);
-        // SAFETY: `raw` is a valid, exclusively owned record; we store the
-        // program and hand the record to RCU-tasks (INVARIANT: `old` is no
-        // longer reachable from the filter).
-        unsafe {
-            (*raw).prog = old;
-            bindings::call_rcu_tasks(addr_of_mut!((*raw).head), Some(Self::callback));
-        }
-    }
-
-    /// # Safety
-    ///
-    /// Called by RCU-tasks with the `head` of a record queued by
-    /// [`Self::destroy_after_grace_period`], once.
-    unsafe extern "C" fn callback(head: *mut bindings::callback_head) {
-        // CAST: `head` is the first field of a `#[repr(C)]` DeferredDestroy.
-        let raw = head.cast::<DeferredDestroy>();
-        // SAFETY: the record came from KBox::into_raw and is handed back once.
-        let d = unsafe { KBox::from_raw(raw) };
-        // SAFETY: a full RCU-tasks grace period has elapsed since the program
-        // was unpublished, so no task can be running it.
-        unsafe { NewProg::destroy(d.prog) };
-    }
-}
-
-/// Waits until every deferred program has been destroyed (module unload).
-pub(crate) fn wait_deferred() {
-    // SAFETY: plain sleeping call from process context.
-    unsafe { bindings::rcu_barrier_tasks() };
 }

@@ -11,6 +11,8 @@
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use kernel::{bindings, prelude::*};
 
+use crate::mirror::SeccompFilter;
+
 fn check(ok: bool, what: &str) -> Result {
     if ok {
         Ok(())
@@ -89,5 +91,43 @@ pub(crate) fn check_all() -> Result {
         let sh = (*cur).sighand;
         !sh.is_null() && bindings::atomic_read(addr_of!((*sh).count.refs)) >= 1
     };
-    check(sighand_ok, "task_struct.sighand")
+    check(sighand_ok, "task_struct.sighand")?;
+    drop(_rcu);
+    check_seccomp_filter()
+}
+
+/// Checks `struct seccomp_filter` (mirror.rs) against the first live filter
+/// chain found, with fault-safe reads: a kernel of the same release but
+/// another config (the struct shifted) makes loading fail here.  With no
+/// filter in the system there is nothing to read; every chain is checked
+/// again at `REGISTER`.  (A kernel without `CONFIG_COMPAT`, whose filters
+/// lack the compat half of the action cache, never gets this far: speaker.ko
+/// needs `compat_ptr_ioctl`, which only such kernels export.)
+fn check_seccomp_filter() -> Result {
+    let mut found: Option<(i32, Result<(), &'static str>)> = None;
+    crate::tasks::for_each_thread_locked(|t, top| {
+        if found.is_none() {
+            // SAFETY: `t`'s siglock is held, so its seccomp fields are stable.
+            let (pid, count) = unsafe { ((*t).pid, bindings::atomic_read(addr_of!((*t).seccomp.filter_count))) };
+            found = Some((pid, SeccompFilter::check_chain(top, count)));
+        }
+    });
+    match found {
+        Some((pid, Ok(()))) => {
+            pr_info!("layout: struct seccomp_filter checked against the live filters of pid {}\n", pid);
+            Ok(())
+        }
+        Some((pid, Err(why))) => {
+            pr_err!(
+                "layout: the seccomp filters of pid {} do not read right through mirror.rs ({}): this kernel's struct seccomp_filter differs from the one speaker.ko was built for; refusing to load\n",
+                pid,
+                why
+            );
+            Err(EINVAL)
+        }
+        None => {
+            pr_info!("layout: no live seccomp filter to check struct seccomp_filter against; each is checked at REGISTER\n");
+            Ok(())
+        }
+    }
 }

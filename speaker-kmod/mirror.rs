@@ -12,7 +12,8 @@
 //! `speaker-kmod/check-mirror` (run by `scripts/build-module` before every
 //! build) fails the build when the text of either definition in the kernel
 //! source differs from the one this file was written against; at run time,
-//! [`SeccompFilter::looks_sane`] checks a live filter before it is trusted.
+//! [`SeccompFilter::check_chain`] checks, with fault-safe reads, every live
+//! filter chain before it is trusted (at load time and at `REGISTER`).
 
 use kernel::bindings;
 
@@ -81,36 +82,107 @@ const _: () = assert!(core::mem::size_of::<ActionCache>() == 8 * (NATIVE_WORDS +
 const _: () = assert!(core::mem::offset_of!(SeccompFilter, prog) == 16 + 8 * (NATIVE_WORDS + COMPAT_WORDS) + 8);
 const _: () = assert!(core::mem::offset_of!(SockFprogKern, filter) == 8);
 
+// Exported by mm/maccess.c; declared here so the module does not depend on
+// which headers the kernel crate's bindings include.
+extern "C" {
+    fn copy_from_kernel_nofault(dst: *mut core::ffi::c_void, src: *const core::ffi::c_void, size: usize) -> isize;
+}
+
+/// Plain data that any bit pattern makes valid (integers and raw pointers),
+/// the only types [`peek`] may read.
+///
+/// # Safety
+///
+/// Every bit pattern of `size_of::<Self>()` bytes is a valid `Self`.
+unsafe trait Plain: Copy {}
+// SAFETY: integers and raw pointers accept every bit pattern.
+unsafe impl Plain for i32 {}
+// SAFETY: as above.
+unsafe impl Plain for u16 {}
+// SAFETY: as above.
+unsafe impl Plain for u32 {}
+// SAFETY: as above.
+unsafe impl<T> Plain for *mut T {}
+// SAFETY: as above.
+unsafe impl<T> Plain for *const T {}
+
+/// Reads a `T` at kernel address `src` without ever faulting: a wrong
+/// address gives `None` or garbage, never an oops.  Used to check that
+/// kernel memory reads like the mirror before the mirror is trusted.
+fn peek<T: Plain>(src: *const T) -> Option<T> {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: `v` is writable for `size_of::<T>()` bytes; the source is read
+    // with page faults disabled and fault fixups, whatever `src` is.
+    let r = unsafe { copy_from_kernel_nofault(v.as_mut_ptr().cast(), src.cast(), core::mem::size_of::<T>()) };
+    // SAFETY: on success all bytes were written, and `T: Plain` accepts them.
+    (r == 0).then(|| unsafe { v.assume_init() })
+}
+
+/// `base + offset_of!(S, field)` as a `*const T`, with wrapping arithmetic:
+/// the base may be garbage, the address is only ever read through [`peek`].
+macro_rules! field {
+    ($base:expr, $S:ty, $($f:tt).+ => $T:ty) => {
+        ($base as *const u8).wrapping_add(core::mem::offset_of!($S, $($f).+)).cast::<$T>()
+    };
+}
+
 impl SeccompFilter {
-    /// Checks that a live filter reads like one through this mirror.
+    /// Checks, with fault-safe reads only, that the chain starting at `top`
+    /// reads through this mirror like a chain of exactly `count` seccomp
+    /// filters: sane reference counts, `prev` links that end after `count`
+    /// filters, and a classic program behind each `prog` that ends in a
+    /// return.  A kernel whose `struct seccomp_filter` differs from the
+    /// mirror (another config, a patched kernel) fails here instead of being
+    /// written to.  Returns what did not match.
     ///
-    /// # Safety
-    ///
-    /// `f` must point to a live `struct seccomp_filter` (the caller holds a
-    /// reference or the lock that keeps it attached).
-    pub(crate) unsafe fn looks_sane(f: *const SeccompFilter) -> bool {
-        // SAFETY: `f` is live by the function's contract; `refs` and `users`
-        // are `refcount_t`, read atomically like `refcount_read()` does.
-        let (refs, users, prog) = unsafe {
-            (
-                bindings::atomic_read(&raw const (*f).refs.refs),
-                bindings::atomic_read(&raw const (*f).users.refs),
-                (*f).prog,
-            )
-        };
-        if refs < 1 || users < 0 || users > refs || prog.is_null() {
-            return false;
-        }
-        // SAFETY: a live filter owns its `prog`; seccomp creates it with
-        // `save_orig` on x86, so `orig_prog` is the classic program, which
-        // the classic checker guarantees to end in a return.
-        unsafe {
-            let orig = (*prog).orig_prog.cast::<SockFprogKern>();
-            if orig.is_null() || (*orig).filter.is_null() || (*orig).len == 0 || (*orig).len > 4096 {
-                return false;
+    /// Nothing is dereferenced directly, so any `top` is safe to pass; the
+    /// answer means something only while the chain stays attached (the
+    /// task's siglock is held, or the caller holds a reference on `top`).
+    pub(crate) fn check_chain(top: *const SeccompFilter, count: i32) -> Result<(), &'static str> {
+        let mut f = top;
+        let mut n = 0;
+        while !f.is_null() {
+            n += 1;
+            if n > count {
+                return Err("the prev chain is longer than the task's filter_count");
             }
-            let last = &*(*orig).filter.add((*orig).len as usize - 1);
-            last.code & 0x07 == 0x06 /* BPF_RET */
+            check_one(f)?;
+            f = peek(field!(f, SeccompFilter, prev => *mut SeccompFilter)).ok_or("prev is unreadable")?;
         }
+        if n != count {
+            return Err("the prev chain is shorter than the task's filter_count");
+        }
+        Ok(())
     }
+}
+
+/// One filter of [`SeccompFilter::check_chain`], read only through [`peek`].
+fn check_one(f: *const SeccompFilter) -> Result<(), &'static str> {
+    let refs = peek(field!(f, SeccompFilter, refs.refs.counter => i32)).ok_or("refs is unreadable")?;
+    let users = peek(field!(f, SeccompFilter, users.refs.counter => i32)).ok_or("users is unreadable")?;
+    if refs < 1 || users < 0 || users > refs {
+        return Err("refs/users are not reference counts");
+    }
+    let prog = peek(field!(f, SeccompFilter, prog => *mut bindings::bpf_prog)).ok_or("prog is unreadable")?;
+    let here = f as usize;
+    if prog.is_null() || (prog as usize >= here && (prog as usize) < here + 1024) {
+        return Err("prog does not point to a program");
+    }
+    let len = peek(field!(prog, bindings::bpf_prog, len => u32)).ok_or("prog->len is unreadable")?;
+    let orig = peek(field!(prog, bindings::bpf_prog, orig_prog => *mut SockFprogKern)).ok_or("prog->orig_prog is unreadable")?;
+    if orig.is_null() {
+        return Err("prog has no original classic program");
+    }
+    let olen = peek(field!(orig, SockFprogKern, len => u16)).ok_or("orig_prog->len is unreadable")?;
+    let insns =
+        peek(field!(orig, SockFprogKern, filter => *mut bindings::sock_filter)).ok_or("orig_prog->filter is unreadable")?;
+    if olen == 0 || u32::from(olen) > crate::abi::MAX_PROG_LEN || insns.is_null() || len < u32::from(olen) {
+        return Err("the program's lengths are not a seccomp program's");
+    }
+    let last = insns.wrapping_add(usize::from(olen) - 1);
+    let code = peek(field!(last, bindings::sock_filter, code => u16)).ok_or("the last instruction is unreadable")?;
+    if code & 0x07 != 0x06 {
+        return Err("the classic program does not end in a return");
+    }
+    Ok(())
 }

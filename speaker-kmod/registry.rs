@@ -3,38 +3,56 @@
 //! The containers speaker.ko knows, and the operations on them.
 //!
 //! One global mutex serialises registration, switches (including their
-//! grace period), status and unloading.  Containers whose tasks have all
-//! exited are forgotten (and their filter reference dropped) at the start of
-//! every operation.
+//! grace period), status, the sweeper and unloading.  Every operation first
+//! sweeps: containers whose tasks have all exited are forgotten, and the
+//! programs kept for filters that died are freed (`keep.rs`).
+//!
+//! # Who may change a filter
+//!
+//! `REGISTER`, `SWITCH`, `UNREGISTER` and `STATUS` need `CAP_SYS_ADMIN`
+//! (checked by `device.rs`) *and* a caller whose own seccomp chain contains
+//! no filter speaker.ko manages ([`Registry::check_caller`]): a container's
+//! task, even root with every capability and an fd to `/dev/speaker`, can
+//! never loosen its own filter or anyone's.  Callers under other filters
+//! (a host agent under systemd's `SystemCallFilter=`) are not refused: their
+//! filter confines them, not a container.
 
 use core::ptr::NonNull;
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, prelude::*, sync::Arc};
 
 use crate::abi::{self, CID_LEN};
-use crate::bpf::{CacheMask, NewProg};
-use crate::filter::{DeferredDestroy, FilterRef};
+use crate::bpf::{orig_insns, CacheMask, OwnedProg};
+use crate::filter::FilterRef;
+use crate::keep::OldProgs;
 use crate::mirror::SeccompFilter;
+use crate::sweep::{self, Sweeper};
+use crate::tasks::{for_each_thread_locked, with_task_locked};
 
 kernel::sync::global_lock! {
     // SAFETY: initialised by `init()` from the module initialiser, before
     // the device (the only user) is registered.
-    unsafe(uninit) static REGISTRY: Mutex<KVec<Container>> = KVec::new();
+    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry::new();
 }
 
-/// Initialises the registry lock.
+/// Initialises the registry.
 ///
 /// # Safety
 ///
 /// Called exactly once, before any other function of this module.
-pub(crate) unsafe fn init() {
+pub(crate) unsafe fn init() -> Result {
+    let sweeper = Sweeper::new()?;
     // SAFETY: called once, by the function's contract.
     unsafe { REGISTRY.init() };
+    REGISTRY.lock().sweeper = Some(sweeper);
+    Ok(())
 }
 
 /// One registered container.
-pub(crate) struct Container {
+struct Container {
     cid: [u8; CID_LEN],
     pid: u32,
+    /// Replaced programs; declared before `filter` so they are dropped first.
+    old: OldProgs,
     filter: FilterRef,
     phase: u32,
     allowed: u32,
@@ -43,11 +61,116 @@ pub(crate) struct Container {
     last_switch_ns: u64,
 }
 
+/// A filter speaker.ko no longer lists (unregistered, or its tasks exited)
+/// but still keeps replaced programs for, until it dies.
+struct Retired {
+    /// Held only to be dropped (freed) before `filter`, once it dies.
+    _old: OldProgs,
+    filter: FilterRef,
+}
+
+/// Everything the module knows.
+///
+/// # Invariants
+///
+/// `pinned` is true exactly while this module holds a reference on itself
+/// taken by [`sweep::pin_module`], and then the sweeper is queued or running
+/// (only the sweeper drops the reference).
+pub(crate) struct Registry {
+    containers: KVec<Container>,
+    retired: KVec<Retired>,
+    pinned: bool,
+    sweeper: Option<Arc<Sweeper>>,
+}
+
+impl Registry {
+    const fn new() -> Registry {
+        Registry { containers: KVec::new(), retired: KVec::new(), pinned: false, sweeper: None }
+    }
+
+    /// Forgets exited containers and frees what dead filters kept.
+    fn sweep(&mut self) {
+        let mut i = 0;
+        while i < self.containers.len() {
+            let c = &self.containers[i];
+            if c.filter.users() > 0 {
+                i += 1;
+            } else if c.old.is_empty() {
+                // Nothing kept: dropping our reference is all (the last
+                // holder frees the filter, as seccomp does).
+                drop(self.containers.remove(i));
+            } else if self.retired.reserve(1, GFP_KERNEL).is_ok() {
+                if let Ok(c) = self.containers.remove(i) {
+                    let r = Retired { _old: c.old, filter: c.filter };
+                    // Cannot fail: reserved just above.
+                    let _ = self.retired.push_within_capacity(r);
+                }
+            } else {
+                // Out of memory: keep it listed, try again next sweep.
+                i += 1;
+            }
+        }
+        // A sole holder cannot lose that status: freeing is safe.
+        self.retired.retain(|r| !r.filter.is_sole_holder());
+    }
+
+    fn needs_pin(&self) -> bool {
+        !self.retired.is_empty() || self.containers.iter().any(|c| !c.old.is_empty())
+    }
+
+    /// Sweeps, and pins the module (starting the sweeper) if it now keeps
+    /// programs.  Only the sweeper unpins.
+    fn settle(&mut self) {
+        self.sweep();
+        if self.needs_pin() && !self.pinned && sweep::pin_module() {
+            // INVARIANT: pinned, and the sweeper is queued just below.
+            self.pinned = true;
+            if let Some(s) = &self.sweeper {
+                Sweeper::schedule(s.clone());
+            }
+        }
+    }
+
+    /// Whether `f` is a filter this module manages (listed or retired).
+    fn manages(&self, f: *mut SeccompFilter) -> bool {
+        self.containers.iter().any(|c| c.filter.as_ptr() == f) || self.retired.iter().any(|r| r.filter.as_ptr() == f)
+    }
+
+    /// `EPERM` if the calling task runs under a filter this module manages.
+    fn check_caller(&self) -> Result {
+        // SAFETY: `current` is always a valid task for the running thread.
+        let cur = unsafe { bindings::get_current() };
+        let mut confined = false;
+        let look = |top: *mut SeccompFilter, _, _| {
+            let mut f = top;
+            while !f.is_null() && !confined {
+                confined = self.manages(f);
+                // SAFETY: siglock held: the chain is attached and alive.
+                f = unsafe { (*f).prev };
+            }
+        };
+        // SAFETY: `current` cannot be freed while it runs this code.
+        unsafe { with_task_locked(cur, look) };
+        if confined {
+            Err(EPERM)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn find(&mut self, cid: &[u8; CID_LEN]) -> Result<&mut Container> {
+        if !valid_cid(cid) {
+            return Err(EINVAL);
+        }
+        self.containers.iter_mut().find(|c| &c.cid == cid).ok_or(ESRCH)
+    }
+}
+
 fn now_real_ns() -> u64 {
     let mut ts = bindings::timespec64 { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid out-parameter.
     unsafe { bindings::ktime_get_real_ts64(&mut ts) };
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
 }
 
 fn now_mono_ns() -> u64 {
@@ -64,31 +187,11 @@ fn valid_cid(cid: &[u8; CID_LEN]) -> bool {
         && cid[len..].iter().all(|&b| b == 0)
 }
 
-fn forget_exited(list: &mut KVec<Container>) {
-    let mut i = 0;
-    while i < list.len() {
-        if list[i].filter.users() <= 0 {
-            // Dropping the container drops our filter reference (and frees
-            // the filter if we were its last holder).
-            drop(list.remove(i));
-        } else {
-            i += 1;
-        }
-    }
-}
-
-fn find<'a>(list: &'a mut KVec<Container>, cid: &[u8; CID_LEN]) -> Result<&'a mut Container> {
-    if !valid_cid(cid) {
-        return Err(EINVAL);
-    }
-    list.iter_mut().find(|c| &c.cid == cid).ok_or(ESRCH)
-}
-
 /// Number of registered (live) containers.
 pub(crate) fn count() -> u32 {
-    let mut list = REGISTRY.lock();
-    forget_exited(&mut list);
-    list.len() as u32
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.containers.len() as u32
 }
 
 /// Registers the filter on top of task `pid`'s chain as container `cid`'s.
@@ -96,23 +199,25 @@ pub(crate) fn register(args: &abi::RegisterArgs) -> Result {
     if !valid_cid(&args.cid) || args.phase > abi::PHASE_MAX {
         return Err(EINVAL);
     }
-    let mut list = REGISTRY.lock();
-    forget_exited(&mut list);
-    if list.iter().any(|c| c.cid == args.cid) {
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    if reg.containers.iter().any(|c| c.cid == args.cid) {
         return Err(EEXIST);
     }
-    if list.len() >= abi::MAX_CONTAINERS {
+    if reg.containers.len() >= abi::MAX_CONTAINERS {
         return Err(ENOSPC);
     }
     let filter = filter_of_pid(args.pid, args.filter_count)?;
-    if list.iter().any(|c| c.filter.as_ptr() == filter.as_ptr()) {
+    if reg.manages(filter.as_ptr()) {
         // Two ids for one filter would make switches ambiguous.
         return Err(EEXIST);
     }
-    list.push(
+    reg.containers.push(
         Container {
             cid: args.cid,
             pid: args.pid,
+            old: OldProgs::new(),
             filter,
             phase: args.phase,
             allowed: args.allowed,
@@ -126,7 +231,10 @@ pub(crate) fn register(args: &abi::RegisterArgs) -> Result {
 }
 
 /// Takes a reference on the top filter of task `nr` (a PID in the caller's
-/// namespace), checking that the task has exactly `expected` filters.
+/// namespace), checking that the task has exactly `expected` filters, that
+/// the chain reads right through the mirror, and that no process outside
+/// the task's thread group shares the filter (`EBUSY`: a switch would
+/// rewrite it for them too).
 fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
     if nr == 0 || nr > i32::MAX as u32 {
         return Err(EINVAL);
@@ -144,15 +252,16 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
     if task.is_null() {
         return Err(ESRCH);
     }
+    // SAFETY: we hold a reference on `task`; `tgid` never changes.
+    let tgid = unsafe { (*task).tgid };
     let mut result = Err(ESRCH);
     let take = |top: *mut SeccompFilter, count: i32, mode: i32| {
         result = if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
             Err(EINVAL)
         } else if count != expected as i32 {
             Err(EBUSY)
-        // SAFETY: siglock held, `top` is attached to the task and alive.
-        } else if !unsafe { SeccompFilter::looks_sane(top) } {
-            pr_err!("filter of pid {} does not match mirror.rs; refusing\n", nr);
+        } else if let Err(why) = SeccompFilter::check_chain(top, count) {
+            pr_err!("the seccomp filters of pid {} do not read right through mirror.rs ({}); refusing\n", nr, why);
             Err(EINVAL)
         } else {
             // SAFETY: `top` is alive (siglock held) and non-null.
@@ -160,10 +269,14 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         };
     };
     // SAFETY: we hold a reference on `task` until put_task_struct() below.
-    unsafe { crate::tasks::with_task_locked(task, take) };
+    unsafe { with_task_locked(task, take) };
     // SAFETY: we own the task reference from get_pid_task().
     unsafe { bindings::put_task_struct(task) };
-    result
+    let filter = result?;
+    if filter.shared_outside(tgid) {
+        return Err(EBUSY);
+    }
+    Ok(filter)
 }
 
 /// Result of a switch, for the ioctl's out fields.
@@ -179,74 +292,162 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     if args.phase > abi::PHASE_MAX || args.flags & !abi::SWITCH_DEFER_FREE != 0 || args.reserved != 0 {
         return Err(EINVAL);
     }
-    let mut list = REGISTRY.lock();
-    forget_exited(&mut list);
-    let c = find(&mut list, &args.cid)?;
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    let c = reg.find(&args.cid)?;
     // Built once per switch, whatever the number of tasks.
-    let prog = NewProg::from_user(args.prog, args.prog_len)?;
-    let mask = CacheMask::of(&prog);
-    let defer = if args.flags & abi::SWITCH_DEFER_FREE != 0 { Some(DeferredDestroy::new()?) } else { None };
+    let mut new = OwnedProg::from_user(args.prog, args.prog_len)?;
+    // SAFETY: the current program of a filter we hold a reference on; only
+    // switches (serialised by the registry lock) replace it.
+    let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
     let start = now_mono_ns();
-    let stats = c.filter.swap(prog, &mask, defer);
-    let elapsed_ns = now_mono_ns() - start;
+    let (tasks, filters_above, cached_allow) = if new.same_as(current) {
+        // Nothing to publish (a repeated switch): keep nothing more.
+        (0, 0, CacheMask::of_insns(current).count())
+    } else {
+        c.filter.check_path_len(new.len())?;
+        c.old.reserve(current.len())?;
+        if let Some(same) = c.old.take_same(&new) {
+            // Publish the kept copy again: phases ping-pong without growing.
+            new = same;
+        }
+        let mask = CacheMask::of(&new);
+        let wait = args.flags & abi::SWITCH_DEFER_FREE == 0;
+        let (stats, old) = c.filter.swap(new, &mask, wait);
+        c.old.keep(old);
+        (stats.tasks, stats.filters_above, mask.count())
+    };
+    let elapsed_ns = now_mono_ns().saturating_sub(start);
     c.phase = args.phase;
     c.allowed = args.allowed;
-    c.switches += 1;
+    c.switches = c.switches.saturating_add(1);
     c.last_switch_ns = now_real_ns();
-    Ok(SwitchOut { tasks: stats.tasks, filters_above: stats.filters_above, cached_allow: mask.count(), elapsed_ns })
+    reg.settle();
+    Ok(SwitchOut { tasks, filters_above, cached_allow, elapsed_ns })
 }
 
-/// Forgets container `cid` (its tasks keep their current filter).
+/// Forgets container `cid` (its tasks keep their current filter; programs
+/// kept for it stay until it dies).
 pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
     if !valid_cid(cid) {
         return Err(EINVAL);
     }
-    let mut list = REGISTRY.lock();
-    forget_exited(&mut list);
-    let i = list.iter().position(|c| &c.cid == cid).ok_or(ESRCH)?;
-    drop(list.remove(i));
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    let i = reg.containers.iter().position(|c| &c.cid == cid).ok_or(ESRCH)?;
+    if !reg.containers[i].old.is_empty() {
+        reg.retired.reserve(1, GFP_KERNEL)?;
+    }
+    if let Ok(c) = reg.containers.remove(i) {
+        if !c.old.is_empty() {
+            // Cannot fail: reserved above.
+            let _ = reg.retired.push_within_capacity(Retired { _old: c.old, filter: c.filter });
+        }
+    }
+    reg.settle();
     Ok(())
 }
 
 /// Fills `out` with the status of all containers (or of `only`), returns
-/// the total count.
+/// the total count.  Tasks are counted in one walk over all threads, so the
+/// cost is bounded by threads × chain length, whatever the container count.
 pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEntry>, cap: usize) -> Result<u32> {
     if only.is_some_and(|cid| !valid_cid(cid)) {
         return Err(EINVAL);
     }
-    let mut list = REGISTRY.lock();
-    forget_exited(&mut list);
-    let mut total = 0;
-    for c in list.iter() {
-        if only.is_some_and(|cid| cid != &c.cid) {
-            continue;
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    let picked: KVec<usize> = {
+        let mut v = KVec::new();
+        for (i, c) in reg.containers.iter().enumerate() {
+            if only.is_none_or(|cid| cid == &c.cid) {
+                v.push(i, GFP_KERNEL)?;
+            }
         }
-        total += 1;
-        if out.len() < cap {
-            out.push(
-                abi::StatusEntry {
-                    cid: c.cid,
-                    pid: c.pid,
-                    phase: c.phase,
-                    tasks: c.filter.count_tasks(),
-                    allowed: c.allowed,
-                    switches: c.switches,
-                    reserved: 0,
-                    registered_ns: c.registered_ns,
-                    last_switch_ns: c.last_switch_ns,
-                },
-                GFP_KERNEL,
-            )?;
-        }
+        v
+    };
+    let total = picked.len() as u32;
+    let shown = &picked[..picked.len().min(cap)];
+    // (filter address, slot in `shown`), sorted for binary search.
+    let mut index = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
+    for (slot, &i) in shown.iter().enumerate() {
+        index.push((reg.containers[i].filter.as_ptr() as usize, slot), GFP_KERNEL)?;
+    }
+    index.sort_unstable_by_key(|e| e.0);
+    let mut tasks = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
+    for _ in 0..shown.len() {
+        tasks.push(0u32, GFP_KERNEL)?;
+    }
+    if !shown.is_empty() {
+        for_each_thread_locked(|_, top| {
+            let mut f = top;
+            while !f.is_null() {
+                if let Ok(j) = index.binary_search_by_key(&(f as usize), |e| e.0) {
+                    tasks[index[j].1] = tasks[index[j].1].saturating_add(1);
+                }
+                // SAFETY: siglock held: the chain is attached and alive.
+                f = unsafe { (*f).prev };
+            }
+        });
+    }
+    for (slot, &i) in shown.iter().enumerate() {
+        let c = &reg.containers[i];
+        out.push(
+            abi::StatusEntry {
+                cid: c.cid,
+                pid: c.pid,
+                phase: c.phase,
+                tasks: tasks[slot],
+                allowed: c.allowed,
+                switches: c.switches,
+                kept: c.old.count() as u32,
+                registered_ns: c.registered_ns,
+                last_switch_ns: c.last_switch_ns,
+            },
+            GFP_KERNEL,
+        )?;
     }
     Ok(total)
 }
 
-/// Drops every container (module unload): their tasks keep the program
-/// they run now; seccomp frees it when the last task exits.
+/// Runs from the sweeper's work item: sweeps, and either queues the sweeper
+/// again or drops the module reference once nothing is kept.
+pub(crate) fn sweep_tick(this: Arc<Sweeper>) {
+    let mut reg = REGISTRY.lock();
+    reg.sweep();
+    if reg.needs_pin() {
+        Sweeper::schedule(this);
+        return;
+    }
+    // INVARIANT: unpinned below, and the sweeper is not queued again.
+    reg.pinned = false;
+    drop(reg);
+    drop(this);
+    // SAFETY: taken by `settle()` when `pinned` became true; module exit
+    // flushes this work item, so the rest of this function is waited for.
+    unsafe { sweep::unpin_module() };
+}
+
+/// Module unload: drops every container (their tasks keep the program they
+/// run now; seccomp frees it with the filter), then waits for the sweeper.
 pub(crate) fn release_all() {
-    let mut list = REGISTRY.lock();
-    list.clear();
-    drop(list);
-    crate::filter::wait_deferred();
+    let mut reg = REGISTRY.lock();
+    // Unloading happens only while unpinned, so nothing is kept; should a
+    // kept program remain, a reader may hold it: leak it, never free it.
+    for c in reg.containers.iter_mut() {
+        let old = core::mem::replace(&mut c.old, OldProgs::new());
+        if !old.is_empty() {
+            pr_err!("unloading while programs are kept; leaking {} of them\n", old.count());
+            core::mem::forget(old);
+        }
+    }
+    reg.containers.clear();
+    let sweeper = reg.sweeper.take();
+    drop(reg);
+    if let Some(s) = sweeper {
+        s.flush();
+    }
 }

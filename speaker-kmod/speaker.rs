@@ -10,9 +10,12 @@
 //! the calling process, and never remove one.
 //!
 //! Layout: `abi` (the ioctl ABI, shared with speaker-ctl), `device` (the
-//! misc device), `registry` (containers), `filter` (the swap), `bpf`
+//! misc device), `registry` (containers, and who may change them), `filter`
+//! (the swap), `keep` (replaced programs, kept until their filter dies),
+//! `sweep` (frees them, and keeps the module loaded meanwhile), `bpf`
 //! (program checks and cache emulation), `tasks` (walking tasks under their
-//! siglock), `mirror` (private kernel structs), `layout` (load-time checks).
+//! siglock), `mirror` (private kernel structs, checked with fault-safe
+//! reads), `layout` (load-time checks).
 //!
 //! Usage from userspace (see speaker-ctl for the full tool):
 //!
@@ -32,9 +35,11 @@ mod abi;
 mod bpf;
 mod device;
 mod filter;
+mod keep;
 mod layout;
 mod mirror;
 mod registry;
+mod sweep;
 mod tasks;
 
 /// The module's version, reported by the version ioctl (kept equal to the
@@ -62,7 +67,7 @@ impl kernel::InPlaceModule for SpeakerModule {
                 layout::check_all()?;
                 // SAFETY: called once, before the device (its only user)
                 // is registered just below.
-                unsafe { registry::init() };
+                unsafe { registry::init()? };
                 pr_info!("ABI {}, module {}\n", abi::SPEAKER_ABI_VERSION, MODULE_VERSION);
                 MiscDeviceRegistration::register(MiscDeviceOptions { name: c"speaker" })
             },
@@ -73,7 +78,8 @@ impl kernel::InPlaceModule for SpeakerModule {
 #[pinned_drop]
 impl PinnedDrop for SpeakerModule {
     fn drop(self: Pin<&mut Self>) {
-        // No file is open (each holds a module reference), so no ioctl runs.
+        // No file is open (each holds a module reference), so no ioctl
+        // runs, and nothing is kept (kept programs pin the module).
         registry::release_all();
         pr_info!("unloaded\n");
     }

@@ -211,7 +211,7 @@ impl Device {
                 tasks: 0,
                 allowed: 0,
                 switches: 0,
-                reserved: 0,
+                kept: 0,
                 registered_ns: 0,
                 last_switch_ns: 0,
             };

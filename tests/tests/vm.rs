@@ -35,6 +35,15 @@ speaker_tests::vm_tests!(
         exited_container_is_forgotten,
         switch_under_syscall_storm_is_safe,
         rmmod_with_live_container_is_safe,
+        switch_from_inside_container_is_refused,
+        get_filter_during_switch_is_safe,
+        register_of_shared_filter_is_refused,
+        status_requires_cap_sys_admin,
+        layout_is_checked_against_a_live_filter_at_load,
+        switch_beyond_max_insns_per_path_is_refused,
+        rmmod_after_deferred_switches_is_safe,
+        compat_cached_allow_is_revoked_after_switch,
+        tsync_stacking_during_switch_is_safe,
         module_unloads_cleanly,
     ]
 );

@@ -20,6 +20,10 @@
 //! * `stack NAME ERRNO` (process 0, main thread only): installs an
 //!   application filter on all threads of process 0 (TSYNC) that fails
 //!   NAME with ERRNO.
+//! * `selfswitch CID` (process 0, main thread only): the attack of a
+//!   compromised service: opens `/dev/speaker` and switches container CID
+//!   (its own) to `RET_ALLOW`; the result is `open errno N`, `switch errno
+//!   N` or `switch 0`.
 //!
 //! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
 //! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0.
@@ -144,6 +148,40 @@ fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
     }
 }
 
+/// Tries to switch container `cid` to a one-instruction `RET_ALLOW` program.
+fn self_switch(cid: &str) -> String {
+    use speaker::abi;
+    // SAFETY: plain open of a path literal.
+    let fd = unsafe { libc::open(c"/dev/speaker".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return format!("open errno {}", std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    let prog = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
+    let mut args = abi::SwitchArgs {
+        cid: speaker::device::encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]),
+        prog: prog.as_ptr() as u64,
+        prog_len: 1,
+        phase: abi::PHASE_RUNNING,
+        allowed: 0,
+        flags: 0,
+        tasks: 0,
+        filters_above: 0,
+        cached_allow: 0,
+        reserved: 0,
+        elapsed_ns: 0,
+    };
+    // SAFETY: `args` is a valid SwitchArgs pointing to `prog`.
+    let r = unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_SWITCH as _, &mut args) };
+    let out = if r < 0 {
+        format!("switch errno {}", std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        "switch 0".to_string()
+    };
+    // SAFETY: closing our fd.
+    unsafe { libc::close(fd) };
+    out
+}
+
 fn poll_loop(dir: PathBuf, id: String, main: bool) {
     write_file(&dir.join(format!("ready.{id}")), "1");
     let mut last = 0u64;
@@ -184,6 +222,7 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
                         let errno = words.get(3).and_then(|e| e.parse().ok()).unwrap_or(1001);
                         write_file(&res, &result_text(stack_filter(name, errno)));
                     }
+                    (Some("selfswitch"), Some(cid)) if main => write_file(&res, &self_switch(cid)),
                     (Some("exit"), _) => std::process::exit(0),
                     _ => {}
                 }

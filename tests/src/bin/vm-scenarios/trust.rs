@@ -1,0 +1,459 @@
+//! Kernel trust: speaker.ko under attack (issue 10).  Each scenario tries
+//! the forbidden thing from where an attacker or a careless tool would, and
+//! checks the errno, the bytes or the kernel log.
+
+use std::fs;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use speaker_tests::ensure;
+use speaker_tests::guest::{dmesg, kernel_trouble, run, Outcome};
+
+use super::raw::{self, RawContainer};
+use super::{std_phases, wait_until, Probe, DENY};
+
+fn dev() -> Result<i32, String> {
+    let fd = raw::open_dev();
+    ensure!(fd >= 0, "cannot open /dev/speaker: errno {}", -fd);
+    Ok(fd)
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing a descriptor we own.
+    unsafe { libc::close(fd) };
+}
+
+/// Waits until `rmmod speaker` succeeds (the sweeper unpins the module
+/// within about a second of the last kept program becoming free-able), then
+/// loads the module again.
+fn rmmod_then_insmod(within: Duration) -> Outcome {
+    super::rmmod_within(within)?;
+    let o = run("insmod", &["/speaker.ko"]);
+    ensure!(o.code == 0, "insmod again failed: {}", o.stderr);
+    Ok(())
+}
+
+/// A container's own task, root with every capability and an fd to
+/// /dev/speaker it inherited, tries to switch its own filter to
+/// `RET_ALLOW`; then one that opens the device itself; then a probe started
+/// by `speaker-ctl run`.  All get EPERM (or no device at all), and the
+/// running phase's denial stays.
+pub fn switch_from_inside_container_is_refused() -> Outcome {
+    let fd = dev()?;
+    let allow = raw::allow_all();
+    let ops: Vec<raw::Op> = vec![
+        Box::new(move || raw::switch(fd, "inside", &raw::allow_all(), 0) as i64),
+        Box::new(raw::getpriority_native),
+        Box::new(|| {
+            let own = raw::open_dev();
+            if own < 0 {
+                return 10_000 + (-own) as i64;
+            }
+            raw::switch(own, "inside", &raw::allow_all(), 0) as i64
+        }),
+        Box::new(move || raw::unregister(fd, "inside") as i64),
+    ];
+    let c = RawContainer::start(&allow, || {}, ops)?;
+    ensure!(raw::register(fd, "inside", c.pid, 1) == 0, "register failed");
+    ensure!(raw::switch(fd, "inside", &raw::deny_getpriority(), 0) == 0, "switch to running failed");
+    ensure!(c.ask(1)? == -raw::DENY_ERRNO, "running phase does not deny getpriority");
+    let inherited = c.ask(0)?;
+    ensure!(inherited == libc::EPERM as i64, "switch through an inherited fd gave {inherited}, want EPERM");
+    let opened = c.ask(2)?;
+    ensure!(opened == libc::EPERM as i64, "switch through a fresh fd gave {opened}, want EPERM");
+    let unreg = c.ask(3)?;
+    ensure!(unreg == libc::EPERM as i64, "unregister from inside gave {unreg}, want EPERM");
+    ensure!(c.ask(1)? == -raw::DENY_ERRNO, "getpriority is no longer denied after the attempts");
+    drop(c);
+    close(fd);
+
+    // The same through speaker-ctl run's own container.
+    let mut p = Probe::start("inside-ctl", &std_phases(), &[], 1)?;
+    p.switch("running")?;
+    let r = p.main("selfswitch inside-ctl")?;
+    ensure!(
+        r == "switch errno 1" || r.starts_with("open errno"),
+        "the probe inside speaker-ctl run's container got '{r}' from its own switch"
+    );
+    p.expect_all("sys getpriority", DENY)?;
+    Ok(())
+}
+
+/// `PTRACE_SECCOMP_GET_FILTER` copying the container's program into a
+/// userfaultfd page blocks; meanwhile the container is switched (the switch
+/// waits for its grace period); then the fault is resolved.  The copied
+/// bytes must be the old program, intact, and the kernel log clean.
+pub fn get_filter_during_switch_is_safe() -> Outcome {
+    let before = kernel_trouble(&dmesg()).len();
+    let boot = raw::deny_getpriority();
+    let fd = dev()?;
+    let c = RawContainer::start(&boot, || {}, vec![Box::new(raw::getpriority_native)])?;
+    ensure!(raw::register(fd, "getf", c.pid, 1) == 0, "register failed");
+    let uffd = Uffd::new(2 * 4096)?;
+    let page = uffd.addr;
+    let pid = c.pid;
+    // The tracer: attach, read the filter once normally, then into the
+    // userfaultfd page (blocks until the main thread resolves the fault).
+    let tracer = std::thread::spawn(move || -> Result<(Vec<u8>, Vec<u8>), String> {
+        // SAFETY: ptrace requests on our own child, from this thread only.
+        unsafe {
+            if libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0) != 0 {
+                return Err(format!("PTRACE_ATTACH: {}", std::io::Error::last_os_error()));
+            }
+            let mut st = 0;
+            libc::waitpid(pid, &mut st, libc::__WALL);
+            let mut normal = vec![0u8; 8 * 64];
+            let n = libc::ptrace(0x420c /* PTRACE_SECCOMP_GET_FILTER */, pid, 0, normal.as_mut_ptr());
+            if n <= 0 {
+                return Err(format!("PTRACE_SECCOMP_GET_FILTER: {}", std::io::Error::last_os_error()));
+            }
+            normal.truncate(n as usize * 8);
+            let n2 = libc::ptrace(0x420c, pid, 0, page as *mut u8);
+            if n2 != n {
+                return Err(format!("the blocked PTRACE_SECCOMP_GET_FILTER gave {n2}, want {n}"));
+            }
+            let copied = std::slice::from_raw_parts(page as *const u8, n as usize * 8).to_vec();
+            libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+            Ok((normal, copied))
+        }
+    });
+    let fault = uffd.wait_fault(Duration::from_secs(60));
+    let switched = fault.is_ok().then(|| raw::switch(fd, "getf", &raw::allow_all(), 0));
+    let resolved = uffd.resolve(page);
+    let (normal, copied) = tracer.join().map_err(|_| "the tracer thread panicked".to_string())??;
+    fault?;
+    ensure!(switched == Some(0), "the switch during the blocked read failed: errno {switched:?}");
+    resolved?;
+    let want: Vec<u8> = boot.iter().flat_map(|i| {
+        let mut b = i.code.to_ne_bytes().to_vec();
+        b.extend([i.jt, i.jf]);
+        b.extend(i.k.to_ne_bytes());
+        b
+    }).collect();
+    ensure!(normal == want, "the unblocked read did not return the boot program");
+    ensure!(copied == want, "the read that slept across the switch copied {:02x?}, want the old program {:02x?}", &copied[..copied.len().min(24)], &want[..24]);
+    ensure!(c.ask(0)? >= 0, "the new (allow-all) program is not in force");
+    drop(c);
+    close(fd);
+    let trouble = kernel_trouble(&dmesg());
+    ensure!(trouble.len() == before, "kernel log: {:?}", &trouble[before..]);
+    Ok(())
+}
+
+/// A userfaultfd over an anonymous mapping whose pages are missing.
+struct Uffd {
+    fd: i32,
+    addr: usize,
+    len: usize,
+}
+
+const UFFD_API: u64 = 0xaa;
+const fn iowr(nr: u64, size: u64) -> u64 {
+    (3 << 30) | (size << 16) | (0xaa << 8) | nr
+}
+const UFFDIO_API: u64 = iowr(0x3f, 24);
+const UFFDIO_REGISTER: u64 = iowr(0x00, 32);
+const UFFDIO_COPY: u64 = iowr(0x03, 40);
+
+impl Uffd {
+    fn new(len: usize) -> Result<Uffd, String> {
+        // SAFETY: plain syscalls; the structs passed are locals of the
+        // sizes the ioctl numbers encode.
+        unsafe {
+            let fd = libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) as i32;
+            ensure!(fd >= 0, "userfaultfd: {} (CONFIG_USERFAULTFD?)", std::io::Error::last_os_error());
+            let mut api = [UFFD_API, 0, 0];
+            ensure!(libc::ioctl(fd, UFFDIO_API as _, api.as_mut_ptr()) == 0, "UFFDIO_API: {}", std::io::Error::last_os_error());
+            let addr = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            ensure!(addr != libc::MAP_FAILED, "mmap failed");
+            let mut reg = [addr as u64, len as u64, 1 /* MODE_MISSING */, 0];
+            ensure!(libc::ioctl(fd, UFFDIO_REGISTER as _, reg.as_mut_ptr()) == 0, "UFFDIO_REGISTER: {}", std::io::Error::last_os_error());
+            Ok(Uffd { fd, addr: addr as usize, len })
+        }
+    }
+
+    /// Waits for the first page fault on the mapping.
+    fn wait_fault(&self, timeout: Duration) -> Result<u64, String> {
+        let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: polling one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
+        ensure!(n == 1, "no page fault on the userfaultfd page within {timeout:?}: the tracer never blocked");
+        let mut msg = [0u64; 4];
+        // SAFETY: a uffd_msg is 32 bytes.
+        let r = unsafe { libc::read(self.fd, msg.as_mut_ptr().cast(), 32) };
+        ensure!(r == 32 && (msg[0] & 0xff) == 0x12, "unexpected userfaultfd message");
+        Ok(msg[2])
+    }
+
+    /// Fills the page at `at` with zeroes, waking the faulting reader.
+    fn resolve(&self, at: usize) -> Outcome {
+        let src = vec![0u8; 4096];
+        let mut copy = [at as u64, src.as_ptr() as u64, 4096, 0, 0];
+        // SAFETY: `copy` is a uffdio_copy; `src` is a readable page.
+        let r = unsafe { libc::ioctl(self.fd, UFFDIO_COPY as _, copy.as_mut_ptr()) };
+        ensure!(r == 0, "UFFDIO_COPY: {}", std::io::Error::last_os_error());
+        Ok(())
+    }
+}
+
+impl Drop for Uffd {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our mapping and closing our fd.
+        unsafe {
+            libc::munmap(self.addr as *mut _, self.len);
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// A filter installed before a fork is shared by parent and child:
+/// registering it for one of them would let a switch rewrite the other's.
+/// EBUSY; once the other process is gone, registering works.
+pub fn register_of_shared_filter_is_refused() -> Outcome {
+    let fd = dev()?;
+    // The child installs a filter, then forks a grandchild sharing it.
+    let ops: Vec<raw::Op> = vec![
+        Box::new(|| {
+            // SAFETY: the grandchild only pauses until it is killed.
+            match unsafe { libc::fork() } {
+                0 => loop {
+                    // SAFETY: plain pause.
+                    unsafe { libc::pause() };
+                },
+                pid => pid as i64,
+            }
+        }),
+        Box::new(|| {
+            // SAFETY: killing and reaping our own child (any).
+            unsafe {
+                let mut st = 0;
+                let pid = libc::wait(&mut st);
+                pid as i64
+            }
+        }),
+    ];
+    let c = RawContainer::start(&raw::allow_all(), || {}, ops)?;
+    let g = c.ask(0)?;
+    ensure!(g > 0, "the fork inside the container failed");
+    let e = raw::register(fd, "shared", c.pid, 1);
+    // SAFETY: killing the grandchild (reaped by its parent below).
+    unsafe { libc::kill(g as i32, libc::SIGKILL) };
+    let reaped = c.ask(1)?;
+    ensure!(e == libc::EBUSY, "register of a filter shared with pid {g} gave errno {e}, want EBUSY");
+    ensure!(reaped == g, "the grandchild was not reaped ({reaped})");
+    let e = raw::register(fd, "shared", c.pid, 1);
+    ensure!(e == 0, "register once the filter is no longer shared gave errno {e}");
+    ensure!(raw::unregister(fd, "shared") == 0, "unregister failed");
+    drop(c);
+    close(fd);
+    Ok(())
+}
+
+/// STATUS lists every container's id and pid: root only.
+pub fn status_requires_cap_sys_admin() -> Outcome {
+    let _p = Probe::start("status-priv", &std_phases(), &[], 1)?;
+    let fd = dev()?;
+    let errno = super::in_child(|| {
+        // SAFETY: dropping every privilege in the forked child; the fd stays open.
+        unsafe {
+            libc::setgroups(0, std::ptr::null());
+            if libc::setresgid(65534, 65534, 65534) != 0 || libc::setresuid(65534, 65534, 65534) != 0 {
+                return 99;
+            }
+        }
+        let mut entries = [0u8; 4096];
+        let mut args = speaker::abi::StatusArgs { entries: entries.as_mut_ptr() as u64, capacity: 16, count: 0, cid: [0; 64] };
+        // SAFETY: `args` points to a buffer big enough for 16 entries.
+        let r = unsafe { libc::ioctl(fd, speaker::abi::SPEAKER_IOC_STATUS as _, &mut args) };
+        if r < 0 {
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        } else {
+            0
+        }
+    });
+    close(fd);
+    ensure!(errno == libc::EPERM, "STATUS as uid 65534 gave errno {errno}, want EPERM");
+    Ok(())
+}
+
+/// Loading the module checks `struct seccomp_filter` against a live filter
+/// (read with fault-safe reads), not against zeroed memory.
+pub fn layout_is_checked_against_a_live_filter_at_load() -> Outcome {
+    let c = RawContainer::start(&raw::allow_all(), || {}, vec![])?;
+    let o = run("rmmod", &["speaker"]);
+    ensure!(o.code == 0, "rmmod failed: {}", o.stderr);
+    let mark = dmesg().lines().count();
+    let o = run("insmod", &["/speaker.ko"]);
+    ensure!(o.code == 0, "insmod failed: {}", o.stderr);
+    let log = dmesg();
+    let new: Vec<&str> = log.lines().skip(mark).collect();
+    ensure!(
+        new.iter().any(|l| l.contains("layout: struct seccomp_filter checked against the live filters of pid")),
+        "insmod did not check a live filter; it said: {new:?}"
+    );
+    drop(c);
+    Ok(())
+}
+
+/// seccomp refuses a chain longer than MAX_INSNS_PER_PATH (32768
+/// instructions, 4 more per filter) when a filter is attached; a switch to
+/// a longer program would otherwise build such a chain behind its back.
+pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
+    let fd = dev()?;
+    let ops: Vec<raw::Op> = vec![Box::new(|| {
+        // The application stacks 7 filters of 4096 instructions.
+        for i in 0..7 {
+            let r = raw::install(&raw::long_allow(4096), 0);
+            if r < 0 {
+                return -1000 - i;
+            }
+        }
+        0
+    })];
+    let c = RawContainer::start(&raw::allow_all(), || {}, ops)?;
+    ensure!(raw::register(fd, "longpath", c.pid, 1) == 0, "register failed");
+    let stacked = c.ask(0)?;
+    ensure!(stacked == 0, "stacking the application's filters failed ({stacked})");
+    let e = raw::switch(fd, "longpath", &raw::long_allow(4096), 0);
+    ensure!(e == libc::ENOMEM, "switch to a 4096-instruction program under 28k stacked instructions gave errno {e}, want ENOMEM");
+    let e = raw::switch(fd, "longpath", &raw::deny_getpriority(), 0);
+    ensure!(e == 0, "switch to a short program afterwards gave errno {e}");
+    drop(c);
+    close(fd);
+    Ok(())
+}
+
+/// Deferred-free switches, then rmmod at once: refused while the container
+/// lives (it keeps the replaced programs), the container stays confined,
+/// and once it has exited the module unloads cleanly.
+pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
+    let before = kernel_trouble(&dmesg()).len();
+    let fd = dev()?;
+    let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
+    ensure!(raw::register(fd, "deferred", c.pid, 1) == 0, "register failed");
+    for i in 0..20 {
+        let prog = if i % 2 == 0 { raw::deny_getpriority() } else { raw::long_allow(2 + i) };
+        let e = raw::switch(fd, "deferred", &prog, speaker::abi::SWITCH_DEFER_FREE);
+        ensure!(e == 0, "deferred switch {i} gave errno {e}");
+    }
+    ensure!(raw::switch(fd, "deferred", &raw::deny_getpriority(), speaker::abi::SWITCH_DEFER_FREE) == 0, "last switch failed");
+    close(fd);
+    let o = run("rmmod", &["speaker"]);
+    ensure!(o.code != 0, "rmmod succeeded while the container lives and its replaced programs may be read");
+    ensure!(c.ask(0)? == -raw::DENY_ERRNO, "the container is no longer confined after the refused rmmod");
+    drop(c);
+    rmmod_then_insmod(Duration::from_secs(10))?;
+    let trouble = kernel_trouble(&dmesg());
+    ensure!(trouble.len() == before, "kernel log: {:?}", &trouble[before..]);
+    Ok(())
+}
+
+/// `int $0x80` getpriority is allowed (and cached: the i386 half of the
+/// action cache) in boot, and denied once the switch returns.
+pub fn compat_cached_allow_is_revoked_after_switch() -> Outcome {
+    let fd = dev()?;
+    let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_compat)])?;
+    ensure!(raw::register(fd, "compat", c.pid, 1) == 0, "register failed");
+    let r = c.ask(0)?;
+    ensure!(r >= 0, "int $0x80 getpriority failed in boot ({r})");
+    let cache = fs::read_to_string(format!("/proc/{}/seccomp_cache", c.pid)).map_err(|e| e.to_string())?;
+    ensure!(cache.lines().any(|l| l == "ia32 96 ALLOW"), "boot does not cache ia32 getpriority");
+    ensure!(raw::switch(fd, "compat", &raw::deny_getpriority(), 0) == 0, "switch failed");
+    let r = c.ask(0)?;
+    ensure!(r == -raw::DENY_ERRNO, "int $0x80 getpriority after the switch gave {r}, want -1000");
+    let cache = fs::read_to_string(format!("/proc/{}/seccomp_cache", c.pid)).map_err(|e| e.to_string())?;
+    ensure!(!cache.lines().any(|l| l == "ia32 96 ALLOW"), "ia32 getpriority is still cached after the switch");
+    drop(c);
+    close(fd);
+    Ok(())
+}
+
+/// Memory shared by the TSYNC scenario's parent and child threads.
+#[repr(C)]
+struct TsyncShared {
+    gen: AtomicU64,
+    stop: AtomicU64,
+    stacked: AtomicU64,
+    answered: [AtomicU64; 4],
+    result: [AtomicI64; 4],
+}
+
+/// Threads stack filters with TSYNC in a loop while the container is
+/// switched back and forth; each time a switch to the denying program
+/// returns, every thread is denied.
+pub fn tsync_stacking_during_switch_is_safe() -> Outcome {
+    const THREADS: usize = 4;
+    // SAFETY: a fresh shared anonymous mapping, zeroed, big enough.
+    let shared = unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
+        ensure!(p != libc::MAP_FAILED, "mmap failed");
+        &*(p as *const TsyncShared)
+    };
+    let sh = shared as *const TsyncShared as usize;
+    // Started from inside the confined child, so the threads share its filter.
+    let start_threads = move || -> i64 {
+        // SAFETY: the mapping outlives the child (never unmapped there).
+        let s = unsafe { &*(sh as *const TsyncShared) };
+        for t in 0..THREADS {
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                loop {
+                    let g = s.gen.load(Ordering::Acquire);
+                    if g != seen {
+                        s.result[t].store(raw::getpriority_native(), Ordering::Release);
+                        s.answered[t].store(g, Ordering::Release);
+                        seen = g;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
+        std::thread::spawn(move || {
+            while s.stop.load(Ordering::Acquire) == 0 {
+                if raw::install(&raw::allow_all(), 1 /* SECCOMP_FILTER_FLAG_TSYNC */) < 0 {
+                    break;
+                }
+                s.stacked.fetch_add(1, Ordering::AcqRel);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        0
+    };
+    let fd = dev()?;
+    let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(start_threads)])?;
+    ensure!(raw::register(fd, "tsync", c.pid, 1) == 0, "register failed");
+    ensure!(c.ask(0)? == 0, "the container's threads did not start");
+    let mut outcome = Ok(());
+    for round in 1..=20u64 {
+        let deny = round % 2 == 1;
+        let prog = if deny { raw::deny_getpriority() } else { raw::allow_all() };
+        let e = raw::switch(fd, "tsync", &prog, 0);
+        if e != 0 {
+            outcome = Err(format!("switch {round} gave errno {e}"));
+            break;
+        }
+        if !deny {
+            continue;
+        }
+        shared.gen.store(round, Ordering::Release);
+        let answered = wait_until(&format!("{THREADS} threads to answer round {round}"), Duration::from_secs(30), || {
+            shared.answered.iter().all(|a| a.load(Ordering::Acquire) == round)
+        });
+        if let Err(e) = answered {
+            outcome = Err(e);
+            break;
+        }
+        let results: Vec<i64> = shared.result.iter().map(|r| r.load(Ordering::Acquire)).collect();
+        if results.iter().any(|&r| r != -raw::DENY_ERRNO) {
+            outcome = Err(format!("round {round}: getpriority in the threads gave {results:?}, want -1000 everywhere"));
+            break;
+        }
+    }
+    shared.stop.store(1, Ordering::Release);
+    let stacked = shared.stacked.load(Ordering::Acquire);
+    drop(c);
+    close(fd);
+    outcome?;
+    ensure!(stacked > 0, "no filter was stacked with TSYNC during the switches");
+    Ok(())
+}
