@@ -92,6 +92,9 @@ fn set_errno(e: i32) {
 
 /// 0 if getpid works and getpriority and mount fail with EPERM.
 fn probe_errno() -> i32 {
+    // SAFETY: raw syscalls with no pointer arguments, or null pointers the
+    // kernel checks (mount fails before reading them); the probe wants the
+    // syscall itself, not a libc wrapper that might make another one.
     unsafe {
         if libc::syscall(libc::SYS_getpid) <= 0 {
             return 10;
@@ -112,6 +115,7 @@ fn probe_errno() -> i32 {
 /// 0 if getpriority succeeds.
 fn probe_getpriority() -> i32 {
     set_errno(0);
+    // SAFETY: getpriority takes integers only.
     let r = unsafe { libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0) };
     if r == -1 && errno() != 0 {
         return 20;
@@ -152,6 +156,7 @@ fn probe_i386_denied() -> i32 {
 /// kernel, refused it).
 fn probe_x32_denied() -> i32 {
     set_errno(0);
+    // SAFETY: an x32 getpid takes no argument.
     let r = unsafe { libc::syscall(X32_SYSCALL_BIT as libc::c_long | libc::SYS_getpid) };
     if r == -1 && errno() == libc::EPERM {
         0
@@ -229,6 +234,8 @@ fn docker_default_program_works() {
     let prog = profile::compile(&f).unwrap();
     // getpid allowed, getpriority allowed by Docker too; mount denied.
     fn probe() -> i32 {
+        // SAFETY: getpid takes no argument; mount gets null pointers, which
+        // the filter refuses before the kernel reads them.
         unsafe {
             if libc::syscall(libc::SYS_getpid) <= 0 {
                 return 50;

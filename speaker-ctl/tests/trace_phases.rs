@@ -170,7 +170,7 @@ fn sigint_forwards_sigterm_and_shutdown_is_traced() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(reads >= 1);
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).expect("SIGINT to speaker-ctl");
     let run = finish(child, Duration::from_secs(30));
     assert_eq!(run.code(), 0, "the service exits 0 on SIGTERM");
     let p = load(&out);

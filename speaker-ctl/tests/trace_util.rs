@@ -115,8 +115,8 @@ impl Run {
 /// by a speaker-ctl run is reparented to it and seen by [`assert_no_leftovers`].
 fn subreaper() {
     static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    ONCE.get_or_init(|| {
+        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
     });
 }
 

@@ -122,7 +122,7 @@ pub fn launch(spec: NewContainer) -> Result<ContainerState> {
         Ok(_) => ContainerState::remove(&spec.cid),
         Err(_) => {}
     }
-    if dev.status(Some(&spec.cid))?.first().is_some() {
+    if !dev.status(Some(&spec.cid))?.is_empty() {
         bail!("speaker.ko already has a container '{}'; pick another --name", spec.cid);
     }
     let boot = spec.phases.iter().find(|p| p.phase == Phase::Boot).ok_or_else(|| anyhow!("no boot phase"))?;

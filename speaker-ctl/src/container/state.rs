@@ -32,8 +32,8 @@ pub struct PhaseRecord {
     pub instructions: usize,
 }
 
-/// What `speaker-runtime` adds for the OCI containers it wraps (see
-/// `crate::runtime`).
+/// What `speaker-runtime` adds for the OCI containers it wraps (written by
+/// the runtime layer).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeRecord {
     /// crun's state directory of this container (`<root>/<id>`).
@@ -162,7 +162,7 @@ impl ContainerState {
     pub fn program(&self, phase: Phase) -> Result<Vec<SockFilter>> {
         let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))?)
+        parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))
     }
 
     pub fn record(&self, phase: Phase) -> Option<&PhaseRecord> {

@@ -85,8 +85,6 @@ impl std::fmt::Display for Arch {
     }
 }
 
-/// What a filter does with a syscall.
-
 impl Arch {
     /// The ABI of a syscall from `PTRACE_GET_SYSCALL_INFO`'s `arch` (an
     /// `AUDIT_ARCH_*` value) and number: x32 calls are x86_64 calls with

@@ -5,6 +5,7 @@ use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp};
 use super::arch::Arch;
 use super::error::ProfileError;
 
+/// What a filter does with a syscall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     Allow,
