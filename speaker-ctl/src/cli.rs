@@ -43,9 +43,7 @@ pub enum Command {
     Bench(BenchArgs),
     /// (internal) The payload of `bench` containers: N idle threads.
     #[command(hide = true)]
-    BenchPayload {
-        threads: usize,
-    },
+    BenchPayload { threads: usize },
 }
 
 #[derive(Debug, Args)]

@@ -56,9 +56,7 @@ pub fn nix_request_codes() -> [u64; 5] {
 
 /// Encodes a container id for the ABI.
 pub fn encode_cid(cid: &str) -> Result<[u8; abi::CID_LEN]> {
-    let ok = !cid.is_empty()
-        && cid.len() < abi::CID_LEN
-        && cid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let ok = !cid.is_empty() && cid.len() < abi::CID_LEN && cid.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !ok {
         return Err(DeviceError::BadCid(cid.to_string()));
     }
@@ -218,8 +216,7 @@ impl Device {
             let mut buf = vec![empty; cap];
             let mut args = abi::StatusArgs { entries: buf.as_mut_ptr() as u64, capacity: cap as u32, count: 0, cid };
             // SAFETY: `buf` has `capacity` writable entries; `args` is valid.
-            unsafe { ioc_status(self.fd(), &mut args) }
-                .map_err(|err| DeviceError::Ioctl { op: "status ioctl", err })?;
+            unsafe { ioc_status(self.fd(), &mut args) }.map_err(|err| DeviceError::Ioctl { op: "status ioctl", err })?;
             if args.count as usize > cap {
                 cap = args.count as usize;
                 continue;

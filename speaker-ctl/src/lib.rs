@@ -6,4 +6,5 @@ pub mod container;
 pub mod device;
 pub mod profile;
 pub mod runtime;
+pub mod sys;
 pub mod trace;

@@ -6,10 +6,7 @@ use speaker::profile::schema::{Phase, Profile};
 use speaker::profile::{self, Action};
 
 const BIN: &str = env!("CARGO_BIN_EXE_speaker-ctl");
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/docker-default-seccomp.json"
-);
+const DOCKER_DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
 
 fn dir(test: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("speaker-profile-cli-{}-{test}", std::process::id()));
@@ -19,10 +16,7 @@ fn dir(test: &str) -> PathBuf {
 }
 
 fn ctl(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run speaker-ctl")
+    Command::new(BIN).args(args).output().expect("run speaker-ctl")
 }
 
 fn s(p: &Path) -> &str {
@@ -38,16 +32,9 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A recording like `speaker-ctl trace` writes.
-fn recording(
-    path: &Path,
-    default_action: &str,
-    boot: &[(&str, u64, u64)],
-    running: &[(&str, u64, u64)],
-) {
+fn recording(path: &Path, default_action: &str, boot: &[(&str, u64, u64)], running: &[(&str, u64, u64)]) {
     let entries = |v: &[(&str, u64, u64)]| {
-        v.iter()
-            .map(|(n, c, t)| serde_json::json!({"name": n, "arch": "x86_64", "count": c, "first_seen_ms": t}))
-            .collect::<Vec<_>>()
+        v.iter().map(|(n, c, t)| serde_json::json!({"name": n, "arch": "x86_64", "count": c, "first_seen_ms": t})).collect::<Vec<_>>()
     };
     let mut phases = serde_json::json!({ "boot": { "syscalls": entries(boot) } });
     if !running.is_empty() {
@@ -74,55 +61,29 @@ fn export_round_trips_through_load_phase_file() {
         &[("read", 100, 50), ("write", 80, 51), ("epoll_wait", 3, 52)],
     );
     let out = d.join("running.oci.json");
-    let o = ctl(&[
-        "profile",
-        "export",
-        "--phase",
-        "running",
-        "--format",
-        "oci",
-        "-o",
-        s(&out),
-        s(&p),
-    ]);
+    let o = ctl(&["profile", "export", "--phase", "running", "--format", "oci", "-o", s(&out), s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let oci: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let oci: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(oci["defaultAction"], "SCMP_ACT_KILL_PROCESS");
-    assert_eq!(
-        oci["architectures"],
-        serde_json::json!(["SCMP_ARCH_X86_64"])
-    );
+    assert_eq!(oci["architectures"], serde_json::json!(["SCMP_ARCH_X86_64"]));
     assert_eq!(oci["syscalls"][0]["action"], "SCMP_ACT_ALLOW");
-    assert_eq!(
-        oci["syscalls"][0]["names"],
-        serde_json::json!(["epoll_wait", "read", "write"])
-    );
+    assert_eq!(oci["syscalls"][0]["names"], serde_json::json!(["epoll_wait", "read", "write"]));
     let f = profile::load_phase_file(&out).unwrap();
     assert_eq!(f.default_action, Action::KillProcess);
     assert_eq!(profile::allowed_count(&f), 3);
     assert!(!profile::compile(&f).unwrap().is_empty());
     // Same filter as the phase of the original profile.
     let orig = profile::phase_filter(&profile::load_profile(&p).unwrap(), Phase::Running).unwrap();
-    assert_eq!(
-        profile::compile(&orig).unwrap(),
-        profile::compile(&f).unwrap()
-    );
+    assert_eq!(profile::compile(&orig).unwrap(), profile::compile(&f).unwrap());
     // No temporary file left behind.
-    let names: Vec<String> = std::fs::read_dir(&d)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
 
     // To standard output, default format.
     let o = ctl(&["profile", "export", "--phase", "boot", s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let oci: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(
-        oci["syscalls"][0]["names"],
-        serde_json::json!(["mount", "openat", "read"])
-    );
+    assert_eq!(oci["syscalls"][0]["names"], serde_json::json!(["mount", "openat", "read"]));
 }
 
 #[test]
@@ -132,50 +93,23 @@ fn export_errors_are_explained() {
     recording(&p, "SCMP_ACT_ERRNO", &[("read", 1, 1)], &[]);
     let o = ctl(&["profile", "export", "--phase", "shutdown", s(&p)]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("no shutdown phase") && stderr(&o).contains("svc.json"),
-        "{}",
-        stderr(&o)
-    );
-    let o = ctl(&[
-        "profile",
-        "export",
-        "--phase",
-        "boot",
-        "--format",
-        "yaml",
-        s(&p),
-    ]);
+    assert!(stderr(&o).contains("no shutdown phase") && stderr(&o).contains("svc.json"), "{}", stderr(&o));
+    let o = ctl(&["profile", "export", "--phase", "boot", "--format", "yaml", s(&p)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("yaml"), "{}", stderr(&o));
     let bad = d.join("bad.json");
-    std::fs::write(&bad, r#"{"schema": "speaker.profile/v1", "phases": {"boot": {"syscalls": [{"name": "nosuch"}]}}}"#)
-        .unwrap();
+    std::fs::write(&bad, r#"{"schema": "speaker.profile/v1", "phases": {"boot": {"syscalls": [{"name": "nosuch"}]}}}"#).unwrap();
     let o = ctl(&["profile", "export", "--phase", "boot", s(&bad)]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("nosuch") && stderr(&o).contains("bad.json"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("nosuch") && stderr(&o).contains("bad.json"), "{}", stderr(&o));
 }
 
 #[test]
 fn merge_unions_phases() {
     let d = dir("merge");
     let (a, b, out) = (d.join("a.json"), d.join("b.json"), d.join("merged.json"));
-    recording(
-        &a,
-        "SCMP_ACT_ERRNO",
-        &[("read", 2, 10), ("mount", 1, 5)],
-        &[("write", 1, 100)],
-    );
-    recording(
-        &b,
-        "SCMP_ACT_ERRNO",
-        &[("read", 3, 4), ("openat", 1, 7)],
-        &[],
-    );
+    recording(&a, "SCMP_ACT_ERRNO", &[("read", 2, 10), ("mount", 1, 5)], &[("write", 1, 100)]);
+    recording(&b, "SCMP_ACT_ERRNO", &[("read", 3, 4), ("openat", 1, 7)], &[]);
     let o = ctl(&["profile", "merge", s(&a), s(&b), "-o", s(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m: Profile = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -188,20 +122,10 @@ fn merge_unions_phases() {
 
     let c = d.join("c.json");
     recording(&c, "SCMP_ACT_KILL_PROCESS", &[("read", 1, 1)], &[]);
-    let o = ctl(&[
-        "profile",
-        "merge",
-        s(&a),
-        s(&c),
-        "-o",
-        s(&d.join("no.json")),
-    ]);
+    let o = ctl(&["profile", "merge", s(&a), s(&c), "-o", s(&d.join("no.json"))]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(
-        e.contains("default_action") && e.contains("c.json") && e.contains("SCMP_ACT_KILL_PROCESS"),
-        "{e}"
-    );
+    assert!(e.contains("default_action") && e.contains("c.json") && e.contains("SCMP_ACT_KILL_PROCESS"), "{e}");
     assert!(!d.join("no.json").exists());
 }
 
@@ -209,28 +133,15 @@ fn merge_unions_phases() {
 fn diff_exit_status_like_diff1() {
     let d = dir("diff");
     let (a, b) = (d.join("a.json"), d.join("b.json"));
-    recording(
-        &a,
-        "SCMP_ACT_ERRNO",
-        &[("read", 2, 10), ("mount", 1, 5)],
-        &[("write", 1, 100)],
-    );
-    recording(
-        &b,
-        "SCMP_ACT_ERRNO",
-        &[("read", 9, 1), ("umount2", 1, 7)],
-        &[("write", 1, 1)],
-    );
+    recording(&a, "SCMP_ACT_ERRNO", &[("read", 2, 10), ("mount", 1, 5)], &[("write", 1, 100)]);
+    recording(&b, "SCMP_ACT_ERRNO", &[("read", 9, 1), ("umount2", 1, 7)], &[("write", 1, 1)]);
     let o = ctl(&["profile", "diff", s(&a), s(&a)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
     let o = ctl(&["profile", "diff", s(&a), s(&b)]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(
-        out.contains("-mount") && out.contains("+umount2") && out.contains("boot"),
-        "{out}"
-    );
+    assert!(out.contains("-mount") && out.contains("+umount2") && out.contains("boot"), "{out}");
     assert!(!out.contains("running"), "{out}");
     let o = ctl(&["profile", "diff", s(&a), s(&d.join("missing.json"))]);
     assert_eq!(o.status.code(), Some(2));
@@ -241,46 +152,26 @@ fn diff_exit_status_like_diff1() {
 fn show_table_and_json() {
     let d = dir("show");
     let p = d.join("svc.json");
-    recording(
-        &p,
-        "SCMP_ACT_ERRNO",
-        &[("read", 2, 10), ("mount", 1, 5)],
-        &[("write", 1, 100)],
-    );
+    recording(&p, "SCMP_ACT_ERRNO", &[("read", 2, 10), ("mount", 1, 5)], &[("write", 1, 100)]);
     let o = ctl(&["profile", "show", s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(
-        lines[0].starts_with("PHASE") && lines[0].contains("COUNT"),
-        "{out}"
-    );
-    assert!(
-        lines[1].starts_with("boot") && lines[1].ends_with("2  mount read"),
-        "{out}"
-    );
-    assert!(
-        lines[2].starts_with("running") && lines[2].ends_with("1  write"),
-        "{out}"
-    );
+    assert!(lines[0].starts_with("PHASE") && lines[0].contains("COUNT"), "{out}");
+    assert!(lines[1].starts_with("boot") && lines[1].ends_with("2  mount read"), "{out}");
+    assert!(lines[2].starts_with("running") && lines[2].ends_with("1  write"), "{out}");
 
     let o = ctl(&["profile", "show", "--json", s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(
-        v["boot"],
-        serde_json::json!({"count": 2, "syscalls": ["mount", "read"]})
-    );
+    assert_eq!(v["boot"], serde_json::json!({"count": 2, "syscalls": ["mount", "read"]}));
     assert_eq!(v["running"]["count"], 1);
 
     // The Docker default shows as one wrapped boot phase.
     let o = ctl(&["profile", "show", DOCKER_DEFAULT]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(
-        out.lines().count() > 10 && out.lines().all(|l| l.len() <= 100),
-        "{out}"
-    );
+    assert!(out.lines().count() > 10 && out.lines().all(|l| l.len() <= 100), "{out}");
 }
 
 #[test]
@@ -291,8 +182,5 @@ fn unknown_schema_is_reported_by_the_cli() {
     let o = ctl(&["profile", "show", s(&p)]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(
-        e.contains("v2.json") && e.contains("speaker.profile/v1"),
-        "{e}"
-    );
+    assert!(e.contains("v2.json") && e.contains("speaker.profile/v1"), "{e}");
 }

@@ -2,10 +2,7 @@
 use speaker::profile::schema::Phase;
 use speaker::profile::{self, oci, Action, Arch};
 
-const DOCKER_DEFAULT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/docker-default-seccomp.json"
-);
+const DOCKER_DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
 
 #[test]
 fn docker_default_loads_and_counts() {
@@ -20,24 +17,11 @@ fn docker_default_loads_and_counts() {
     assert!((285..=305).contains(&c.unconditional), "{c:?}");
     let sets = oci::docker_sets(&o, Arch::X86_64);
     // Argument-filtered on x86_64: socket, personality, clone.
-    assert_eq!(
-        sets.with_args
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        ["clone", "personality", "socket"]
-    );
+    assert_eq!(sets.with_args.iter().map(String::as_str).collect::<Vec<_>>(), ["clone", "personality", "socket"]);
     assert!(sets.unconditional.contains("arch_prctl"));
     assert!(sets.unconditional.contains("read"));
     // Capability-gated, other-arch and i386-only names are not allowed.
-    for n in [
-        "mount",
-        "bpf",
-        "reboot",
-        "s390_runtime_instr",
-        "socketcall",
-        "chown32",
-    ] {
+    for n in ["mount", "bpf", "reboot", "s390_runtime_instr", "socketcall", "chown32"] {
         assert!(!sets.unconditional.contains(n), "{n}");
     }
     assert!(sets.cap_gated.contains("mount") && sets.cap_gated.contains("bpf"));
@@ -50,14 +34,8 @@ fn docker_default_as_phase_file_compiles() {
     assert_eq!(f.default_action, Action::Errno(1));
     // archMap for an x86_64 host.
     assert_eq!(f.arches, vec![Arch::X86_64, Arch::X86, Arch::X32]);
-    assert!(f
-        .rules
-        .iter()
-        .any(|r| r.name == "clone3" && r.action == Action::Errno(38) && r.arch == Arch::X86_64));
-    assert!(f
-        .rules
-        .iter()
-        .any(|r| r.name == "socketcall" && r.arch == Arch::X86));
+    assert!(f.rules.iter().any(|r| r.name == "clone3" && r.action == Action::Errno(38) && r.arch == Arch::X86_64));
+    assert!(f.rules.iter().any(|r| r.name == "socketcall" && r.arch == Arch::X86));
     assert_eq!(profile::allowed_count(&f), 300);
     let prog = profile::compile(&f).unwrap();
     assert!(prog.len() > 300, "{}", prog.len());
@@ -70,10 +48,7 @@ fn docker_default_as_speaker_profile() {
     let c = profile::docker_count(&profile::load_oci(DOCKER_DEFAULT).unwrap(), Arch::X86_64);
     assert_eq!(p.phases.len(), 1);
     assert_eq!(p.default_action, "SCMP_ACT_ERRNO");
-    assert_eq!(
-        p.phase(Phase::Boot).unwrap().syscalls.len(),
-        c.unconditional
-    );
+    assert_eq!(p.phase(Phase::Boot).unwrap().syscalls.len(), c.unconditional);
     let f = profile::phase_filter(&p, Phase::Boot).unwrap();
     assert_eq!(profile::allowed_count(&f), c.unconditional);
     profile::compile(&f).unwrap();

@@ -18,49 +18,30 @@ fn unknown_syscall_names_syscall_and_file() {
         r#"{"schema": "speaker.profile/v1", "phases": {"boot": {"syscalls": [
             {"name": "read"}, {"name": "opennat"}]}}}"#,
     );
-    for e in [
-        profile::load_profile(&p).unwrap_err(),
-        profile::load_phase_file(&p).unwrap_err(),
-    ] {
+    for e in [profile::load_profile(&p).unwrap_err(), profile::load_phase_file(&p).unwrap_err()] {
         assert!(matches!(e, ProfileError::UnknownSyscall { .. }), "{e}");
         let msg = e.to_string();
-        assert!(
-            msg.contains("opennat") && msg.contains(&p.display().to_string()),
-            "{msg}"
-        );
+        assert!(msg.contains("opennat") && msg.contains(&p.display().to_string()), "{msg}");
     }
 }
 
 #[test]
 fn unknown_schema_names_file_and_expected_schema() {
-    let p = write(
-        "future.json",
-        r#"{"schema": "speaker.profile/v9", "phases": {}}"#,
-    );
+    let p = write("future.json", r#"{"schema": "speaker.profile/v9", "phases": {}}"#);
     let msg = profile::load_phase_file(&p).unwrap_err().to_string();
     assert!(msg.contains("future.json"), "{msg}");
-    assert!(
-        msg.contains("speaker.profile/v9") && msg.contains("speaker.profile/v1"),
-        "{msg}"
-    );
+    assert!(msg.contains("speaker.profile/v9") && msg.contains("speaker.profile/v1"), "{msg}");
 }
 
 #[test]
 fn invalid_json_has_file_line_and_column() {
-    let p = write(
-        "broken.json",
-        "{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": [\n}\n",
-    );
+    let p = write("broken.json", "{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": [\n}\n");
     let e = profile::load_phase_file(&p).unwrap_err();
     match &e {
         ProfileError::Json { line, column, .. } => assert_eq!((*line, *column), (4, 1)),
         other => panic!("{other}"),
     }
-    assert!(
-        e.to_string()
-            .starts_with(&format!("{}:4:1: invalid JSON", p.display())),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("{}:4:1: invalid JSON", p.display())), "{e}");
 }
 
 #[test]
@@ -71,10 +52,7 @@ fn x86_entry_needs_x86_architecture() {
             {"name": "read"}, {"name": "socketcall", "arch": "x86"}]}}}"#,
     );
     let msg = profile::load_phase_file(&p).unwrap_err().to_string();
-    assert!(
-        msg.contains("socketcall") && msg.contains("SCMP_ARCH_X86") && msg.contains("compat.json"),
-        "{msg}"
-    );
+    assert!(msg.contains("socketcall") && msg.contains("SCMP_ARCH_X86") && msg.contains("compat.json"), "{msg}");
     let p = write(
         "compat-ok.json",
         r#"{"schema": "speaker.profile/v1", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
@@ -93,10 +71,7 @@ fn phase_file_with_several_phases_is_refused() {
             "running": {"syscalls": [{"name": "read"}]}}}"#,
     );
     let msg = profile::load_phase_file(&p).unwrap_err().to_string();
-    assert!(
-        msg.contains("multi.json") && msg.contains("boot, running"),
-        "{msg}"
-    );
+    assert!(msg.contains("multi.json") && msg.contains("boot, running"), "{msg}");
 }
 
 #[test]
@@ -107,8 +82,5 @@ fn bad_default_action_is_named() {
             "phases": {"boot": {"syscalls": [{"name": "read"}]}}}"#,
     );
     let msg = profile::load_profile(&p).unwrap_err().to_string();
-    assert!(
-        msg.contains("SCMP_ACT_DENY") && msg.contains("action.json"),
-        "{msg}"
-    );
+    assert!(msg.contains("SCMP_ACT_DENY") && msg.contains("action.json"), "{msg}");
 }

@@ -1,9 +1,7 @@
 //! Compiled programs: their shape, and their behaviour when a forked child
 //! installs them (the test process itself never gets a filter).
 use speaker::profile::schema::{Phase, PhaseSet, Profile, SyscallEntry};
-use speaker::profile::{
-    self, Action, SockFilter, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT,
-};
+use speaker::profile::{self, Action, SockFilter, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JEQ_K: u16 = 0x15;
@@ -31,11 +29,7 @@ fn profile_with(default_action: &str, arches: &[&str], syscalls: &[(&str, &str)]
 }
 
 /// The syscalls the probes need to run and exit.
-const BASE: [(&str, &str); 3] = [
-    ("getpid", "x86_64"),
-    ("exit_group", "x86_64"),
-    ("exit", "x86_64"),
-];
+const BASE: [(&str, &str); 3] = [("getpid", "x86_64"), ("exit_group", "x86_64"), ("exit", "x86_64")];
 
 fn program(default_action: &str, arches: &[&str], extra: &[(&str, &str)]) -> Vec<SockFilter> {
     let mut sys = BASE.to_vec();
@@ -52,30 +46,19 @@ enum Exit {
 /// Forks; the child installs `prog` (unless `None`) and exits with `probe()`.
 /// Only raw syscalls run in the child (the parent is multi-threaded).
 fn run_child(prog: Option<&[SockFilter]>, probe: fn() -> i32) -> Exit {
-    let fprog = prog.map(|p| libc::sock_fprog {
-        len: p.len() as u16,
-        filter: p.as_ptr() as *mut libc::sock_filter,
-    });
+    let fprog = prog.map(|p| libc::sock_fprog { len: p.len() as u16, filter: p.as_ptr() as *mut libc::sock_filter });
     // SAFETY: the child only makes raw syscalls and _exits.
     unsafe {
         let pid = libc::fork();
         assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
         if pid == 0 {
-            let no_core = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
+            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
             libc::setrlimit(libc::RLIMIT_CORE, &no_core);
             if let Some(f) = &fprog {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     libc::_exit(100);
                 }
-                if libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    f as *const libc::sock_fprog,
-                ) != 0
-                {
+                if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, f as *const libc::sock_fprog) != 0 {
                     libc::_exit(101);
                 }
             }
@@ -109,20 +92,20 @@ fn set_errno(e: i32) {
 
 /// 0 if getpid works and getpriority and mount fail with EPERM.
 fn probe_errno() -> i32 {
+    // SAFETY: raw syscalls with no pointer arguments, or null pointers the
+    // kernel checks (mount fails before reading them); the probe wants the
+    // syscall itself, not a libc wrapper that might make another one.
     unsafe {
         if libc::syscall(libc::SYS_getpid) <= 0 {
             return 10;
         }
         set_errno(0);
-        if libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0) != -1
-            || errno() != libc::EPERM
-        {
+        if libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0) != -1 || errno() != libc::EPERM {
             return 11;
         }
         set_errno(0);
         let null = std::ptr::null::<libc::c_char>();
-        if libc::syscall(libc::SYS_mount, null, null, null, 0, null) != -1 || errno() != libc::EPERM
-        {
+        if libc::syscall(libc::SYS_mount, null, null, null, 0, null) != -1 || errno() != libc::EPERM {
             return 12;
         }
     }
@@ -132,6 +115,7 @@ fn probe_errno() -> i32 {
 /// 0 if getpriority succeeds.
 fn probe_getpriority() -> i32 {
     set_errno(0);
+    // SAFETY: getpriority takes integers only.
     let r = unsafe { libc::syscall(libc::SYS_getpriority, libc::PRIO_PROCESS, 0) };
     if r == -1 && errno() != 0 {
         return 20;
@@ -172,6 +156,7 @@ fn probe_i386_denied() -> i32 {
 /// kernel, refused it).
 fn probe_x32_denied() -> i32 {
     set_errno(0);
+    // SAFETY: an x32 getpid takes no argument.
     let r = unsafe { libc::syscall(X32_SYSCALL_BIT as libc::c_long | libc::SYS_getpid) };
     if r == -1 && errno() == libc::EPERM {
         0
@@ -188,19 +173,9 @@ fn i386_available() -> bool {
 fn program_checks_arch_first() {
     let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64"], &[]);
     assert_eq!((prog[0].code, prog[0].k), (BPF_LD_W_ABS, 4), "{prog:?}");
-    assert_eq!(
-        (prog[1].code, prog[1].k),
-        (BPF_JEQ_K, AUDIT_ARCH_X86_64),
-        "{prog:?}"
-    );
-    assert!(
-        prog.iter().any(|i| i.k == X32_SYSCALL_BIT),
-        "x32 numbers are checked"
-    );
-    assert!(
-        !prog.iter().any(|i| i.k == AUDIT_ARCH_I386),
-        "no i386 branch"
-    );
+    assert_eq!((prog[1].code, prog[1].k), (BPF_JEQ_K, AUDIT_ARCH_X86_64), "{prog:?}");
+    assert!(prog.iter().any(|i| i.k == X32_SYSCALL_BIT), "x32 numbers are checked");
+    assert!(!prog.iter().any(|i| i.k == AUDIT_ARCH_I386), "no i386 branch");
     assert_eq!(std::mem::size_of::<SockFilter>(), 8);
 }
 
@@ -214,15 +189,8 @@ fn errno_default_denies_with_eperm() {
         Exit::Signal(s) => panic!("child killed by signal {s}"),
     }
     // The same program allows getpriority once listed.
-    let prog = program(
-        "SCMP_ACT_ERRNO",
-        &["SCMP_ARCH_X86_64"],
-        &[("getpriority", "x86_64")],
-    );
-    assert!(matches!(
-        run_child(Some(&prog), probe_getpriority),
-        Exit::Code(0)
-    ));
+    let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64"], &[("getpriority", "x86_64")]);
+    assert!(matches!(run_child(Some(&prog), probe_getpriority), Exit::Code(0)));
 }
 
 #[test]
@@ -237,73 +205,44 @@ fn kill_process_default_kills_with_sigsys() {
 #[test]
 fn x32_abi_is_denied() {
     let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64"], &[]);
-    assert!(matches!(
-        run_child(Some(&prog), probe_x32_denied),
-        Exit::Code(0)
-    ));
+    assert!(matches!(run_child(Some(&prog), probe_x32_denied), Exit::Code(0)));
 }
 
 #[test]
 fn i386_abi_is_denied_unless_listed() {
     // speaker's target machines (and its own VM kernel) run i386 compat
     // syscalls; a kernel without IA32 emulation cannot prove this test.
-    assert!(
-        i386_available(),
-        "this kernel does not run i386 compat syscalls (int 0x80): CONFIG_IA32_EMULATION is required"
-    );
+    assert!(i386_available(), "this kernel does not run i386 compat syscalls (int 0x80): CONFIG_IA32_EMULATION is required");
     let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64"], &[]);
-    assert!(matches!(
-        run_child(Some(&prog), probe_i386_denied),
-        Exit::Code(0)
-    ));
+    assert!(matches!(run_child(Some(&prog), probe_i386_denied), Exit::Code(0)));
     // Listed, but getpid not recorded for x86: the default action.
-    let prog = program(
-        "SCMP_ACT_ERRNO",
-        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-        &[("read", "x86")],
-    );
-    assert!(matches!(
-        run_child(Some(&prog), probe_i386_denied),
-        Exit::Code(0)
-    ));
+    let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], &[("read", "x86")]);
+    assert!(matches!(run_child(Some(&prog), probe_i386_denied), Exit::Code(0)));
     // Listed and recorded.
-    let prog = program(
-        "SCMP_ACT_ERRNO",
-        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
-        &[("getpid", "x86")],
-    );
-    assert!(matches!(
-        run_child(Some(&prog), probe_i386_allowed),
-        Exit::Code(0)
-    ));
+    let prog = program("SCMP_ACT_ERRNO", &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], &[("getpid", "x86")]);
+    assert!(matches!(run_child(Some(&prog), probe_i386_allowed), Exit::Code(0)));
     // With a KILL_PROCESS default, a foreign ABI kills too.
     let prog = program("SCMP_ACT_KILL_PROCESS", &["SCMP_ARCH_X86_64"], &[]);
-    assert!(matches!(
-        run_child(Some(&prog), probe_i386_denied),
-        Exit::Signal(libc::SIGSYS)
-    ));
+    assert!(matches!(run_child(Some(&prog), probe_i386_denied), Exit::Signal(libc::SIGSYS)));
 }
 
 #[test]
 fn docker_default_program_works() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/docker-default-seccomp.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
     let f = profile::load_phase_file(path).unwrap();
     assert_eq!(f.default_action, Action::Errno(1));
     let prog = profile::compile(&f).unwrap();
     // getpid allowed, getpriority allowed by Docker too; mount denied.
     fn probe() -> i32 {
+        // SAFETY: getpid takes no argument; mount gets null pointers, which
+        // the filter refuses before the kernel reads them.
         unsafe {
             if libc::syscall(libc::SYS_getpid) <= 0 {
                 return 50;
             }
             let null = std::ptr::null::<libc::c_char>();
             set_errno(0);
-            if libc::syscall(libc::SYS_mount, null, null, null, 0, null) != -1
-                || errno() != libc::EPERM
-            {
+            if libc::syscall(libc::SYS_mount, null, null, null, 0, null) != -1 || errno() != libc::EPERM {
                 return 51;
             }
         }

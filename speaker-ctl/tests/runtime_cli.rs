@@ -12,11 +12,7 @@ fn runtime(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         .envs(env.iter().copied())
         .output()
         .expect("run speaker-ctl runtime");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]

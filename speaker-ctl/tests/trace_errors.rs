@@ -8,11 +8,7 @@ use util::*;
 /// The error line of a failed run (exactly one `speaker-ctl: error:` line).
 fn error_line(run: &Run) -> String {
     assert_ne!(run.code(), 0);
-    let errors: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("speaker-ctl: error: "))
-        .collect();
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("speaker-ctl: error: ")).collect();
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     errors[0].to_string()
 }
@@ -21,31 +17,13 @@ fn error_line(run: &Run) -> String {
 fn command_not_found() {
     let dir = tmpdir("notfound");
     let out = dir.join("p.json");
-    let run = trace(&[
-        "trace",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "speaker-no-such-cmd",
-        "x",
-    ]);
+    let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", "speaker-no-such-cmd", "x"]);
     let e = error_line(&run);
-    assert!(
-        e.contains("cannot execute 'speaker-no-such-cmd': No such file or directory"),
-        "{e}"
-    );
+    assert!(e.contains("cannot execute 'speaker-no-such-cmd': No such file or directory"), "{e}");
     assert!(!out.exists());
 
-    let run = trace(&[
-        "trace",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "/nonexistent/cmd",
-    ]);
-    assert!(
-        error_line(&run).contains("cannot execute '/nonexistent/cmd': No such file or directory")
-    );
+    let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", "/nonexistent/cmd"]);
+    assert!(error_line(&run).contains("cannot execute '/nonexistent/cmd': No such file or directory"));
     assert!(!out.exists());
 }
 
@@ -55,31 +33,13 @@ fn not_an_executable() {
     let out = dir.join("p.json");
     let bad = dir.join("bad");
     std::fs::write(&bad, b"\x7fELF not really").unwrap();
-    let run = trace(&[
-        "trace",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bad.to_str().unwrap(),
-    ]);
+    let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", bad.to_str().unwrap()]);
     assert!(error_line(&run).contains("Permission denied"));
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let run = trace(&[
-        "trace",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        bad.to_str().unwrap(),
-    ]);
+    let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", bad.to_str().unwrap()]);
     let e = error_line(&run);
-    assert!(
-        e.contains(&format!(
-            "cannot execute '{}': Exec format error",
-            bad.display()
-        )),
-        "{e}"
-    );
+    assert!(e.contains(&format!("cannot execute '{}': Exec format error", bad.display())), "{e}");
     assert!(!out.exists());
     assert_no_leftovers(bad.to_str().unwrap());
 }
@@ -91,25 +51,10 @@ fn output_not_writable() {
     let file = dir.join("file");
     std::fs::write(&file, b"").unwrap();
     let touch = format!("touch {}", marker.display());
-    for out in [
-        file.join("p.json"),
-        dir.join("missing-dir/p.json"),
-        dir.to_path_buf(),
-    ] {
-        let run = trace(&[
-            "trace",
-            "-o",
-            out.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &touch,
-        ]);
+    for out in [file.join("p.json"), dir.join("missing-dir/p.json"), dir.to_path_buf()] {
+        let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", "sh", "-c", &touch]);
         let e = error_line(&run);
-        assert!(
-            e.contains(&format!("cannot write profile '{}'", out.display())),
-            "{e}"
-        );
+        assert!(e.contains(&format!("cannot write profile '{}'", out.display())), "{e}");
         assert!(!marker.exists(), "the command ran");
     }
 }
@@ -120,33 +65,11 @@ fn malformed_ready() {
     let out = dir.join("p.json");
     let marker = dir.join("marker");
     let touch = format!("touch {}", marker.display());
-    for spec in [
-        "port:abc",
-        "port:0",
-        "port:99999",
-        "tcp:80",
-        "80",
-        "cmd:",
-        "log:(unclosed",
-        "",
-    ] {
-        let run = trace(&[
-            "trace",
-            "--ready",
-            spec,
-            "-o",
-            out.to_str().unwrap(),
-            "--",
-            "sh",
-            "-c",
-            &touch,
-        ]);
+    for spec in ["port:abc", "port:0", "port:99999", "tcp:80", "80", "cmd:", "log:(unclosed", ""] {
+        let run = trace(&["trace", "--ready", spec, "-o", out.to_str().unwrap(), "--", "sh", "-c", &touch]);
         let e = error_line(&run);
         assert!(e.contains(&format!("malformed --ready '{spec}'")), "{e}");
-        assert!(
-            e.contains("port:TCP_PORT") || e.contains("regex") || e.contains("empty"),
-            "{e}"
-        );
+        assert!(e.contains("port:TCP_PORT") || e.contains("regex") || e.contains("empty"), "{e}");
         assert!(!marker.exists());
     }
 }
@@ -156,11 +79,7 @@ fn bad_durations_and_mode() {
     let dir = tmpdir("durations");
     let out = dir.join("p.json");
     let o = out.to_str().unwrap();
-    for (opt, val) in [
-        ("--running-for", "5x"),
-        ("--stop-after", "soon"),
-        ("--auto-window", "-1s"),
-    ] {
+    for (opt, val) in [("--running-for", "5x"), ("--stop-after", "soon"), ("--auto-window", "-1s")] {
         let arg = format!("{opt}={val}");
         let run = trace(&["trace", &arg, "-o", o, "--", "true"]);
         assert!(error_line(&run).contains(&format!("invalid {opt} '{val}'")));
@@ -172,10 +91,7 @@ fn bad_durations_and_mode() {
     assert!(error_line(&run).contains("invalid --mode 'magic'"));
     let run = trace(&["trace", "--mode", "ptrace", "-o", o, "--", "true"]);
     assert_eq!(run.code(), 0);
-    assert!(
-        !run.stderr.contains("not loaded"),
-        "no note with an explicit --mode ptrace"
-    );
+    assert!(!run.stderr.contains("not loaded"), "no note with an explicit --mode ptrace");
 }
 
 /// When ptrace is refused (here: speaker-ctl itself runs under strace -f,

@@ -16,33 +16,13 @@ fn port_ready_and_workload() {
     let out = dir.join("p.json");
     let workload = format!("{} --client {port} --count 3", fixture_str());
     let ready = format!("port:{port}");
-    let run = trace(&[
-        "trace",
-        "--ready",
-        &ready,
-        "--workload",
-        &workload,
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        fixture_str(),
-        "--port",
-        &port,
-    ]);
+    let run =
+        trace(&["trace", "--ready", &ready, "--workload", &workload, "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
     assert_eq!(run.code(), 0);
-    assert!(run
-        .stderr
-        .contains("speaker.ko not loaded: using ptrace syscall-stops"));
-    assert!(
-        run.stderr.contains("workload exited with status 0"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("speaker.ko not loaded: using ptrace syscall-stops"));
+    assert!(run.stderr.contains("workload exited with status 0"), "{}", run.stderr);
     for phase in ["boot", "running", "shutdown"] {
-        assert!(
-            run.stderr.contains(&format!("speaker-ctl: {phase}: ")),
-            "summary of {phase}"
-        );
+        assert!(run.stderr.contains(&format!("speaker-ctl: {phase}: ")), "summary of {phase}");
     }
     let p = load(&out);
     assert_eq!(p.schema, SCHEMA_V1);
@@ -53,26 +33,11 @@ fn port_ready_and_workload() {
     // Every entry carries its number, count and first-seen time; boot's
     // syscalls were first seen before running's.
     let first = |phase: Phase, name: &str| {
-        let e = p
-            .phase(phase)
-            .unwrap()
-            .syscalls
-            .iter()
-            .find(|e| e.name == name)
-            .unwrap();
+        let e = p.phase(phase).unwrap().syscalls.iter().find(|e| e.name == name).unwrap();
         assert!(e.nr.is_some() && e.count.unwrap() > 0);
         e.first_seen_ms.unwrap()
     };
-    assert_eq!(
-        p.phase(Phase::Boot)
-            .unwrap()
-            .syscalls
-            .iter()
-            .find(|e| e.name == "execve")
-            .unwrap()
-            .nr,
-        Some(59)
-    );
+    assert_eq!(p.phase(Phase::Boot).unwrap().syscalls.iter().find(|e| e.name == "execve").unwrap().nr, Some(59));
     assert!(first(Phase::Boot, "listen") <= first(Phase::Running, "sysinfo"));
     assert!(first(Phase::Running, "times") <= first(Phase::Shutdown, "getitimer"));
     // The profile module loads and validates it.
@@ -90,24 +55,11 @@ fn log_ready_echoes_output() {
     let out = dir.join("p.json");
     let workload = format!("{} --client {port} --count 2", fixture_str());
     let ready = format!(r"log:listening on 127\.0\.0\.1:{port}$");
-    let run = trace(&[
-        "trace",
-        "--ready",
-        &ready,
-        "--workload",
-        &workload,
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        fixture_str(),
-        "--port",
-        &port,
-    ]);
+    let run =
+        trace(&["trace", "--ready", &ready, "--workload", &workload, "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
     assert_eq!(run.code(), 0);
     // The service's stdout went through speaker-ctl to its stdout.
-    assert!(run
-        .stdout
-        .contains(&format!("fixture-service: listening on 127.0.0.1:{port}\n")));
+    assert!(run.stdout.contains(&format!("fixture-service: listening on 127.0.0.1:{port}\n")));
     assert!(run.stdout.contains("fixture-service: shutting down\n"));
     let p = load(&out);
     assert_eq!(p.ready.as_deref(), Some(ready.as_str()));
@@ -141,15 +93,8 @@ fn cmd_ready() {
     assert_eq!(run.code(), 0);
     let p = load(&out);
     assert_fixture_phases(&p, 1);
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the service is still there"
-    );
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the service is still there");
     assert_no_leftovers(&format!("--port {port}"));
 }
 
@@ -180,11 +125,7 @@ fn auto_ready_is_the_default() {
     assert_fixture_phases(&p, 2);
     // Boot lasted at least the 3 quiet windows.
     let running = p.phase(Phase::Running).unwrap();
-    let sysinfo = running
-        .syscalls
-        .iter()
-        .find(|e| e.name == "sysinfo")
-        .unwrap();
+    let sysinfo = running.syscalls.iter().find(|e| e.name == "sysinfo").unwrap();
     assert!(sysinfo.first_seen_ms.unwrap() >= 450);
     assert_no_leftovers(&format!("--port {port}"));
 }
@@ -216,10 +157,7 @@ fn sigint_forwards_sigterm_and_shutdown_is_traced() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut reads = 0;
     loop {
-        assert!(
-            Instant::now() < deadline,
-            "the running phase never showed the pings"
-        );
+        assert!(Instant::now() < deadline, "the running phase never showed the pings");
         if out.exists() {
             // Rewritten atomically: every read parses.
             let p = load(&out);
@@ -232,7 +170,7 @@ fn sigint_forwards_sigterm_and_shutdown_is_traced() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(reads >= 1);
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).expect("SIGINT to speaker-ctl");
     let run = finish(child, Duration::from_secs(30));
     assert_eq!(run.code(), 0, "the service exits 0 on SIGTERM");
     let p = load(&out);
@@ -248,19 +186,8 @@ fn running_for_ends_running() {
     let out = dir.join("p.json");
     let ready = format!("port:{port}");
     let start = Instant::now();
-    let run = trace(&[
-        "trace",
-        "--ready",
-        &ready,
-        "--running-for",
-        "400ms",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        fixture_str(),
-        "--port",
-        &port,
-    ]);
+    let run =
+        trace(&["trace", "--ready", &ready, "--running-for", "400ms", "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
     assert_eq!(run.code(), 0);
     assert!(start.elapsed() >= Duration::from_millis(400));
     let p = load(&out);
@@ -320,19 +247,7 @@ fn daemonized_service() {
     let script = format!("{} --port {port} >/dev/null & exit 3", fixture_str());
     let workload = format!("{} --client {port} --count 1", fixture_str());
     let ready = format!("port:{port}");
-    let run = trace(&[
-        "trace",
-        "--ready",
-        &ready,
-        "--workload",
-        &workload,
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]);
+    let run = trace(&["trace", "--ready", &ready, "--workload", &workload, "-o", out.to_str().unwrap(), "--", "sh", "-c", &script]);
     assert_eq!(run.code(), 3, "the root's exit status");
     let p = load(&out);
     assert_eq!(p.name.as_deref(), Some("sh"));
@@ -346,14 +261,7 @@ fn daemonized_service() {
 fn compat_syscalls_recorded_with_their_arch() {
     let dir = tmpdir("int80");
     let out = dir.join("p.json");
-    let run = trace(&[
-        "trace",
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        fixture_str(),
-        "--int80",
-    ]);
+    let run = trace(&["trace", "-o", out.to_str().unwrap(), "--", fixture_str(), "--int80"]);
     assert_ne!(
         run.code(),
         128 + libc::SIGSEGV,
@@ -362,15 +270,8 @@ fn compat_syscalls_recorded_with_their_arch() {
     assert_eq!(run.code(), 0);
     let p = load(&out);
     let boot = p.phase(Phase::Boot).unwrap();
-    let e = boot
-        .syscalls
-        .iter()
-        .find(|e| e.arch == "x86")
-        .expect("an x86 entry");
-    assert_eq!(
-        (e.name.as_str(), e.nr, e.count),
-        ("getpid", Some(20), Some(1))
-    );
+    let e = boot.syscalls.iter().find(|e| e.arch == "x86").expect("an x86 entry");
+    assert_eq!((e.name.as_str(), e.nr, e.count), ("getpid", Some(20), Some(1)));
     assert!(p.architectures.contains(&"SCMP_ARCH_X86".to_string()));
     speaker::profile::load_profile(&out).expect("a valid speaker profile");
     assert_no_leftovers("--int80");
@@ -391,19 +292,8 @@ fn workload_background_job_does_not_outlive_the_trace() {
     let workload = format!("sleep 317 & {} --client {port} --count 1", fixture_str());
     let ready = format!("port:{port}");
     let start = Instant::now();
-    let run = trace(&[
-        "trace",
-        "--ready",
-        &ready,
-        "--workload",
-        &workload,
-        "-o",
-        out.to_str().unwrap(),
-        "--",
-        fixture_str(),
-        "--port",
-        &port,
-    ]);
+    let run =
+        trace(&["trace", "--ready", &ready, "--workload", &workload, "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
     assert_eq!(run.code(), 0);
     assert!(start.elapsed() < Duration::from_secs(150), "the trace waited for the background job");
     assert_fixture_phases(&load(&out), 1);

@@ -24,10 +24,7 @@ fn fork_100_children() {
     let (run, p) = trace_mode("fork", &["--fork-many", "100"]);
     assert_eq!(run.code(), 0);
     assert_eq!(count_all(&p, "getsid"), 100, "every child's syscalls");
-    assert!(
-        count_all(&p, "wait4") >= 100,
-        "wait4 (restarted by SIGCHLD: maybe more)"
-    );
+    assert!(count_all(&p, "wait4") >= 100, "wait4 (restarted by SIGCHLD: maybe more)");
     assert!(run.stderr.contains("101 tasks traced"), "{}", run.stderr);
     assert_no_leftovers("--fork-many");
 }
@@ -49,10 +46,7 @@ fn vfork_and_exec() {
     assert_eq!(run.code(), 0);
     assert_eq!(count_all(&p, "getresgid"), 10);
     assert_eq!(count_all(&p, "execve"), 11, "CMD's exec and the 10 spawned");
-    assert!(
-        count(&p, Phase::Boot, "execve") >= 1,
-        "CMD's exec is in boot"
-    );
+    assert!(count(&p, Phase::Boot, "execve") >= 1, "CMD's exec is in boot");
     assert_no_leftovers("--spawn");
 }
 
@@ -68,14 +62,9 @@ fn killed_by_signal() {
 fn exec_of_a_missing_binary() {
     let (run, p) = trace_mode("exec-missing", &["--exec-missing"]);
     assert_eq!(run.code(), 127);
-    assert!(run.stderr.contains(
-        "cannot execute '/nonexistent/speaker-missing-binary': No such file or directory"
-    ));
+    assert!(run.stderr.contains("cannot execute '/nonexistent/speaker-missing-binary': No such file or directory"));
     assert_eq!(count_all(&p, "execve"), 2, "CMD's exec and the failed one");
-    assert!(
-        count(&p, Phase::Boot, "execve") >= 1,
-        "CMD's exec is in boot"
-    );
+    assert!(count(&p, Phase::Boot, "execve") >= 1, "CMD's exec is in boot");
     assert_no_leftovers("--exec-missing");
 }
 

@@ -34,17 +34,10 @@ pub fn fixture() -> &'static Path {
         let profile = dir.file_name().unwrap().to_str().unwrap().to_string();
         let target_dir = dir.parent().and_then(Path::parent).unwrap();
         let mut cmd = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-        cmd.args([
-            "build",
-            "--quiet",
-            "-p",
-            "speaker-tests",
-            "--bin",
-            "fixture-service",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        cmd.args(["build", "--quiet", "-p", "speaker-tests", "--bin", "fixture-service"])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         if profile == "release" {
             cmd.arg("--release");
         }
@@ -122,21 +115,15 @@ impl Run {
 /// by a speaker-ctl run is reparented to it and seen by [`assert_no_leftovers`].
 fn subreaper() {
     static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    ONCE.get_or_init(|| {
+        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
     });
 }
 
 /// Starts speaker-ctl with `args`, stdout and stderr piped.
 pub fn spawn_ctl(args: &[&str]) -> Child {
     subreaper();
-    Command::new(speaker_ctl())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    Command::new(speaker_ctl()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
 /// Waits (at most `timeout`, then SIGKILLs it and panics) for a child and
@@ -166,15 +153,8 @@ pub fn finish(mut child: Child, timeout: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let run = Run {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    };
-    eprintln!(
-        "--- speaker-ctl stdout:\n{}--- stderr:\n{}---",
-        run.stdout, run.stderr
-    );
+    let run = Run { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() };
+    eprintln!("--- speaker-ctl stdout:\n{}--- stderr:\n{}---", run.stdout, run.stderr);
     run
 }
 
@@ -190,26 +170,11 @@ pub fn load(path: &Path) -> Profile {
 
 /// The x86_64 syscall names of a phase (empty if the phase is absent).
 pub fn names(p: &Profile, phase: Phase) -> BTreeSet<String> {
-    p.phase(phase)
-        .map(|s| {
-            s.syscalls
-                .iter()
-                .filter(|e| e.arch == "x86_64")
-                .map(|e| e.name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+    p.phase(phase).map(|s| s.syscalls.iter().filter(|e| e.arch == "x86_64").map(|e| e.name.clone()).collect()).unwrap_or_default()
 }
 
 pub fn count(p: &Profile, phase: Phase, name: &str) -> u64 {
-    p.phase(phase)
-        .and_then(|s| {
-            s.syscalls
-                .iter()
-                .find(|e| e.name == name && e.arch == "x86_64")
-        })
-        .and_then(|e| e.count)
-        .unwrap_or(0)
+    p.phase(phase).and_then(|s| s.syscalls.iter().find(|e| e.name == name && e.arch == "x86_64")).and_then(|e| e.count).unwrap_or(0)
 }
 
 /// The count of x86_64 syscall `name` over all phases.
@@ -227,10 +192,7 @@ pub fn show(p: &Profile) {
     for phase in Phase::ALL {
         if let Some(s) = p.phase(phase) {
             let calls: u64 = s.syscalls.iter().filter_map(|e| e.count).sum();
-            eprintln!(
-                "{phase}: {} distinct syscalls, {calls} calls",
-                s.syscalls.len()
-            );
+            eprintln!("{phase}: {} distinct syscalls, {calls} calls", s.syscalls.len());
         }
     }
 }
@@ -242,27 +204,16 @@ pub fn assert_fixture_phases(p: &Profile, pings: u64) {
     let boot = names(p, Phase::Boot);
     let running = names(p, Phase::Running);
     let shutdown = names(p, Phase::Shutdown);
-    for (phase, set, own) in [
-        ("boot", &boot, BOOT_ONLY),
-        ("running", &running, RUNNING_ONLY),
-        ("shutdown", &shutdown, SHUTDOWN_ONLY),
-    ] {
+    for (phase, set, own) in [("boot", &boot, BOOT_ONLY), ("running", &running, RUNNING_ONLY), ("shutdown", &shutdown, SHUTDOWN_ONLY)] {
         for name in own {
             assert!(set.contains(*name), "{name} missing from {phase}: {set:?}");
         }
-        for (other, other_set) in [
-            ("boot", &boot),
-            ("running", &running),
-            ("shutdown", &shutdown),
-        ] {
+        for (other, other_set) in [("boot", &boot), ("running", &running), ("shutdown", &shutdown)] {
             if other == phase {
                 continue;
             }
             for name in own {
-                assert!(
-                    !other_set.contains(*name),
-                    "{phase}-only {name} found in {other}"
-                );
+                assert!(!other_set.contains(*name), "{phase}-only {name} found in {other}");
             }
         }
         assert!(!set.contains(SENTINEL), "sentinel {SENTINEL} in {phase}");
@@ -300,9 +251,7 @@ fn processes() -> Vec<(i32, String, char, i32)> {
 }
 
 fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
+    std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
 }
 
 /// Asserts that nothing of a finished speaker-ctl run is left: no process

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::BenchArgs;
-use crate::container::launch::{launch, LaunchSpec};
+use crate::container::launch::{launch, NewContainer};
 use crate::container::phases;
 use crate::container::state::ContainerState;
 use crate::device::Device;
@@ -55,7 +55,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         let phases = phases::from_files(&boot, &running, None)?;
         let prog_boot = phases[0].prog.clone();
         let prog_running = phases[1].prog.clone();
-        let state = launch(LaunchSpec {
+        let state = launch(NewContainer {
             cid: cid.clone(),
             phases,
             cmd: vec![exe.display().to_string(), "bench-payload".into(), n.to_string()],

@@ -7,18 +7,14 @@ use anyhow::{bail, Context, Result};
 use crate::cli::ProfileCommand;
 use crate::profile::schema::{Phase, Profile};
 use crate::profile::{self, oci};
+use crate::sys::fs::write_atomic;
 
 /// Width the `show` table is wrapped to.
 const SHOW_WIDTH: usize = 100;
 
 pub fn run(cmd: ProfileCommand) -> Result<i32> {
     match cmd {
-        ProfileCommand::Export {
-            phase,
-            format,
-            output,
-            profile,
-        } => export(phase, &format, output.as_deref(), &profile),
+        ProfileCommand::Export { phase, format, output, profile } => export(phase, &format, output.as_deref(), &profile),
         ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
         ProfileCommand::Diff { a, b } => {
             // Exit status like diff(1): 0 same, 1 different, 2 trouble.
@@ -31,9 +27,7 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
             }
         }
         ProfileCommand::Show { json, phase, profile } => show(json, phase, &profile),
-        ProfileCommand::Table { baseline, json, markdown, profiles } => {
-            table(&baseline, json.as_deref(), markdown.as_deref(), &profiles)
-        }
+        ProfileCommand::Table { baseline, json, markdown, profiles } => table(&baseline, json.as_deref(), markdown.as_deref(), &profiles),
     }
 }
 
@@ -50,14 +44,12 @@ struct Row {
 
 fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles: &[std::path::PathBuf]) -> Result<i32> {
     let oci = profile::load_oci(baseline).context("cannot load the baseline profile")?;
-    let base = profile::docker_count(&oci, profile::compile::Arch::X86_64).unconditional;
+    let base = profile::docker_count(&oci, profile::Arch::X86_64).unconditional;
     let mut rows = Vec::new();
     for path in profiles {
         let p = load(path)?;
         let count = |ph: Phase| p.phase(ph).map(|s| profile::phase_labels(s).len());
-        let service = p.name.clone().unwrap_or_else(|| {
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-        });
+        let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let running = count(Phase::Running);
         rows.push(Row {
             service,
@@ -80,11 +72,10 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         md.push_str(&format!("| {} | {} | {boot} | {running} | {shutdown} | {reduction} |\n", r.service, r.baseline));
     }
     if let Some(path) = json {
-        profile::write_file_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = markdown {
-        profile::write_file_atomic(path, md.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        write_atomic(path, md.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(0)
 }
@@ -95,21 +86,15 @@ fn load(path: &Path) -> Result<Profile> {
 
 fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Result<i32> {
     if format != "oci" {
-        bail!(
-            "unknown export format '{format}': the only format is 'oci' (Docker/OCI seccomp JSON)"
-        );
+        bail!("unknown export format '{format}': the only format is 'oci' (Docker/OCI seccomp JSON)");
     }
     let p = load(path)?;
     if p.phase(phase).is_none() {
         let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
-        bail!(
-            "{} has no {phase} phase (it has: {}); pick one of those with --phase",
-            path.display(),
-            have.join(", ")
-        );
+        bail!("{} has no {phase} phase (it has: {}); pick one of those with --phase", path.display(), have.join(", "));
     }
-    let (oci, dropped) = oci::from_phase(&p, phase, path)
-        .with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+    let (oci, dropped) =
+        oci::from_phase(&p, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
     if !dropped.is_empty() {
         eprintln!(
             "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
@@ -122,19 +107,12 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Res
     let label = output.unwrap_or(Path::new("<stdout>"));
     oci::to_phase_filter(&oci, label)
         .and_then(|f| profile::compile(&f))
-        .with_context(|| {
-            format!(
-                "the exported {phase} phase of {} does not compile",
-                path.display()
-            )
-        })?;
-    let mut text =
-        serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
+        .with_context(|| format!("the exported {phase} phase of {} does not compile", path.display()))?;
+    let mut text = serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
     text.push('\n');
     match output {
         Some(out) => {
-            profile::write_file_atomic(out, text.as_bytes())
-                .with_context(|| format!("exporting the {phase} phase of {}", path.display()))?;
+            write_atomic(out, text.as_bytes()).with_context(|| format!("exporting the {phase} phase of {}", path.display()))?;
             eprintln!(
                 "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls)",
                 out.display(),
@@ -144,10 +122,7 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Res
         }
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .and_then(|_| stdout.flush())
-                .context("cannot write to standard output")?;
+            stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).context("cannot write to standard output")?;
         }
     }
     Ok(0)
@@ -158,20 +133,10 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
     for path in inputs {
         loaded.push((path.clone(), load(path)?));
     }
-    let merged =
-        profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
+    let merged = profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
     profile::write_profile_atomic(output, &merged).context("writing the merged profile")?;
-    let counts: Vec<String> = merged
-        .phases
-        .iter()
-        .map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len()))
-        .collect();
-    eprintln!(
-        "speaker-ctl: merged {} profiles into {} ({})",
-        inputs.len(),
-        output.display(),
-        counts.join(", ")
-    );
+    let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
+    eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), output.display(), counts.join(", "));
     Ok(0)
 }
 
@@ -183,20 +148,12 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
         return Ok(0);
     }
     let mut out = String::new();
-    out.push_str(&format!(
-        "--- {}\n+++ {}\n",
-        a_path.display(),
-        b_path.display()
-    ));
+    out.push_str(&format!("--- {}\n+++ {}\n", a_path.display(), b_path.display()));
     if let Some((x, y)) = &d.default_action {
         out.push_str(&format!("default_action: {x} vs {y}\n"));
     }
     if let Some((x, y)) = &d.architectures {
-        out.push_str(&format!(
-            "architectures: [{}] vs [{}]\n",
-            x.join(", "),
-            y.join(", ")
-        ));
+        out.push_str(&format!("architectures: [{}] vs [{}]\n", x.join(", "), y.join(", ")));
     }
     for p in d.phases.iter().filter(|p| !p.is_empty()) {
         let presence = match (p.in_a, p.in_b) {
@@ -204,12 +161,7 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
             (false, true) => " (only in B)",
             _ => "",
         };
-        out.push_str(&format!(
-            "@@ {}{presence}: {} only in A, {} only in B @@\n",
-            p.phase,
-            p.only_a.len(),
-            p.only_b.len()
-        ));
+        out.push_str(&format!("@@ {}{presence}: {} only in A, {} only in B @@\n", p.phase, p.only_a.len(), p.only_b.len()));
         for n in &p.only_a {
             out.push_str(&format!("-{n}\n"));
         }
@@ -253,21 +205,13 @@ fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
         let mut map = serde_json::Map::new();
         for (phase, set) in &p.phases {
             let names = profile::phase_labels(set);
-            map.insert(
-                phase.name().to_string(),
-                serde_json::json!({ "count": names.len(), "syscalls": names }),
-            );
+            map.insert(phase.name().to_string(), serde_json::json!({ "count": names.len(), "syscalls": names }));
         }
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))?;
         println!("{text}");
         return Ok(0);
     }
-    let phase_w = Phase::ALL
-        .iter()
-        .map(|p| p.name().len())
-        .max()
-        .unwrap_or(5)
-        .max("PHASE".len());
+    let phase_w = Phase::ALL.iter().map(|p| p.name().len()).max().unwrap_or(5).max("PHASE".len());
     let count_w = "COUNT".len();
     let names_w = SHOW_WIDTH.saturating_sub(phase_w + count_w + 4).max(20);
     let mut out = format!("{:<phase_w$}  {:>count_w$}  SYSCALLS\n", "PHASE", "COUNT");
@@ -275,11 +219,7 @@ fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
         let names = profile::phase_labels(set);
         for (i, line) in wrap(&names, names_w).iter().enumerate() {
             if i == 0 {
-                out.push_str(&format!(
-                    "{:<phase_w$}  {:>count_w$}  {line}\n",
-                    phase.name(),
-                    names.len()
-                ));
+                out.push_str(&format!("{:<phase_w$}  {:>count_w$}  {line}\n", phase.name(), names.len()));
             } else {
                 out.push_str(&format!("{:<phase_w$}  {:>count_w$}  {line}\n", "", ""));
             }
@@ -295,10 +235,7 @@ mod tests {
 
     #[test]
     fn wrap_lines() {
-        let w: Vec<String> = ["aaa", "bb", "cccc", "d"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let w: Vec<String> = ["aaa", "bb", "cccc", "d"].iter().map(|s| s.to_string()).collect();
         assert_eq!(wrap(&w, 7), vec!["aaa bb", "cccc d"]);
         assert_eq!(wrap(&[], 7), vec![""]);
         assert_eq!(wrap(&w[2..3], 2), vec!["cccc"]);

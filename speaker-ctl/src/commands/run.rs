@@ -3,7 +3,7 @@ use anyhow::Result;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::cli::RunArgs;
-use crate::container::launch::{launch, LaunchSpec};
+use crate::container::launch::{launch, NewContainer};
 use crate::container::phases;
 use crate::container::state::ContainerState;
 
@@ -23,7 +23,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         (None, Some(b), Some(r)) => phases::from_files(b, r, args.shutdown.as_deref())?,
         _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
     };
-    let state = launch(LaunchSpec { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach })?;
+    let state = launch(NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach })?;
     if args.detach {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);

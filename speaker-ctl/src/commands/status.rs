@@ -2,7 +2,7 @@
 use anyhow::Result;
 
 use crate::cli::StatusArgs;
-use crate::container::state::ContainerState;
+use crate::container::state::{kernel_id, ContainerState};
 use crate::device::Device;
 use crate::profile::schema::Phase;
 
@@ -22,11 +22,9 @@ fn ago(ns: u64) -> String {
 pub fn run(args: StatusArgs) -> Result<i32> {
     let dev = Device::open()?;
     // A runtime id longer than the ABI allows is known to the module by
-    // its cut form (see `kernel_cid_for`).
-    let kcid = args.cid.as_deref().map(|c| {
-        ContainerState::load(c).map(|s| s.kcid().to_string()).unwrap_or_else(|_| crate::container::state::kernel_cid_for(c))
-    });
-    let list = dev.status(kcid.as_deref())?;
+    // its cut form (see `kernel_id`).
+    let kid = args.cid.as_deref().map(|c| ContainerState::load(c).map(|s| s.kernel_id().to_string()).unwrap_or_else(|_| kernel_id(c)));
+    let list = dev.status(kid.as_deref())?;
     if let Some(cid) = &args.cid {
         if list.is_empty() {
             anyhow::bail!("speaker.ko knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
@@ -53,7 +51,13 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     for c in &list {
         println!(
             "{:<20} {:>7} {:<9} {:>6} {:>8} {:>8}  {}",
-            c.cid, c.pid, phase_name(c.phase), c.tasks, c.allowed, c.switches, ago(c.last_switch_ns)
+            c.cid,
+            c.pid,
+            phase_name(c.phase),
+            c.tasks,
+            c.allowed,
+            c.switches,
+            ago(c.last_switch_ns)
         );
     }
     Ok(0)

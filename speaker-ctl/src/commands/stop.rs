@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::StopArgs;
 use crate::container::state::ContainerState;
+use crate::container::switch::switch;
 use crate::profile::schema::Phase;
 
 pub fn run(args: StopArgs) -> Result<i32> {
@@ -22,8 +23,8 @@ pub fn run(args: StopArgs) -> Result<i32> {
         return Ok(0);
     }
     if state.record(Phase::Shutdown).is_some() && state.current < Phase::Shutdown {
-        let (from, to, r) = super::switch::switch(&args.cid, Some(Phase::Shutdown))?;
-        println!("{}: {from} -> {to} ({} tasks)", args.cid, r.tasks);
+        let s = switch(&args.cid, Some(Phase::Shutdown))?;
+        println!("{}: {} -> {} ({} tasks)", args.cid, s.from, s.to, s.report.tasks);
     }
     let pid = Pid::from_raw(state.pid);
     let _ = kill(pid, Signal::SIGTERM);

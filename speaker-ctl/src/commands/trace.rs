@@ -1,6 +1,20 @@
-//! `speaker-ctl trace`: see [`crate::trace`] for what it does.
+//! `speaker-ctl trace`: the CLI's options handed to the library's tracer.
 use anyhow::Result;
 
-pub fn run(args: crate::cli::TraceArgs) -> Result<i32> {
-    crate::trace::run(&args)
+use crate::cli::TraceArgs;
+use crate::trace::TraceOptions;
+
+pub fn run(args: TraceArgs) -> Result<i32> {
+    crate::trace::run(&TraceOptions {
+        ready: args.ready,
+        workload: args.workload,
+        running_for: args.running_for,
+        stop_after: args.stop_after,
+        auto_window: args.auto_window,
+        auto_windows: args.auto_windows,
+        mode: args.mode,
+        name: args.name,
+        output: args.output,
+        cmd: args.cmd,
+    })
 }

@@ -25,13 +25,16 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use super::phases::CompiledPhase;
+use super::register::register_at_exec_stop;
 use super::seccomp;
 use super::state::{now_unix_ms, ContainerState, PhaseRecord};
 use crate::device::{self, Device};
 use crate::profile::schema::Phase;
+use crate::sys::fs::errno_text;
+use crate::sys::process::{find_executable, pipe_cloexec};
 
-/// What to start.
-pub struct LaunchSpec {
+/// A container to start.
+pub struct NewContainer {
     pub cid: String,
     pub phases: Vec<CompiledPhase>,
     pub cmd: Vec<String>,
@@ -39,11 +42,6 @@ pub struct LaunchSpec {
     /// Detached: stdin from /dev/null, stdout and stderr to
     /// `/run/speaker/<cid>/output.log` (so the caller's pipes are not held).
     pub detach: bool,
-}
-
-fn pipe() -> Result<(std::fs::File, std::fs::File)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("cannot create a pipe")?;
-    Ok((std::fs::File::from(r), std::fs::File::from(w)))
 }
 
 /// Child side; never returns.  Only async-signal-safe work after clone
@@ -64,13 +62,7 @@ fn child(
     if let Err(e) = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>) {
         return fail(to_parent, "cannot make / private in the new mount namespace", e);
     }
-    if let Err(e) = mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    ) {
+    if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>) {
         return fail(to_parent, "cannot mount /proc for the new PID namespace", e);
     }
     if let Err(e) = nix::unistd::sethostname(cid) {
@@ -122,7 +114,7 @@ fn loopback_up() -> nix::Result<()> {
 }
 
 /// Starts the container; returns its state (saved) once the command runs.
-pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
+pub fn launch(spec: NewContainer) -> Result<ContainerState> {
     device::encode_cid(&spec.cid)?;
     let dev = Device::open()?;
     match ContainerState::load(&spec.cid) {
@@ -130,11 +122,18 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         Ok(_) => ContainerState::remove(&spec.cid),
         Err(_) => {}
     }
-    if dev.status(Some(&spec.cid))?.first().is_some() {
+    if !dev.status(Some(&spec.cid))?.is_empty() {
         bail!("speaker.ko already has a container '{}'; pick another --name", spec.cid);
     }
     let boot = spec.phases.iter().find(|p| p.phase == Phase::Boot).ok_or_else(|| anyhow!("no boot phase"))?;
-    find_command(&spec.cmd[0])?;
+    if let Err(e) = find_executable(&spec.cmd[0]) {
+        let hint = match (e, spec.cmd[0].contains('/')) {
+            (nix::errno::Errno::ENOENT, true) => " (not found)",
+            (nix::errno::Errno::ENOENT, false) => " (not found in PATH)",
+            _ => "",
+        };
+        bail!("cannot execute '{}': {}{hint}", spec.cmd[0], errno_text(e as i32));
+    }
     let argv: Vec<CString> = spec
         .cmd
         .iter()
@@ -152,7 +151,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         None
     };
     let stdio = stdio_files.as_ref().map(|(n, o)| (n.as_raw_fd(), o.as_raw_fd()));
-    let (mut up_r, mut up_w) = pipe()?;
+    let (mut up_r, mut up_w) = pipe_cloexec().context("cannot create a pipe")?;
     let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.net {
         flags |= CloneFlags::CLONE_NEWNET;
@@ -165,12 +164,7 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     // (like fork); it only uses memory it owns in its copy and ends in exec
     // or _exit (the returned value becomes its exit status).
     let pid = unsafe {
-        nix::sched::clone(
-            Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w)),
-            &mut stack,
-            flags,
-            Some(libc::SIGCHLD),
-        )
+        nix::sched::clone(Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w)), &mut stack, flags, Some(libc::SIGCHLD))
     }
     .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);
@@ -201,22 +195,16 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
         }
     }
     let register = || -> Result<ContainerState> {
-        let count = seccomp::filter_count(pid.as_raw()).with_context(|| format!("cannot read the seccomp state of pid {pid}"))?;
-        dev.register(&spec.cid, pid.as_raw() as u32, count, Phase::Boot.index(), boot.allowed)
-            .with_context(|| format!("cannot register container '{}' (pid {pid}) with speaker.ko", spec.cid))?;
+        register_at_exec_stop(&dev, &spec.cid, pid.as_raw(), Phase::Boot, boot.allowed)?;
         let state = ContainerState {
             cid: spec.cid.clone(),
             pid: pid.as_raw(),
             cmd: spec.cmd.clone(),
             started_unix_ms: now_unix_ms(),
-            phases: spec
-                .phases
-                .iter()
-                .map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() })
-                .collect(),
+            phases: spec.phases.iter().map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }).collect(),
             current: Phase::Boot,
             last_switch_unix_ms: None,
-            kernel_cid: None,
+            kernel_id: None,
             runtime: None,
         };
         state.save()?;
@@ -238,24 +226,4 @@ pub fn launch(spec: LaunchSpec) -> Result<ContainerState> {
     // Detach: the command starts under its boot filter.
     nix::sys::ptrace::detach(pid, None).context("cannot let the container's command start (PTRACE_DETACH)")?;
     Ok(state)
-}
-
-
-/// Checks that `cmd` names an executable (directly or through PATH), so
-/// that a typo gets a clear message before any namespace is created.
-fn find_command(cmd: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &std::path::Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
-    let found = if cmd.contains('/') {
-        executable(std::path::Path::new(cmd))
-    } else {
-        std::env::var_os("PATH")
-            .map(|path| std::env::split_paths(&path).any(|d| executable(&d.join(cmd))))
-            .unwrap_or(false)
-    };
-    if found {
-        Ok(())
-    } else {
-        bail!("cannot execute '{cmd}': No such file or directory (not found{})", if cmd.contains('/') { "" } else { " in PATH" })
-    }
 }

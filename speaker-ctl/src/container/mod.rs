@@ -1,6 +1,11 @@
-//! Containers speaker runs itself (`speaker-ctl run`), their on-disk state
-//! under `/run/speaker/`, and phase switches through speaker.ko.
+//! Containers: the ones speaker runs itself (`speaker-ctl run`), their
+//! on-disk state under `/run/speaker/`, their registration with speaker.ko,
+//! their readiness and their phase switches.
+pub mod exec_filter;
 pub mod launch;
 pub mod phases;
+pub mod ready;
+pub mod register;
 pub mod seccomp;
 pub mod state;
+pub mod switch;

@@ -14,8 +14,7 @@ pub struct CompiledPhase {
 }
 
 fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<CompiledPhase> {
-    let prog = profile::compile(filter)
-        .with_context(|| format!("cannot compile the {phase} phase of {}", origin.display()))?;
+    let prog = profile::compile(filter).with_context(|| format!("cannot compile the {phase} phase of {}", origin.display()))?;
     Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog })
 }
 
@@ -39,7 +38,7 @@ pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
         if p.phase(phase).is_none() {
             continue;
         }
-        let f = profile::compile::phase_filter_at(&p, phase, path)?;
+        let f = profile::phase_filter_at(&p, phase, path)?;
         out.push(compile_one(phase, &f, path)?);
     }
     anyhow::ensure!(

@@ -5,10 +5,13 @@
 //! files that may have changed since the start.
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::profile::schema::Phase;
-use crate::profile::{self, SockFilter};
+use crate::profile::{parse_program, program_to_bytes, SockFilter};
+use crate::sys::fs::write_atomic;
+use crate::sys::procfs::pid_alive;
 
 /// Errors a caller must tell apart.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +32,8 @@ pub struct PhaseRecord {
     pub instructions: usize,
 }
 
-/// What `speaker-runtime` adds for the OCI containers it wraps (see
-/// `crate::runtime`).
+/// What `speaker-runtime` adds for the OCI containers it wraps (written by
+/// the runtime layer).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RuntimeRecord {
     /// crun's state directory of this container (`<root>/<id>`).
@@ -67,25 +70,17 @@ pub struct ContainerState {
     /// The id speaker.ko knows the container by, when it differs from
     /// `cid` (runtime ids longer than the ABI's 63 bytes, e.g. Docker's 64
     /// hex digits, are cut to 63).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel_cid: Option<String>,
+    #[serde(default, rename = "kernel_cid", skip_serializing_if = "Option::is_none")]
+    pub kernel_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeRecord>,
-}
-
-/// Is process `pid` alive (and not a zombie)?
-pub fn pid_alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
-        Err(_) => false,
-    }
 }
 
 /// The id speaker.ko gets for container id `cid`: itself if it fits the
 /// ABI (63 bytes), else its first 63 bytes (ids that need this are
 /// hex digests, so the cut stays unique in practice; a clash is refused by
 /// the module as a duplicate).
-pub fn kernel_cid_for(cid: &str) -> String {
+pub fn kernel_id(cid: &str) -> String {
     let max = crate::abi::CID_LEN - 1;
     if cid.len() <= max {
         return cid.to_string();
@@ -103,8 +98,16 @@ pub fn now_unix_ms() -> u64 {
 
 impl ContainerState {
     /// The id speaker.ko knows this container by.
-    pub fn kcid(&self) -> &str {
-        self.kernel_cid.as_deref().unwrap_or(&self.cid)
+    pub fn kernel_id(&self) -> &str {
+        self.kernel_id.as_deref().unwrap_or(&self.cid)
+    }
+
+    /// Appends a line to the container's log (`<dir>/monitor.log`).
+    pub fn log(&self, msg: &str) {
+        let path = Self::dir_of(&self.cid).join("monitor.log");
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{} {msg}", now_unix_ms());
+        }
     }
 
     /// Takes the container's lock (an exclusive flock on `<dir>/lock`),
@@ -140,26 +143,26 @@ impl ContainerState {
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
         };
-        serde_json::from_str(&text).with_context(|| format!("{} is corrupt; remove {} to forget the container", file.display(), dir.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is corrupt; remove {} to forget the container", file.display(), dir.display()))
     }
 
     pub fn save(&self) -> Result<()> {
         let dir = Self::dir_of(&self.cid);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let text = serde_json::to_string_pretty(self)?;
-        profile::write_file_atomic(&dir.join("state.json"), text.as_bytes())
-            .with_context(|| format!("cannot write {}", dir.join("state.json").display()))
+        write_atomic(&dir.join("state.json"), text.as_bytes()).with_context(|| format!("cannot write {}", dir.join("state.json").display()))
     }
 
     pub fn save_program(&self, phase: Phase, prog: &[SockFilter]) -> Result<()> {
         let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
-        profile::write_file_atomic(&path, &super::seccomp::to_bytes(prog)).with_context(|| format!("cannot write {}", path.display()))
+        write_atomic(&path, &program_to_bytes(prog)).with_context(|| format!("cannot write {}", path.display()))
     }
 
     pub fn program(&self, phase: Phase) -> Result<Vec<SockFilter>> {
         let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(profile::compile::parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))?)
+        parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))
     }
 
     pub fn record(&self, phase: Phase) -> Option<&PhaseRecord> {

@@ -10,33 +10,16 @@ use super::schema::{Phase, SCHEMA_V1};
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("cannot read {}: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Read { path: PathBuf, error: std::io::Error },
 
     #[error("cannot write {}: {error}", path.display())]
-    Write {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    Write { path: PathBuf, error: std::io::Error },
 
     #[error("{}:{line}:{column}: invalid JSON: {msg}", path.display())]
-    Json {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        msg: String,
-    },
+    Json { path: PathBuf, line: usize, column: usize, msg: String },
 
     #[error("{}:{line}:{column}: invalid {format}: {msg}", path.display())]
-    Invalid {
-        path: PathBuf,
-        format: &'static str,
-        line: usize,
-        column: usize,
-        msg: String,
-    },
+    Invalid { path: PathBuf, format: &'static str, line: usize, column: usize, msg: String },
 
     #[error(
         "{}: unknown schema {found}: expected \"schema\": \"{SCHEMA_V1}\" (a speaker profile) \
@@ -57,25 +40,14 @@ pub enum ProfileError {
          check the spelling or the entry's \"arch\")",
         path.display()
     )]
-    UnknownSyscall {
-        path: PathBuf,
-        phase: Phase,
-        name: String,
-        arch: String,
-    },
+    UnknownSyscall { path: PathBuf, phase: Phase, name: String, arch: String },
 
     #[error(
         "{}: phase {phase}: syscall '{name}' is recorded for arch {arch}, which \"architectures\" \
          does not list (add {scmp_arch} to \"architectures\" or drop the entry)",
         path.display()
     )]
-    ArchNotListed {
-        path: PathBuf,
-        phase: Phase,
-        name: String,
-        arch: String,
-        scmp_arch: &'static str,
-    },
+    ArchNotListed { path: PathBuf, phase: Phase, name: String, arch: String, scmp_arch: &'static str },
 
     #[error(
         "{}: unknown architecture '{arch}' (expected SCMP_ARCH_X86_64, SCMP_ARCH_X86 or SCMP_ARCH_X32)",
@@ -88,18 +60,10 @@ pub enum ProfileError {
          SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_KILL, SCMP_ACT_TRAP, SCMP_ACT_LOG or SCMP_ACT_TRACE)",
         path.display()
     )]
-    UnknownAction {
-        path: PathBuf,
-        what: String,
-        action: String,
-    },
+    UnknownAction { path: PathBuf, what: String, action: String },
 
     #[error("{}: syscall '{name}': {msg}", path.display())]
-    BadArgument {
-        path: PathBuf,
-        name: String,
-        msg: String,
-    },
+    BadArgument { path: PathBuf, name: String, msg: String },
 
     #[error("{}: has no {phase} phase", path.display())]
     MissingPhase { path: PathBuf, phase: Phase },
@@ -109,11 +73,7 @@ pub enum ProfileError {
          export the phase you want with `speaker-ctl profile export --phase PHASE` or use --profile",
         path.display()
     )]
-    PhaseCount {
-        path: PathBuf,
-        count: usize,
-        phases: String,
-    },
+    PhaseCount { path: PathBuf, count: usize, phases: String },
 
     #[error(
         "{}: Docker/OCI profile with defaultAction {action} is a denylist; a speaker profile is an \
@@ -127,37 +87,19 @@ pub enum ProfileError {
         path_b.display(),
         path_a.display()
     )]
-    MergeMismatch {
-        path_a: PathBuf,
-        path_b: PathBuf,
-        field: &'static str,
-        a: String,
-        b: String,
-    },
+    MergeMismatch { path_a: PathBuf, path_b: PathBuf, field: &'static str, a: String, b: String },
 
     #[error(
         "{}: phase {phase}: syscall '{name}' has unknown arch '{arch}' (expected x86_64, x86 or x32)",
         path.display()
     )]
-    UnknownEntryArch {
-        path: PathBuf,
-        phase: Phase,
-        name: String,
-        arch: String,
-    },
+    UnknownEntryArch { path: PathBuf, phase: Phase, name: String, arch: String },
 
     #[error("compiling the rule of syscall '{name}' ({arch}): {msg}")]
-    Rule {
-        name: String,
-        arch: &'static str,
-        msg: String,
-    },
+    Rule { name: String, arch: &'static str, msg: String },
 
     #[error("libseccomp: {what}: {error}")]
-    Seccomp {
-        what: String,
-        error: libseccomp::error::SeccompError,
-    },
+    Seccomp { what: String, error: libseccomp::error::SeccompError },
 
     #[error("libseccomp: exporting the BPF program: {error}")]
     Export { error: std::io::Error },
@@ -166,11 +108,7 @@ pub enum ProfileError {
 impl ProfileError {
     /// A `Json` or `Invalid` error from a serde_json error while reading `path`
     /// as `format`.
-    pub(crate) fn from_serde(
-        path: &std::path::Path,
-        format: &'static str,
-        err: &serde_json::Error,
-    ) -> ProfileError {
+    pub(crate) fn from_serde(path: &std::path::Path, format: &'static str, err: &serde_json::Error) -> ProfileError {
         let full = err.to_string();
         // serde_json appends " at line L column C"; the position is reported
         // separately.
@@ -179,19 +117,10 @@ impl ProfileError {
             _ => full,
         };
         match err.classify() {
-            serde_json::error::Category::Data => ProfileError::Invalid {
-                path: path.to_path_buf(),
-                format,
-                line: err.line(),
-                column: err.column(),
-                msg,
-            },
-            _ => ProfileError::Json {
-                path: path.to_path_buf(),
-                line: err.line(),
-                column: err.column(),
-                msg,
-            },
+            serde_json::error::Category::Data => {
+                ProfileError::Invalid { path: path.to_path_buf(), format, line: err.line(), column: err.column(), msg }
+            }
+            _ => ProfileError::Json { path: path.to_path_buf(), line: err.line(), column: err.column(), msg },
         }
     }
 }

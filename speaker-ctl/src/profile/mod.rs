@@ -1,29 +1,28 @@
 //! Profiles: speaker's multi-phase format, the Docker/OCI seccomp format, and
 //! their compilation to classic BPF with libseccomp.
 //!
-//! Profiles in, filters out:
-//!
-//! * [`load_profile`] / [`load_phase_file`] read and validate files (speaker
-//!   or Docker/OCI), [`phase_filter`] turns one phase of a speaker profile
-//!   into a [`PhaseFilter`], [`oci`] holds the pure OCI translations;
-//! * [`compile`] builds the BPF program ([`SockFilter`]s) with libseccomp;
-//!   installing it is up to the caller;
-//! * [`merge`], [`diff`] and [`write_profile_atomic`] work on whole profiles.
-pub mod compile;
+//! Profiles in, filters out: [`file`] reads and writes profile files,
+//! [`translate`] turns one phase of a speaker profile into a
+//! [`PhaseFilter`] ([`filter`]), [`oci`] holds the OCI format and its pure
+//! translations, [`bpf`] builds the program with libseccomp; [`merge`] and
+//! [`diff`] work on whole profiles.
+pub mod arch;
+pub mod bpf;
+pub mod diff;
 pub mod error;
-pub mod load;
+pub mod file;
+pub mod filter;
+pub mod merge;
 pub mod oci;
-pub mod ops;
 pub mod schema;
+pub mod translate;
 
-pub use compile::{
-    allowed_count, compile, compile_pfc, phase_filter, phase_filter_at, Action, Arch, ArgCmp,
-    CmpOp, PhaseFilter, Rule, SockFilter, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT,
-};
+pub use arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
+pub use bpf::{compile, compile_pfc};
+pub use diff::{diff, entry_label, phase_labels, PhaseDiff, ProfileDiff};
 pub use error::ProfileError;
-pub use load::{load_oci, load_phase_file, load_profile, read_profile_file, validate, ProfileFile};
+pub use file::{load_oci, load_phase_file, load_profile, read_profile_file, validate, write_profile_atomic, ProfileFile};
+pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFilter, Rule, SockFilter};
+pub use merge::merge;
 pub use oci::{docker_count, DockerCount, OciProfile};
-pub use ops::{
-    diff, entry_label, merge, phase_labels, write_file_atomic, write_profile_atomic, PhaseDiff,
-    ProfileDiff,
-};
+pub use translate::{allowed_count, phase_filter, phase_filter_at};

@@ -1,162 +1,202 @@
-//! The OCI runtime command line (runc/crun style), parsed just enough to
-//! find the command, the container id and the few options speaker needs;
-//! everything else is forwarded to crun exactly as given.
+//! The OCI runtime command line (crun's syntax), as clap types, like
+//! youki's liboci-cli:
 //!
 //! ```text
 //! speaker-runtime [GLOBAL OPTIONS] COMMAND [OPTIONS] [ID] [ARGS...]
 //! ```
+//!
+//! Only the commands speaker takes part in are typed; any other command
+//! (and any line clap cannot parse: unknown global options, say) is passed
+//! to crun exactly as given.  `--speaker-crun PATH` is speaker's own global
+//! option and is removed before crun sees the line.
+use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Global options that take a value (`--root DIR` or `--root=DIR`).
-const GLOBAL_WITH_VALUE: &[&str] = &["--root", "--log", "--log-format", "--log-level", "--rootless", "--cgroup-manager", "--criu"];
-
-/// speaker's own global options, removed before crun sees the line.
+/// speaker's own global option.
 pub const SPEAKER_CRUN_OPT: &str = "--speaker-crun";
 
-/// A parsed invocation.
-#[derive(Debug, Clone, Default)]
-pub struct Invocation {
-    /// Every argument after argv[0] minus speaker's own options, as given.
-    pub forwarded: Vec<OsString>,
-    /// The global options (forwarded form, before the command).
-    pub globals: Vec<String>,
-    /// `--speaker-crun PATH`.
-    pub crun: Option<PathBuf>,
-    /// `--root DIR`: crun's state root.
+#[derive(Debug, Parser)]
+#[command(
+    name = "speaker-runtime",
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    allow_external_subcommands = true
+)]
+pub struct RuntimeCli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<RuntimeCommand>,
+}
+
+/// crun's global options.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalOpts {
+    /// crun's state root.
+    #[arg(long)]
     pub root: Option<PathBuf>,
+    #[arg(long)]
     pub log: Option<PathBuf>,
+    #[arg(long)]
     pub log_format: Option<String>,
-    /// The command (`create`, `start`, ...), if any.
-    pub command: Option<String>,
-    /// The arguments after the command.
-    pub rest: Vec<String>,
+    #[arg(long)]
+    pub log_level: Option<String>,
+    #[arg(long)]
+    pub rootless: Option<String>,
+    #[arg(long)]
+    pub cgroup_manager: Option<String>,
+    #[arg(long)]
+    pub criu: Option<String>,
+    #[arg(long)]
+    pub systemd_cgroup: bool,
+    #[arg(long)]
+    pub debug: bool,
 }
 
-fn lossy(a: &OsString) -> String {
-    a.to_string_lossy().into_owned()
-}
-
-/// Splits `--name=value` into (`--name`, Some(value)).
-fn split_eq(a: &str) -> (&str, Option<&str>) {
-    match a.split_once('=') {
-        Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-        _ => (a, None),
-    }
-}
-
-/// Parses argv[1..].
-pub fn parse(args: &[OsString]) -> Invocation {
-    let mut inv = Invocation::default();
-    let mut i = 0;
-    while i < args.len() {
-        let a = lossy(&args[i]);
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        let (name, value) = split_eq(&a);
-        let takes_value = GLOBAL_WITH_VALUE.contains(&name) || name == SPEAKER_CRUN_OPT;
-        let (value, used) = match (takes_value, value) {
-            (true, Some(v)) => (Some(v.to_string()), 1),
-            (true, None) => (args.get(i + 1).map(lossy), 2),
-            (false, _) => (None, 1),
+impl GlobalOpts {
+    /// The options as crun takes them.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut out: Vec<OsString> = Vec::new();
+        let mut value = |name: &str, v: Option<OsString>| {
+            if let Some(v) = v {
+                out.push(name.into());
+                out.push(v);
+            }
         };
-        match name {
-            SPEAKER_CRUN_OPT => inv.crun = value.map(PathBuf::from),
-            _ => {
-                match name {
-                    "--root" => inv.root = value.clone().map(PathBuf::from),
-                    "--log" => inv.log = value.clone().map(PathBuf::from),
-                    "--log-format" => inv.log_format = value.clone(),
-                    _ => {}
-                }
-                for a in &args[i..(i + used).min(args.len())] {
-                    inv.forwarded.push(a.clone());
-                    inv.globals.push(lossy(a));
-                }
+        value("--root", self.root.clone().map(Into::into));
+        value("--log", self.log.clone().map(Into::into));
+        value("--log-format", self.log_format.clone().map(Into::into));
+        value("--log-level", self.log_level.clone().map(Into::into));
+        value("--rootless", self.rootless.clone().map(Into::into));
+        value("--cgroup-manager", self.cgroup_manager.clone().map(Into::into));
+        value("--criu", self.criu.clone().map(Into::into));
+        for (set, name) in [(self.systemd_cgroup, "--systemd-cgroup"), (self.debug, "--debug")] {
+            if set {
+                out.push(name.into());
             }
         }
-        i += used;
-    }
-    if i < args.len() {
-        inv.command = Some(lossy(&args[i]));
-        inv.rest = args[i + 1..].iter().map(lossy).collect();
-        inv.forwarded.extend(args[i..].iter().cloned());
-    }
-    inv
-}
-
-/// A command's own options and positional arguments.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CommandArgs {
-    /// (option name as written without `=value`, value).
-    pub options: Vec<(String, Option<String>)>,
-    pub positionals: Vec<String>,
-}
-
-impl CommandArgs {
-    /// The value of the first of `names` given (the last occurrence wins).
-    pub fn value(&self, names: &[&str]) -> Option<&str> {
-        self.options.iter().rev().find(|(n, _)| names.contains(&n.as_str())).and_then(|(_, v)| v.as_deref())
-    }
-
-    pub fn flag(&self, names: &[&str]) -> bool {
-        self.options.iter().any(|(n, _)| names.contains(&n.as_str()))
+        out
     }
 }
 
-/// Parses a command's arguments; `with_value` lists the options that take
-/// a value (long `--x` and short `-x`, which may also be glued: `-bDIR`).
-/// Parsing stops at `--` or, if `stop_at_first` is set, after the first
-/// positional (everything after it is positional: exec's command line).
-pub fn parse_command(rest: &[String], with_value: &[&str], stop_at_first: bool) -> CommandArgs {
-    let mut out = CommandArgs::default();
-    let mut i = 0;
-    while i < rest.len() {
-        let a = &rest[i];
-        if a == "--" {
-            out.positionals.extend(rest[i + 1..].iter().cloned());
-            break;
-        }
-        if a.starts_with("--") {
-            let (name, value) = split_eq(a);
-            if with_value.contains(&name) && value.is_none() {
-                out.options.push((name.to_string(), rest.get(i + 1).cloned()));
-                i += 2;
-            } else {
-                out.options.push((name.to_string(), value.map(str::to_string)));
-                i += 1;
+/// The commands speaker takes part in; the rest go to crun untouched.
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    Create(CreateArgs),
+    Run(RunArgs),
+    Start(StartArgs),
+    Kill(KillArgs),
+    Delete(DeleteArgs),
+    #[command(external_subcommand)]
+    Other(Vec<OsString>),
+}
+
+/// `create [OPTIONS] ID`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// The configuration file, relative to the bundle (default config.json).
+    #[arg(short = 'f', long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long)]
+    pub preserve_fds: Option<u32>,
+    #[arg(long)]
+    pub no_pivot: bool,
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    pub id: String,
+}
+
+impl CreateArgs {
+    /// `create` and its options as crun takes them.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec!["create".into(), "--bundle".into(), self.bundle.clone().into()];
+        let paths = [("--config", &self.config), ("--console-socket", &self.console_socket), ("--pid-file", &self.pid_file)];
+        for (name, v) in paths {
+            if let Some(v) = v {
+                out.extend([name.into(), v.clone().into()]);
             }
-            continue;
         }
-        if a.starts_with('-') && a.len() > 1 {
-            let name = &a[..2];
-            if with_value.contains(&name) {
-                if a.len() > 2 {
-                    out.options.push((name.to_string(), Some(a[2..].trim_start_matches('=').to_string())));
-                    i += 1;
-                } else {
-                    out.options.push((name.to_string(), rest.get(i + 1).cloned()));
-                    i += 2;
-                }
-            } else {
-                out.options.push((a.clone(), None));
-                i += 1;
+        if let Some(n) = self.preserve_fds {
+            out.extend(["--preserve-fds".into(), n.to_string().into()]);
+        }
+        for (set, name) in [(self.no_pivot, "--no-pivot"), (self.no_new_keyring, "--no-new-keyring")] {
+            if set {
+                out.push(name.into());
             }
-            continue;
         }
-        out.positionals.push(a.clone());
-        i += 1;
-        if stop_at_first {
-            out.positionals.extend(rest[i..].iter().cloned());
-            break;
-        }
+        out.push(self.id.clone().into());
+        out
     }
-    out
 }
 
-/// Options of `create` and `run` that take a value.
-pub const CREATE_WITH_VALUE: &[&str] = &["--bundle", "-b", "--console-socket", "--pid-file", "--preserve-fds", "--config", "-f"];
+/// `run [OPTIONS] ID`: create's options plus these.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// `start ID`.
+#[derive(Debug, Clone, Args)]
+pub struct StartArgs {
+    pub id: String,
+}
+
+/// `kill [--all] ID [SIGNAL]`.
+#[derive(Debug, Clone, Args)]
+pub struct KillArgs {
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    pub id: String,
+    /// Default SIGTERM.
+    pub signal: Option<String>,
+}
+
+/// `delete [--force] [--regex] ID`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(short = 'r', long)]
+    pub regex: bool,
+    pub id: String,
+}
+
+/// Removes `--speaker-crun PATH` (or `--speaker-crun=PATH`) from the line;
+/// returns the path and the line crun gets.
+pub fn strip_speaker_crun(args: Vec<OsString>) -> (Option<PathBuf>, Vec<OsString>) {
+    let mut out = Vec::with_capacity(args.len());
+    let mut crun = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        if crun.is_none() {
+            let text = a.to_string_lossy();
+            if text == SPEAKER_CRUN_OPT {
+                crun = Some(it.next().map(PathBuf::from).unwrap_or_default());
+                continue;
+            }
+            if let Some(v) = text.strip_prefix(SPEAKER_CRUN_OPT).and_then(|r| r.strip_prefix('=')) {
+                crun = Some(PathBuf::from(v));
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    (crun, out)
+}
 
 #[cfg(test)]
 mod tests {
@@ -166,54 +206,82 @@ mod tests {
         v.iter().map(OsString::from).collect()
     }
 
-    #[test]
-    fn globals_are_split_from_the_command_and_speaker_options_removed() {
-        let inv = parse(&os(&[
-            "--root", "/run/r", "--log=/l.json", "--log-format", "json", "--systemd-cgroup", "--speaker-crun", "/x/crun", "create",
-            "--bundle", "/b", "id1",
-        ]));
-        assert_eq!(inv.root, Some(PathBuf::from("/run/r")));
-        assert_eq!(inv.log, Some(PathBuf::from("/l.json")));
-        assert_eq!(inv.log_format.as_deref(), Some("json"));
-        assert_eq!(inv.crun, Some(PathBuf::from("/x/crun")));
-        assert_eq!(inv.command.as_deref(), Some("create"));
-        assert_eq!(inv.rest, vec!["--bundle", "/b", "id1"]);
-        assert_eq!(inv.globals, vec!["--root", "/run/r", "--log=/l.json", "--log-format", "json", "--systemd-cgroup"]);
-        let fwd: Vec<String> = inv.forwarded.iter().map(lossy).collect();
-        assert_eq!(
-            fwd,
-            vec!["--root", "/run/r", "--log=/l.json", "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b", "id1"]
-        );
+    fn parse(v: &[&str]) -> RuntimeCli {
+        RuntimeCli::try_parse_from(os(v)).unwrap()
     }
 
     #[test]
-    fn no_command_is_none() {
-        let inv = parse(&os(&["--version"]));
-        assert_eq!(inv.command, None);
-        assert_eq!(inv.globals, vec!["--version"]);
+    fn globals_are_split_from_the_command_and_speaker_options_removed() {
+        let (crun, line) = strip_speaker_crun(os(&[
+            "--root",
+            "/run/r",
+            "--log=/l.json",
+            "--log-format",
+            "json",
+            "--systemd-cgroup",
+            "--speaker-crun",
+            "/x/crun",
+            "create",
+            "--bundle",
+            "/b",
+            "id1",
+        ]));
+        assert_eq!(crun, Some(PathBuf::from("/x/crun")));
+        assert_eq!(
+            line,
+            os(&["--root", "/run/r", "--log=/l.json", "--log-format", "json", "--systemd-cgroup", "create", "--bundle", "/b", "id1"])
+        );
+        let cli = RuntimeCli::try_parse_from(line).unwrap();
+        assert_eq!(cli.global.root, Some(PathBuf::from("/run/r")));
+        assert_eq!(cli.global.log, Some(PathBuf::from("/l.json")));
+        assert_eq!(cli.global.log_format.as_deref(), Some("json"));
+        assert_eq!(cli.global.to_args(), os(&["--root", "/run/r", "--log", "/l.json", "--log-format", "json", "--systemd-cgroup"]));
+        let Some(RuntimeCommand::Create(c)) = cli.command else { panic!("not create") };
+        assert_eq!((c.bundle, c.id), (PathBuf::from("/b"), "id1".to_string()));
+        let (crun, _) = strip_speaker_crun(os(&["--speaker-crun=/y", "state", "c"]));
+        assert_eq!(crun, Some(PathBuf::from("/y")));
+    }
+
+    #[test]
+    fn no_command_and_unknown_commands_are_crun_business() {
+        assert!(parse(&[]).command.is_none());
+        let Some(RuntimeCommand::Other(line)) = parse(&["--systemd-cgroup", "frobnicate", "--x", "y"]).command else { panic!() };
+        assert_eq!(line, os(&["frobnicate", "--x", "y"]));
+        assert!(RuntimeCli::try_parse_from(os(&["--no-such-global", "state", "c"])).is_err());
     }
 
     #[test]
     fn create_options_in_every_spelling() {
         for line in [
-            vec!["--bundle", "/b", "--pid-file", "/p", "c1"],
-            vec!["--bundle=/b", "--pid-file=/p", "c1"],
-            vec!["-b", "/b", "--no-pivot", "--pid-file", "/p", "c1"],
-            vec!["-b/b", "--pid-file", "/p", "c1"],
+            vec!["create", "--bundle", "/b", "--pid-file", "/p", "c1"],
+            vec!["create", "--bundle=/b", "--pid-file=/p", "c1"],
+            vec!["create", "-b", "/b", "--no-pivot", "--pid-file", "/p", "c1"],
+            vec!["create", "-b/b", "--pid-file", "/p", "c1"],
         ] {
-            let line: Vec<String> = line.into_iter().map(String::from).collect();
-            let c = parse_command(&line, CREATE_WITH_VALUE, false);
-            assert_eq!(c.value(&["--bundle", "-b"]), Some("/b"), "{line:?}");
-            assert_eq!(c.value(&["--pid-file"]), Some("/p"), "{line:?}");
-            assert_eq!(c.positionals, vec!["c1"], "{line:?}");
+            let Some(RuntimeCommand::Create(c)) = parse(&line).command else { panic!("{line:?}") };
+            assert_eq!(c.bundle, PathBuf::from("/b"), "{line:?}");
+            assert_eq!(c.pid_file, Some(PathBuf::from("/p")), "{line:?}");
+            assert_eq!(c.id, "c1", "{line:?}");
+            let again = RuntimeCli::try_parse_from(c.to_args()).unwrap();
+            assert!(matches!(again.command, Some(RuntimeCommand::Create(ref d)) if d.bundle == c.bundle && d.no_pivot == c.no_pivot));
         }
     }
 
     #[test]
+    fn run_kill_and_delete_lines() {
+        let Some(RuntimeCommand::Run(r)) = parse(&["run", "-d", "--bundle", "/b", "c1"]).command else { panic!() };
+        assert!(r.detach && r.create.id == "c1");
+        let Some(RuntimeCommand::Kill(k)) = parse(&["kill", "c1", "KILL"]).command else { panic!() };
+        assert_eq!((k.id.as_str(), k.signal.as_deref()), ("c1", Some("KILL")));
+        let Some(RuntimeCommand::Delete(d)) = parse(&["delete", "-f", "c1"]).command else { panic!() };
+        assert!(d.force && d.id == "c1");
+    }
+
+    #[test]
     fn exec_command_line_is_kept_whole() {
-        let line: Vec<String> = ["--env", "A=1", "-t", "c1", "ls", "-l", "--", "x"].iter().map(|s| s.to_string()).collect();
-        let c = parse_command(&line, &["--env", "-e", "--cwd", "--process", "-p", "--user", "-u"], true);
-        assert_eq!(c.positionals, vec!["c1", "ls", "-l", "--", "x"]);
-        assert!(c.flag(&["-t"]));
+        let Some(RuntimeCommand::Other(line)) = parse(&["exec", "--env", "A=1", "-t", "c1", "ls", "-l", "--", "x"]).command else {
+            panic!()
+        };
+        assert_eq!(line, os(&["exec", "--env", "A=1", "-t", "c1", "ls", "-l", "--", "x"]));
     }
 }

@@ -1,49 +1,16 @@
-//! OCI bundles that ask for speaker, and the per-phase filters made for
-//! them.
-//!
-//! A bundle asks for speaker with the annotation `io.speaker.profile`
-//! (a speaker profile, `speaker.profile/v1`; a relative path is relative to
-//! the bundle).  `io.speaker.ready` overrides the profile's readiness
-//! condition.
-use anyhow::{anyhow, bail, Context, Result};
+//! OCI bundles that ask for speaker: annotation `io.speaker.profile` (a
+//! speaker profile; a relative path is relative to the bundle), and
+//! `io.speaker.ready` to override the profile's readiness condition.
+use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use crate::container::phases::{add_to_phase, widen_for_switches, CompiledPhase};
-use crate::container::state::{ContainerState, RuntimeRecord};
-use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, Arch, OciProfile};
+use crate::container::exec_filter;
+use crate::profile::OciProfile;
+use crate::sys::fs::write_atomic;
 
 pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
 pub const ANNOTATION_READY: &str = "io.speaker.ready";
-
-/// What the OCI runtime itself may do under the boot filter, between
-/// installing it in the container's first process and exec'ing the
-/// container's command (crun: capabilities, ids, closing inherited file
-/// descriptors, the exec fifo that `start` opens, the exec itself).  They
-/// are added to the boot filter only: a traced service never shows them,
-/// since the tracer starts the service directly.
-pub const RUNTIME_PROLOGUE: &[&str] = &[
-    "capget", "capset", "prctl", "setgroups", "setresuid", "setresgid", "setuid", "setgid", "getuid", "getgid", "geteuid",
-    "getegid", "close", "close_range", "fcntl", "openat", "open", "read", "write", "fstat", "newfstatat", "lseek", "getdents64",
-    "rt_sigprocmask", "rt_sigaction", "execve", "execveat", "exit_group", "exit", "getpid", "brk", "mmap", "munmap", "futex",
-    "readlink", "readlinkat", "chdir", "fchdir", "umask", "sched_getaffinity", "getcwd", "pselect6", "select", "poll", "ppoll",
-    "recvmsg", "recvfrom", "sendmsg", "sendto",
-];
-
-/// What any program needs to start (dynamic loader, libc and Rust std
-/// start-up: TLS, memory, signal set-up, standard stream checks).  Added to
-/// the filter that processes started by `exec` get (with
-/// [`RUNTIME_PROLOGUE`]): a service's running phase rarely contains them,
-/// and without them nothing exec'ed into a running container could start.
-/// The container's own tasks never get them from speaker.
-pub const PROGRAM_STARTUP: &[&str] = &[
-    "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "brk", "mmap", "mprotect", "munmap", "openat",
-    "read", "pread64", "write", "writev", "close", "fstat", "newfstatat", "statx", "lseek", "access", "faccessat", "faccessat2",
-    "readlink", "getrandom", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "poll", "ppoll", "ioctl",
-    "fcntl", "getpid", "gettid", "getuid", "geteuid", "getgid", "getegid", "futex", "madvise", "sched_getaffinity", "exit",
-    "exit_group", "execve", "clock_gettime", "clock_nanosleep", "nanosleep",
-];
 
 /// An OCI bundle's configuration.
 pub struct Bundle {
@@ -64,8 +31,7 @@ impl Bundle {
             None => dir.join("config.json"),
         };
         let original = std::fs::read(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
-        let config: Value =
-            serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        let config: Value = serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         Ok(Bundle { dir, config_path, config, original })
     }
 
@@ -95,166 +61,21 @@ impl Bundle {
 
     /// Replaces `linux.seccomp` with `oci`.
     pub fn set_seccomp(&mut self, oci: &OciProfile) -> Result<()> {
-        set_seccomp(&mut self.config, oci, &self.config_path)
+        exec_filter::set_seccomp(&mut self.config, oci, &self.config_path)
     }
 
     /// Writes the configuration back (atomically).
     pub fn save(&self) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.config)?;
-        profile::write_file_atomic(&self.config_path, text.as_bytes())
-            .with_context(|| format!("cannot rewrite {}", self.config_path.display()))
+        write_atomic(&self.config_path, text.as_bytes()).with_context(|| format!("cannot rewrite {}", self.config_path.display()))
     }
-}
-
-fn set_seccomp(config: &mut Value, oci: &OciProfile, origin: &Path) -> Result<()> {
-    let obj = config.as_object_mut().ok_or_else(|| anyhow!("{} is not a JSON object", origin.display()))?;
-    let linux = obj.entry("linux").or_insert_with(|| Value::Object(Default::default()));
-    let linux = linux.as_object_mut().ok_or_else(|| anyhow!("{}: 'linux' is not an object", origin.display()))?;
-    linux.insert("seccomp".to_string(), serde_json::to_value(oci)?);
-    Ok(())
-}
-
-/// The filters of an annotated bundle.
-pub struct SpeakerSpec {
-    pub profile_path: PathBuf,
-    pub profile: Profile,
-    /// Compiled per phase (the boot entry is what crun installs, compiled
-    /// by speaker only for its count).
-    pub phases: Vec<CompiledPhase>,
-    /// The same per phase as OCI seccomp JSON (boot: what crun installs in
-    /// the container's first process).
-    pub oci: Vec<(Phase, OciProfile)>,
-    /// Per phase, the OCI seccomp JSON for processes started by `exec`
-    /// during that phase (the phase ∪ [`RUNTIME_PROLOGUE`] ∪
-    /// [`PROGRAM_STARTUP`]).
-    pub exec_oci: Vec<(Phase, OciProfile)>,
-    /// The same compiled (crun keeps the compiled boot filter as
-    /// `seccomp.bpf` in its state directory and `exec` loads that file).
-    pub exec_progs: Vec<(Phase, Vec<profile::SockFilter>)>,
-    /// The readiness condition (annotation, else profile), if any.
-    pub ready: Option<String>,
-}
-
-/// Loads the profile and makes every phase's filter.  Like `speaker-ctl
-/// run`, boot and shutdown also allow the running set; the boot filter
-/// crun installs also allows [`RUNTIME_PROLOGUE`].
-pub fn prepare(bundle: &Bundle, path: &Path) -> Result<SpeakerSpec> {
-    if !path.exists() {
-        bail!(
-            "the speaker profile {} named by annotation {ANNOTATION_PROFILE} does not exist; trace the service with 'speaker-ctl trace' or fix the annotation in {}",
-            path.display(),
-            bundle.config_path.display()
-        );
-    }
-    // The architecture first: a profile traced elsewhere gets a message
-    // saying so, not one about unknown names.
-    let native = Arch::native();
-    let raw: Option<Value> = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
-    if let Some(archs) = raw.as_ref().and_then(|v| v.get("architectures")).and_then(Value::as_array) {
-        let archs: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
-        if !archs.is_empty() && !archs.contains(&native.scmp_name()) {
-            bail!(
-                "the speaker profile {} is for {} but this machine runs {} ({}); trace the service on this architecture",
-                path.display(),
-                archs.join(", "),
-                native.name(),
-                native.scmp_name()
-            );
-        }
-    }
-    let profile = profile::load_profile(path).with_context(|| format!("cannot load the speaker profile {}", path.display()))?;
-    if profile.phase(Phase::Boot).is_none() {
-        bail!("the speaker profile {} has no boot phase", path.display());
-    }
-    let named = |names: &[&str]| -> Vec<SyscallEntry> {
-        names
-            .iter()
-            .filter(|n| native.resolve(n).is_some())
-            .map(|n| SyscallEntry { name: n.to_string(), arch: native.name().to_string(), nr: None, count: None, first_seen_ms: None })
-            .collect()
-    };
-    // What the container's tasks get: boot ∪ running and shutdown ∪
-    // running (see `container::phases::from_profile`), the running set as
-    // traced; the first process's boot filter also lets crun finish
-    // (prologue; start-up, which any boot phase already has).
-    let mut own = profile.clone();
-    widen_for_switches(&mut own);
-    let (prologue, startup) = (named(RUNTIME_PROLOGUE), named(PROGRAM_STARTUP));
-    let mut first = own.clone();
-    add_to_phase(&mut first, Phase::Boot, &prologue);
-    add_to_phase(&mut first, Phase::Boot, &startup);
-    // Processes exec'ed later: the phase ∪ prologue ∪ start-up.
-    let mut exec = own.clone();
-    for phase in [Phase::Running, Phase::Shutdown] {
-        add_to_phase(&mut exec, phase, &prologue);
-        add_to_phase(&mut exec, phase, &startup);
-    }
-    let mut phases = Vec::new();
-    let mut oci = Vec::new();
-    let mut exec_oci = Vec::new();
-    let mut exec_progs = Vec::new();
-    for phase in Phase::ALL {
-        let src = if phase == Phase::Boot { &first } else { &own };
-        if src.phase(phase).is_none() {
-            continue;
-        }
-        let filter = profile::phase_filter_at(src, phase, path)?;
-        let prog = profile::compile(&filter).with_context(|| format!("cannot compile the {phase} phase of {}", path.display()))?;
-        phases.push(CompiledPhase { phase, allowed: profile::allowed_count(&filter) as u32, prog });
-        let (o, _dropped) = profile::oci::from_phase(src, phase, path)?;
-        oci.push((phase, o));
-        let exec_src = if phase == Phase::Boot { &first } else { &exec };
-        let (o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
-        exec_oci.push((phase, o));
-        let f = profile::phase_filter_at(exec_src, phase, path)?;
-        exec_progs.push((phase, profile::compile(&f).with_context(|| format!("cannot compile the exec filter of the {phase} phase"))?));
-    }
-    let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
-    if let Some(r) = &ready {
-        crate::runtime::monitor::Ready::parse(r).with_context(|| format!("readiness condition of {}", path.display()))?;
-    }
-    Ok(SpeakerSpec { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready })
-}
-
-/// Path of the OCI JSON for processes exec'ed during phase `phase`, in the
-/// container's state directory.
-pub fn exec_oci_path(cid: &str, phase: Phase) -> PathBuf {
-    ContainerState::dir_of(cid).join(format!("{phase}.exec.json"))
-}
-
-/// Path of the compiled exec filter of phase `phase`.
-pub fn exec_bpf_path(cid: &str, phase: Phase) -> PathBuf {
-    ContainerState::dir_of(cid).join(format!("{phase}.exec.bpf"))
-}
-
-/// Makes processes that `exec` starts in the container from now on get
-/// phase `phase`'s filter: crun's `exec` loads the compiled filter it kept
-/// in its state directory (`seccomp.bpf`), or compiles `linux.seccomp` of
-/// its copy of the configuration (`config.json`) when there is none; both
-/// are replaced here.
-pub fn set_exec_phase(state: &ContainerState, rt: &RuntimeRecord, phase: Phase) -> Result<()> {
-    let bpf = rt.crun_state_dir.join("seccomp.bpf");
-    if bpf.exists() {
-        let src = exec_bpf_path(&state.cid, phase);
-        let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
-        profile::write_file_atomic(&bpf, &bytes).with_context(|| format!("cannot rewrite crun's {}", bpf.display()))?;
-    }
-    let src = exec_oci_path(&state.cid, phase);
-    let text = std::fs::read_to_string(&src).with_context(|| format!("cannot read {}", src.display()))?;
-    let oci: OciProfile = serde_json::from_str(&text).with_context(|| format!("{} is corrupt", src.display()))?;
-    let path = rt.crun_state_dir.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read crun's {}", path.display()))?;
-    let mut config: Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    set_seccomp(&mut config, &oci, &path)?;
-    profile::write_file_atomic(&path, serde_json::to_string(&config)?.as_bytes())
-        .with_context(|| format!("cannot rewrite {}", path.display()))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn setup(name: &str, profile: &str, annotations: &str) -> (PathBuf, Bundle) {
+    pub(crate) fn setup(name: &str, profile: &str, annotations: &str) -> (PathBuf, Bundle) {
         let dir = std::env::temp_dir().join(format!("speaker-bundle-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -268,71 +89,18 @@ mod tests {
         (dir, b)
     }
 
-    const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","phases":{
+    pub(crate) const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","phases":{
         "boot":{"syscalls":[{"name":"getpriority"},{"name":"bind"}]},
         "running":{"syscalls":[{"name":"accept4"}]},
         "shutdown":{"syscalls":[{"name":"fsync"}]}}}"#;
 
-    fn names(o: &OciProfile) -> Vec<String> {
-        o.syscalls.iter().flat_map(|s| s.all_names().map(str::to_string)).collect()
-    }
-
-    #[test]
-    fn boot_filter_is_boot_running_and_runtime_prologue_and_exec_filters_add_start_up() {
-        let (_d, b) = setup("widen", PROFILE, r#""io.speaker.profile":"profile.json""#);
-        assert_eq!(b.profile_path(), Some(b.dir.join("profile.json")));
-        assert_eq!(b.process_args(), vec!["svc", "--x"]);
-        let spec = prepare(&b, &b.profile_path().unwrap()).unwrap();
-        assert_eq!(spec.ready.as_deref(), Some("port:80"));
-        let oci = |p: Phase| names(&spec.oci.iter().find(|(q, _)| *q == p).unwrap().1);
-        let exec = |p: Phase| names(&spec.exec_oci.iter().find(|(q, _)| *q == p).unwrap().1);
-        let boot = oci(Phase::Boot);
-        for n in ["getpriority", "bind", "accept4", "execve", "pselect6", "capset", "arch_prctl"] {
-            assert!(boot.contains(&n.to_string()), "{n} missing from the boot filter {boot:?}");
-        }
-        assert!(!boot.contains(&"fsync".to_string()), "the shutdown set leaked into boot");
-        assert_eq!(oci(Phase::Running), vec!["accept4"]);
-        assert_eq!(oci(Phase::Shutdown), vec!["accept4", "fsync"], "shutdown ∪ running");
-        let running = spec.phases.iter().find(|p| p.phase == Phase::Running).unwrap();
-        assert_eq!(running.allowed, 1, "the switch program allows exactly the running set");
-        let er = exec(Phase::Running);
-        for n in ["accept4", "execve", "arch_prctl", "capset"] {
-            assert!(er.contains(&n.to_string()), "{n} missing from the running exec filter");
-        }
-        for n in ["getpriority", "bind", "fsync"] {
-            assert!(!er.contains(&n.to_string()), "{n} must not be in the running exec filter");
-        }
-        for n in ["accept4", "fsync", "execve"] {
-            assert!(exec(Phase::Shutdown).contains(&n.to_string()), "{n} missing from the shutdown exec filter");
-        }
-        assert_eq!(spec.exec_progs.len(), 3);
-    }
-
-    #[test]
-    fn annotation_overrides_readiness_and_log_readiness_is_refused() {
-        let (_d, b) = setup("ready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"cmd:true""#);
-        assert_eq!(prepare(&b, &b.profile_path().unwrap()).unwrap().ready.as_deref(), Some("cmd:true"));
-        let (_d, b) = setup("logready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"log:listening""#);
-        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
-        assert!(err.contains("use port:, cmd: or auto"), "{err}");
-    }
-
-    #[test]
-    fn missing_and_foreign_profiles_are_refused_with_their_path() {
-        let (_d, b) = setup("missing", PROFILE, r#""io.speaker.profile":"nope.json""#);
-        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
-        assert!(err.contains("nope.json") && err.contains("does not exist"), "{err}");
-        let arm = r#"{"schema":"speaker.profile/v1","architectures":["SCMP_ARCH_AARCH64"],"phases":{"boot":{"syscalls":[{"name":"read","arch":"aarch64"}]}}}"#;
-        let (_d, b) = setup("arm", arm, r#""io.speaker.profile":"profile.json""#);
-        let err = format!("{:#}", prepare(&b, &b.profile_path().unwrap()).err().unwrap());
-        assert!(err.contains("SCMP_ARCH_AARCH64") && err.contains("x86_64"), "{err}");
-    }
-
     #[test]
     fn set_seccomp_replaces_only_linux_seccomp() {
         let (_d, mut b) = setup("set", PROFILE, r#""io.speaker.profile":"profile.json""#);
-        let spec = prepare(&b, &b.profile_path().unwrap()).unwrap();
-        b.set_seccomp(&spec.oci[1].1).unwrap();
+        let oci: OciProfile =
+            serde_json::from_str(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["accept4"],"action":"SCMP_ACT_ALLOW"}]}"#)
+                .unwrap();
+        b.set_seccomp(&oci).unwrap();
         b.save().unwrap();
         let again = Bundle::open(&b.dir, None).unwrap();
         assert_eq!(again.config["linux"]["seccomp"]["syscalls"][0]["names"][0], "accept4");

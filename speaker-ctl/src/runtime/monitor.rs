@@ -13,62 +13,95 @@
 //!    moved it to shutdown), records when, and exits.
 //!
 //! Its log is `/run/speaker/<id>/monitor.log`.
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::ptrace;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
-use crate::container::seccomp;
-use crate::container::state::{now_unix_ms, pid_alive, ContainerState};
+use crate::container::ready::{probe_cmd, Readiness, OUTSIDE_AUTO_WINDOW, OUTSIDE_AUTO_WINDOWS};
+use crate::container::register::register_at_exec_stop;
+use crate::container::state::{now_unix_ms, ContainerState};
+use crate::container::switch::switch_if;
 use crate::device::Device;
 use crate::profile::schema::Phase;
-use crate::trace::ready::port_listening;
+use crate::sys::process::pipe_cloexec;
+use crate::sys::procfs::{self, pid_alive};
 
-/// When the running phase starts, for a runtime container.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Ready {
-    /// A TCP socket listens on this port in the container's network namespace.
-    Port(u16),
-    /// `sh -c CMD`, run by the monitor outside the container, exits 0.
-    Cmd(String),
-    /// The paper's heuristic, seen from outside: the container's listening
-    /// ports (at least one) and its number of tasks stay the same for
-    /// `windows` consecutive windows of `window`.
-    Auto { window: Duration, windows: u32 },
-}
-
-impl Ready {
-    pub fn parse(s: &str) -> Result<Ready> {
-        match crate::trace::spec::ReadySpec::parse(s)? {
-            crate::trace::spec::ReadySpec::Port(p) => Ok(Ready::Port(p)),
-            crate::trace::spec::ReadySpec::Cmd(c) => Ok(Ready::Cmd(c)),
-            crate::trace::spec::ReadySpec::Auto => Ok(Ready::Auto { window: Duration::from_millis(500), windows: 4 }),
-            crate::trace::spec::ReadySpec::Log(_) => bail!(
-                "readiness condition '{s}' reads the service's output, which the container engine owns; use port:, cmd: or auto (annotation io.speaker.ready overrides the profile's)"
-            ),
-        }
-    }
-}
-
-/// Appends a line to the container's monitor log.
-pub fn log(cid: &str, msg: &str) {
-    let path = ContainerState::dir_of(cid).join("monitor.log");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{} {msg}", now_unix_ms());
+/// Appends a line to the container's log (if its state is still there).
+fn log(cid: &str, msg: &str) {
+    if let Ok(st) = ContainerState::load(cid) {
+        st.log(msg);
     }
 }
 
 /// Records a failure in the state (for `start` to report) and the log.
 fn fail(cid: &str, msg: &str) {
-    log(cid, &format!("error: {msg}"));
     if let Ok(_lock) = ContainerState::lock(cid) {
         if let Ok(mut st) = ContainerState::load(cid) {
+            st.log(&format!("error: {msg}"));
             if let Some(rt) = st.runtime.as_mut() {
                 rt.error = Some(msg.to_string());
             }
             let _ = st.save();
+        }
+    }
+}
+
+/// Starts the monitor daemon (double fork, own session, stdio on
+/// /dev/null); returns its pid once it has attached to `pid`.
+pub fn spawn(id: &str, pid: Pid) -> Result<i32> {
+    let (mut r, mut w) = pipe_cloexec().context("cannot create a pipe")?;
+    // SAFETY: speaker-runtime is single-threaded here; the child only
+    // forks again and runs the monitor, which needs no lock held by
+    // another thread.
+    match unsafe { nix::unistd::fork() }.context("cannot fork the monitor")? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            // SAFETY: as above.
+            match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Child) => {
+                    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                        use std::os::fd::AsRawFd;
+                        for fd in 0..3 {
+                            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+                        }
+                    }
+                    match seize(pid) {
+                        Ok(()) => {
+                            let _ = write!(w, "S{}", std::process::id());
+                            drop(w);
+                            run(id, pid);
+                            std::process::exit(0);
+                        }
+                        Err(e) => {
+                            let _ = write!(w, "F{e:#}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
+                Err(e) => {
+                    let _ = write!(w, "Fcannot fork the monitor: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut msg = String::new();
+            let _ = r.read_to_string(&mut msg);
+            if let Some(p) = msg.strip_prefix('S') {
+                return p.parse().map_err(|_| anyhow!("the monitor sent a bad pid '{p}'"));
+            }
+            if let Some(m) = msg.strip_prefix('F') {
+                bail!("{m}");
+            }
+            bail!("the monitor died before attaching to the container")
         }
     }
 }
@@ -123,13 +156,8 @@ fn wait_exec_and_register(cid: &str, pid: Pid) -> Result<bool> {
     let _lock = ContainerState::lock(cid)?;
     let mut st = ContainerState::load(cid)?;
     let boot = st.record(Phase::Boot).cloned().context("the state has no boot phase")?;
-    let count = seccomp::filter_count(pid.as_raw()).with_context(|| format!("cannot read the seccomp state of pid {pid}"))?;
-    if count == 0 {
-        bail!("the container's command started without a seccomp filter (does the OCI runtime apply linux.seccomp?)");
-    }
     let dev = Device::open()?;
-    dev.register(st.kcid(), pid.as_raw() as u32, count, Phase::Boot.index(), boot.allowed)
-        .with_context(|| format!("cannot register container '{cid}' (pid {pid}) with speaker.ko"))?;
+    let count = register_at_exec_stop(&dev, st.kernel_id(), pid.as_raw(), Phase::Boot, boot.allowed)?;
     st.pid = pid.as_raw();
     st.started_unix_ms = now_unix_ms();
     if let Some(rt) = st.runtime.as_mut() {
@@ -137,33 +165,15 @@ fn wait_exec_and_register(cid: &str, pid: Pid) -> Result<bool> {
     }
     st.save()?;
     ptrace::detach(pid, None).context("cannot let the container's command start (PTRACE_DETACH)")?;
-    log(cid, &format!("registered pid {pid} (its filter {count} of {count}, boot phase, {} syscalls)", boot.allowed));
+    st.log(&format!("registered pid {pid} (its filter {count} of {count}, boot phase, {} syscalls)", boot.allowed));
     Ok(true)
 }
 
-/// The container's listening TCP ports and task count (for `auto`).
+/// The container's listening TCP ports and task count (for `auto`): the
+/// threads of all processes in its PID namespace.
 fn activity(pid: Pid) -> Option<(Vec<u16>, usize)> {
-    let mut ports = Vec::new();
-    for f in ["tcp", "tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{f}")) {
-            ports.extend(crate::trace::ready::listening_ports(&text));
-        }
-    }
-    ports.sort_unstable();
-    ports.dedup();
-    // Tasks of the container: every process in its PID namespace shows up
-    // in the first process's /proc/<pid>/task only for its own threads, so
-    // count the threads of all processes whose pid namespace is the same.
-    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
-    let mut tasks = 0;
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = e.file_name();
-        let Some(p) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        if std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns) {
-            tasks += std::fs::read_dir(format!("/proc/{p}/task")).map(|d| d.count()).unwrap_or(0);
-        }
-    }
-    Some((ports, tasks))
+    let ports = procfs::listening_ports_of(pid.as_raw()).unwrap_or_default();
+    Some((ports, procfs::tasks_in_pid_namespace(pid.as_raw())?))
 }
 
 fn watch(cid: &str, pid: Pid) -> Result<()> {
@@ -176,7 +186,8 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
         log(cid, "the profile has no running phase: nothing to switch to");
         return Ok(());
     }
-    let ready = Ready::parse(&spec)?;
+    let ready = Readiness::parse_for_runtime(&spec)?;
+    let probe = AtomicI32::new(0);
     log(cid, &format!("waiting for '{spec}'"));
     let started = Instant::now();
     let mut last: Option<(Vec<u16>, usize)> = None;
@@ -187,17 +198,10 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
             return Ok(());
         }
         let now_ready = match &ready {
-            Ready::Port(p) => port_listening(pid.as_raw(), *p) == Some(true),
-            Ready::Cmd(c) => std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(c)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false),
-            Ready::Auto { windows, .. } => {
+            Readiness::Port(p) => procfs::port_listening(pid.as_raw(), *p) == Some(true),
+            Readiness::Cmd(c) => probe_cmd(c, &probe),
+            Readiness::Log(_) => false,
+            Readiness::Auto => {
                 let a = activity(pid);
                 if a.is_some() && a == last && a.as_ref().map(|(p, _)| !p.is_empty()).unwrap_or(false) {
                     stable += 1;
@@ -205,20 +209,20 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
                     stable = 0;
                 }
                 last = a;
-                stable >= *windows
+                stable >= OUTSIDE_AUTO_WINDOWS
             }
         };
         if now_ready {
             break;
         }
         std::thread::sleep(match &ready {
-            Ready::Port(_) => Duration::from_millis(50),
-            Ready::Cmd(_) => Duration::from_millis(200),
-            Ready::Auto { window, .. } => *window,
+            Readiness::Port(_) | Readiness::Log(_) => Duration::from_millis(50),
+            Readiness::Cmd(_) => Duration::from_millis(200),
+            Readiness::Auto => OUTSIDE_AUTO_WINDOW,
         });
     }
     let waited = started.elapsed();
-    let switched = crate::commands::switch::switch_when(cid, Some(Phase::Running), |from| from == Phase::Boot)?;
+    let switched = switch_if(cid, Some(Phase::Running), |from| from == Phase::Boot)?;
     let _lock = ContainerState::lock(cid)?;
     let mut st = ContainerState::load(cid)?;
     if let Some(rt) = st.runtime.as_mut() {
@@ -226,16 +230,15 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
     }
     st.save()?;
     match switched {
-        Some((from, to, r)) => log(
-            cid,
-            &format!(
-                "ready ('{spec}') {} ms after the command started; switched {from} -> {to}: {} tasks, {:.1} ms",
-                waited.as_millis(),
-                r.tasks,
-                r.elapsed_ns as f64 / 1e6
-            ),
-        ),
-        None => log(cid, &format!("ready ('{spec}') after {} ms, but the container already left its boot phase", waited.as_millis())),
+        Some(s) => st.log(&format!(
+            "ready ('{spec}') {} ms after the command started; switched {} -> {}: {} tasks, {:.1} ms",
+            waited.as_millis(),
+            s.from,
+            s.to,
+            s.report.tasks,
+            s.report.elapsed_ns as f64 / 1e6
+        )),
+        None => st.log(&format!("ready ('{spec}') after {} ms, but the container already left its boot phase", waited.as_millis())),
     }
     Ok(())
 }

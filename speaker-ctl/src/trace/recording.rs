@@ -2,64 +2,8 @@
 //! [`Profile`].
 use std::collections::HashMap;
 
-use libseccomp::{ScmpArch, ScmpSyscall};
-
 use crate::profile::schema::{Phase, PhaseSet, Profile, SyscallEntry};
-
-/// The x32 bit of x86_64 syscall numbers.
-const X32_SYSCALL_BIT: u64 = 0x4000_0000;
-
-/// A syscall ABI of an x86_64 kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Abi {
-    X86_64,
-    /// i386 compat (int 0x80, sysenter, or a 32-bit binary's syscalls).
-    X86,
-    /// x32 (x86_64 entry with the x32 bit set); kept apart, never merged
-    /// into x86_64 (numbers keep the x32 bit, as libseccomp's do).
-    X32,
-}
-
-impl Abi {
-    /// The `arch` string of a [`SyscallEntry`].
-    pub fn name(self) -> &'static str {
-        match self {
-            Abi::X86_64 => "x86_64",
-            Abi::X86 => "x86",
-            Abi::X32 => "x32",
-        }
-    }
-
-    fn scmp(self) -> ScmpArch {
-        match self {
-            Abi::X86_64 => ScmpArch::X8664,
-            Abi::X86 => ScmpArch::X86,
-            Abi::X32 => ScmpArch::X32,
-        }
-    }
-
-    /// The ABI of a syscall from `PTRACE_GET_SYSCALL_INFO`'s `arch` (an
-    /// `AUDIT_ARCH_*` value) and number.
-    pub fn from_audit(arch: u32, nr: u64) -> Option<Abi> {
-        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-        match arch {
-            AUDIT_ARCH_X86_64 if nr & X32_SYSCALL_BIT != 0 => Some(Abi::X32),
-            AUDIT_ARCH_X86_64 => Some(Abi::X86_64),
-            AUDIT_ARCH_I386 => Some(Abi::X86),
-            _ => None,
-        }
-    }
-}
-
-/// The name of syscall `nr` of `abi`, as libseccomp knows it.
-pub fn syscall_name(abi: Abi, nr: u64) -> Option<String> {
-    let nr = i32::try_from(nr).ok()?;
-    if nr < 0 {
-        return None;
-    }
-    ScmpSyscall::from(nr).get_name_by_arch(abi.scmp()).ok()
-}
+use crate::profile::Arch;
 
 /// One syscall of one phase.
 #[derive(Debug, Clone)]
@@ -72,7 +16,7 @@ pub struct Entry {
 /// What one phase saw.
 #[derive(Debug, Clone, Default)]
 pub struct PhaseRec {
-    pub entries: HashMap<(Abi, u64), Entry>,
+    pub entries: HashMap<(Arch, u64), Entry>,
     /// Syscall entries counted in this phase.
     pub calls: u64,
     /// Filter mode: seccomp stops in this phase (unnamed syscalls included).
@@ -91,7 +35,7 @@ pub struct Recording {
     /// Syscall entries whose number no name is known for (not recorded).
     pub unknown_calls: u64,
     /// One of them, for the warning.
-    pub unknown_example: Option<(Abi, u64)>,
+    pub unknown_example: Option<(Arch, u64)>,
 }
 
 impl Recording {
@@ -99,50 +43,29 @@ impl Recording {
     pub fn enter(&mut self, phase: Phase, ms: u64) {
         let slot = &mut self.phases[phase.index() as usize];
         if slot.is_none() {
-            *slot = Some(PhaseRec {
-                entered_ms: ms,
-                ..PhaseRec::default()
-            });
+            *slot = Some(PhaseRec { entered_ms: ms, ..PhaseRec::default() });
             self.generation += 1;
         }
     }
 
     /// Counts one seccomp stop (filter mode) in `phase`.
     pub fn count_stop(&mut self, phase: Phase, ms: u64) {
-        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec {
-            entered_ms: ms,
-            ..PhaseRec::default()
-        });
+        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec { entered_ms: ms, ..PhaseRec::default() });
         rec.stops += 1;
     }
 
     /// The syscalls `phase` has seen so far, as (ABI, name) pairs.
-    pub fn seen(&self, phase: Phase) -> Vec<(Abi, String)> {
+    pub fn seen(&self, phase: Phase) -> Vec<(Arch, String)> {
         self.phases[phase.index() as usize]
             .as_ref()
-            .map(|p| {
-                p.entries
-                    .iter()
-                    .map(|(k, e)| (k.0, e.name.clone()))
-                    .collect()
-            })
+            .map(|p| p.entries.iter().map(|(k, e)| (k.0, e.name.clone())).collect())
             .unwrap_or_default()
     }
 
     /// Counts one syscall entry in `phase`; `name` resolves its name the
     /// first time the phase sees it.
-    pub fn record(
-        &mut self,
-        phase: Phase,
-        abi: Abi,
-        nr: u64,
-        ms: u64,
-        name: impl FnOnce() -> Option<String>,
-    ) {
-        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec {
-            entered_ms: ms,
-            ..PhaseRec::default()
-        });
+    pub fn record(&mut self, phase: Phase, abi: Arch, nr: u64, ms: u64, name: impl FnOnce() -> Option<String>) {
+        let rec = self.phases[phase.index() as usize].get_or_insert_with(|| PhaseRec { entered_ms: ms, ..PhaseRec::default() });
         rec.calls += 1;
         if let Some(e) = rec.entries.get_mut(&(abi, nr)) {
             e.count += 1;
@@ -150,14 +73,7 @@ impl Recording {
         }
         match name() {
             Some(name) => {
-                rec.entries.insert(
-                    (abi, nr),
-                    Entry {
-                        name,
-                        count: 1,
-                        first_seen_ms: ms,
-                    },
-                );
+                rec.entries.insert((abi, nr), Entry { name, count: 1, first_seen_ms: ms });
                 self.generation += 1;
             }
             None => {
@@ -170,19 +86,12 @@ impl Recording {
 
     /// Distinct syscalls of `phase` so far.
     pub fn distinct(&self, phase: Phase) -> usize {
-        self.phases[phase.index() as usize]
-            .as_ref()
-            .map_or(0, |p| p.entries.len())
+        self.phases[phase.index() as usize].as_ref().map_or(0, |p| p.entries.len())
     }
 
     /// Distinct (abi, nr) pairs over all phases.
     pub fn distinct_total(&self) -> usize {
-        let mut all: Vec<(Abi, u64)> = self
-            .phases
-            .iter()
-            .flatten()
-            .flat_map(|p| p.entries.keys().copied())
-            .collect();
+        let mut all: Vec<(Arch, u64)> = self.phases.iter().flatten().flat_map(|p| p.entries.keys().copied()).collect();
         all.sort_unstable();
         all.dedup();
         all.len()
@@ -198,13 +107,13 @@ impl Recording {
             let Some(rec) = &self.phases[phase.index() as usize] else {
                 continue;
             };
-            let mut list: Vec<(&(Abi, u64), &Entry)> = rec.entries.iter().collect();
+            let mut list: Vec<(&(Arch, u64), &Entry)> = rec.entries.iter().collect();
             list.sort_by(|a, b| (a.0 .0, &a.1.name).cmp(&(b.0 .0, &b.1.name)));
             let syscalls = list
                 .into_iter()
                 .map(|((abi, nr), e)| {
-                    x86 |= *abi == Abi::X86;
-                    x32 |= *abi == Abi::X32;
+                    x86 |= *abi == Arch::X86;
+                    x32 |= *abi == Arch::X32;
                     SyscallEntry {
                         name: e.name.clone(),
                         arch: abi.name().to_string(),
@@ -232,24 +141,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names() {
-        assert_eq!(syscall_name(Abi::X86_64, 59).as_deref(), Some("execve"));
-        assert_eq!(syscall_name(Abi::X86, 20).as_deref(), Some("getpid"));
-        assert_eq!(syscall_name(Abi::X86_64, u64::MAX), None);
-        assert_eq!(Abi::from_audit(0xc000_003e, 1), Some(Abi::X86_64));
-        assert_eq!(Abi::from_audit(0x4000_0003, 1), Some(Abi::X86));
-    }
-
-    #[test]
     fn phases_and_profile() {
         let mut r = Recording::default();
         r.enter(Phase::Boot, 0);
-        r.record(Phase::Boot, Abi::X86_64, 59, 1, || Some("execve".into()));
-        r.record(Phase::Boot, Abi::X86_64, 59, 2, || unreachable!());
-        r.record(Phase::Boot, Abi::X86, 20, 3, || Some("getpid".into()));
-        r.record(Phase::Boot, Abi::X86_64, 9999, 3, || None);
+        r.record(Phase::Boot, Arch::X86_64, 59, 1, || Some("execve".into()));
+        r.record(Phase::Boot, Arch::X86_64, 59, 2, || unreachable!());
+        r.record(Phase::Boot, Arch::X86, 20, 3, || Some("getpid".into()));
+        r.record(Phase::Boot, Arch::X86_64, 9999, 3, || None);
         r.enter(Phase::Running, 5);
-        r.record(Phase::Running, Abi::X86_64, 0, 6, || Some("read".into()));
+        r.record(Phase::Running, Arch::X86_64, 0, 6, || Some("read".into()));
         assert_eq!(r.distinct(Phase::Boot), 2);
         assert_eq!(r.distinct_total(), 3);
         assert_eq!(r.unknown_calls, 1);

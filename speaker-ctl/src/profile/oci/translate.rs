@@ -1,5 +1,4 @@
-//! The Docker/OCI seccomp profile format (`defaultAction`, `syscalls[]`, ...)
-//! and pure translations from and to speaker's types.
+//! Pure translations between Docker/OCI seccomp profiles and speaker's types.
 //!
 //! Entries are applied the way a runtime (moby + runc) does for an
 //! unprivileged container on an x86_64 host:
@@ -16,139 +15,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::compile::{Action, Arch, ArgCmp, CmpOp, PhaseFilter, Rule};
-use super::error::ProfileError;
-use super::schema::{Phase, PhaseSet, Profile, SyscallEntry, SCHEMA_V1};
-
-/// A Docker/OCI seccomp profile.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OciProfile {
-    pub default_action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_errno_ret: Option<u32>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub architectures: Vec<String>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub arch_map: Vec<OciArchMap>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub flags: Vec<String>,
-    #[serde(default, deserialize_with = "null_default")]
-    pub syscalls: Vec<OciSyscall>,
-}
-
-/// `archMap[]`: the ABIs to use on a host of architecture `architecture`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OciArchMap {
-    pub architecture: String,
-    #[serde(default, deserialize_with = "null_default")]
-    pub sub_architectures: Vec<String>,
-}
-
-/// `syscalls[]`: one rule for several names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OciSyscall {
-    #[serde(default, deserialize_with = "null_default")]
-    pub names: Vec<String>,
-    /// Old Docker format: a single name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub action: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errno_ret: Option<u32>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub args: Vec<OciArg>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "OciFilter::is_empty"
-    )]
-    pub includes: OciFilter,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "OciFilter::is_empty"
-    )]
-    pub excludes: OciFilter,
-}
-
-impl OciSyscall {
-    /// `names`, plus the old-format `name`.
-    pub fn all_names(&self) -> impl Iterator<Item = &str> {
-        self.names
-            .iter()
-            .map(String::as_str)
-            .chain(self.name.as_deref())
-    }
-}
-
-/// `args[]`: one argument condition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OciArg {
-    pub index: u32,
-    pub value: u64,
-    #[serde(default)]
-    pub value_two: u64,
-    pub op: String,
-}
-
-/// `includes` / `excludes`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OciFilter {
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub caps: Vec<String>,
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub arches: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_kernel: Option<String>,
-}
-
-impl OciFilter {
-    pub fn is_empty(&self) -> bool {
-        self.caps.is_empty() && self.arches.is_empty() && self.min_kernel.is_none()
-    }
-}
-
-/// `null` reads as the default (Docker writes `"args": null`, `"subArchitectures": null`).
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
+use super::{OciProfile, OciSyscall};
+use crate::profile::arch::Arch;
+use crate::profile::error::ProfileError;
+use crate::profile::filter::{Action, ArgCmp, CmpOp, PhaseFilter, Rule};
+use crate::profile::schema::{Phase, PhaseSet, Profile, SyscallEntry, SCHEMA_V1};
 
 /// Names of `arch` in `includes.arches` / `excludes.arches` (Go / moby names).
 fn host_arch_names(arch: Arch) -> &'static [&'static str] {
@@ -190,11 +61,7 @@ pub fn applies(entry: &OciSyscall, host: Arch) -> Applies {
 /// x86_64 / i386 / x32 cannot occur on the host and are left out.
 pub fn filter_arches(oci: &OciProfile, host: Arch) -> Vec<Arch> {
     let mut names: Vec<&str> = oci.architectures.iter().map(String::as_str).collect();
-    if let Some(m) = oci
-        .arch_map
-        .iter()
-        .find(|m| m.architecture == host.scmp_name())
-    {
+    if let Some(m) = oci.arch_map.iter().find(|m| m.architecture == host.scmp_name()) {
         names.push(&m.architecture);
         names.extend(m.sub_architectures.iter().map(String::as_str));
     }
@@ -222,14 +89,6 @@ pub struct DockerSets {
     pub cap_gated: BTreeSet<String>,
 }
 
-/// Counts of [`DockerSets`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DockerCount {
-    pub unconditional: usize,
-    pub with_args: usize,
-    pub cap_gated: usize,
-}
-
 /// The syscalls `SCMP_ACT_ALLOW` entries of `oci` allow for an unprivileged
 /// container on `arch` (see the module documentation for the rules).
 pub fn docker_sets(oci: &OciProfile, arch: Arch) -> DockerSets {
@@ -242,38 +101,14 @@ pub fn docker_sets(oci: &OciProfile, arch: Arch) -> DockerSets {
             Applies::Yes if entry.args.is_empty() => &mut sets.unconditional,
             Applies::Yes => &mut sets.with_args,
         };
-        target.extend(
-            entry
-                .all_names()
-                .filter(|n| arch.resolve(n).is_some())
-                .map(str::to_string),
-        );
+        target.extend(entry.all_names().filter(|n| arch.resolve(n).is_some()).map(str::to_string));
     }
     sets.with_args.retain(|n| !sets.unconditional.contains(n));
-    sets.cap_gated = gated
-        .into_iter()
-        .filter(|n| !sets.unconditional.contains(n) && !sets.with_args.contains(n))
-        .collect();
+    sets.cap_gated = gated.into_iter().filter(|n| !sets.unconditional.contains(n) && !sets.with_args.contains(n)).collect();
     sets
 }
 
-/// Counts what `oci` allows on `arch` the way a runtime would for an
-/// unprivileged container (see [`docker_sets`]).
-pub fn docker_count(oci: &OciProfile, arch: Arch) -> DockerCount {
-    let s = docker_sets(oci, arch);
-    DockerCount {
-        unconditional: s.unconditional.len(),
-        with_args: s.with_args.len(),
-        cap_gated: s.cap_gated.len(),
-    }
-}
-
-fn parse_action(
-    path: &Path,
-    what: impl Into<String>,
-    action: &str,
-    ret: Option<u32>,
-) -> Result<Action, ProfileError> {
+fn parse_action(path: &Path, what: impl Into<String>, action: &str, ret: Option<u32>) -> Result<Action, ProfileError> {
     Action::parse(action, ret).ok_or_else(|| ProfileError::UnknownAction {
         path: path.to_path_buf(),
         what: what.into(),
@@ -297,12 +132,7 @@ fn entry_label(entry: &OciSyscall) -> String {
 /// `path` is for error messages.
 pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, ProfileError> {
     let host = Arch::native();
-    let default_action = parse_action(
-        path,
-        "defaultAction",
-        &oci.default_action,
-        oci.default_errno_ret,
-    )?;
+    let default_action = parse_action(path, "defaultAction", &oci.default_action, oci.default_errno_ret)?;
     let arches = filter_arches(oci, host);
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen: BTreeSet<(String, Arch, String)> = BTreeSet::new();
@@ -327,12 +157,7 @@ pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, Pro
                     msg: format!("argument index {} out of range 0..=5", a.index),
                 });
             }
-            args.push(ArgCmp {
-                index: a.index,
-                op,
-                value: a.value,
-                value_two: a.value_two,
-            });
+            args.push(ArgCmp { index: a.index, op, value: a.value, value_two: a.value_two });
         }
         for name in entry.all_names() {
             let mut resolved = false;
@@ -343,12 +168,7 @@ pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, Pro
                 resolved = true;
                 let key = (name.to_string(), arch, format!("{action:?}{args:?}"));
                 if seen.insert(key) {
-                    rules.push(Rule {
-                        name: name.to_string(),
-                        arch,
-                        action,
-                        args: args.clone(),
-                    });
+                    rules.push(Rule { name: name.to_string(), arch, action, args: args.clone() });
                 }
             }
             if !resolved {
@@ -356,12 +176,7 @@ pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, Pro
             }
         }
     }
-    Ok(PhaseFilter {
-        default_action,
-        arches,
-        rules,
-        unresolved: unresolved.into_iter().collect(),
-    })
+    Ok(PhaseFilter { default_action, arches, rules, unresolved: unresolved.into_iter().collect() })
 }
 
 /// A speaker profile with one phase (`phase`) holding what `oci` allows
@@ -370,29 +185,15 @@ pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, Pro
 /// entries, other ABIs and `defaultErrnoRet` are dropped. An OCI denylist
 /// (`defaultAction` SCMP_ACT_ALLOW) is refused.
 pub fn to_profile(oci: &OciProfile, phase: Phase, path: &Path) -> Result<Profile, ProfileError> {
-    let default_action = parse_action(
-        path,
-        "defaultAction",
-        &oci.default_action,
-        oci.default_errno_ret,
-    )?;
+    let default_action = parse_action(path, "defaultAction", &oci.default_action, oci.default_errno_ret)?;
     if default_action == Action::Allow {
-        return Err(ProfileError::Denylist {
-            path: path.to_path_buf(),
-            action: oci.default_action.clone(),
-        });
+        return Err(ProfileError::Denylist { path: path.to_path_buf(), action: oci.default_action.clone() });
     }
     let arch = Arch::native();
     let syscalls = docker_sets(oci, arch)
         .unconditional
         .into_iter()
-        .map(|name| SyscallEntry {
-            nr: arch.resolve(&name),
-            name,
-            arch: arch.name().to_string(),
-            count: None,
-            first_seen_ms: None,
-        })
+        .map(|name| SyscallEntry { nr: arch.resolve(&name), name, arch: arch.name().to_string(), count: None, first_seen_ms: None })
         .collect();
     let mut profile = Profile::new(path.file_stem().map(|s| s.to_string_lossy().into_owned()));
     profile.schema = SCHEMA_V1.to_string();
@@ -408,17 +209,8 @@ pub fn to_profile(oci: &OciProfile, phase: Phase, path: &Path) -> Result<Profile
 /// OCI cannot give each ABI its own set, so only the native ABI's entries
 /// are exported; the names of the others are returned (dropped, and their
 /// ABIs denied as a result).
-pub fn from_phase(
-    profile: &Profile,
-    phase: Phase,
-    path: &Path,
-) -> Result<(OciProfile, Vec<String>), ProfileError> {
-    let set = profile
-        .phase(phase)
-        .ok_or_else(|| ProfileError::MissingPhase {
-            path: path.to_path_buf(),
-            phase,
-        })?;
+pub fn from_phase(profile: &Profile, phase: Phase, path: &Path) -> Result<(OciProfile, Vec<String>), ProfileError> {
+    let set = profile.phase(phase).ok_or_else(|| ProfileError::MissingPhase { path: path.to_path_buf(), phase })?;
     let default_action = parse_action(path, "default_action", &profile.default_action, None)?;
     let native = Arch::native();
     let mut names = BTreeSet::new();
@@ -433,11 +225,7 @@ pub fn from_phase(
     let syscalls = if names.is_empty() {
         Vec::new()
     } else {
-        vec![OciSyscall {
-            names: names.into_iter().collect(),
-            action: "SCMP_ACT_ALLOW".to_string(),
-            ..OciSyscall::default()
-        }]
+        vec![OciSyscall { names: names.into_iter().collect(), action: "SCMP_ACT_ALLOW".to_string(), ..OciSyscall::default() }]
     };
     let oci = OciProfile {
         default_action: default_action.scmp_name().to_string(),
@@ -455,6 +243,7 @@ pub fn from_phase(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::oci::{OciFilter, OciSyscall};
 
     fn parse(s: &str) -> OciProfile {
         serde_json::from_str(s).unwrap()
@@ -484,23 +273,14 @@ mod tests {
                 caps: caps.iter().map(|s| s.to_string()).collect(),
                 min_kernel: None,
             },
-            excludes: OciFilter {
-                arches: exc.iter().map(|s| s.to_string()).collect(),
-                ..OciFilter::default()
-            },
+            excludes: OciFilter { arches: exc.iter().map(|s| s.to_string()).collect(), ..OciFilter::default() },
             ..OciSyscall::default()
         };
         assert_eq!(applies(&e(&[], &[], &[]), Arch::X86_64), Applies::Yes);
-        assert_eq!(
-            applies(&e(&["amd64", "x32"], &[], &[]), Arch::X86_64),
-            Applies::Yes
-        );
+        assert_eq!(applies(&e(&["amd64", "x32"], &[], &[]), Arch::X86_64), Applies::Yes);
         assert_eq!(applies(&e(&["arm64"], &[], &[]), Arch::X86_64), Applies::No);
         assert_eq!(applies(&e(&[], &["amd64"], &[]), Arch::X86_64), Applies::No);
-        assert_eq!(
-            applies(&e(&[], &[], &["CAP_SYS_ADMIN"]), Arch::X86_64),
-            Applies::CapGated
-        );
+        assert_eq!(applies(&e(&[], &[], &["CAP_SYS_ADMIN"]), Arch::X86_64), Applies::CapGated);
     }
 
     #[test]
@@ -517,67 +297,37 @@ mod tests {
         assert_eq!(f.unresolved, vec!["not_a_syscall_at_all".to_string()]);
         // read on both ABIs, socketcall on i386 only, clone3 on both.
         assert_eq!(f.rules.len(), 5);
-        assert!(f
-            .rules
-            .iter()
-            .any(|r| r.name == "clone3" && r.action == Action::Errno(38)));
+        assert!(f.rules.iter().any(|r| r.name == "clone3" && r.action == Action::Errno(38)));
         crate::profile::compile(&f).unwrap();
     }
 
     #[test]
     fn bad_entries() {
         let p = parse(r#"{"defaultAction":"SCMP_ACT_NOTIFY","syscalls":[]}"#);
-        let e = to_phase_filter(&p, Path::new("n.json"))
-            .unwrap_err()
-            .to_string();
+        let e = to_phase_filter(&p, Path::new("n.json")).unwrap_err().to_string();
         assert!(e.contains("n.json") && e.contains("SCMP_ACT_NOTIFY"), "{e}");
         let p = parse(
             r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW",
                 "args":[{"index":0,"value":1,"op":"SCMP_CMP_FOO"}]}]}"#,
         );
-        let e = to_phase_filter(&p, Path::new("a.json"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("personality") && e.contains("SCMP_CMP_FOO"),
-            "{e}"
-        );
+        let e = to_phase_filter(&p, Path::new("a.json")).unwrap_err().to_string();
+        assert!(e.contains("personality") && e.contains("SCMP_CMP_FOO"), "{e}");
         let p = parse(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}"#);
-        assert!(matches!(
-            to_profile(&p, Phase::Boot, Path::new("d.json")),
-            Err(ProfileError::Denylist { .. })
-        ));
+        assert!(matches!(to_profile(&p, Phase::Boot, Path::new("d.json")), Err(ProfileError::Denylist { .. })));
     }
 
     #[test]
     fn export_round_trip() {
         let mut p = Profile::new(None);
         p.architectures.push("SCMP_ARCH_X86".into());
-        let e = |n: &str, a: &str| SyscallEntry {
-            name: n.into(),
-            arch: a.into(),
-            nr: None,
-            count: None,
-            first_seen_ms: None,
-        };
-        p.phases.insert(
-            Phase::Running,
-            PhaseSet {
-                syscalls: vec![e("write", "x86_64"), e("read", "x86_64"), e("read", "x86")],
-            },
-        );
+        let e = |n: &str, a: &str| SyscallEntry { name: n.into(), arch: a.into(), nr: None, count: None, first_seen_ms: None };
+        p.phases.insert(Phase::Running, PhaseSet { syscalls: vec![e("write", "x86_64"), e("read", "x86_64"), e("read", "x86")] });
         let (oci, dropped) = from_phase(&p, Phase::Running, Path::new("p.json")).unwrap();
         assert_eq!(dropped, vec!["read/x86".to_string()]);
         assert_eq!(oci.default_errno_ret, Some(1));
-        assert_eq!(
-            oci.syscalls[0].names,
-            vec!["read".to_string(), "write".to_string()]
-        );
+        assert_eq!(oci.syscalls[0].names, vec!["read".to_string(), "write".to_string()]);
         let text = serde_json::to_string(&oci).unwrap();
-        assert!(
-            !text.contains("includes") && !text.contains("archMap"),
-            "{text}"
-        );
+        assert!(!text.contains("includes") && !text.contains("archMap"), "{text}");
         let back: OciProfile = serde_json::from_str(&text).unwrap();
         let f = to_phase_filter(&back, Path::new("p.json")).unwrap();
         assert_eq!(crate::profile::allowed_count(&f), 2);

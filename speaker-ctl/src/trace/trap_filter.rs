@@ -12,21 +12,21 @@
 //!   fail the syscall with ENOSYS) and right before its exec; that exec is
 //!   the first syscall to trap, and at that stop the tracer registers the
 //!   child's top filter with speaker.ko as container `trace-<pid>`
-//!   ([`FilterCtl::register`]).  Every traced task inherits the filter
+//!   ([`TrapFilter::register`]).  Every traced task inherits the filter
 //!   (fork, clone, exec), so one switch changes the program for all of them.
-//! * The tracer ([`super::ptrace::trace_loop`]) resumes with `PTRACE_CONT`
+//! * The tracer ([`super::tracer::trace_loop`]) resumes with `PTRACE_CONT`
 //!   (no syscall-stops), records the syscall of each `PTRACE_EVENT_SECCOMP`
 //!   stop, collects every stop already pending, then calls
-//!   [`FilterCtl::sync`]: one switch (`SWITCH_DEFER_FREE`) to the program
+//!   [`TrapFilter::sync`]: one switch (`SWITCH_DEFER_FREE`) to the program
 //!   allowing what the current phase has seen, *before* it resumes the
 //!   stopped tasks.  The trapped syscall itself then runs: seccomp re-runs
 //!   the filters after a trace stop and lets a second `RET_TRACE` through.
-//! * A phase change ([`FilterCtl::change_phase`], from the control thread)
+//! * A phase change ([`TrapFilter::change_phase`], from the control thread)
 //!   switches to the all-trap program of the new phase and waits for the
 //!   grace period (no `SWITCH_DEFER_FREE`): when it returns, no syscall can
 //!   be decided by the previous phase's program any more, so nothing of the
 //!   new phase goes unseen (and SIGTERM is sent only after that).
-//! * At the end the container is unregistered ([`FilterCtl::finish`]).
+//! * At the end the container is unregistered ([`TrapFilter::finish`]).
 //!
 //! The program only ever allows syscalls already recorded in the phase it
 //! is installed for, so a late or failed switch costs extra stops, never a
@@ -35,49 +35,33 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::record::Abi;
-use super::session::Shared;
 use crate::abi;
-use crate::container::seccomp;
+use crate::container::register::register_at_exec_stop;
 use crate::device::{Device, DeviceError};
 use crate::profile::schema::Phase;
 use crate::profile::SockFilter;
 use crate::profile::{allowed_count, compile, Action, Arch, PhaseFilter, ProfileError, Rule};
 
+/// The current phase and the syscalls it has seen: what the program must
+/// allow.
+pub type Seen = (Phase, Vec<(Arch, String)>);
+
 /// The program of one phase: allow `seen` (ABI, libseccomp name), trap the
 /// rest; returns it with the number of native syscalls it allows.
-pub fn program(seen: &[(Abi, String)]) -> Result<(Vec<SockFilter>, u32), ProfileError> {
+pub fn program(seen: &[(Arch, String)]) -> Result<(Vec<SockFilter>, u32), ProfileError> {
     let mut arches = vec![Arch::X86_64, Arch::X86];
-    if seen.iter().any(|(a, _)| *a == Abi::X32) {
+    if seen.iter().any(|(a, _)| *a == Arch::X32) {
         arches.push(Arch::X32);
     }
     let rules: Vec<Rule> = seen
         .iter()
-        .map(|(abi, name)| (arch_of(*abi), name))
+        .map(|(arch, name)| (*arch, name))
         // A name libseccomp cannot map back on its ABI keeps trapping.
         .filter(|(arch, name)| arch.resolve(name).is_some())
-        .map(|(arch, name)| Rule {
-            name: name.clone(),
-            arch,
-            action: Action::Allow,
-            args: Vec::new(),
-        })
+        .map(|(arch, name)| Rule { name: name.clone(), arch, action: Action::Allow, args: Vec::new() })
         .collect();
-    let filter = PhaseFilter {
-        default_action: Action::Trace(0),
-        arches,
-        rules,
-        unresolved: Vec::new(),
-    };
+    let filter = PhaseFilter { default_action: Action::Trace(0), arches, rules, unresolved: Vec::new() };
     Ok((compile(&filter)?, allowed_count(&filter) as u32))
-}
-
-fn arch_of(abi: Abi) -> Arch {
-    match abi {
-        Abi::X86_64 => Arch::X86_64,
-        Abi::X86 => Arch::X86,
-        Abi::X32 => Arch::X32,
-    }
 }
 
 /// What the registered filter's program allows right now.
@@ -98,26 +82,19 @@ struct State {
 }
 
 /// speaker.ko's side of a filter-mode trace.
-pub struct FilterCtl {
+pub struct TrapFilter {
     dev: Device,
     state: Mutex<State>,
     /// Program switches done (phase changes included).
     pub switches: AtomicU64,
 }
 
-impl FilterCtl {
+impl TrapFilter {
     /// Opens `/dev/speaker` (`DeviceError::NotLoaded` without the module).
-    pub fn open() -> Result<FilterCtl, DeviceError> {
-        Ok(FilterCtl {
+    pub fn open() -> Result<TrapFilter, DeviceError> {
+        Ok(TrapFilter {
             dev: Device::open()?,
-            state: Mutex::new(State {
-                cid: None,
-                installed: Installed {
-                    phase: Phase::Boot,
-                    seen: 0,
-                },
-                warned: false,
-            }),
+            state: Mutex::new(State { cid: None, installed: Installed { phase: Phase::Boot, seen: 0 }, warned: false }),
             switches: AtomicU64::new(0),
         })
     }
@@ -132,18 +109,11 @@ impl FilterCtl {
 
     /// Registers the top filter of `pid` (the traced command, stopped at
     /// its first trap, which runs the all-trap program it installed).
-    pub fn register(&self, shared: &Shared, pid: i32) -> anyhow::Result<()> {
+    pub fn register(&self, pid: i32, phase: Phase) -> anyhow::Result<()> {
         let mut st = self.lock();
-        let count = seccomp::filter_count(pid).map_err(|e| {
-            anyhow::anyhow!("cannot read the seccomp state of the traced command (pid {pid}): {e}")
-        })?;
         let cid = format!("trace-{pid}");
-        let phase = shared.phase();
-        self.dev
-            .register(&cid, pid as u32, count, phase.index(), 0)
-            .map_err(|e| {
-                anyhow::anyhow!("cannot register the tracing filter with speaker.ko: {e}")
-            })?;
+        register_at_exec_stop(&self.dev, &cid, pid, phase, 0)
+            .map_err(|e| anyhow::anyhow!("cannot register the tracing filter of the traced command: {e}"))?;
         st.cid = Some(cid);
         st.installed = Installed { phase, seen: 0 };
         Ok(())
@@ -151,31 +121,29 @@ impl FilterCtl {
 
     /// Makes the filter allow what the current phase has seen (the tracer,
     /// before it resumes the tasks it found stopped).
-    pub fn sync(&self, shared: &Shared) {
+    /// `current` is asked under the filter's lock, so that a concurrent
+    /// phase change cannot slip in between.
+    pub fn sync(&self, current: impl FnOnce() -> Seen) {
         let mut st = self.lock();
-        self.sync_locked(&mut st, shared, abi::SWITCH_DEFER_FREE, false);
+        self.sync_locked(&mut st, current(), abi::SWITCH_DEFER_FREE, false);
     }
 
     /// Makes `p` the current phase and switches to its program (the control
     /// thread), waiting until the previous program can decide no syscall.
-    pub fn change_phase(&self, shared: &Shared, p: Phase) {
+    /// `enter` makes the new phase current (under the filter's lock) and
+    /// returns it with what it has seen.
+    pub fn change_phase(&self, enter: impl FnOnce() -> Seen) {
         let mut st = self.lock();
-        shared.enter_phase(p);
-        self.sync_locked(&mut st, shared, 0, true);
+        let seen = enter();
+        self.sync_locked(&mut st, seen, 0, true);
     }
 
-    fn sync_locked(&self, st: &mut State, shared: &Shared, flags: u32, force: bool) {
+    fn sync_locked(&self, st: &mut State, (phase, seen): Seen, flags: u32, force: bool) {
         let Some(cid) = st.cid.clone() else {
             return;
         };
-        let phase = shared.phase();
-        let seen = shared.seen(phase);
-        let want = Installed {
-            phase,
-            seen: seen.len(),
-        };
-        let same =
-            st.installed.seen == want.seen && (want.seen == 0 || st.installed.phase == want.phase);
+        let want = Installed { phase, seen: seen.len() };
+        let same = st.installed.seen == want.seen && (want.seen == 0 || st.installed.phase == want.phase);
         if same && !force {
             return;
         }
@@ -199,10 +167,7 @@ impl FilterCtl {
                 (prog, allowed, Installed { phase, seen: 0 })
             }
         };
-        match self
-            .dev
-            .switch_with(&cid, &prog, phase.index(), allowed, flags)
-        {
+        match self.dev.switch_with(&cid, &prog, phase.index(), allowed, flags) {
             Ok(_) => {
                 self.switches.fetch_add(1, Ordering::Relaxed);
                 st.installed = after;
@@ -243,10 +208,7 @@ mod tests {
     const RET_ALLOW: u32 = 0x7fff_0000;
 
     fn rets(prog: &[SockFilter]) -> BTreeSet<u32> {
-        prog.iter()
-            .filter(|i| i.code == BPF_RET_K)
-            .map(|i| i.k)
-            .collect()
+        prog.iter().filter(|i| i.code == BPF_RET_K).map(|i| i.k).collect()
     }
 
     #[test]
@@ -256,18 +218,16 @@ mod tests {
         assert_eq!(rets(&prog), BTreeSet::from([RET_TRACE]));
         // Both ABIs are checked.
         assert!(prog.iter().any(|i| i.k == crate::profile::AUDIT_ARCH_I386));
-        assert!(prog
-            .iter()
-            .any(|i| i.k == crate::profile::AUDIT_ARCH_X86_64));
+        assert!(prog.iter().any(|i| i.k == crate::profile::AUDIT_ARCH_X86_64));
     }
 
     #[test]
     fn seen_syscalls_are_allowed() {
         let seen = vec![
-            (Abi::X86_64, "read".to_string()),
-            (Abi::X86_64, "execve".to_string()),
-            (Abi::X86, "getpid".to_string()),
-            (Abi::X86, "socketcall".to_string()),
+            (Arch::X86_64, "read".to_string()),
+            (Arch::X86_64, "execve".to_string()),
+            (Arch::X86, "getpid".to_string()),
+            (Arch::X86, "socketcall".to_string()),
         ];
         let (prog, allowed) = program(&seen).unwrap();
         assert_eq!(allowed, 2);
@@ -275,7 +235,7 @@ mod tests {
         // x86_64 read is 0, execve 59; i386 getpid 20.
         assert!(prog.iter().any(|i| i.code == 0x15 && i.k == 59));
         assert!(prog.iter().any(|i| i.code == 0x15 && i.k == 20));
-        let with_x32 = vec![(Abi::X32, "read".to_string())];
+        let with_x32 = vec![(Arch::X32, "read".to_string())];
         let (prog, _) = program(&with_x32).unwrap();
         assert!(rets(&prog).contains(&RET_ALLOW));
     }

@@ -8,28 +8,10 @@ use std::path::{Path, PathBuf};
 
 use crate::profile::schema::Profile;
 use crate::profile::{write_profile_atomic, ProfileError};
-
-/// An io::Error without its "(os error N)" suffix.
-fn io_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
-
-fn dir_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
+use crate::sys::fs::{dir_of, error_text as io_text};
 
 fn temp_path(path: &Path, tag: &str) -> PathBuf {
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     dir_of(path).join(format!(".{base}.{}.{tag}", std::process::id()))
 }
 
@@ -38,11 +20,7 @@ pub fn write_profile(path: &Path, profile: &Profile) -> Result<()> {
     match write_profile_atomic(path, profile) {
         Ok(()) => Ok(()),
         Err(ProfileError::Write { error, .. }) => {
-            bail!(
-                "cannot write profile '{}': {}",
-                path.display(),
-                io_text(&error)
-            )
+            bail!("cannot write profile '{}': {}", path.display(), io_text(&error))
         }
         Err(e) => bail!("cannot write profile '{}': {e}", path.display()),
     }
@@ -56,11 +34,8 @@ pub fn check_writable(path: &Path) -> Result<()> {
         bail!("cannot write profile '{shown}': it is a directory (give a file name with -o)");
     }
     let probe = temp_path(path, "probe");
-    let result = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .and_then(|_| std::fs::rename(&probe, temp_path(path, "probe2")));
+    let result =
+        OpenOptions::new().write(true).create_new(true).open(&probe).and_then(|_| std::fs::rename(&probe, temp_path(path, "probe2")));
     let _ = std::fs::remove_file(&probe);
     let _ = std::fs::remove_file(temp_path(path, "probe2"));
     if let Err(e) = result {
@@ -88,13 +63,8 @@ mod tests {
         write_profile(&p, &Profile::new(Some("two".into()))).unwrap();
         assert!(std::fs::read_to_string(&p).unwrap().contains("\"two\""));
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        let e = write_profile(&p.join("x"), &Profile::new(None))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("cannot write profile '") && !e.contains("os error"),
-            "{e}"
-        );
+        let e = write_profile(&p.join("x"), &Profile::new(None)).unwrap_err().to_string();
+        assert!(e.starts_with("cannot write profile '") && !e.contains("os error"), "{e}");
         assert!(check_writable(&dir).is_err());
         assert!(check_writable(&p.join("x")).is_err());
         std::fs::remove_dir_all(&dir).unwrap();

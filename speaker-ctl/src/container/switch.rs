@@ -1,0 +1,72 @@
+//! Switching a live container to another phase's program through speaker.ko.
+use anyhow::{bail, Context, Result};
+
+use super::exec_filter;
+use super::state::{now_unix_ms, ContainerState};
+use crate::device::{Device, SwitchReport};
+use crate::profile::schema::Phase;
+
+/// A switch that happened.
+#[derive(Debug, Clone, Copy)]
+pub struct Switch {
+    pub from: Phase,
+    pub to: Phase,
+    /// What speaker.ko reported.
+    pub report: SwitchReport,
+}
+
+/// Switches container `cid` to `to` (default: the phase after its current
+/// one).
+pub fn switch(cid: &str, to: Option<Phase>) -> Result<Switch> {
+    Ok(switch_if(cid, to, |_| true)?.expect("unconditional switch"))
+}
+
+/// Like [`switch`], under the container's lock, but only if `when(current
+/// phase)` holds (else `Ok(None)`): the runtime's monitor switches to
+/// running only from boot, `kill` to shutdown only from an earlier phase,
+/// whoever comes first.
+pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
+    // Fail on an unknown container before creating its lock file.
+    ContainerState::load(cid)?;
+    let _lock = ContainerState::lock(cid)?;
+    let dev = Device::open()?;
+    let mut state = ContainerState::load(cid)?;
+    let module = dev.status(Some(state.kernel_id()))?;
+    let Some(entry) = module.first() else {
+        bail!(
+            "speaker.ko knows no container '{cid}' (it has exited, or the module was reloaded); 'speaker-ctl status' lists the live ones"
+        );
+    };
+    let from = Phase::from_index(entry.phase).unwrap_or(state.current);
+    if !when(from) {
+        return Ok(None);
+    }
+    let to = match to {
+        Some(p) => p,
+        None => from
+            .next()
+            .filter(|p| state.record(*p).is_some())
+            .with_context(|| format!("container '{cid}' is in its {from} phase and its profile has no later phase"))?,
+    };
+    let Some(rec) = state.record(to).cloned() else {
+        bail!("container '{cid}' has no {to} phase in its profile");
+    };
+    let prog = state.program(to)?;
+    let report = dev
+        .switch(state.kernel_id(), &prog, to.index(), rec.allowed)
+        .with_context(|| format!("cannot switch container '{cid}' to its {to} phase"))?;
+    state.current = to;
+    state.last_switch_unix_ms = Some(now_unix_ms());
+    state.save()?;
+    if let Some(rt) = &state.runtime {
+        // Processes started later by `exec` get the current phase's filter.
+        if let Err(e) = exec_filter::set_exec_phase(&state, rt, to) {
+            let msg = format!(
+                "warning: container '{cid}' switched to {to}, but processes exec'ed into it later will get the {from} filter: {e:#}"
+            );
+            eprintln!("speaker: {msg}");
+            state.log(&msg);
+        }
+    }
+    Ok(Some(Switch { from, to, report }))
+}

@@ -1,0 +1,111 @@
+//! Merging recordings of one service: the per-phase union.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::error::ProfileError;
+use super::filter::Action;
+use super::schema::{Phase, Profile};
+
+/// A default action in one spelling (`SCMP_ACT_KILL` and
+/// `SCMP_ACT_KILL_THREAD` are the same).
+pub(crate) fn normalized_action(s: &str) -> String {
+    Action::parse(s, None).map_or_else(|| s.to_string(), |a| a.scmp_name().to_string())
+}
+
+/// Merges recordings (each with the file it came from, for errors): the
+/// per-phase union of the syscalls. An entry seen in several inputs gets
+/// the sum of the counts and the smallest `first_seen_ms`. The inputs must
+/// have the same `default_action`; `architectures` are united; `name` and
+/// `ready` come from the first input that has them.
+pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
+    let Some((path_a, first)) = inputs.first() else {
+        return Ok(Profile::new(None));
+    };
+    let mut out = first.clone();
+    let mut index: BTreeMap<Phase, BTreeMap<(String, String), usize>> = BTreeMap::new();
+    for (phase, set) in &out.phases {
+        let idx = index.entry(*phase).or_default();
+        for (i, e) in set.syscalls.iter().enumerate() {
+            idx.entry((e.name.clone(), e.arch.clone())).or_insert(i);
+        }
+    }
+    for (path_b, p) in &inputs[1..] {
+        let (a, b) = (normalized_action(&out.default_action), normalized_action(&p.default_action));
+        if a != b {
+            return Err(ProfileError::MergeMismatch {
+                path_a: path_a.clone(),
+                path_b: path_b.clone(),
+                field: "default_action",
+                a: out.default_action.clone(),
+                b: p.default_action.clone(),
+            });
+        }
+        for arch in &p.architectures {
+            if !out.architectures.contains(arch) {
+                out.architectures.push(arch.clone());
+            }
+        }
+        if out.name.is_none() {
+            out.name.clone_from(&p.name);
+        }
+        if out.ready.is_none() {
+            out.ready.clone_from(&p.ready);
+        }
+        for (phase, set) in &p.phases {
+            let target = out.phases.entry(*phase).or_default();
+            let idx = index.entry(*phase).or_default();
+            for e in &set.syscalls {
+                match idx.get(&(e.name.clone(), e.arch.clone())) {
+                    Some(&i) => {
+                        let t = &mut target.syscalls[i];
+                        t.count = match (t.count, e.count) {
+                            (Some(x), Some(y)) => Some(x.saturating_add(y)),
+                            (x, y) => x.or(y),
+                        };
+                        t.first_seen_ms = match (t.first_seen_ms, e.first_seen_ms) {
+                            (Some(x), Some(y)) => Some(x.min(y)),
+                            (x, y) => x.or(y),
+                        };
+                        t.nr = t.nr.or(e.nr);
+                    }
+                    None => {
+                        idx.insert((e.name.clone(), e.arch.clone()), target.syscalls.len());
+                        target.syscalls.push(e.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::profile::schema::{Phase, PhaseSet, SyscallEntry};
+
+    pub(crate) fn entry(name: &str, count: u64, first: u64) -> SyscallEntry {
+        SyscallEntry { name: name.into(), arch: "x86_64".into(), nr: None, count: Some(count), first_seen_ms: Some(first) }
+    }
+
+    pub(crate) fn profile(phase: Phase, entries: Vec<SyscallEntry>) -> Profile {
+        let mut p = Profile::new(Some("m".into()));
+        p.phases.insert(phase, PhaseSet { syscalls: entries });
+        p
+    }
+
+    #[test]
+    fn merge_sums_and_mins() {
+        let a = profile(Phase::Boot, vec![entry("read", 2, 10), entry("mount", 1, 5)]);
+        let mut b = profile(Phase::Boot, vec![entry("read", 3, 4), entry("write", 1, 7)]);
+        b.phases.insert(Phase::Running, PhaseSet { syscalls: vec![entry("read", 1, 100)] });
+        let m = merge(&[("a".into(), a.clone()), ("b".into(), b.clone())]).unwrap();
+        let boot = &m.phases[&Phase::Boot].syscalls;
+        assert_eq!(boot.len(), 3);
+        assert_eq!((boot[0].count, boot[0].first_seen_ms), (Some(5), Some(4)));
+        assert_eq!(m.phases[&Phase::Running].syscalls.len(), 1);
+        b.default_action = "SCMP_ACT_KILL_PROCESS".into();
+        let e = merge(&[("a.json".into(), a), ("b.json".into(), b)]).unwrap_err().to_string();
+        assert!(e.contains("a.json") && e.contains("b.json") && e.contains("default_action"), "{e}");
+    }
+}

@@ -1,0 +1,116 @@
+//! `create`: compile the profile, hand crun the boot phase, run `crun
+//! create`, put the bundle back and start the container's monitor.
+use anyhow::{bail, Context, Result};
+
+use super::args::CreateArgs;
+use super::bundle::Bundle;
+use super::crun::{ours, Invocation};
+use super::filters::BundleFilters;
+use super::monitor;
+use crate::container::exec_filter;
+use crate::container::state::{kernel_id, now_unix_ms, ContainerState, PhaseRecord, RuntimeRecord};
+use crate::device::Device;
+use crate::profile::schema::Phase;
+use crate::sys::fs::write_atomic;
+
+/// `create` (also the first half of `run`).
+pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
+    // A bundle speaker cannot read, or one without the annotation, is
+    // crun's business entirely (including its error messages).
+    let Ok(mut bundle) = Bundle::open(&args.bundle, args.config.as_deref()) else {
+        return inv.exec_crun();
+    };
+    let Some(profile_path) = bundle.profile_path() else {
+        return inv.exec_crun();
+    };
+    let id = &args.id;
+    let kid = kernel_id(id);
+    crate::device::encode_cid(&kid).with_context(|| format!("container id '{id}'"))?;
+    // Everything that can fail before crun runs, so that nothing is left
+    // half-created.
+    let crun = inv.crun()?;
+    let filters = BundleFilters::compile(&bundle, &profile_path)?;
+    let dev = Device::open().context("speaker-runtime needs speaker.ko (insmod speaker.ko)")?;
+    if let Some(old) = ours(id) {
+        if inv.crun_state_dir(id).exists() || old.alive() {
+            bail!("container '{id}' already exists; delete it first");
+        }
+        ContainerState::remove(id);
+    }
+    if !dev.status(Some(&kid))?.is_empty() {
+        bail!("speaker.ko already has a container '{kid}'; pick another id");
+    }
+    // The monitor opens the device itself; an inherited descriptor would
+    // pin the module for as long as the monitor lives.
+    drop(dev);
+
+    let state_dir = inv.crun_state_dir(id);
+    let state = ContainerState {
+        cid: id.clone(),
+        pid: 0,
+        cmd: bundle.process_args(),
+        started_unix_ms: now_unix_ms(),
+        phases: filters.phases.iter().map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }).collect(),
+        current: Phase::Boot,
+        last_switch_unix_ms: None,
+        kernel_id: (kid != *id).then(|| kid.clone()),
+        runtime: Some(RuntimeRecord {
+            crun_state_dir: state_dir.clone(),
+            bundle: bundle.dir.clone(),
+            profile: filters.profile_path.clone(),
+            ready: filters.ready.clone(),
+            ..RuntimeRecord::default()
+        }),
+    };
+    let saved = (|| -> Result<()> {
+        state.save()?;
+        for p in &filters.phases {
+            state.save_program(p.phase, &p.prog)?;
+        }
+        exec_filter::save(id, &filters.exec_progs, &filters.exec_oci)
+    })();
+    if let Err(e) = saved {
+        ContainerState::remove(id);
+        return Err(e);
+    }
+
+    // The boot phase goes into the bundle for crun; the original file is
+    // put back once crun has its copy.
+    let boot = &filters.oci.iter().find(|(p, _)| *p == Phase::Boot).expect("boot phase").1;
+    bundle.set_seccomp(boot)?;
+    bundle.save()?;
+    let code = inv.run_crun(&crun, &args.to_args());
+    let restored = write_atomic(&bundle.config_path, &bundle.original);
+    let code = match code {
+        Ok(c) => c,
+        Err(e) => {
+            ContainerState::remove(id);
+            return Err(e);
+        }
+    };
+    if code != 0 {
+        ContainerState::remove(id);
+        return Ok(code);
+    }
+    let finish = || -> Result<()> {
+        restored.with_context(|| format!("cannot restore {}", bundle.config_path.display()))?;
+        let pid = inv.crun_pid(&crun, id)?;
+        if !state_dir.join("config.json").is_file() {
+            bail!("crun keeps no {}/config.json; this crun is not supported (exec would get the wrong filter)", state_dir.display());
+        }
+        let monitor = monitor::spawn(id, pid)?;
+        let _lock = ContainerState::lock(id)?;
+        let mut st = ContainerState::load(id)?;
+        st.pid = pid.as_raw();
+        if let Some(rt) = st.runtime.as_mut() {
+            rt.monitor_pid = Some(monitor);
+        }
+        st.save()
+    };
+    if let Err(e) = finish() {
+        let _ = inv.run_crun(&crun, &["delete", "--force", id]);
+        ContainerState::remove(id);
+        return Err(e.context(format!("container '{id}' was not created")));
+    }
+    Ok(0)
+}

@@ -1,0 +1,65 @@
+//! `run`: create + start; unless `--detach`, wait for the container (we are
+//! its subreaper), forward SIGTERM/SIGINT/SIGHUP through `kill`, then
+//! delete it and exit with its status.
+use anyhow::{bail, Result};
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::time::Duration;
+
+use super::args::RunArgs;
+use super::bundle::Bundle;
+use super::crun::{ours, Invocation};
+use super::delete::forget;
+use super::kill::to_shutdown;
+use super::{create, start};
+use crate::container::state::ContainerState;
+use crate::sys::{process, signals};
+
+pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
+    let c = &args.create;
+    let annotated = Bundle::open(&c.bundle, c.config.as_deref()).ok().and_then(|b| b.profile_path()).is_some();
+    if !annotated {
+        return inv.exec_crun();
+    }
+    let id = &c.id;
+    let _ = process::become_subreaper();
+    let code = create::create(inv, c)?;
+    if code != 0 {
+        return Ok(code);
+    }
+    if let Err(e) = start::start(inv, id) {
+        if let Some(st) = ours(id) {
+            let crun = inv.crun()?;
+            let _ = inv.run_crun(&crun, &["delete", "--force", id]);
+            forget(&st);
+        }
+        return Err(e);
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    let pid = ContainerState::load(id).map(|s| s.pid)?;
+    signals::catch(&signals::STOP_SIGNALS, true);
+    let crun = inv.crun()?;
+    let code = loop {
+        if let Some(sig) = signals::take_last() {
+            if matches!(sig, nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGINT) {
+                to_shutdown(id);
+            }
+            let _ = inv.run_crun(&crun, &["kill", id, &(sig as i32).to_string()]);
+        }
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(st @ (WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _))) if p.as_raw() == pid => {
+                break process::exit_code(st).unwrap_or(1)
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR | Errno::ECHILD) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(_) => {}
+            Err(e) => bail!("cannot wait for container '{id}': {e}"),
+        }
+    };
+    let _ = inv.run_crun(&crun, &["delete", "--force", id]);
+    if let Some(st) = ours(id) {
+        forget(&st);
+    }
+    Ok(code)
+}

@@ -1,0 +1,135 @@
+//! `speaker-ctl trace`'s options, as the library takes them, and the
+//! parsing of their values (durations, `--mode`).
+use anyhow::{bail, Result};
+
+use crate::container::ready::Readiness;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What to trace and when phases end (the options of `speaker-ctl trace`,
+/// unchecked; see its `--help`).
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// `port:N`, `cmd:'...'`, `log:REGEX` or `auto` (the default).
+    pub ready: Option<String>,
+    pub workload: Option<String>,
+    pub running_for: Option<String>,
+    pub stop_after: Option<String>,
+    pub auto_window: String,
+    pub auto_windows: u32,
+    /// `ptrace`, `filter` or `auto`.
+    pub mode: String,
+    pub name: Option<String>,
+    pub output: PathBuf,
+    pub cmd: Vec<String>,
+}
+
+/// [`TraceOptions`], checked.
+pub struct Settings {
+    pub ready: Readiness,
+    /// `ready` as recorded in the profile.
+    pub ready_text: String,
+    pub mode: Mode,
+    pub workload: Option<String>,
+    pub running_for: Option<Duration>,
+    pub stop_after: Option<Duration>,
+    pub auto_window: Duration,
+    pub auto_windows: u32,
+    pub name: Option<String>,
+    pub output: PathBuf,
+    pub cmd: Vec<String>,
+}
+
+impl Settings {
+    pub fn check(a: &TraceOptions) -> Result<Settings> {
+        let (ready, ready_text) = match &a.ready {
+            Some(s) => (Readiness::parse(s)?, s.trim().to_string()),
+            None => (Readiness::Auto, "auto".to_string()),
+        };
+        let auto_window = parse_duration("--auto-window", &a.auto_window)?;
+        if auto_window < Duration::from_millis(10) {
+            bail!("invalid --auto-window '{}': it must be at least 10ms", a.auto_window);
+        }
+        if a.auto_windows == 0 {
+            bail!("invalid --auto-windows 0: it must be at least 1");
+        }
+        if a.cmd.first().is_none_or(|c| c.is_empty()) {
+            bail!("no command to trace: give it after '--'");
+        }
+        Ok(Settings {
+            ready,
+            mode: Mode::parse(&a.mode)?,
+            ready_text,
+            workload: a.workload.clone(),
+            running_for: opt_duration("--running-for", a.running_for.as_deref())?,
+            stop_after: opt_duration("--stop-after", a.stop_after.as_deref())?,
+            auto_window,
+            auto_windows: a.auto_windows,
+            name: a.name.clone().or_else(|| Path::new(&a.cmd[0]).file_name().map(|n| n.to_string_lossy().into_owned())),
+            output: a.output.clone(),
+            cmd: a.cmd.clone(),
+        })
+    }
+}
+
+/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(option: &str, s: &str) -> Result<Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 1e-3,
+        "us" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    let v: f64 = num.parse().unwrap_or(f64::NAN);
+    let secs = v * scale;
+    if num.is_empty() || !(0.0..=1e9).contains(&secs) {
+        bail!("invalid {option} '{s}': expected a duration like 500ms, 5s, 2m or 1h");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Ptrace,
+    Filter,
+    Auto,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s {
+            "ptrace" => Ok(Mode::Ptrace),
+            "filter" => Ok(Mode::Filter),
+            "auto" => Ok(Mode::Auto),
+            _ => bail!("invalid --mode '{s}': expected ptrace, filter or auto"),
+        }
+    }
+}
+
+/// Parses an optional duration option.
+pub fn opt_duration(option: &str, s: Option<&str>) -> Result<Option<Duration>> {
+    s.map(|v| parse_duration(option, v)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("-x", "500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("-x", "5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("-x", "1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("-x", "2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("-x", "3").unwrap(), Duration::from_secs(3));
+        for bad in ["", "s", "5x", "-1s", "1..2s", "abc"] {
+            assert!(parse_duration("-x", bad).is_err(), "{bad}");
+        }
+    }
+}

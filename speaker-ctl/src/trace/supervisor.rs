@@ -1,0 +1,256 @@
+//! The phase supervisor (the control thread of a trace).
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::options::Settings;
+use super::output;
+use super::state::TraceState;
+use super::trap_filter::TrapFilter;
+use super::workload::Workload;
+use crate::container::ready::Readiness;
+use crate::profile::schema::Phase;
+use crate::sys::{procfs, signals};
+
+/// Makes `p` the current phase; in filter mode the filter is switched to
+/// the new phase's program before this returns.
+pub fn set_phase(state: &TraceState, trap: Option<&TrapFilter>, p: Phase) {
+    match trap {
+        Some(t) => t.change_phase(|| {
+            state.enter_phase(p);
+            (p, state.seen(p))
+        }),
+        None => state.enter_phase(p),
+    }
+}
+
+/// The control thread: decides when each phase ends (readiness, workload,
+/// durations, signals), sends SIGTERM, rewrites the profile and shows
+/// progress, while the main thread traces.
+pub struct PhaseSupervisor {
+    pub state: Arc<TraceState>,
+    pub trap: Option<Arc<TrapFilter>>,
+    pub opts: Arc<Settings>,
+    pub tty: bool,
+    pub log_ready: Arc<AtomicBool>,
+    pub cmd_ready: Arc<AtomicBool>,
+    pub cmd_stop: Arc<AtomicBool>,
+    pub cmd_child: Arc<AtomicI32>,
+    pub cmd_poller: Option<JoinHandle<()>>,
+    pub workload: Option<Workload>,
+    pub ready_at: Option<Instant>,
+    pub written_gen: u64,
+    pub last_write: Option<Instant>,
+    pub write_failed: bool,
+    pub signals_seen: usize,
+    pub killed: bool,
+    pub next_window: Instant,
+    pub last_distinct: usize,
+    pub stable_windows: u32,
+    pub next_port_check: Instant,
+    pub next_netns_check: Instant,
+    pub next_progress: Instant,
+}
+
+impl PhaseSupervisor {
+    fn note(&self, msg: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("speaker-ctl: {msg}");
+    }
+
+    fn write_profile(&mut self) {
+        if !self.state.exec_done.load(Ordering::Acquire) {
+            return;
+        }
+        let (profile, gen) = {
+            let rec = self.state.rec();
+            let p = rec.to_profile(self.opts.name.clone(), Some(self.opts.ready_text.clone()));
+            (p, rec.generation)
+        };
+        match output::write_profile(&self.opts.output, &profile) {
+            Ok(()) => self.written_gen = gen,
+            Err(e) if !self.write_failed => {
+                self.write_failed = true;
+                self.note(&format!("warning: {e:#}; will retry"));
+            }
+            Err(_) => {}
+        }
+        self.last_write = Some(Instant::now());
+    }
+
+    fn end_boot(&mut self, why: &str) {
+        set_phase(&self.state, self.trap.as_deref(), Phase::Running);
+        self.ready_at = Some(Instant::now());
+        self.cmd_stop.store(true, Ordering::Release);
+        if self.tty {
+            let s = self.state.t0.elapsed().as_secs_f64();
+            self.note(&format!("boot ended after {s:.2}s ({why}): running"));
+        }
+        self.write_profile();
+        if let Some(cmd) = self.opts.workload.clone() {
+            self.workload = Some(Workload::start(cmd, self.tty));
+        }
+    }
+
+    /// Ends the running phase (or boot, if still there): from now on,
+    /// everything is shutdown; then SIGTERM goes to the root.
+    fn begin_shutdown(&mut self, why: &str) {
+        if self.state.phase() == Phase::Shutdown {
+            return;
+        }
+        set_phase(&self.state, self.trap.as_deref(), Phase::Shutdown);
+        self.cmd_stop.store(true, Ordering::Release);
+        if self.tty {
+            let s = self.state.t0.elapsed().as_secs_f64();
+            self.note(&format!("{why} after {s:.2}s: SIGTERM, shutdown"));
+        }
+        self.write_profile();
+        let root = self.state.root.load(Ordering::Acquire);
+        if self.state.root_alive.load(Ordering::Acquire) {
+            let _ = kill(Pid::from_raw(root), Signal::SIGTERM);
+        } else {
+            // The root is gone (e.g. a daemonizing service): tell every
+            // traced process instead.
+            for pid in procfs::traced_by(std::process::id()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+    }
+
+    fn kill_all(&mut self) {
+        self.killed = true;
+        self.note("interrupted again: killing the traced processes");
+        let root = self.state.root.load(Ordering::Acquire);
+        let mut pids = procfs::traced_by(std::process::id());
+        if self.state.root_alive.load(Ordering::Acquire) {
+            pids.push(root);
+        }
+        for pid in pids {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+
+    fn boot_ready(&mut self, now: Instant) -> Option<String> {
+        match &self.opts.ready {
+            Readiness::Port(port) => {
+                if now < self.next_port_check {
+                    return None;
+                }
+                self.next_port_check = now + Duration::from_millis(25);
+                // The root's network namespace every time; every 250ms (or
+                // once the root is gone), that of every traced process, in
+                // case the service lives in a namespace of its own.
+                let mut pids = Vec::new();
+                let root_alive = self.state.root_alive.load(Ordering::Acquire);
+                if root_alive {
+                    pids.push(self.state.root.load(Ordering::Acquire));
+                }
+                if !root_alive || now >= self.next_netns_check {
+                    self.next_netns_check = now + Duration::from_millis(250);
+                    pids.extend(procfs::one_per_netns(procfs::traced_by(std::process::id())));
+                }
+                pids.into_iter().any(|pid| procfs::port_listening(pid, *port) == Some(true)).then(|| format!("port {port} listening"))
+            }
+            Readiness::Cmd(_) => self.cmd_ready.load(Ordering::Acquire).then(|| "ready command succeeded".into()),
+            Readiness::Log(_) => self.log_ready.load(Ordering::Acquire).then(|| "ready line logged".into()),
+            Readiness::Auto => {
+                if !self.state.exec_done.load(Ordering::Acquire) {
+                    self.next_window = now + self.opts.auto_window;
+                    return None;
+                }
+                while now >= self.next_window {
+                    self.next_window += self.opts.auto_window;
+                    let d = self.state.rec().distinct(Phase::Boot);
+                    if d == self.last_distinct {
+                        self.stable_windows += 1;
+                    } else {
+                        self.last_distinct = d;
+                        self.stable_windows = 0;
+                    }
+                }
+                (self.stable_windows >= self.opts.auto_windows).then(|| format!("no new syscall for {} windows", self.opts.auto_windows))
+            }
+        }
+    }
+
+    fn progress(&mut self, now: Instant) {
+        if !self.tty || now < self.next_progress {
+            return;
+        }
+        self.next_progress = now + Duration::from_secs(1);
+        let distinct = self.state.rec().distinct_total();
+        eprint!(
+            "\r\x1b[2Kspeaker-ctl: {} phase, {:.0}s elapsed, {} distinct syscalls, {} tasks traced",
+            self.state.phase(),
+            self.state.t0.elapsed().as_secs_f64(),
+            distinct,
+            self.state.live_tasks.load(Ordering::Relaxed)
+        );
+    }
+
+    pub fn run(mut self) {
+        let tick = Duration::from_millis(10);
+        while !self.state.done.load(Ordering::Acquire) {
+            std::thread::sleep(tick);
+            let now = Instant::now();
+            let phase = self.state.phase();
+
+            let sigs = signals::count();
+            if sigs > self.signals_seen {
+                self.signals_seen = sigs;
+                if phase != Phase::Shutdown {
+                    self.begin_shutdown("interrupted");
+                } else if !self.killed {
+                    self.kill_all();
+                }
+            }
+            if let Some(d) = self.opts.stop_after {
+                if now >= self.state.t0 + d {
+                    self.begin_shutdown("--stop-after");
+                }
+            }
+            let phase = self.state.phase();
+            if phase == Phase::Boot {
+                if let Some(why) = self.boot_ready(now) {
+                    self.end_boot(&why);
+                }
+            } else if phase == Phase::Running {
+                let workload_done = self.workload.as_ref().map(Workload::done);
+                let running_for_done = self.opts.running_for.map(|d| now >= self.ready_at.unwrap_or(now) + d);
+                let stop = match (workload_done, running_for_done) {
+                    (None, None) => false,
+                    (w, r) => w.unwrap_or(true) && r.unwrap_or(true),
+                };
+                if stop {
+                    let why = if workload_done.is_some() { "workload done" } else { "--running-for" };
+                    self.begin_shutdown(why);
+                }
+            }
+            let gen = self.state.rec().generation;
+            if gen != self.written_gen && self.last_write.is_none_or(|t| now >= t + Duration::from_secs(1)) {
+                self.write_profile();
+            }
+            self.progress(now);
+        }
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        // Nothing is traced any more: stop the helpers.
+        self.cmd_stop.store(true, Ordering::Release);
+        let probe = self.cmd_child.load(Ordering::Acquire);
+        if probe > 0 {
+            let _ = killpg(Pid::from_raw(probe), Signal::SIGKILL);
+        }
+        if let Some(h) = self.cmd_poller.take() {
+            let _ = h.join();
+        }
+        if let Some(w) = self.workload.take() {
+            w.stop();
+        }
+    }
+}

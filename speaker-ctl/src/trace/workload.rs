@@ -1,0 +1,68 @@
+//! `--workload CMD`: `sh -c CMD`, run untraced once boot has ended, in its
+//! own process group with stdin from /dev/null.
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A running (or finished) workload.
+pub struct Workload {
+    thread: JoinHandle<()>,
+    /// The workload shell's process group (its pid).
+    pgid: Arc<AtomicI32>,
+    done: Arc<AtomicBool>,
+}
+
+impl Workload {
+    /// Starts `sh -c CMD`; its end is reported on stderr (`tty`: clear the
+    /// status line first).
+    pub fn start(cmd: String, tty: bool) -> Workload {
+        let pgid = Arc::new(AtomicI32::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (p, d) = (pgid.clone(), done.clone());
+        let thread = std::thread::spawn(move || {
+            let clear = if tty { "\r\x1b[2K" } else { "" };
+            // Its own process group (killed as a whole at the end), stdin
+            // from /dev/null (a background group must not read the terminal).
+            match Command::new("/bin/sh").arg("-c").arg(&cmd).stdin(Stdio::null()).process_group(0).spawn() {
+                Ok(mut child) => {
+                    p.store(child.id() as i32, Ordering::Release);
+                    match child.wait() {
+                        Ok(st) => eprintln!("{clear}speaker-ctl: workload {}", describe(st)),
+                        Err(e) => eprintln!("{clear}speaker-ctl: workload: wait failed: {e}"),
+                    }
+                }
+                Err(e) => eprintln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}"),
+            }
+            d.store(true, Ordering::Release);
+        });
+        Workload { thread, pgid, done }
+    }
+
+    pub fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// SIGTERMs the workload's process group (whatever it left running:
+    /// the group outlives the shell while any member is alive) and waits
+    /// for the shell.
+    pub fn stop(self) {
+        let pgid = self.pgid.load(Ordering::Acquire);
+        if pgid > 0 {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGTERM);
+        }
+        let _ = self.thread.join();
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        _ => format!("ended ({status:?})"),
+    }
+}
