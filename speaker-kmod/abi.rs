@@ -62,10 +62,7 @@ pub const IOC_READ: u32 = 2;
 
 /// Encodes an ioctl number like the kernel's `_IOC(dir, type, nr, size)`.
 pub const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    (dir << IOC_DIRSHIFT)
-        | (SPEAKER_IOC_MAGIC << IOC_TYPESHIFT)
-        | (nr << IOC_NRSHIFT)
-        | ((size as u32) << IOC_SIZESHIFT)
+    (dir << IOC_DIRSHIFT) | (SPEAKER_IOC_MAGIC << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT) | ((size as u32) << IOC_SIZESHIFT)
 }
 
 /// Answer of [`SPEAKER_IOC_VERSION`].
@@ -184,11 +181,9 @@ pub struct StatusArgs {
 
 pub const SPEAKER_IOC_VERSION: u32 = ioc(IOC_READ, 0x01, core::mem::size_of::<VersionInfo>());
 pub const SPEAKER_IOC_REGISTER: u32 = ioc(IOC_WRITE, 0x02, core::mem::size_of::<RegisterArgs>());
-pub const SPEAKER_IOC_SWITCH: u32 =
-    ioc(IOC_READ | IOC_WRITE, 0x03, core::mem::size_of::<SwitchArgs>());
+pub const SPEAKER_IOC_SWITCH: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, core::mem::size_of::<SwitchArgs>());
 pub const SPEAKER_IOC_UNREGISTER: u32 = ioc(IOC_WRITE, 0x04, core::mem::size_of::<CidArgs>());
-pub const SPEAKER_IOC_STATUS: u32 =
-    ioc(IOC_READ | IOC_WRITE, 0x05, core::mem::size_of::<StatusArgs>());
+pub const SPEAKER_IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 0x05, core::mem::size_of::<StatusArgs>());
 
 // The structs have no implicit padding (sizes are sums of their fields).
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 8 + MODULE_VERSION_LEN);

@@ -61,11 +61,9 @@ fn die(msg: &str) -> ! {
 }
 
 fn usage() -> ! {
-    die(
-        "usage: fixture-service --port N [--pidfile PATH] | --client N [--count K] | \
+    die("usage: fixture-service --port N [--pidfile PATH] | --client N [--count K] | \
          --fork-many N | --threads N | --spawn N | --kill-self | --exec-missing | --stop-cont | \
-         --signal-handler | --int80",
-    )
+         --signal-handler | --int80")
 }
 
 fn num(v: Option<&String>) -> u64 {
@@ -147,11 +145,7 @@ fn boot_syscalls() {
         // SAFETY: valid out-pointer.
         unsafe {
             let mut ru: libc::rusage = std::mem::zeroed();
-            libc::syscall(
-                libc::SYS_getrusage,
-                libc::RUSAGE_THREAD,
-                &mut ru as *mut libc::rusage,
-            );
+            libc::syscall(libc::SYS_getrusage, libc::RUSAGE_THREAD, &mut ru as *mut libc::rusage);
         }
     })
     .join()
@@ -180,11 +174,7 @@ fn shutdown_syscalls() {
     // SAFETY: valid out-pointer; fsync on an fd we own.
     unsafe {
         let mut it: libc::itimerval = std::mem::zeroed();
-        libc::syscall(
-            libc::SYS_getitimer,
-            libc::ITIMER_REAL,
-            &mut it as *mut libc::itimerval,
-        );
+        libc::syscall(libc::SYS_getitimer, libc::ITIMER_REAL, &mut it as *mut libc::itimerval);
     }
     let path = std::env::temp_dir().join(format!("fixture-service-{}.bye", std::process::id()));
     if let Ok(mut f) = std::fs::File::create(&path) {
@@ -226,16 +216,8 @@ fn serve(port: u16, pidfile: Option<String>) -> i32 {
 
     loop {
         let mut pfd = [
-            libc::pollfd {
-                fd: listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: fds[0],
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: fds[0], events: libc::POLLIN, revents: 0 },
         ];
         // SAFETY: valid array of pollfds.
         let n = unsafe { libc::poll(pfd.as_mut_ptr(), 2, -1) };
@@ -327,12 +309,7 @@ fn threads(n: u64) -> i32 {
                 let (mut r, mut e, mut s): (libc::gid_t, libc::gid_t, libc::gid_t) = (0, 0, 0);
                 // SAFETY: valid out-pointers.
                 unsafe {
-                    libc::syscall(
-                        libc::SYS_getresgid,
-                        &mut r as *mut libc::gid_t,
-                        &mut e as *mut libc::gid_t,
-                        &mut s as *mut libc::gid_t,
-                    )
+                    libc::syscall(libc::SYS_getresgid, &mut r as *mut libc::gid_t, &mut e as *mut libc::gid_t, &mut s as *mut libc::gid_t)
                 };
             })
         })
@@ -347,10 +324,7 @@ fn spawn(n: u64) -> i32 {
     let exe = std::env::current_exe().unwrap_or_else(|e| die(&format!("current_exe: {e}")));
     let mut bad = 0;
     for _ in 0..n {
-        match std::process::Command::new(&exe)
-            .args(["--threads", "1"])
-            .status()
-        {
+        match std::process::Command::new(&exe).args(["--threads", "1"]).status() {
             Ok(st) if st.success() => {}
             _ => bad += 1,
         }
@@ -388,10 +362,7 @@ fn stop_cont() -> i32 {
             return 1;
         }
         libc::kill(child, libc::SIGCONT);
-        if libc::waitpid(child, &mut st, 0) != child
-            || !libc::WIFEXITED(st)
-            || libc::WEXITSTATUS(st) != 7
-        {
+        if libc::waitpid(child, &mut st, 0) != child || !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 7 {
             eprintln!("fixture-service: stop-cont: child did not exit 7 (status {st:#x})");
             return 1;
         }

@@ -131,12 +131,12 @@ fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
     let nr = syscall_nr(name).ok_or(libc::ENOSYS)?;
     let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
     let prog = [
-        f(0x20, 0, 0, 4),                  // ld [4] (arch)
-        f(0x15, 0, 3, 0xc000_003e),        // jeq AUDIT_ARCH_X86_64
-        f(0x20, 0, 0, 0),                  // ld [0] (nr)
-        f(0x15, 0, 1, nr),                 // jeq nr
+        f(0x20, 0, 0, 4),                   // ld [4] (arch)
+        f(0x15, 0, 3, 0xc000_003e),         // jeq AUDIT_ARCH_X86_64
+        f(0x20, 0, 0, 0),                   // ld [0] (nr)
+        f(0x15, 0, 1, nr),                  // jeq nr
         f(0x06, 0, 0, 0x0005_0000 | errno), // ret ERRNO(errno)
-        f(0x06, 0, 0, 0x7fff_0000),        // ret ALLOW
+        f(0x06, 0, 0, 0x7fff_0000),         // ret ALLOW
     ];
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut _ };
     // SAFETY: valid program; SECCOMP_SET_MODE_FILTER with TSYNC (flag 1).
@@ -241,7 +241,7 @@ fn storm_loop() {
             libc::syscall(libc::SYS_getpriority, 0, 0);
         }
         i += 1;
-        if i % 200 == 0 {
+        if i.is_multiple_of(200) {
             // SAFETY: the child only makes syscalls and _exits; we reap it.
             unsafe {
                 let pid = libc::fork();
@@ -280,8 +280,27 @@ fn serve(dir: PathBuf, threads: usize, depth: usize, storm: bool) -> ! {
 
 /// The syscalls `try` and `sys` know (see `syscall_by_name`).
 const KNOWN: &[&str] = &[
-    "getppid", "gettid", "getpriority", "uname", "umask", "sysinfo", "getcpu", "personality", "getrusage", "times", "sethostname",
-    "mount", "setuid", "setgid", "prlimit64", "getrlimit", "statfs", "getcwd", "chdir", "sched_getaffinity", "capget",
+    "getppid",
+    "gettid",
+    "getpriority",
+    "uname",
+    "umask",
+    "sysinfo",
+    "getcpu",
+    "personality",
+    "getrusage",
+    "times",
+    "sethostname",
+    "mount",
+    "setuid",
+    "setgid",
+    "prlimit64",
+    "getrlimit",
+    "statfs",
+    "getcwd",
+    "chdir",
+    "sched_getaffinity",
+    "capget",
 ];
 
 fn main() {

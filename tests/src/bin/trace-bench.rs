@@ -48,12 +48,7 @@ fn time_once(cmd: &[String]) -> Result<f64, String> {
         .map_err(|e| format!("cannot run {}: {e}", cmd[0]))?;
     let secs = start.elapsed().as_secs_f64();
     if !out.status.success() {
-        return Err(format!(
-            "{} failed ({}): {}",
-            cmd.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("{} failed ({}): {}", cmd.join(" "), out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(secs)
 }
@@ -71,38 +66,11 @@ fn main() {
     let _ = std::fs::create_dir_all(&dir);
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
     let out = |m: &str| dir.join(format!("{m}.json")).display().to_string();
-    let strace = ["/usr/bin/strace", "/bin/strace"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
+    let strace = ["/usr/bin/strace", "/bin/strace"].into_iter().find(|p| std::path::Path::new(p).exists());
     let mut rows = vec![
-        Row {
-            name: "untraced",
-            cmd: vec![],
-        },
-        Row {
-            name: "ptrace",
-            cmd: s(&[
-                "speaker-ctl",
-                "trace",
-                "--mode",
-                "ptrace",
-                "-o",
-                &out("ptrace"),
-                "--",
-            ]),
-        },
-        Row {
-            name: "filter",
-            cmd: s(&[
-                "speaker-ctl",
-                "trace",
-                "--mode",
-                "filter",
-                "-o",
-                &out("filter"),
-                "--",
-            ]),
-        },
+        Row { name: "untraced", cmd: vec![] },
+        Row { name: "ptrace", cmd: s(&["speaker-ctl", "trace", "--mode", "ptrace", "-o", &out("ptrace"), "--"]) },
+        Row { name: "filter", cmd: s(&["speaker-ctl", "trace", "--mode", "filter", "-o", &out("filter"), "--"]) },
     ];
     // The comparison is the point of the benchmark: without strace it fails
     // (qemu/run puts the host's strace, installed by scripts/setup, in the guest).
@@ -110,16 +78,10 @@ fn main() {
         eprintln!("trace-bench: strace not found (/usr/bin/strace); run scripts/setup and qemu/run again");
         std::process::exit(1);
     };
-    rows.push(Row {
-        name: "strace",
-        cmd: s(&[p, "-f", "-c", "-o", "/dev/null"]),
-    });
+    rows.push(Row { name: "strace", cmd: s(&[p, "-f", "-c", "-o", "/dev/null"]) });
 
     println!("trace-bench: syscall-loop {n} (getppid), wall-clock seconds");
-    println!(
-        "{:<10} {:>10} {:>10} {:>12} {:>10} {:>12}",
-        "mode", "t(0) s", "t(N) s", "per call", "slowdown", "total ratio"
-    );
+    println!("{:<10} {:>10} {:>10} {:>12} {:>10} {:>12}", "mode", "t(0) s", "t(N) s", "per call", "slowdown", "total ratio");
     let mut base: Option<(f64, f64)> = None;
     let mut failed = false;
     for r in &rows {
@@ -138,15 +100,7 @@ fn main() {
         };
         let per = ((tn - t0) / n as f64).max(0.0);
         let (bper, btotal) = *base.get_or_insert((per, tn));
-        println!(
-            "{:<10} {:>10.3} {:>10.3} {:>9.2} us {:>9.1}x {:>11.1}x",
-            r.name,
-            t0,
-            tn,
-            per * 1e6,
-            per / bper,
-            tn / btotal
-        );
+        println!("{:<10} {:>10.3} {:>10.3} {:>9.2} us {:>9.1}x {:>11.1}x", r.name, t0, tn, per * 1e6, per / bper, tn / btotal);
     }
     std::process::exit(i32::from(failed));
 }

@@ -183,8 +183,25 @@ fn probe_profile() -> Result<PathBuf, String> {
         );
         let o = run(
             "speaker-ctl",
-            &["trace", "--mode", "filter", "--name", "probe", "--ready", &ready, "--workload", &work, "--running-for", "2s", "-o", out, "--",
-              "speaker-probe", "serve", dir.to_str().unwrap()],
+            &[
+                "trace",
+                "--mode",
+                "filter",
+                "--name",
+                "probe",
+                "--ready",
+                &ready,
+                "--workload",
+                &work,
+                "--running-for",
+                "2s",
+                "-o",
+                out,
+                "--",
+                "speaker-probe",
+                "serve",
+                dir.to_str().unwrap(),
+            ],
         );
         ensure!(o.code == 0, "tracing speaker-probe failed: {}", o.stderr);
         let mut p: Profile = serde_json::from_str(&fs::read_to_string(out).unwrap()).map_err(|e| e.to_string())?;
@@ -257,7 +274,11 @@ fn oci_container_without_annotation_is_untouched() -> Outcome {
             "syscalls":[{"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
     )
     .map_err(|e| e.to_string())?;
-    let b = bundle("plain", &["--seccomp", sec], &["sh", "-c", "speaker-probe try getpriority getppid; grep Seccomp_filters /proc/self/status"])?;
+    let b = bundle(
+        "plain",
+        &["--seccomp", sec],
+        &["sh", "-c", "speaker-probe try getpriority getppid; grep Seccomp_filters /proc/self/status"],
+    )?;
     let before = fs::read(b.join("config.json")).unwrap();
     let o = rt(&["run", "--bundle", b.to_str().unwrap(), "plain1"]);
     ensure!(o.code == 0, "speaker-runtime run plain1: {} {}", o.code, o.stderr);
@@ -407,7 +428,11 @@ fn runtime_passes_through_unknown_commands() -> Outcome {
         ensure!(
             a.code == c.code && a.stdout == c.stdout,
             "speaker-runtime {} differs from crun: exit {} vs {}, output {:?} vs {:?}",
-            args.join(" "), a.code, c.code, a.stdout, c.stdout
+            args.join(" "),
+            a.code,
+            c.code,
+            a.stdout,
+            c.stdout
         );
     }
     ensure!(rt_ok(&["--version"])?.contains("crun version"), "--version is not crun's");
@@ -435,7 +460,12 @@ fn check_create_fails(id: &str, profile: &str, env: &[(&str, &str)], want: &str)
 }
 
 fn runtime_rejects_missing_profile() -> Outcome {
-    check_create_fails("bad1", "/srv/no-such-profile.json", &[], "profile /srv/no-such-profile.json named by annotation io.speaker.profile does not exist")
+    check_create_fails(
+        "bad1",
+        "/srv/no-such-profile.json",
+        &[],
+        "profile /srv/no-such-profile.json named by annotation io.speaker.profile does not exist",
+    )
 }
 
 fn runtime_rejects_profile_for_other_arch() -> Outcome {

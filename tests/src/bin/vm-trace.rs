@@ -40,13 +40,7 @@ fn ctl(args: &[&str]) -> Out {
 
 fn ctl_ok(args: &[&str]) -> Result<String, String> {
     let o = ctl(args);
-    ensure!(
-        o.code == 0,
-        "speaker-ctl {} failed ({}): {}",
-        args.join(" "),
-        o.code,
-        o.stderr.trim()
-    );
+    ensure!(o.code == 0, "speaker-ctl {} failed ({}): {}", args.join(" "), o.code, o.stderr.trim());
     Ok(o.stdout)
 }
 
@@ -70,9 +64,7 @@ impl Traced {
     }
 
     fn profile(&self) -> Result<&Profile, String> {
-        self.profile
-            .as_ref()
-            .ok_or_else(|| format!("no profile written ({})", self.describe()))
+        self.profile.as_ref().ok_or_else(|| format!("no profile written ({})", self.describe()))
     }
 }
 
@@ -85,13 +77,7 @@ fn trace(dir: &Path, mode: &str, extra: &[&str], cmd: &[&str]) -> Traced {
     args.extend_from_slice(&["-o", o, "--"]);
     args.extend_from_slice(cmd);
     let r = ctl(&args);
-    Traced {
-        code: r.code,
-        stderr: r.stderr,
-        profile: fs::read_to_string(&out)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok()),
-    }
+    Traced { code: r.code, stderr: r.stderr, profile: fs::read_to_string(&out).ok().and_then(|t| serde_json::from_str(&t).ok()) }
 }
 
 /// Traces the fixture service: boot until its "listening" line, running
@@ -99,12 +85,7 @@ fn trace(dir: &Path, mode: &str, extra: &[&str], cmd: &[&str]) -> Traced {
 fn trace_service(dir: &Path, mode: &str, port: u16, pings: u32) -> Traced {
     let workload = format!("{FIXTURE} --client {port} --count {pings}");
     let port = port.to_string();
-    trace(
-        dir,
-        mode,
-        &["--ready", READY, "--workload", &workload],
-        &[FIXTURE, "--port", &port],
-    )
+    trace(dir, mode, &["--ready", READY, "--workload", &workload], &[FIXTURE, "--port", &port])
 }
 
 /// Per phase, the syscalls as `name` (x86_64) or `arch:name` (others).
@@ -112,17 +93,8 @@ fn sets(p: &Profile) -> BTreeMap<Phase, BTreeSet<String>> {
     p.phases
         .iter()
         .map(|(ph, set)| {
-            let names = set
-                .syscalls
-                .iter()
-                .map(|e| {
-                    if e.arch == "x86_64" {
-                        e.name.clone()
-                    } else {
-                        format!("{}:{}", e.arch, e.name)
-                    }
-                })
-                .collect();
+            let names =
+                set.syscalls.iter().map(|e| if e.arch == "x86_64" { e.name.clone() } else { format!("{}:{}", e.arch, e.name) }).collect();
             (*ph, names)
         })
         .collect()
@@ -146,10 +118,7 @@ fn summary(stderr: &str) -> BTreeMap<String, (u64, u64)> {
         if !["boot", "running", "shutdown"].contains(&phase) {
             continue;
         }
-        let nums: Vec<u64> = rest
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|w| w.parse().ok())
-            .collect();
+        let nums: Vec<u64> = rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
         if nums.len() >= 2 {
             out.insert(phase.to_string(), (nums[0], nums[1]));
         }
@@ -159,67 +128,32 @@ fn summary(stderr: &str) -> BTreeMap<String, (u64, u64)> {
 
 /// `filter mode: N seccomp stops, M filter switches` -> (N, M).
 fn filter_totals(stderr: &str) -> Option<(u64, u64)> {
-    let l = stderr
-        .lines()
-        .find_map(|l| l.split_once("speaker-ctl: filter mode: ").map(|x| x.1))?;
-    let nums: Vec<u64> = l
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
+    let l = stderr.lines().find_map(|l| l.split_once("speaker-ctl: filter mode: ").map(|x| x.1))?;
+    let nums: Vec<u64> = l.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
     Some((*nums.first()?, *nums.get(1)?))
 }
 
 fn trace_containers() -> Result<Vec<String>, String> {
-    Ok(ctl_ok(&["status"])?
-        .lines()
-        .filter(|l| l.starts_with("trace-"))
-        .map(|l| l.to_string())
-        .collect())
+    Ok(ctl_ok(&["status"])?.lines().filter(|l| l.starts_with("trace-")).map(|l| l.to_string()).collect())
 }
 
 /// The per-phase checks every trace of the fixture service must pass.
 fn check_service_sets(what: &str, p: &Profile) -> Outcome {
     let s = sets(p);
     let phase = |ph: Phase| s.get(&ph).cloned().unwrap_or_default();
-    let (boot, running, shutdown) = (
-        phase(Phase::Boot),
-        phase(Phase::Running),
-        phase(Phase::Shutdown),
-    );
-    ensure!(
-        s.len() == 3,
-        "{what}: phases {:?}, want boot, running, shutdown",
-        s.keys().collect::<Vec<_>>()
-    );
-    for (ph, set, only) in [
-        ("boot", &boot, BOOT_ONLY),
-        ("running", &running, RUNNING_ONLY),
-        ("shutdown", &shutdown, SHUTDOWN_ONLY),
-    ] {
+    let (boot, running, shutdown) = (phase(Phase::Boot), phase(Phase::Running), phase(Phase::Shutdown));
+    ensure!(s.len() == 3, "{what}: phases {:?}, want boot, running, shutdown", s.keys().collect::<Vec<_>>());
+    for (ph, set, only) in [("boot", &boot, BOOT_ONLY), ("running", &running, RUNNING_ONLY), ("shutdown", &shutdown, SHUTDOWN_ONLY)] {
         for n in only {
             ensure!(set.contains(*n), "{what}: {ph} lacks {n}: {set:?}");
-            for (other, oset) in [
-                ("boot", &boot),
-                ("running", &running),
-                ("shutdown", &shutdown),
-            ] {
-                ensure!(
-                    other == ph || !oset.contains(*n),
-                    "{what}: {ph}-only {n} is in {other} too"
-                );
+            for (other, oset) in [("boot", &boot), ("running", &running), ("shutdown", &shutdown)] {
+                ensure!(other == ph || !oset.contains(*n), "{what}: {ph}-only {n} is in {other} too");
             }
         }
     }
     ensure!(boot.contains("execve"), "{what}: boot lacks execve");
-    for (ph, set) in [
-        ("boot", &boot),
-        ("running", &running),
-        ("shutdown", &shutdown),
-    ] {
-        ensure!(
-            !set.contains(SENTINEL),
-            "{what}: sentinel {SENTINEL} in {ph}"
-        );
+    for (ph, set) in [("boot", &boot), ("running", &running), ("shutdown", &shutdown)] {
+        ensure!(!set.contains(SENTINEL), "{what}: sentinel {SENTINEL} in {ph}");
     }
     Ok(())
 }
@@ -228,16 +162,11 @@ fn diff_sets(a: &Profile, b: &Profile) -> Vec<String> {
     let (sa, sb) = (sets(a), sets(b));
     let mut out = Vec::new();
     for ph in Phase::ALL {
-        let (x, y) = (
-            sa.get(&ph).cloned().unwrap_or_default(),
-            sb.get(&ph).cloned().unwrap_or_default(),
-        );
+        let (x, y) = (sa.get(&ph).cloned().unwrap_or_default(), sb.get(&ph).cloned().unwrap_or_default());
         let only_a: Vec<_> = x.difference(&y).collect();
         let only_b: Vec<_> = y.difference(&x).collect();
         if !only_a.is_empty() || !only_b.is_empty() {
-            out.push(format!(
-                "{ph}: only filter {only_a:?}, only ptrace {only_b:?}"
-            ));
+            out.push(format!("{ph}: only filter {only_a:?}, only ptrace {only_b:?}"));
         }
     }
     out
@@ -248,18 +177,12 @@ fn diff_sets(a: &Profile, b: &Profile) -> Vec<String> {
 
 fn filter_mode_is_reported() -> Outcome {
     let dir = workdir("reported");
-    for (mode, want) in [
-        ("filter", "tracing mode: filter (speaker.ko)"),
-        ("auto", "tracing mode: filter (speaker.ko)"),
-        ("ptrace", "tracing mode: ptrace"),
-    ] {
+    for (mode, want) in
+        [("filter", "tracing mode: filter (speaker.ko)"), ("auto", "tracing mode: filter (speaker.ko)"), ("ptrace", "tracing mode: ptrace")]
+    {
         let t = trace(&dir, mode, &[], &[FIXTURE, "--threads", "2"]);
         ensure!(t.code == 0, "--mode {mode}: {}", t.describe());
-        let lines: Vec<&str> = t
-            .stderr
-            .lines()
-            .filter(|l| l.contains("tracing mode:"))
-            .collect();
+        let lines: Vec<&str> = t.stderr.lines().filter(|l| l.contains("tracing mode:")).collect();
         ensure!(
             lines.len() == 1 && lines[0] == format!("speaker-ctl: {want}"),
             "--mode {mode}: mode lines {lines:?}, want one 'speaker-ctl: {want}'"
@@ -271,21 +194,11 @@ fn filter_mode_is_reported() -> Outcome {
             if filter { "missing" } else { "present" },
             t.stderr.trim()
         );
-        ensure!(
-            !t.stderr.contains("not loaded") && !t.stderr.contains("warning"),
-            "--mode {mode}: {}",
-            t.stderr.trim()
-        );
+        ensure!(!t.stderr.contains("not loaded") && !t.stderr.contains("warning"), "--mode {mode}: {}", t.stderr.trim());
         let u = union(t.profile()?);
-        ensure!(
-            u.contains("getresgid") && u.contains("execve"),
-            "--mode {mode}: profile {u:?}"
-        );
+        ensure!(u.contains("getresgid") && u.contains("execve"), "--mode {mode}: profile {u:?}");
         let left = trace_containers()?;
-        ensure!(
-            left.is_empty(),
-            "--mode {mode}: speaker.ko still has {left:?}"
-        );
+        ensure!(left.is_empty(), "--mode {mode}: speaker.ko still has {left:?}");
     }
     Ok(())
 }
@@ -294,37 +207,17 @@ fn filter_mode_matches_ptrace_mode() -> Outcome {
     let dir = workdir("matches");
     let f = trace_service(&dir, "filter", 7101, 5);
     ensure!(f.code == 0, "filter mode: {}", f.describe());
-    ensure!(
-        f.stderr.contains("tracing mode: filter (speaker.ko)"),
-        "filter mode did not run: {}",
-        f.stderr.trim()
-    );
+    ensure!(f.stderr.contains("tracing mode: filter (speaker.ko)"), "filter mode did not run: {}", f.stderr.trim());
     let p = trace_service(&dir, "ptrace", 7102, 5);
     ensure!(p.code == 0, "ptrace mode: {}", p.describe());
-    ensure!(
-        p.stderr.contains("tracing mode: ptrace"),
-        "{}",
-        p.stderr.trim()
-    );
+    ensure!(p.stderr.contains("tracing mode: ptrace"), "{}", p.stderr.trim());
     let (fp, pp) = (f.profile()?, p.profile()?);
     check_service_sets("filter mode", fp)?;
     check_service_sets("ptrace mode", pp)?;
     let d = diff_sets(fp, pp);
     ensure!(d.is_empty(), "per-phase sets differ: {}", d.join("; "));
-    ensure!(
-        fp.architectures == pp.architectures,
-        "architectures {:?} vs {:?}",
-        fp.architectures,
-        pp.architectures
-    );
-    println!(
-        "  per phase: {}",
-        sets(fp)
-            .iter()
-            .map(|(ph, s)| format!("{ph} {}", s.len()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    ensure!(fp.architectures == pp.architectures, "architectures {:?} vs {:?}", fp.architectures, pp.architectures);
+    println!("  per phase: {}", sets(fp).iter().map(|(ph, s)| format!("{ph} {}", s.len())).collect::<Vec<_>>().join(", "));
     Ok(())
 }
 
@@ -336,59 +229,31 @@ fn filter_mode_traps_each_syscall_once_per_phase() -> Outcome {
     let p = trace_service(&dir, "ptrace", 7202, pings);
     ensure!(p.code == 0, "ptrace mode: {}", p.describe());
     let (fs_, ps) = (summary(&f.stderr), summary(&p.stderr));
-    ensure!(
-        fs_.len() == 3 && ps.len() == 3,
-        "summaries {fs_:?} / {ps:?}: {}",
-        f.stderr.trim()
-    );
+    ensure!(fs_.len() == 3 && ps.len() == 3, "summaries {fs_:?} / {ps:?}: {}", f.stderr.trim());
     // Races between threads trapping the same new syscall, and the
     // (deferred-free) switch, may cost a few extra stops; never one per call.
     const SLACK: u64 = 3;
     for (phase, (distinct, stops)) in &fs_ {
-        ensure!(
-            *stops <= distinct + SLACK,
-            "{phase}: {stops} seccomp stops for {distinct} syscalls"
-        );
+        ensure!(*stops <= distinct + SLACK, "{phase}: {stops} seccomp stops for {distinct} syscalls");
         let (_, calls) = ps[phase];
-        println!(
-            "  {phase}: {distinct} syscalls, filter {stops} seccomp stops, ptrace {calls} calls"
-        );
+        println!("  {phase}: {distinct} syscalls, filter {stops} seccomp stops, ptrace {calls} calls");
     }
     // The running phase served `pings` requests: ptrace saw every call,
     // the filter trapped each syscall once.
     let (r_distinct, r_calls) = ps["running"];
-    ensure!(
-        r_calls >= u64::from(pings) * r_distinct / 2,
-        "ptrace running: only {r_calls} calls for {pings} pings"
-    );
+    ensure!(r_calls >= u64::from(pings) * r_distinct / 2, "ptrace running: only {r_calls} calls for {pings} pings");
     let fp = f.profile()?;
     let running = &fp.phases[&Phase::Running].syscalls;
     for e in running {
-        ensure!(
-            e.count.unwrap_or(0) <= 1 + SLACK,
-            "running {}: count {:?} in filter mode ({pings} pings)",
-            e.name,
-            e.count
-        );
+        ensure!(e.count.unwrap_or(0) <= 1 + SLACK, "running {}: count {:?} in filter mode ({pings} pings)", e.name, e.count);
     }
     let sysinfo = running.iter().find(|e| e.name == "sysinfo");
-    ensure!(
-        sysinfo.and_then(|e| e.count) == Some(1),
-        "running sysinfo trapped {:?} times",
-        sysinfo.map(|e| e.count)
-    );
-    let (stops, switches) =
-        filter_totals(&f.stderr).ok_or_else(|| format!("no filter totals: {}", f.stderr))?;
+    ensure!(sysinfo.and_then(|e| e.count) == Some(1), "running sysinfo trapped {:?} times", sysinfo.map(|e| e.count));
+    let (stops, switches) = filter_totals(&f.stderr).ok_or_else(|| format!("no filter totals: {}", f.stderr))?;
     let distinct: u64 = fs_.values().map(|v| v.0).sum();
-    ensure!(
-        stops <= distinct + 3 * SLACK,
-        "{stops} seccomp stops in all for {distinct} syscalls"
-    );
+    ensure!(stops <= distinct + 3 * SLACK, "{stops} seccomp stops in all for {distinct} syscalls");
     // One switch per batch of new syscalls plus one per phase change.
-    ensure!(
-        switches >= 2 && switches <= distinct + 3,
-        "{switches} filter switches for {distinct} syscalls"
-    );
+    ensure!(switches >= 2 && switches <= distinct + 3, "{switches} filter switches for {distinct} syscalls");
     Ok(())
 }
 
@@ -412,12 +277,7 @@ fn filter_mode_follows_children_threads_and_i386() -> Outcome {
         let mut unions = Vec::new();
         for mode in ["filter", "ptrace"] {
             let t = trace(&dir, mode, &[], &cmd);
-            ensure!(
-                t.code == *code,
-                "{args:?} --mode {mode}: exit {}, want {code}: {}",
-                t.code,
-                t.stderr.trim()
-            );
+            ensure!(t.code == *code, "{args:?} --mode {mode}: exit {}, want {code}: {}", t.code, t.stderr.trim());
             let u = union(t.profile()?);
             for w in *want {
                 ensure!(u.contains(*w), "{args:?} --mode {mode}: no {w} in {u:?}");
@@ -426,15 +286,9 @@ fn filter_mode_follows_children_threads_and_i386() -> Outcome {
         }
         let only_f: Vec<_> = unions[0].difference(&unions[1]).collect();
         let only_p: Vec<_> = unions[1].difference(&unions[0]).collect();
-        ensure!(
-            only_f.is_empty() && only_p.is_empty(),
-            "{args:?}: only filter {only_f:?}, only ptrace {only_p:?}"
-        );
+        ensure!(only_f.is_empty() && only_p.is_empty(), "{args:?}: only filter {only_f:?}, only ptrace {only_p:?}");
     }
-    ensure!(
-        trace_containers()?.is_empty(),
-        "trace containers left behind"
-    );
+    ensure!(trace_containers()?.is_empty(), "trace containers left behind");
     Ok(())
 }
 
@@ -467,31 +321,21 @@ fn trace_mode_filter_without_module_fails_clearly() -> Outcome {
         "stderr {:?} should be one error line saying speaker.ko is not loaded",
         t.stderr
     );
-    ensure!(
-        !marker.exists(),
-        "the command ran although --mode filter failed"
-    );
+    ensure!(!marker.exists(), "the command ran although --mode filter failed");
     ensure!(t.profile.is_none(), "a profile was written");
 
     let t = trace(&dir, "auto", &[], &["sh", "-c", &touch]);
     ensure!(t.code == 0, "--mode auto without module: {}", t.describe());
     ensure!(
-        t.stderr
-            .contains("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops")
+        t.stderr.contains("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops")
             && t.stderr.contains("speaker-ctl: tracing mode: ptrace"),
         "--mode auto without module: {}",
         t.stderr.trim()
     );
     ensure!(marker.exists(), "--mode auto did not run the command");
-    ensure!(
-        union(t.profile()?).contains("execve"),
-        "--mode auto profile lacks execve"
-    );
+    ensure!(union(t.profile()?).contains("execve"), "--mode auto profile lacks execve");
     drop(_reload);
-    ensure!(
-        Path::new("/dev/speaker").exists(),
-        "insmod /speaker.ko failed"
-    );
+    ensure!(Path::new("/dev/speaker").exists(), "insmod /speaker.ko failed");
     ctl_ok(&["version"])?;
     Ok(())
 }
@@ -578,32 +422,17 @@ fn run_service_under(cid: &str, profile_args: &[&str], port: u16) -> Outcome {
         if let Some(mut s) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut s, &mut err);
         }
-        return Err(format!(
-            "the service never listened under its boot phase: {e}; speaker-ctl run: {code:?} {}",
-            err.trim()
-        ));
+        return Err(format!("the service never listened under its boot phase: {e}; speaker-ctl run: {code:?} {}", err.trim()));
     }
     let result = (|| -> Outcome {
         let sw = ctl_ok(&["switch", cid, "--to", "running"])?;
         ensure!(sw.contains("boot -> running"), "switch said {sw:?}");
         let st = ctl_ok(&["status", cid])?;
-        ensure!(
-            st.lines()
-                .any(|l| l.starts_with(cid) && l.contains("running")),
-            "status after the switch: {st:?}"
-        );
+        ensure!(st.lines().any(|l| l.starts_with(cid) && l.contains("running")), "status after the switch: {st:?}");
         let c = run(FIXTURE, &["--client", &port_s, "--count", "10"]);
-        ensure!(
-            c.code == 0,
-            "client under the running phase: exit {}: {}",
-            c.code,
-            c.stderr.trim()
-        );
+        ensure!(c.code == 0, "client under the running phase: exit {}: {}", c.code, c.stderr.trim());
         let st = ctl_ok(&["stop", cid, "--timeout", "20"])?;
-        ensure!(
-            st.contains("running -> shutdown") && st.contains("exited after SIGTERM"),
-            "stop said {st:?}"
-        );
+        ensure!(st.contains("running -> shutdown") && st.contains("exited after SIGTERM"), "stop said {st:?}");
         Ok(())
     })();
     if result.is_err() {
@@ -617,17 +446,8 @@ fn run_service_under(cid: &str, profile_args: &[&str], port: u16) -> Outcome {
     result.map_err(|e| format!("{e}; service stderr: {}", err.trim()))?;
     let code = code?;
     let _ = wait_line(&rx, "shutting down", &mut lines);
-    ensure!(
-        code == 0,
-        "the service exited {code} (want 0); stderr: {}",
-        err.trim()
-    );
-    ensure!(
-        lines
-            .iter()
-            .any(|l| l.contains("fixture-service: shutting down")),
-        "no shutdown line: {lines:?}"
-    );
+    ensure!(code == 0, "the service exited {code} (want 0); stderr: {}", err.trim());
+    ensure!(lines.iter().any(|l| l.contains("fixture-service: shutting down")), "no shutdown line: {lines:?}");
     Ok(())
 }
 
@@ -661,19 +481,9 @@ fn exported_profiles_in_complain_mode_log_no_denial() -> Outcome {
 
 fn trace_bench_runs() -> Outcome {
     let o = run("trace-bench", &["2000"]);
-    ensure!(
-        o.code == 0,
-        "trace-bench 2000: exit {}: {} {}",
-        o.code,
-        o.stdout.trim(),
-        o.stderr.trim()
-    );
+    ensure!(o.code == 0, "trace-bench 2000: exit {}: {} {}", o.code, o.stdout.trim(), o.stderr.trim());
     for row in ["untraced", "ptrace", "filter", "strace"] {
-        ensure!(
-            o.stdout.lines().any(|l| l.trim_start().starts_with(row)),
-            "no {row} row in {:?}",
-            o.stdout
-        );
+        ensure!(o.stdout.lines().any(|l| l.trim_start().starts_with(row)), "no {row} row in {:?}", o.stdout);
     }
     Ok(())
 }
@@ -682,26 +492,11 @@ fn trace_bench_runs() -> Outcome {
 
 const SCENARIOS: &[Scenario] = &[
     ("filter_mode_is_reported", filter_mode_is_reported),
-    (
-        "filter_mode_matches_ptrace_mode",
-        filter_mode_matches_ptrace_mode,
-    ),
-    (
-        "filter_mode_traps_each_syscall_once_per_phase",
-        filter_mode_traps_each_syscall_once_per_phase,
-    ),
-    (
-        "filter_mode_follows_children_threads_and_i386",
-        filter_mode_follows_children_threads_and_i386,
-    ),
-    (
-        "trace_profile_runs_the_service_without_denials",
-        trace_profile_runs_the_service_without_denials,
-    ),
-    (
-        "trace_mode_filter_without_module_fails_clearly",
-        trace_mode_filter_without_module_fails_clearly,
-    ),
+    ("filter_mode_matches_ptrace_mode", filter_mode_matches_ptrace_mode),
+    ("filter_mode_traps_each_syscall_once_per_phase", filter_mode_traps_each_syscall_once_per_phase),
+    ("filter_mode_follows_children_threads_and_i386", filter_mode_follows_children_threads_and_i386),
+    ("trace_profile_runs_the_service_without_denials", trace_profile_runs_the_service_without_denials),
+    ("trace_mode_filter_without_module_fails_clearly", trace_mode_filter_without_module_fails_clearly),
     ("exported_profiles_in_complain_mode_log_no_denial", exported_profiles_in_complain_mode_log_no_denial),
     ("trace_bench_runs", trace_bench_runs),
 ];

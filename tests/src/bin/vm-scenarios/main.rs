@@ -12,9 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use speaker::abi;
+use speaker::device::{encode_cid, Device};
 use speaker_tests::ensure;
 use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, Out, Outcome, Scenario};
-use speaker::device::{encode_cid, Device};
 
 mod raw;
 mod trust;
@@ -128,7 +128,9 @@ impl Probe {
 
     fn wait_ready(&self) -> Outcome {
         wait_until(&format!("{} tasks of {} to be ready", self.tasks, self.cid), Duration::from_secs(60), || {
-            fs::read_dir(&self.dir).map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ready.")).count()).unwrap_or(0)
+            fs::read_dir(&self.dir)
+                .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ready.")).count())
+                .unwrap_or(0)
                 >= self.tasks
         })
     }
@@ -531,8 +533,21 @@ fn host_filter_below_container_is_untouched() -> Outcome {
         insn(0x06, 0, 0, 0x7fff_0000),
     ];
     let argv: Vec<std::ffi::CString> = [
-        "speaker-ctl", "run", "--name", "above-host", "--boot", b.to_str().unwrap(), "--running", r.to_str().unwrap(),
-        "--shutdown", s.to_str().unwrap(), "--detach", "--", "speaker-probe", "serve", cdir,
+        "speaker-ctl",
+        "run",
+        "--name",
+        "above-host",
+        "--boot",
+        b.to_str().unwrap(),
+        "--running",
+        r.to_str().unwrap(),
+        "--shutdown",
+        s.to_str().unwrap(),
+        "--detach",
+        "--",
+        "speaker-probe",
+        "serve",
+        cdir,
     ]
     .iter()
     .map(|a| std::ffi::CString::new(*a).unwrap())
@@ -647,7 +662,12 @@ fn exited_container_is_forgotten() -> Outcome {
     let st = ctl_ok(&["status"])?;
     ensure!(!st.contains("exits"), "status still lists the exited container: {st}");
     let o = ctl(&["switch", "exits"]);
-    ensure!(o.code != 0 && o.stderr.contains("exits") && o.stderr.trim().lines().count() == 1, "switch of exited: {} {:?}", o.code, o.stderr);
+    ensure!(
+        o.code != 0 && o.stderr.contains("exits") && o.stderr.trim().lines().count() == 1,
+        "switch of exited: {} {:?}",
+        o.code,
+        o.stderr
+    );
     Ok(())
 }
 
@@ -832,7 +852,10 @@ fn log_action_allows_in_complain_mode() -> Outcome {
     // SCMP_ACT_LOG: allowed, and logged through audit (type 1326, action
     // SECCOMP_RET_LOG = 0x7ffc0000) with the syscall number.
     let logged = || {
-        dmesg().lines().skip(before).any(|l| l.contains("type=1326") && l.contains(&format!("syscall={NR_GETPRIORITY} ")) && l.contains("code=0x7ffc0000"))
+        dmesg()
+            .lines()
+            .skip(before)
+            .any(|l| l.contains("type=1326") && l.contains(&format!("syscall={NR_GETPRIORITY} ")) && l.contains("code=0x7ffc0000"))
     };
     wait_until("the audit record of the logged getpriority", Duration::from_secs(10), logged)?;
     Ok(())

@@ -133,13 +133,8 @@ pub fn switch(fd: i32, cid: &str, prog: &[libc::sock_filter], flags: u32) -> i32
 
 /// `SPEAKER_IOC_REGISTER` of the top filter of `pid`; 0 or the errno.
 pub fn register(fd: i32, cid: &str, pid: i32, filter_count: u32) -> i32 {
-    let args = abi::RegisterArgs {
-        cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]),
-        pid: pid as u32,
-        filter_count,
-        phase: 0,
-        allowed: 0,
-    };
+    let args =
+        abi::RegisterArgs { cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]), pid: pid as u32, filter_count, phase: 0, allowed: 0 };
     // SAFETY: `args` is a valid RegisterArgs.
     errno_or_zero(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_REGISTER as _, &args) })
 }

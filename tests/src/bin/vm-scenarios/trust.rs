@@ -124,14 +124,22 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     fault?;
     ensure!(switched == Some(0), "the switch during the blocked read failed: errno {switched:?}");
     resolved?;
-    let want: Vec<u8> = boot.iter().flat_map(|i| {
-        let mut b = i.code.to_ne_bytes().to_vec();
-        b.extend([i.jt, i.jf]);
-        b.extend(i.k.to_ne_bytes());
-        b
-    }).collect();
+    let want: Vec<u8> = boot
+        .iter()
+        .flat_map(|i| {
+            let mut b = i.code.to_ne_bytes().to_vec();
+            b.extend([i.jt, i.jf]);
+            b.extend(i.k.to_ne_bytes());
+            b
+        })
+        .collect();
     ensure!(normal == want, "the unblocked read did not return the boot program");
-    ensure!(copied == want, "the read that slept across the switch copied {:02x?}, want the old program {:02x?}", &copied[..copied.len().min(24)], &want[..24]);
+    ensure!(
+        copied == want,
+        "the read that slept across the switch copied {:02x?}, want the old program {:02x?}",
+        &copied[..copied.len().min(24)],
+        &want[..24]
+    );
     ensure!(c.ask(0)? >= 0, "the new (allow-all) program is not in force");
     drop(c);
     close(fd);
@@ -164,7 +172,8 @@ impl Uffd {
             ensure!(fd >= 0, "userfaultfd: {} (CONFIG_USERFAULTFD?)", std::io::Error::last_os_error());
             let mut api = [UFFD_API, 0, 0];
             ensure!(libc::ioctl(fd, UFFDIO_API as _, api.as_mut_ptr()) == 0, "UFFDIO_API: {}", std::io::Error::last_os_error());
-            let addr = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+            let addr =
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
             ensure!(addr != libc::MAP_FAILED, "mmap failed");
             let mut reg = [addr as u64, len as u64, 1 /* MODE_MISSING */, 0];
             ensure!(libc::ioctl(fd, UFFDIO_REGISTER as _, reg.as_mut_ptr()) == 0, "UFFDIO_REGISTER: {}", std::io::Error::last_os_error());
