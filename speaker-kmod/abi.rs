@@ -18,6 +18,7 @@
 //! | [`SPEAKER_IOC_SWITCH`] | RW | [`SwitchArgs`] | `EPERM` `EFAULT` `EINVAL` `E2BIG` `ESRCH` `ENOMEM` `ENOSPC` |
 //! | [`SPEAKER_IOC_UNREGISTER`] | W | [`CidArgs`] | `EPERM` `EFAULT` `EINVAL` `ESRCH` |
 //! | [`SPEAKER_IOC_STATUS`] | RW | [`StatusArgs`] + [`StatusEntry`] array | `EPERM` `EFAULT` `EINVAL` |
+//! | [`SPEAKER_IOC_PIDS`] | RW | [`PidsArgs`] + `u32` array | `EPERM` `EFAULT` `EINVAL` `ESRCH` |
 //!
 //! Every command but `VERSION` needs `CAP_SYS_ADMIN` and a caller whose own
 //! seccomp chain contains no filter speaker.ko manages (`EPERM`): a
@@ -179,11 +180,32 @@ pub struct StatusArgs {
     pub cid: [u8; CID_LEN],
 }
 
+/// Argument of [`SPEAKER_IOC_PIDS`]: the processes that use a container's
+/// filter now (to attribute seccomp's audit records, which carry a pid, to
+/// containers).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PidsArgs {
+    /// The container id, NUL-padded.
+    pub cid: [u8; CID_LEN],
+    /// User pointer to an array of `capacity` `u32`: thread-group ids in
+    /// the initial PID namespace (the `pid=` of audit records).
+    pub pids: u64,
+    /// Capacity of the array (at most [`MAX_PIDS`] are written).
+    pub capacity: u32,
+    /// Out: number of processes (may exceed `capacity`).
+    pub count: u32,
+}
+
+/// Most pids [`SPEAKER_IOC_PIDS`] writes in one call.
+pub const MAX_PIDS: u32 = 65536;
+
 pub const SPEAKER_IOC_VERSION: u32 = ioc(IOC_READ, 0x01, core::mem::size_of::<VersionInfo>());
 pub const SPEAKER_IOC_REGISTER: u32 = ioc(IOC_WRITE, 0x02, core::mem::size_of::<RegisterArgs>());
 pub const SPEAKER_IOC_SWITCH: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, core::mem::size_of::<SwitchArgs>());
 pub const SPEAKER_IOC_UNREGISTER: u32 = ioc(IOC_WRITE, 0x04, core::mem::size_of::<CidArgs>());
 pub const SPEAKER_IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 0x05, core::mem::size_of::<StatusArgs>());
+pub const SPEAKER_IOC_PIDS: u32 = ioc(IOC_READ | IOC_WRITE, 0x06, core::mem::size_of::<PidsArgs>());
 
 // The structs have no implicit padding (sizes are sums of their fields).
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 8 + MODULE_VERSION_LEN);
@@ -192,3 +214,4 @@ const _: () = assert!(core::mem::size_of::<SwitchArgs>() == CID_LEN + 8 + 32 + 8
 const _: () = assert!(core::mem::size_of::<CidArgs>() == CID_LEN);
 const _: () = assert!(core::mem::size_of::<StatusEntry>() == CID_LEN + 24 + 16);
 const _: () = assert!(core::mem::size_of::<StatusArgs>() == 16 + CID_LEN);
+const _: () = assert!(core::mem::size_of::<PidsArgs>() == CID_LEN + 16);

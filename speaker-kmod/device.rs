@@ -11,7 +11,7 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-use crate::abi::{self, CidArgs, RegisterArgs, StatusArgs, StatusEntry, SwitchArgs, VersionInfo};
+use crate::abi::{self, CidArgs, PidsArgs, RegisterArgs, StatusArgs, StatusEntry, SwitchArgs, VersionInfo};
 use crate::registry;
 
 // SAFETY: plain `repr(C)` integers and byte arrays without padding (checked
@@ -31,6 +31,10 @@ unsafe impl AsBytes for StatusArgs {}
 unsafe impl AsBytes for StatusEntry {}
 // SAFETY: as above.
 unsafe impl AsBytes for VersionInfo {}
+// SAFETY: as above.
+unsafe impl FromBytes for PidsArgs {}
+// SAFETY: as above.
+unsafe impl AsBytes for PidsArgs {}
 
 // The ABI's own encoding must be the kernel's.
 const _: () = assert!(abi::SPEAKER_IOC_VERSION == kernel::ioctl::_IOR::<VersionInfo>(abi::SPEAKER_IOC_MAGIC, 0x01));
@@ -38,6 +42,7 @@ const _: () = assert!(abi::SPEAKER_IOC_REGISTER == kernel::ioctl::_IOW::<Registe
 const _: () = assert!(abi::SPEAKER_IOC_SWITCH == kernel::ioctl::_IOWR::<SwitchArgs>(abi::SPEAKER_IOC_MAGIC, 0x03));
 const _: () = assert!(abi::SPEAKER_IOC_UNREGISTER == kernel::ioctl::_IOW::<CidArgs>(abi::SPEAKER_IOC_MAGIC, 0x04));
 const _: () = assert!(abi::SPEAKER_IOC_STATUS == kernel::ioctl::_IOWR::<StatusArgs>(abi::SPEAKER_IOC_MAGIC, 0x05));
+const _: () = assert!(abi::SPEAKER_IOC_PIDS == kernel::ioctl::_IOWR::<PidsArgs>(abi::SPEAKER_IOC_MAGIC, 0x06));
 
 /// An open `/dev/speaker`; all state is module-global (`registry`).
 pub(crate) struct SpeakerFile;
@@ -67,6 +72,7 @@ impl MiscDevice for SpeakerFile {
             abi::SPEAKER_IOC_SWITCH => switch(user),
             abi::SPEAKER_IOC_UNREGISTER => unregister(user),
             abi::SPEAKER_IOC_STATUS => status(user),
+            abi::SPEAKER_IOC_PIDS => pids(user),
             _ => Err(ENOTTY),
         }
     }
@@ -123,6 +129,21 @@ fn status(user: UserSlice) -> Result<isize> {
     let mut out = UserSlice::new(UserPtr::from_addr(args.entries as usize), size).writer();
     for e in entries.iter() {
         out.write(e)?;
+    }
+    writer.write(&args)?;
+    Ok(0)
+}
+
+fn pids(user: UserSlice) -> Result<isize> {
+    require_admin()?;
+    let (mut reader, mut writer) = user.reader_writer();
+    let mut args: PidsArgs = reader.read()?;
+    let cap = args.capacity.min(abi::MAX_PIDS) as usize;
+    let (pids, count) = registry::pids(&args.cid, cap)?;
+    args.count = count;
+    let mut out = UserSlice::new(UserPtr::from_addr(args.pids as usize), pids.len() * 4).writer();
+    for p in pids.iter() {
+        out.write(p)?;
     }
     writer.write(&args)?;
     Ok(0)

@@ -22,7 +22,7 @@ use kernel::{bindings, prelude::*, sync::Arc};
 
 use crate::abi::{self, CID_LEN};
 use crate::bpf::{orig_insns, CacheMask, OwnedProg};
-use crate::filter::FilterRef;
+use crate::filter::{chain_contains, FilterRef};
 use crate::keep::OldProgs;
 use crate::mirror::SeccompFilter;
 use crate::sweep::{self, Sweeper};
@@ -411,6 +411,32 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
         )?;
     }
     Ok(total)
+}
+
+/// The thread-group ids (initial PID namespace) of the processes whose
+/// threads use container `cid`'s filter, at most `cap` of them, and their
+/// total count.
+pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVec<u32>, u32)> {
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    let me = reg.find(cid)?.filter.as_ptr();
+    // Allocated up front: the walk holds spinlocks.
+    let mut out = KVec::with_capacity(cap, GFP_KERNEL)?;
+    let mut total = 0u32;
+    let mut last = -1;
+    for_each_thread_locked(|t, top| {
+        // SAFETY: siglock held: the chain is attached and alive, and `t` is
+        // a live task whose `tgid` never changes.
+        let (uses, tgid) = unsafe { (chain_contains(top, me), (*t).tgid) };
+        // Threads of one process are visited one after the other.
+        if uses && tgid != last {
+            last = tgid;
+            total = total.saturating_add(1);
+            let _ = out.push_within_capacity(tgid as u32);
+        }
+    });
+    Ok((out, total))
 }
 
 /// Runs from the sweeper's work item: sweeps, and either queues the sweeper

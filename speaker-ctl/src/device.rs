@@ -29,8 +29,27 @@ pub enum DeviceError {
     BadCid(String),
     #[error("speaker.ko knows no container '{0}' (speaker-ctl status lists them; an exited container is forgotten)")]
     UnknownContainer(String),
-    #[error("{op} refused: CAP_SYS_ADMIN is required (run as root)")]
+    #[error(
+        "{op} refused: speaker.ko needs CAP_SYS_ADMIN on the host and a caller outside every container it manages \
+         (run speaker-ctl as root on the host, not inside a container)"
+    )]
     NotPermitted { op: &'static str },
+    #[error(
+        "register refused for pid {pid}: its filter is shared with processes outside its thread group (installed before a fork \
+         by a launcher?), or another filter was stacked on it since its count was read; a switch would change it for them \
+         too. Install the container's filter in the container's own first process, just before it execs"
+    )]
+    SharedFilter { pid: u32 },
+    #[error(
+        "switch of '{cid}' refused: the program would make a filter chain longer than seccomp's limit \
+         (32768 instructions per chain, counting the filters stacked above the container's): use a shorter program"
+    )]
+    ChainTooLong { cid: String },
+    #[error(
+        "switch of '{cid}' refused: speaker.ko already keeps 1024 replaced programs (or 256 Ki instructions) for it \
+         until it exits; switch between the programs it already had, or restart the container"
+    )]
+    TooManyKept { cid: String },
     #[error("{op} failed: {err}")]
     Ioctl { op: &'static str, err: nix::Error },
 }
@@ -42,15 +61,17 @@ nix::ioctl_write_ptr!(ioc_register, abi::SPEAKER_IOC_MAGIC, 0x02, abi::RegisterA
 nix::ioctl_readwrite!(ioc_switch, abi::SPEAKER_IOC_MAGIC, 0x03, abi::SwitchArgs);
 nix::ioctl_write_ptr!(ioc_unregister, abi::SPEAKER_IOC_MAGIC, 0x04, abi::CidArgs);
 nix::ioctl_readwrite!(ioc_status, abi::SPEAKER_IOC_MAGIC, 0x05, abi::StatusArgs);
+nix::ioctl_readwrite!(ioc_pids, abi::SPEAKER_IOC_MAGIC, 0x06, abi::PidsArgs);
 
 /// The ioctl numbers as nix encodes them (for the ABI agreement test).
-pub fn nix_request_codes() -> [u64; 5] {
+pub fn nix_request_codes() -> [u64; 6] {
     [
         nix::request_code_read!(abi::SPEAKER_IOC_MAGIC, 0x01, std::mem::size_of::<abi::VersionInfo>()) as u64,
         nix::request_code_write!(abi::SPEAKER_IOC_MAGIC, 0x02, std::mem::size_of::<abi::RegisterArgs>()) as u64,
         nix::request_code_readwrite!(abi::SPEAKER_IOC_MAGIC, 0x03, std::mem::size_of::<abi::SwitchArgs>()) as u64,
         nix::request_code_write!(abi::SPEAKER_IOC_MAGIC, 0x04, std::mem::size_of::<abi::CidArgs>()) as u64,
         nix::request_code_readwrite!(abi::SPEAKER_IOC_MAGIC, 0x05, std::mem::size_of::<abi::StatusArgs>()) as u64,
+        nix::request_code_readwrite!(abi::SPEAKER_IOC_MAGIC, 0x06, std::mem::size_of::<abi::PidsArgs>()) as u64,
     ]
 }
 
@@ -80,6 +101,8 @@ pub struct ContainerStatus {
     pub tasks: u32,
     pub allowed: u32,
     pub switches: u32,
+    /// Replaced programs the module keeps until the container exits.
+    pub kept: u32,
     pub registered_ns: u64,
     pub last_switch_ns: u64,
 }
@@ -136,6 +159,7 @@ impl Device {
         // SAFETY: `args` is a valid RegisterArgs the kernel only reads.
         unsafe { ioc_register(self.fd(), &args) }.map_err(|err| match err {
             nix::Error::EPERM => DeviceError::NotPermitted { op: "register" },
+            nix::Error::EBUSY => DeviceError::SharedFilter { pid },
             err => DeviceError::Ioctl { op: "register", err },
         })?;
         Ok(())
@@ -173,6 +197,8 @@ impl Device {
         unsafe { ioc_switch(self.fd(), &mut args) }.map_err(|err| match err {
             nix::Error::ESRCH => DeviceError::UnknownContainer(cid.to_string()),
             nix::Error::EPERM => DeviceError::NotPermitted { op: "switch" },
+            nix::Error::ENOMEM => DeviceError::ChainTooLong { cid: cid.to_string() },
+            nix::Error::ENOSPC => DeviceError::TooManyKept { cid: cid.to_string() },
             err => DeviceError::Ioctl { op: "switch", err },
         })?;
         Ok(SwitchReport {
@@ -189,6 +215,7 @@ impl Device {
         // SAFETY: `args` is a valid CidArgs the kernel only reads.
         unsafe { ioc_unregister(self.fd(), &args) }.map_err(|err| match err {
             nix::Error::ESRCH => DeviceError::UnknownContainer(cid.to_string()),
+            nix::Error::EPERM => DeviceError::NotPermitted { op: "unregister" },
             err => DeviceError::Ioctl { op: "unregister", err },
         })?;
         Ok(())
@@ -216,7 +243,10 @@ impl Device {
             let mut buf = vec![empty; cap];
             let mut args = abi::StatusArgs { entries: buf.as_mut_ptr() as u64, capacity: cap as u32, count: 0, cid };
             // SAFETY: `buf` has `capacity` writable entries; `args` is valid.
-            unsafe { ioc_status(self.fd(), &mut args) }.map_err(|err| DeviceError::Ioctl { op: "status ioctl", err })?;
+            unsafe { ioc_status(self.fd(), &mut args) }.map_err(|err| match err {
+                nix::Error::EPERM => DeviceError::NotPermitted { op: "status" },
+                err => DeviceError::Ioctl { op: "status ioctl", err },
+            })?;
             if args.count as usize > cap {
                 cap = args.count as usize;
                 continue;
@@ -231,10 +261,34 @@ impl Device {
                     tasks: e.tasks,
                     allowed: e.allowed,
                     switches: e.switches,
+                    kept: e.kept,
                     registered_ns: e.registered_ns,
                     last_switch_ns: e.last_switch_ns,
                 })
                 .collect());
+        }
+    }
+
+    /// The processes (thread-group ids in the initial PID namespace, the
+    /// `pid=` of audit records) that use container `cid`'s filter now.
+    pub fn pids(&self, cid: &str) -> Result<Vec<u32>> {
+        let cid_bytes = encode_cid(cid)?;
+        let mut cap = 64usize;
+        loop {
+            let mut buf = vec![0u32; cap];
+            let mut args = abi::PidsArgs { cid: cid_bytes, pids: buf.as_mut_ptr() as u64, capacity: cap as u32, count: 0 };
+            // SAFETY: `buf` has `capacity` writable u32; `args` is valid.
+            unsafe { ioc_pids(self.fd(), &mut args) }.map_err(|err| match err {
+                nix::Error::ESRCH => DeviceError::UnknownContainer(cid.to_string()),
+                nix::Error::EPERM => DeviceError::NotPermitted { op: "pids" },
+                err => DeviceError::Ioctl { op: "pids ioctl", err },
+            })?;
+            if args.count as usize > cap && cap < abi::MAX_PIDS as usize {
+                cap = (args.count as usize).min(abi::MAX_PIDS as usize);
+                continue;
+            }
+            buf.truncate((args.count as usize).min(cap));
+            return Ok(buf);
         }
     }
 }
@@ -251,6 +305,7 @@ mod tests {
             abi::SPEAKER_IOC_SWITCH,
             abi::SPEAKER_IOC_UNREGISTER,
             abi::SPEAKER_IOC_STATUS,
+            abi::SPEAKER_IOC_PIDS,
         ];
         let ours = nix_request_codes();
         for (m, o) in module.iter().zip(ours.iter()) {

@@ -37,7 +37,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
                 let st = ContainerState::load(&c.cid).ok();
                 serde_json::json!({
                     "cid": c.cid, "pid": c.pid, "phase": phase_name(c.phase), "tasks": c.tasks,
-                    "allowed_syscalls": c.allowed, "switches": c.switches,
+                    "allowed_syscalls": c.allowed, "switches": c.switches, "kept_programs": c.kept,
                     "registered_ns": c.registered_ns, "last_switch_ns": c.last_switch_ns,
                     "ready_unix_ms": st.as_ref().and_then(|s| s.runtime.as_ref()).and_then(|r| r.ready_unix_ms),
                     "cmd": st.map(|s| s.cmd),
@@ -47,16 +47,20 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    println!("{:<20} {:>7} {:<9} {:>6} {:>8} {:>8}  LAST SWITCH", "CONTAINER", "PID", "PHASE", "TASKS", "ALLOWED", "SWITCHES");
+    println!(
+        "{:<20} {:>7} {:<9} {:>6} {:>8} {:>8} {:>5}  LAST SWITCH",
+        "CONTAINER", "PID", "PHASE", "TASKS", "ALLOWED", "SWITCHES", "KEPT"
+    );
     for c in &list {
         println!(
-            "{:<20} {:>7} {:<9} {:>6} {:>8} {:>8}  {}",
+            "{:<20} {:>7} {:<9} {:>6} {:>8} {:>8} {:>5}  {}",
             c.cid,
             c.pid,
             phase_name(c.phase),
             c.tasks,
             c.allowed,
             c.switches,
+            c.kept,
             ago(c.last_switch_ns)
         );
     }
