@@ -470,7 +470,10 @@ pub(crate) fn release_all() {
             core::mem::forget(old);
         }
     }
-    reg.containers.clear();
+    // Replace the vectors, not just clear them: the static registry is never
+    // dropped, so a cleared vector's buffer would leak at every unload.
+    reg.containers = KVec::new();
+    reg.retired = KVec::new();
     let sweeper = reg.sweeper.take();
     drop(reg);
     if let Some(s) = sweeper {

@@ -12,15 +12,21 @@ use speaker_tests::guest::{dmesg, kernel_trouble, run, Outcome};
 use super::raw::{self, RawContainer};
 use super::{std_phases, wait_until, Probe, DENY};
 
-fn dev() -> Result<i32, String> {
-    let fd = raw::open_dev();
-    ensure!(fd >= 0, "cannot open /dev/speaker: errno {}", -fd);
-    Ok(fd)
+/// An open `/dev/speaker`, closed on drop (a scenario that fails early
+/// must not keep the module busy for the next ones).
+struct Dev(i32);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this value owns.
+        unsafe { libc::close(self.0) };
+    }
 }
 
-fn close(fd: i32) {
-    // SAFETY: closing a descriptor we own.
-    unsafe { libc::close(fd) };
+fn dev() -> Result<Dev, String> {
+    let fd = raw::open_dev();
+    ensure!(fd >= 0, "cannot open /dev/speaker: errno {}", -fd);
+    Ok(Dev(fd))
 }
 
 /// Waits until `rmmod speaker` succeeds (the sweeper unpins the module
@@ -39,7 +45,8 @@ fn rmmod_then_insmod(within: Duration) -> Outcome {
 /// by `speaker-ctl run`.  All get EPERM (or no device at all), and the
 /// running phase's denial stays.
 pub fn switch_from_inside_container_is_refused() -> Outcome {
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let allow = raw::allow_all();
     let ops: Vec<raw::Op> = vec![
         Box::new(move || raw::switch(fd, "inside", &raw::allow_all(), 0) as i64),
@@ -65,7 +72,7 @@ pub fn switch_from_inside_container_is_refused() -> Outcome {
     ensure!(unreg == libc::EPERM as i64, "unregister from inside gave {unreg}, want EPERM");
     ensure!(c.ask(1)? == -raw::DENY_ERRNO, "getpriority is no longer denied after the attempts");
     drop(c);
-    close(fd);
+    drop(dev);
 
     // The same through speaker-ctl run's own container.
     let mut p = Probe::start("inside-ctl", &std_phases(), &[], 1)?;
@@ -86,7 +93,8 @@ pub fn switch_from_inside_container_is_refused() -> Outcome {
 pub fn get_filter_during_switch_is_safe() -> Outcome {
     let before = kernel_trouble(&dmesg()).len();
     let boot = raw::deny_getpriority();
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let c = RawContainer::start(&boot, || {}, vec![Box::new(raw::getpriority_native)])?;
     ensure!(raw::register(fd, "getf", c.pid, 1) == 0, "register failed");
     let uffd = Uffd::new(2 * 4096)?;
@@ -142,7 +150,7 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     );
     ensure!(c.ask(0)? >= 0, "the new (allow-all) program is not in force");
     drop(c);
-    close(fd);
+    drop(dev);
     let trouble = kernel_trouble(&dmesg());
     ensure!(trouble.len() == before, "kernel log: {:?}", &trouble[before..]);
     Ok(())
@@ -219,7 +227,8 @@ impl Drop for Uffd {
 /// registering it for one of them would let a switch rewrite the other's.
 /// EBUSY; once the other process is gone, registering works.
 pub fn register_of_shared_filter_is_refused() -> Outcome {
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     // The child installs a filter, then forks a grandchild sharing it.
     let ops: Vec<raw::Op> = vec![
         Box::new(|| {
@@ -254,14 +263,15 @@ pub fn register_of_shared_filter_is_refused() -> Outcome {
     ensure!(e == 0, "register once the filter is no longer shared gave errno {e}");
     ensure!(raw::unregister(fd, "shared") == 0, "unregister failed");
     drop(c);
-    close(fd);
+    drop(dev);
     Ok(())
 }
 
 /// STATUS lists every container's id and pid: root only.
 pub fn status_requires_cap_sys_admin() -> Outcome {
     let _p = Probe::start("status-priv", &std_phases(), &[], 1)?;
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let errno = super::in_child(|| {
         // SAFETY: dropping every privilege in the forked child; the fd stays open.
         unsafe {
@@ -280,7 +290,7 @@ pub fn status_requires_cap_sys_admin() -> Outcome {
             0
         }
     });
-    close(fd);
+    drop(dev);
     ensure!(errno == libc::EPERM, "STATUS as uid 65534 gave errno {errno}, want EPERM");
     Ok(())
 }
@@ -308,7 +318,8 @@ pub fn layout_is_checked_against_a_live_filter_at_load() -> Outcome {
 /// instructions, 4 more per filter) when a filter is attached; a switch to
 /// a longer program would otherwise build such a chain behind its back.
 pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let ops: Vec<raw::Op> = vec![Box::new(|| {
         // The application stacks 7 filters of 4096 instructions.
         for i in 0..7 {
@@ -328,7 +339,7 @@ pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
     let e = raw::switch(fd, "longpath", &raw::deny_getpriority(), 0);
     ensure!(e == 0, "switch to a short program afterwards gave errno {e}");
     drop(c);
-    close(fd);
+    drop(dev);
     Ok(())
 }
 
@@ -337,7 +348,8 @@ pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
 /// and once it has exited the module unloads cleanly.
 pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
     let before = kernel_trouble(&dmesg()).len();
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
     ensure!(raw::register(fd, "deferred", c.pid, 1) == 0, "register failed");
     for i in 0..20 {
@@ -346,7 +358,7 @@ pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
         ensure!(e == 0, "deferred switch {i} gave errno {e}");
     }
     ensure!(raw::switch(fd, "deferred", &raw::deny_getpriority(), speaker::abi::SWITCH_DEFER_FREE) == 0, "last switch failed");
-    close(fd);
+    drop(dev);
     let o = run("rmmod", &["speaker"]);
     ensure!(o.code != 0, "rmmod succeeded while the container lives and its replaced programs may be read");
     ensure!(c.ask(0)? == -raw::DENY_ERRNO, "the container is no longer confined after the refused rmmod");
@@ -360,7 +372,8 @@ pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
 /// `int $0x80` getpriority is allowed (and cached: the i386 half of the
 /// action cache) in boot, and denied once the switch returns.
 pub fn compat_cached_allow_is_revoked_after_switch() -> Outcome {
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_compat)])?;
     ensure!(raw::register(fd, "compat", c.pid, 1) == 0, "register failed");
     let r = c.ask(0)?;
@@ -373,7 +386,7 @@ pub fn compat_cached_allow_is_revoked_after_switch() -> Outcome {
     let cache = fs::read_to_string(format!("/proc/{}/seccomp_cache", c.pid)).map_err(|e| e.to_string())?;
     ensure!(!cache.lines().any(|l| l == "ia32 96 ALLOW"), "ia32 getpriority is still cached after the switch");
     drop(c);
-    close(fd);
+    drop(dev);
     Ok(())
 }
 
@@ -428,7 +441,8 @@ pub fn tsync_stacking_during_switch_is_safe() -> Outcome {
         });
         0
     };
-    let fd = dev()?;
+    let dev = dev()?;
+    let fd = dev.0;
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(start_threads)])?;
     ensure!(raw::register(fd, "tsync", c.pid, 1) == 0, "register failed");
     ensure!(c.ask(0)? == 0, "the container's threads did not start");
@@ -461,7 +475,7 @@ pub fn tsync_stacking_during_switch_is_safe() -> Outcome {
     shared.stop.store(1, Ordering::Release);
     let stacked = shared.stacked.load(Ordering::Acquire);
     drop(c);
-    close(fd);
+    drop(dev);
     outcome?;
     ensure!(stacked > 0, "no filter was stacked with TSYNC during the switches");
     Ok(())
