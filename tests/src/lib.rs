@@ -80,6 +80,44 @@ pub mod guest {
         log.lines().filter(|l| BAD.iter().any(|b| l.contains(b)) || slub(l)).map(|l| l.to_string()).collect()
     }
 
+    /// `ioctl(fd, cmd, arg)` as the kernel answered it: `Ok(return value)`
+    /// or `Err(errno)`.  `arg` may be any address, valid or not: the callers
+    /// test how the kernel copes with it.
+    pub fn raw_ioctl(fd: i32, cmd: u32, arg: u64) -> Result<i64, i32> {
+        // SAFETY: the kernel validates `arg` against our address space; a bad
+        // address makes the call fail with EFAULT, it is never dereferenced here.
+        let r = unsafe { libc::syscall(libc::SYS_ioctl, fd as libc::c_long, cmd as libc::c_ulong, arg) };
+        if r == -1 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Opens `/dev/speaker` read-write, close-on-exec.
+    pub fn open_speaker() -> Result<i32, String> {
+        // SAFETY: plain open of a NUL-terminated path literal.
+        let fd = unsafe { libc::open(c"/dev/speaker".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("cannot open /dev/speaker: {}", std::io::Error::last_os_error()));
+        }
+        Ok(fd)
+    }
+
+    /// The `Seccomp_filters` count of task `pid` (what `SPEAKER_IOC_REGISTER` wants).
+    pub fn seccomp_filters(pid: i32) -> Option<u32> {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        st.lines().find_map(|l| l.strip_prefix("Seccomp_filters:")).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// A container id for the ABI (NUL-padded; longer ids are cut at 63 bytes).
+    pub fn cid_bytes(cid: &str) -> [u8; crate::abi::CID_LEN] {
+        let mut out = [0u8; crate::abi::CID_LEN];
+        let n = cid.len().min(crate::abi::CID_LEN - 1);
+        out[..n].copy_from_slice(&cid.as_bytes()[..n]);
+        out
+    }
+
     /// Where kmemleak is controlled and read (debugfs, mounted by qemu/run).
     pub const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 
@@ -215,18 +253,20 @@ pub mod host {
 
     /// [`boot`] with other `qemu/run` options (e.g. `--rootfs full`).
     pub fn boot_with(runner: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
-        boot_logged(runner, runner, timeout_secs, qemu_args)
+        boot_logged(&[runner.to_string()], runner, timeout_secs, qemu_args)
     }
 
-    /// [`boot_with`] for a runner booted more than once per test binary
-    /// (e.g. with and without the module): the log goes to `target/LOG_NAME.log`.
-    pub fn boot_logged(runner: &str, log_name: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
+    /// [`boot_with`] for a runner with arguments (`cmd`: the runner and its
+    /// arguments) or booted more than once per test binary (e.g. with and
+    /// without the module): the log goes to `target/LOG_NAME.log`.
+    pub fn boot_logged(cmd: &[String], log_name: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
         let root = root();
         let started = std::time::Instant::now();
         let out = Command::new(root.join("qemu/run"))
             .args(["--timeout", &timeout_secs.to_string()])
             .args(qemu_args)
-            .args(["--", runner])
+            .arg("--")
+            .args(cmd)
             .output()
             .expect("cannot start qemu/run");
         let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -283,9 +323,18 @@ pub mod host {
                               complete: $complete, scenarios: [$($name),*]);
         };
         (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
+            $crate::vm_tests!(runner: $runner, runner_args: Vec::<String>::new(), timeout: $timeout, qemu_args: $args,
+                              complete: $complete, scenarios: [$($name),*]);
+        };
+        (runner: $runner:literal, runner_args: $rargs:expr, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+         scenarios: [$($name:ident),* $(,)?]) => {
             fn vm() -> &'static $crate::host::VmRun {
                 static RUN: std::sync::OnceLock<$crate::host::VmRun> = std::sync::OnceLock::new();
-                RUN.get_or_init(|| $crate::host::boot_with($runner, $timeout, &$args))
+                RUN.get_or_init(|| {
+                    let mut cmd = vec![$runner.to_string()];
+                    cmd.extend($rargs);
+                    $crate::host::boot_logged(&cmd, $runner, $timeout, &$args)
+                })
             }
             $(
                 #[test]
