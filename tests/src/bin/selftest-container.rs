@@ -14,7 +14,7 @@
 //!    switches: every test keeps its meaning, but each one runs across
 //!    program swaps.
 //!
-//! CMD's stdout is passed through and parsed as TAP; the last line is
+//! CMD's stdout and stderr are passed through (on stdout) and parsed as TAP; the last line is
 //! `SELFTEST-CONTAINER switches=N failed_switches=N status=S tap: pass=N fail=N skip=N of N`.
 //! `--no-register` is the fair baseline: the same launcher and the same
 //! pre-installed filter, without the module (no register, no switch).
@@ -97,7 +97,7 @@ fn child(ready_w: i32, go_r: i32, out_w: i32, argv: &[*const libc::c_char]) -> !
     // is a NULL-terminated array of C strings built before the fork; every
     // path ends in exec or _exit.
     unsafe {
-        if libc::dup2(out_w, 1) < 0 {
+        if libc::dup2(out_w, 1) < 0 || libc::dup2(out_w, 2) < 0 {
             libc::_exit(120);
         }
         // Root (CAP_SYS_ADMIN) needs no no_new_privs, and the selftests test it.
@@ -132,6 +132,19 @@ fn switch(fd: i32, cid: &str, prog: &[libc::sock_filter], flags: u32) -> Result<
         elapsed_ns: 0,
     };
     raw_ioctl(fd, abi::SPEAKER_IOC_SWITCH, &mut args as *mut abi::SwitchArgs as u64).map(|_| ())
+}
+
+/// Waits up to `limit` for child `pid` to be reapable; reaps it.
+fn reaped_within(pid: i32, status: &mut i32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        // SAFETY: polling our own child.
+        if unsafe { libc::waitpid(pid, status, libc::WNOHANG) } == pid {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
 
 fn errno_name(e: i32) -> String {
@@ -233,9 +246,9 @@ fn main() {
         match switch(fd, &o.cid, prog, flags) {
             Ok(()) => switches += 1,
             Err(e) => {
-                // The child may have exited between waitpid and the switch.
-                // SAFETY: polling our own child.
-                if e == libc::ESRCH && unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                // The module may see the child's tasks exit a moment before
+                // the child can be reaped.
+                if e == libc::ESRCH && reaped_within(pid, &mut status, Duration::from_secs(2)) {
                     break;
                 }
                 failed += 1;

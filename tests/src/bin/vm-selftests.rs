@@ -49,7 +49,8 @@ fn report(kind: &str, stdout: &str) -> tap::Results {
 }
 
 fn seccomp_selftests_run_directly() -> Outcome {
-    let o = run("seccomp_bpf", &[]);
+    // stderr too: the harness logs why a test failed there.
+    let o = run("sh", &["-c", "exec seccomp_bpf 2>&1"]);
     let res = report("direct", &o.stdout);
     ensure!(res.complete(), "seccomp_bpf exited {} with incomplete TAP output ({}): {}", o.code, res.summary(), o.stderr.trim());
     Ok(())
@@ -65,7 +66,7 @@ fn seccomp_selftests_run_in_switched_container() -> Outcome {
     let res = report("container", &o.stdout);
     let summary = o.stdout.lines().find(|l| l.starts_with("SELFTEST-CONTAINER")).unwrap_or("").to_string();
     println!("{summary}");
-    ensure!(o.code == 0, "selftest-container exited {}: {summary} {}", o.code, o.stderr.trim());
+    ensure!(o.code == 0, "selftest-container exited {}: {summary} {}", o.code, o.stderr.trim().replace('\n', " | "));
     ensure!(res.complete(), "incomplete TAP output from the container ({})", res.summary());
     if module_loaded() {
         let switches: u64 = summary
