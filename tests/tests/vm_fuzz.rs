@@ -13,11 +13,15 @@ fn fuzz_args() -> Vec<String> {
     args
 }
 
+fn qemu_args() -> Vec<String> {
+    vec!["--mem".to_string(), "1024".to_string()]
+}
+
 speaker_tests::vm_tests!(
     runner: "speaker-fuzz",
     runner_args: fuzz_args(),
     timeout: 900,
-    qemu_args: vec!["--mem".to_string(), "1024".to_string()],
+    qemu_args: qemu_args(),
     complete: every_fuzz_verdict_has_a_test_and_the_kernel_log_is_clean,
     scenarios: [
         fuzz_run_completes,
