@@ -246,6 +246,8 @@ struct Stats {
     rmmod_refused: AtomicU64,
     reloads: AtomicU64,
     histogram: Mutex<BTreeMap<i32, u64>>,
+    /// Per kind of worker operation ([`OPS`]): count and total nanoseconds.
+    times: Mutex<[(u64, u64); OPS.len()]>,
     /// Insane answers and broken promises; the run fails if any.
     violations: Mutex<Vec<String>>,
 }
@@ -398,10 +400,14 @@ fn switch_args(rng: &mut Rng, scratch: &mut Scratch, cid: [u8; abi::CID_LEN]) ->
     }
 }
 
-/// One random operation of a worker.
-fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i32, scratch: &mut Scratch) {
+/// The kinds of operation of a worker, for the time report.
+const OPS: [&str; 10] = ["version", "register", "switch", "unregister", "status", "random-cmd", "ro-switch", "live-switch", "fork", "reopen"];
+
+/// One random operation of a worker; returns its kind (index in [`OPS`]).
+fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i32, scratch: &mut Scratch) -> usize {
     let bad = rng.chance(100);
-    match rng.below(100) {
+    let op = rng.below(100);
+    match op {
         // VERSION
         0..=9 => {
             let mut v = abi::VersionInfo { abi_version: 0, containers: 0, module_version: [0; abi::MODULE_VERSION_LEN] };
@@ -506,6 +512,16 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
             }
         }
     }
+    match op {
+        0..=9 => 0,
+        10..=19 => 1,
+        20..=49 => 2,
+        50..=54 => 3,
+        55..=64 => 4,
+        65..=89 => 5,
+        90..=92 => 6,
+        _ => 7,
+    }
 }
 
 /// Forks a child that makes a few calls on the inherited fd, as root or
@@ -578,22 +594,39 @@ fn close(fd: i32) {
 fn worker(mut rng: Rng, stats: &Stats, budget: u64, stop: &AtomicBool) {
     let mut hist = BTreeMap::new();
     let mut scratch = Scratch::new();
+    let mut times = [(0u64, 0u64); OPS.len()];
     let Some(mut fd) = open_dev(stats) else { return };
     while stats.calls.load(Relaxed) < budget && !stop.load(Relaxed) {
-        fuzz_once(&mut rng, stats, &mut hist, fd, &mut scratch);
+        let t = Instant::now();
+        let op = fuzz_once(&mut rng, stats, &mut hist, fd, &mut scratch);
+        times[op].0 += 1;
+        times[op].1 += t.elapsed().as_nanos() as u64;
         if rng.chance(3) {
+            let t = Instant::now();
             let unprivileged = rng.chance(500);
             fork_caller(&mut rng, stats, fd, unprivileged);
+            times[8].0 += 1;
+            times[8].1 += t.elapsed().as_nanos() as u64;
         }
         if rng.chance(5) {
+            let t = Instant::now();
             close(fd);
-            match open_dev(stats) {
+            let f = open_dev(stats);
+            times[9].0 += 1;
+            times[9].1 += t.elapsed().as_nanos() as u64;
+            match f {
                 Some(f) => fd = f,
                 None => break,
             }
         }
     }
     close(fd);
+    let mut all = stats.times.lock().unwrap_or_else(|e| e.into_inner());
+    for (a, t) in all.iter_mut().zip(times) {
+        a.0 += t.0;
+        a.1 += t.1;
+    }
+    drop(all);
     let mut all = stats.histogram.lock().unwrap_or_else(|e| e.into_inner());
     for (e, n) in hist {
         *all.entry(e).or_default() += n;
@@ -1000,6 +1033,13 @@ fn fuzz(cfg: &Config) -> Result<Report, String> {
     by_count.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
     let line: Vec<String> = by_count.iter().map(|(e, n)| format!("{}={n}", errno_name(*e))).collect();
     println!("FUZZ errno histogram: {}", line.join(" "));
+    let times = *stats.times.lock().unwrap_or_else(|e| e.into_inner());
+    let line: Vec<String> = OPS
+        .iter()
+        .zip(times)
+        .map(|(n, (c, ns))| format!("{n}={c}x{:.2}ms", if c == 0 { 0.0 } else { ns as f64 / c as f64 / 1e6 }))
+        .collect();
+    println!("FUZZ worker time per operation: {}", line.join(" "));
     let trouble = kernel_trouble(&dmesg()).split_off(trouble_before);
     let violations = stats.violations.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Report {
