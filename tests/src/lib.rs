@@ -6,6 +6,11 @@
 //!   `SCENARIOS DONE pass=N fail=M`).
 //! * [`host`]: what the host-side tests share: booting the VM once per test
 //!   binary and asserting one scenario per `#[test]` ([`vm_tests!`]).
+//! * [`tap`]: parsing the TAP output of the kernel's kselftests.
+//! * [`abi`]: speaker.ko's ioctl ABI (`speaker-kmod/abi.rs`, included as is).
+
+#[path = "../../speaker-kmod/abi.rs"]
+pub mod abi;
 
 /// Returns `Err(format!(...))` from the enclosing scenario unless `cond`.
 #[macro_export]
@@ -56,9 +61,14 @@ pub mod guest {
         run("dmesg", &[]).stdout
     }
 
-    /// Kernel log lines that mean something went wrong in the kernel.
+    /// Kernel log lines that mean something went wrong in the kernel: oopses,
+    /// `BUG:`/`WARNING:` splats (KASAN's `BUG: KASAN: ...` and lockdep's
+    /// `WARNING: possible ... locking` among them), lockdep and RCU reports,
+    /// SLUB debugging's `BUG <cache> (Not tainted): ...` reports, page
+    /// allocation failure splats and kmemleak's own failures.  (kmemleak's
+    /// leak reports are judged by [`KernelLog`], against a baseline.)
     pub fn kernel_trouble(log: &str) -> Vec<String> {
-        const BAD: [&str; 15] = [
+        const BAD: [&str; 25] = [
             "BUG:",
             "WARNING:",
             "Oops",
@@ -74,13 +84,118 @@ pub mod guest {
             "list_del corruption",
             "kernel BUG",
             "possible recursive locking",
+            "KASAN",
+            "DEBUG_LOCKS_WARN_ON",
+            "turning off the locking correctness validator",
+            "lockdep:",
+            "page allocation failure",
+            "Kernel memory leak detector disabled",
+            "Cannot allocate a kmemleak_object",
+            "Memory pool empty",
+            "unable to handle",
+            "stack-protector",
         ];
-        log.lines().filter(|l| BAD.iter().any(|b| l.contains(b))).map(|l| l.to_string()).collect()
+        let slub = |l: &str| l.contains("BUG ") && (l.contains("(Not tainted)") || l.contains("(Tainted: "));
+        log.lines().filter(|l| BAD.iter().any(|b| l.contains(b)) || slub(l)).map(|l| l.to_string()).collect()
+    }
+
+    /// `ioctl(fd, cmd, arg)` as the kernel answered it: `Ok(return value)`
+    /// or `Err(errno)`.  `arg` may be any address, valid or not: the callers
+    /// test how the kernel copes with it.
+    pub fn raw_ioctl(fd: i32, cmd: u32, arg: u64) -> Result<i64, i32> {
+        // SAFETY: the kernel validates `arg` against our address space; a bad
+        // address makes the call fail with EFAULT, it is never dereferenced here.
+        let r = unsafe { libc::syscall(libc::SYS_ioctl, fd as libc::c_long, cmd as libc::c_ulong, arg) };
+        if r == -1 {
+            Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Opens `/dev/speaker` read-write, close-on-exec.
+    pub fn open_speaker() -> Result<i32, String> {
+        // SAFETY: plain open of a NUL-terminated path literal.
+        let fd = unsafe { libc::open(c"/dev/speaker".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("cannot open /dev/speaker: {}", std::io::Error::last_os_error()));
+        }
+        Ok(fd)
+    }
+
+    /// The `Seccomp_filters` count of task `pid` (what `SPEAKER_IOC_REGISTER` wants).
+    pub fn seccomp_filters(pid: i32) -> Option<u32> {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        st.lines().find_map(|l| l.strip_prefix("Seccomp_filters:")).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// A container id for the ABI (NUL-padded; longer ids are cut at 63 bytes).
+    pub fn cid_bytes(cid: &str) -> [u8; crate::abi::CID_LEN] {
+        let mut out = [0u8; crate::abi::CID_LEN];
+        let n = cid.len().min(crate::abi::CID_LEN - 1);
+        out[..n].copy_from_slice(&cid.as_bytes()[..n]);
+        out
+    }
+
+    /// Where kmemleak is controlled and read (debugfs, mounted by qemu/run).
+    pub const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
+
+    /// kmemleak, scanned on demand (the debug kernel has no automatic scan):
+    /// [`KernelLog::start`] reports what is already suspected (boot-time
+    /// allocations, often false positives) and clears it; [`KernelLog::new_leaks`]
+    /// reports only what leaked since.  Following
+    /// Documentation/dev-tools/kmemleak.rst: an object is reported only once
+    /// it is older than 5 s and unchanged between two scans, so each check
+    /// waits 5 s and scans twice.
+    pub struct KernelLog {
+        _baselined: (),
+    }
+
+    impl KernelLog {
+        fn kmemleak(cmd: &str) -> Result<(), String> {
+            std::fs::write(KMEMLEAK, cmd).map_err(|e| format!("kmemleak unavailable: echo {cmd} > {KMEMLEAK}: {e}"))
+        }
+
+        /// Scans twice and returns the suspected leaks not cleared before.
+        fn scan() -> Result<String, String> {
+            Self::kmemleak("scan")?;
+            Self::kmemleak("scan")?;
+            std::fs::read_to_string(KMEMLEAK).map_err(|e| format!("kmemleak unavailable: cannot read {KMEMLEAK}: {e}"))
+        }
+
+        /// Baselines kmemleak: what is suspected now is not this run's doing.
+        pub fn start() -> Result<KernelLog, String> {
+            let old = Self::scan()?;
+            Self::kmemleak("clear")?;
+            let n = old.lines().filter(|l| l.starts_with("unreferenced object")).count();
+            println!("KMEMLEAK baseline: {n} object(s) suspected before the run, cleared");
+            Ok(KernelLog { _baselined: () })
+        }
+
+        /// The leaks kmemleak suspects since [`KernelLog::start`]: one entry
+        /// per object (its report joined with " | ").
+        pub fn new_leaks(&self) -> Result<Vec<String>, String> {
+            std::thread::sleep(std::time::Duration::from_millis(5500));
+            let report = Self::scan()?;
+            let mut leaks: Vec<String> = Vec::new();
+            for l in report.lines() {
+                if l.starts_with("unreferenced object") {
+                    leaks.push(l.trim().to_string());
+                } else if let Some(last) = leaks.last_mut() {
+                    if !l.trim().is_empty() && last.len() < 2000 {
+                        last.push_str(" | ");
+                        last.push_str(l.trim());
+                    }
+                }
+            }
+            Ok(leaks)
+        }
     }
 
     /// Runs the scenarios named on the command line (all by default; `--list`
     /// lists them), prints one line per scenario and the summary, reports
-    /// kernel log trouble, and exits non-zero if one failed.
+    /// kernel log trouble and new kmemleak suspects, and exits non-zero if
+    /// one failed.
     pub fn run_scenarios(scenarios: &[Scenario]) -> ! {
         let wanted: Vec<String> = std::env::args().skip(1).collect();
         if wanted.iter().any(|w| w == "--list") {
@@ -89,6 +204,15 @@ pub mod guest {
             }
             std::process::exit(0);
         }
+        run_selected(scenarios, &wanted)
+    }
+
+    /// [`run_scenarios`] for runners with options of their own: runs the
+    /// scenarios in `wanted` (all if empty).  kmemleak is baselined before
+    /// the first scenario and scanned after the last; a new suspect, or a
+    /// kmemleak that cannot be used, is reported as kernel log trouble.
+    pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
+        let klog = KernelLog::start();
         let (mut pass, mut fail) = (0, 0);
         for (name, f) in scenarios {
             if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
@@ -106,7 +230,16 @@ pub mod guest {
                 }
             }
         }
-        let trouble = kernel_trouble(&dmesg());
+        let mut trouble = kernel_trouble(&dmesg());
+        match klog.and_then(|k| k.new_leaks()) {
+            Ok(leaks) => {
+                for l in &leaks {
+                    println!("KMEMLEAK {l}");
+                }
+                trouble.extend(leaks.iter().map(|l| format!("kmemleak: {}", l.split(" | ").next().unwrap_or(l))));
+            }
+            Err(e) => trouble.push(e),
+        }
         if !trouble.is_empty() {
             println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
         }
@@ -139,15 +272,25 @@ pub mod host {
 
     /// [`boot`] with other `qemu/run` options (e.g. `--rootfs full`).
     pub fn boot_with(runner: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
+        boot_logged(&[runner.to_string()], runner, timeout_secs, qemu_args)
+    }
+
+    /// [`boot_with`] for a runner with arguments (`cmd`: the runner and its
+    /// arguments) or booted more than once per test binary (e.g. with and
+    /// without the module): the log goes to `target/LOG_NAME.log`.
+    pub fn boot_logged(cmd: &[String], log_name: &str, timeout_secs: u32, qemu_args: &[String]) -> VmRun {
         let root = root();
+        let started = std::time::Instant::now();
         let out = Command::new(root.join("qemu/run"))
             .args(["--timeout", &timeout_secs.to_string()])
             .args(qemu_args)
-            .args(["--", runner])
+            .arg("--")
+            .args(cmd)
             .output()
             .expect("cannot start qemu/run");
         let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let log_path = root.join(format!("target/{runner}.log"));
+        eprintln!("VM run {log_name}: {:.0} s", started.elapsed().as_secs_f64());
+        let log_path = root.join(format!("target/{log_name}.log"));
         let _ = std::fs::write(&log_path, &log);
         eprintln!("VM log: {}", log_path.display());
         VmRun { log, status: out.status.code(), log_path }
@@ -199,9 +342,18 @@ pub mod host {
                               complete: $complete, scenarios: [$($name),*]);
         };
         (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
+            $crate::vm_tests!(runner: $runner, runner_args: Vec::<String>::new(), timeout: $timeout, qemu_args: $args,
+                              complete: $complete, scenarios: [$($name),*]);
+        };
+        (runner: $runner:literal, runner_args: $rargs:expr, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+         scenarios: [$($name:ident),* $(,)?]) => {
             fn vm() -> &'static $crate::host::VmRun {
                 static RUN: std::sync::OnceLock<$crate::host::VmRun> = std::sync::OnceLock::new();
-                RUN.get_or_init(|| $crate::host::boot_with($runner, $timeout, &$args))
+                RUN.get_or_init(|| {
+                    let mut cmd = vec![$runner.to_string()];
+                    cmd.extend($rargs);
+                    $crate::host::boot_logged(&cmd, $runner, $timeout, &$args)
+                })
             }
             $(
                 #[test]
@@ -214,5 +366,132 @@ pub mod host {
                 vm().check_complete(&[$(stringify!($name)),*]);
             }
         };
+    }
+}
+
+pub mod tap {
+    //! The TAP output of kselftests (`tools/testing/selftests/kselftest_harness.h`):
+    //! `ok N name`, `not ok N name`, either with a `# SKIP why` (or
+    //! `# XFAIL why`) directive.
+
+    use std::collections::BTreeMap;
+
+    /// The outcome of one test.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Outcome {
+        Pass,
+        Fail,
+        Skip,
+    }
+
+    impl Outcome {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Outcome::Pass => "pass",
+                Outcome::Fail => "fail",
+                Outcome::Skip => "skip",
+            }
+        }
+
+        pub fn parse(s: &str) -> Option<Outcome> {
+            match s {
+                "pass" => Some(Outcome::Pass),
+                "fail" => Some(Outcome::Fail),
+                "skip" => Some(Outcome::Skip),
+                _ => None,
+            }
+        }
+    }
+
+    /// One parsed run: outcome per test name, and the planned test count.
+    #[derive(Debug, Default, Clone)]
+    pub struct Results {
+        pub tests: BTreeMap<String, Outcome>,
+        pub planned: Option<usize>,
+    }
+
+    impl Results {
+        pub fn count(&self, o: Outcome) -> usize {
+            self.tests.values().filter(|&&v| v == o).count()
+        }
+
+        /// Whether every planned test reported a result.
+        pub fn complete(&self) -> bool {
+            self.planned.is_some_and(|p| p > 0 && p == self.tests.len())
+        }
+
+        /// `pass=N fail=N skip=N of planned`.
+        pub fn summary(&self) -> String {
+            format!(
+                "pass={} fail={} skip={} of {}",
+                self.count(Outcome::Pass),
+                self.count(Outcome::Fail),
+                self.count(Outcome::Skip),
+                self.planned.map(|p| p.to_string()).unwrap_or("?".into())
+            )
+        }
+    }
+
+    /// One TAP result line, if `line` is one: (name, outcome).
+    pub fn parse_line(line: &str) -> Option<(String, Outcome)> {
+        let line = line.trim_end();
+        let (ok, rest) = if let Some(r) = line.strip_prefix("ok ") { (true, r) } else { (false, line.strip_prefix("not ok ")?) };
+        let (num, rest) = rest.split_once(' ')?;
+        num.parse::<usize>().ok()?;
+        let (name, directive) = match rest.split_once(" # ") {
+            Some((n, d)) => (n.trim(), d.trim()),
+            None => (rest.trim(), ""),
+        };
+        let upper = directive.to_ascii_uppercase();
+        let outcome = if upper.starts_with("SKIP") {
+            Outcome::Skip
+        } else if ok || upper.starts_with("XFAIL") {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        Some((name.to_string(), outcome))
+    }
+
+    /// Parses a whole TAP stream (other lines are ignored; the plan is `1..N`).
+    pub fn parse(text: &str) -> Results {
+        let mut r = Results::default();
+        for l in text.lines() {
+            if let Some(n) = l.trim().strip_prefix("1..").and_then(|n| n.parse().ok()) {
+                r.planned.get_or_insert(n);
+            } else if let Some((name, o)) = parse_line(l) {
+                r.tests.insert(name, o);
+            }
+        }
+        r
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn parses_kselftest_harness_output() {
+            let out = "TAP version 13\n1..4\n# Starting 4 tests from 2 test cases.\n#  RUN  global.kcmp ...\n\
+                       #            OK  global.kcmp\nok 1 global.kcmp\nnot ok 2 TRAP.dfl\n\
+                       ok 3 global.user_notification_addfd # SKIP Kernel does not support\n\
+                       ok 4 global.x # XFAIL expected\n# Totals: pass:2 fail:1 xfail:1 xpass:0 skip:1 error:0\n";
+            let r = parse(out);
+            assert_eq!(r.planned, Some(4));
+            assert!(r.complete());
+            assert_eq!(r.tests["global.kcmp"], Outcome::Pass);
+            assert_eq!(r.tests["TRAP.dfl"], Outcome::Fail);
+            assert_eq!(r.tests["global.user_notification_addfd"], Outcome::Skip);
+            assert_eq!(r.tests["global.x"], Outcome::Pass);
+            assert_eq!(r.summary(), "pass=2 fail=1 skip=1 of 4");
+        }
+
+        #[test]
+        fn ignores_non_result_lines_and_detects_incomplete_runs() {
+            let r = parse("1..3\n# ok 1 not.a.result\nok x bad\nok 1 a\n");
+            assert_eq!(r.tests.len(), 1);
+            assert!(!r.complete());
+            assert_eq!(parse_line("not ok 7 fixture.variant.test # SKIP no"), Some(("fixture.variant.test".into(), Outcome::Skip)));
+        }
     }
 }
