@@ -161,8 +161,7 @@ fn main() {
     } else {
         -1
     };
-    let cstrs: Vec<CString> =
-        o.cmd.iter().map(|a| CString::new(a.as_str()).unwrap_or_else(|_| usage("NUL byte in CMD"))).collect();
+    let cstrs: Vec<CString> = o.cmd.iter().map(|a| CString::new(a.as_str()).unwrap_or_else(|_| usage("NUL byte in CMD"))).collect();
     let mut argv: Vec<*const libc::c_char> = cstrs.iter().map(|c| c.as_ptr()).collect();
     argv.push(std::ptr::null());
     let (ready_r, ready_w) = pipe();

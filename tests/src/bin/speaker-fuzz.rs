@@ -115,12 +115,7 @@ fn valid_prog(rng: &mut Rng) -> Vec<libc::sock_filter> {
     }
     let any = rng.below(450) as u32;
     let nr = rng.pick(&[39u32, 102, 110, 140, 165, 170, 1000, any]);
-    vec![
-        insn(BPF_LD_W_ABS, 0, 0, 0),
-        insn(BPF_JEQ_K, 0, 1, nr),
-        insn(BPF_RET_K, 0, 0, action),
-        insn(BPF_RET_K, 0, 0, RET_ALLOW),
-    ]
+    vec![insn(BPF_LD_W_ABS, 0, 0, 0), insn(BPF_JEQ_K, 0, 1, nr), insn(BPF_RET_K, 0, 0, action), insn(BPF_RET_K, 0, 0, RET_ALLOW)]
 }
 
 /// A program seccomp (and so speaker) must refuse, or random noise.
@@ -190,7 +185,14 @@ fn arena() -> &'static Arena {
         // SAFETY: a fresh anonymous mapping at an address we reserve with
         // MAP_FIXED_NOREPLACE (never replacing an existing mapping).
         let base = unsafe {
-            libc::mmap(hint, 4 * ps, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE, -1, 0)
+            libc::mmap(
+                hint,
+                4 * ps,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
         };
         assert!(base != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
         let b = base as usize;
@@ -319,7 +321,7 @@ impl Scratch {
             tasks: 0,
             allowed: 0,
             switches: 0,
-            reserved: 0,
+            kept: 0,
             registered_ns: 0,
             last_switch_ns: 0,
         };
@@ -403,7 +405,8 @@ fn switch_args(rng: &mut Rng, scratch: &mut Scratch, cid: [u8; abi::CID_LEN]) ->
 }
 
 /// The kinds of operation of a worker, for the time report.
-const OPS: [&str; 10] = ["version", "register", "switch", "unregister", "status", "random-cmd", "ro-switch", "live-switch", "fork", "reopen"];
+const OPS: [&str; 10] =
+    ["version", "register", "switch", "unregister", "status", "random-cmd", "ro-switch", "live-switch", "fork", "reopen"];
 
 /// One random operation of a worker; returns its kind (index in [`OPS`]).
 fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i32, scratch: &mut Scratch) -> usize {
@@ -451,8 +454,24 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
                 stats.unregistered.fetch_add(1, Relaxed);
             }
         }
+        // PIDS with random capacities and buffers
+        61..=64 => {
+            let any = rng.below(9000) as u32;
+            let cap = rng.pick(&[0, 1, 7, 4096, 65536, 65537, u32::MAX, any]);
+            let pids = match rng.below(10) {
+                0 => bad_pointer(rng, true),
+                1 => arena().edge,
+                // 32 KiB of scratch: room for 8192 pids; larger capacities
+                // must be refused or bounded, never overrun silently.
+                _ => scratch.bytes.as_mut_ptr() as u64,
+            };
+            let cap = if pids == scratch.bytes.as_mut_ptr() as u64 { cap.min(8192) } else { cap };
+            let mut a = abi::PidsArgs { cid: random_cid(rng), pids, capacity: cap, count: 0 };
+            let arg = if bad { bad_pointer(rng, true) } else { &mut a as *mut abi::PidsArgs as u64 };
+            let _ = call(stats, hist, fd, abi::SPEAKER_IOC_PIDS, arg);
+        }
         // STATUS with random capacities and buffers
-        55..=64 => {
+        55..=60 => {
             let any = rng.below(2048) as u32;
             let cap = rng.pick(&[0, 1, 2, 16, 1024, 1025, 1 << 20, u32::MAX, any]);
             let entries = match rng.below(10) {

@@ -69,11 +69,7 @@ fn seccomp_selftests_run_in_switched_container() -> Outcome {
     ensure!(o.code == 0, "selftest-container exited {}: {summary} {}", o.code, o.stderr.trim().replace('\n', " | "));
     ensure!(res.complete(), "incomplete TAP output from the container ({})", res.summary());
     if module_loaded() {
-        let switches: u64 = summary
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("switches="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let switches: u64 = summary.split_whitespace().find_map(|w| w.strip_prefix("switches=")).and_then(|n| n.parse().ok()).unwrap_or(0);
         ensure!(switches > 0, "the container was never switched while the selftests ran: {summary}");
     }
     Ok(())
