@@ -4,18 +4,33 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, PhaseFilter, SockFilter};
+use crate::profile::{self, Mode, PhaseFilter, SockFilter};
 
-/// One phase, compiled.
+/// One phase, compiled in both modes.
 pub struct CompiledPhase {
     pub phase: Phase,
     pub allowed: u32,
+    /// Enforce mode: the profile's default action for everything else.
     pub prog: Vec<SockFilter>,
+    /// Complain mode: everything else allowed and logged.
+    pub complain: Vec<SockFilter>,
 }
 
-fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<CompiledPhase> {
-    let prog = profile::compile(filter).with_context(|| format!("cannot compile the {phase} phase of {}", origin.display()))?;
-    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog })
+impl CompiledPhase {
+    pub fn program(&self, mode: Mode) -> &[SockFilter] {
+        match mode {
+            Mode::Enforce => &self.prog,
+            Mode::Complain => &self.complain,
+        }
+    }
+}
+
+/// Compiles phase `phase`'s filter (read from `origin`) in both modes.
+pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<CompiledPhase> {
+    let what = || format!("cannot compile the {phase} phase of {}", origin.display());
+    let prog = profile::compile(filter).with_context(what)?;
+    let complain = profile::compile(&Mode::Complain.apply(filter)).with_context(what)?;
+    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain })
 }
 
 /// The phases of a speaker multi-phase profile (boot required).
