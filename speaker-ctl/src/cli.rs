@@ -124,6 +124,23 @@ pub enum ProfileCommand {
         #[arg(required = true, num_args = 1..)]
         profiles: Vec<PathBuf>,
     },
+    /// Add what a container was logged doing (complain mode, denials) to the right phase of its profile; shows the diff, then writes.
+    Learn {
+        /// The container.
+        cid: String,
+        /// Where to write the learned profile.
+        #[arg(short = 'o', long = "output", value_name = "PROFILE")]
+        output: PathBuf,
+        /// The profile to start from (default: the one the container was started with by speaker-runtime).
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<PathBuf>,
+        /// Read a saved kernel log (dmesg, journalctl -k) or auditd log instead of /dev/kmsg.
+        #[arg(long, value_name = "FILE")]
+        from_log: Option<PathBuf>,
+        /// Put every record into this phase (needed when the container's state is gone).
+        #[arg(long)]
+        phase: Option<Phase>,
+    },
     /// Show a profile as a table (phase, count, names).
     Show {
         /// Print JSON instead of a table.

@@ -2,6 +2,7 @@
 //! process exit status.
 pub mod bench;
 pub mod denials;
+pub mod learn;
 pub mod profile;
 pub mod run;
 pub mod status;

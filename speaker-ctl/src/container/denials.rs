@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use super::state::ContainerState;
 use crate::device::Device;
+use crate::profile::learn::{self, Observation};
 use crate::profile::schema::Phase;
 use crate::profile::SeccompRecord;
 use crate::sys::kmsg::Kmsg;
@@ -202,4 +203,23 @@ pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool
         each(&d);
     }
     Ok(())
+}
+
+/// What container `cid` was logged doing, per phase, for `profile learn`:
+/// its attributed records in `source` (and its store).  With `phase`,
+/// every record is counted in that phase instead; a container whose state
+/// is gone can only be learned that way, from every record of `source`.
+pub fn observations(cid: &str, source: &Source, phase: Option<Phase>) -> Result<Vec<Observation>> {
+    let sightings: Vec<(Phase, SeccompRecord)> = if ContainerState::load(cid).is_ok() {
+        collect(Some(cid), source)?.into_iter().filter_map(|d| Some((phase.or(d.phase)?, d.record))).collect()
+    } else {
+        let phase = phase.with_context(|| {
+            format!("no container '{cid}' (its state is gone, so its records cannot be told apart): give --phase to learn every record of the log into one phase")
+        })?;
+        records(source)?.into_iter().map(|r| (phase, r)).collect()
+    };
+    Ok(learn::observations(
+        sightings.into_iter().filter_map(|(p, r)| Some((p, r.syscall.clone()?, r.arch.clone()?, r.time_unix_ms))),
+        Some(cid),
+    ))
 }

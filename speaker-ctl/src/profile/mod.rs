@@ -13,6 +13,7 @@ pub mod diff;
 pub mod error;
 pub mod file;
 pub mod filter;
+pub mod learn;
 pub mod merge;
 pub mod mode;
 pub mod oci;
