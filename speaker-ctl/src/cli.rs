@@ -176,6 +176,9 @@ pub struct RunArgs {
     /// Return once the container is started instead of waiting for it to exit; its output goes to /run/speaker/CID/output.log.
     #[arg(long, short = 'd')]
     pub detach: bool,
+    /// Compile exactly what the profile lists, without the safety margin (clocks, sleeping, yielding, rt_sigreturn, brk, munmap, exiting; see README "A safety margin").
+    #[arg(long)]
+    pub no_margin: bool,
     /// Start in complain mode: syscalls outside a phase are allowed and logged (audit type=1326) instead of denied; 'speaker-ctl switch CID --enforce' later.
     #[arg(long)]
     pub complain: bool,

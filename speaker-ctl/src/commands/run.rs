@@ -20,7 +20,7 @@ extern "C" fn forward(sig: libc::c_int) {
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let phases = match (&args.profile, &args.boot, &args.running) {
-        (Some(p), _, _) => phases::from_profile(p)?,
+        (Some(p), _, _) => phases::from_profile_with(p, !args.no_margin)?,
         (None, Some(b), Some(r)) => phases::from_files(b, r, args.shutdown.as_deref())?,
         _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
     };

@@ -33,7 +33,8 @@ pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<
     Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain })
 }
 
-/// The phases of a speaker multi-phase profile (boot required).
+/// The phases of a speaker multi-phase profile (boot required), each with
+/// the safety margin (`profile::margin`) unless the profile turns it off.
 ///
 /// The boot filter allows the boot *and* the running syscalls: a service
 /// serves as soon as it is ready, and the switch to the running filter
@@ -46,7 +47,17 @@ pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<
 /// timing).  The running filter allows exactly the running set; `stop`
 /// switches to the shutdown filter before it sends SIGTERM.
 pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
+    from_profile_with(path, true)
+}
+
+/// Like [`from_profile`]; `margin: false` leaves out the safety margin
+/// (`profile::margin`) even if the profile asks for it.
+pub fn from_profile_with(path: &Path, margin: bool) -> Result<Vec<CompiledPhase>> {
     let mut p = profile::load_profile(path)?;
+    if !margin {
+        p.margin = Some(false);
+    }
+    profile::margin::apply(&mut p);
     widen_for_switches(&mut p);
     let mut out = Vec::new();
     for phase in Phase::ALL {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod file;
 pub mod filter;
 pub mod learn;
+pub mod margin;
 pub mod merge;
 pub mod mode;
 pub mod oci;

@@ -32,6 +32,10 @@
 //!   learn` added to that phase from production logs (`name`, `arch`,
 //!   `count`, `first_seen_unix_ms`, `container`): how often and since when
 //!   it was logged (informational: compiling reads the phases only).
+//! * `margin` (optional, default `true`): compiled phases also allow the
+//!   low-risk set of `profile::margin` (clocks, sleeping, yielding,
+//!   returning from signal handlers, the heap, unmapping, exiting);
+//!   `false` compiles exactly what was traced.
 //! * `ready` (optional) is the readiness condition that ends the boot phase,
 //!   in `speaker-ctl trace --ready` syntax; runtimes use it to switch
 //!   automatically.
@@ -158,6 +162,10 @@ pub struct Profile {
     pub phases: BTreeMap<Phase, PhaseSet>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub learned: BTreeMap<Phase, Vec<Learned>>,
+    /// Whether compiled phases also allow the safety margin
+    /// (`profile::margin`; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<bool>,
 }
 
 fn default_action() -> String {
@@ -179,6 +187,7 @@ impl Profile {
             ready: None,
             phases: BTreeMap::new(),
             learned: BTreeMap::new(),
+            margin: None,
         }
     }
 

@@ -92,7 +92,7 @@ pub(crate) mod tests {
         (dir, b)
     }
 
-    pub(crate) const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","phases":{
+    pub(crate) const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","margin":false,"phases":{
         "boot":{"syscalls":[{"name":"getpriority"},{"name":"bind"}]},
         "running":{"syscalls":[{"name":"accept4"}]},
         "shutdown":{"syscalls":[{"name":"fsync"}]}}}"#;

@@ -202,6 +202,7 @@ impl BundleFilters {
         // traced; the first process's boot filter also lets crun finish
         // (prologue; start-up, which any boot phase already has).
         let mut own = profile.clone();
+        profile::margin::apply(&mut own);
         widen_for_switches(&mut own);
         let (prologue, startup) = (named(RUNTIME_PROLOGUE), named(PROGRAM_STARTUP));
         let mut first = own.clone();
