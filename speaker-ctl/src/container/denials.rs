@@ -121,6 +121,12 @@ impl Attributor {
         }
         // A record from before the container started is another process's
         // that had the same pid.
+        // (The state is read again: a follower outlives switches.)
+        if let Some(i) = self.pids.get(&rec.pid).copied() {
+            if let Ok(fresh) = ContainerState::load(&self.states[i].cid) {
+                self.states[i] = fresh;
+            }
+        }
         let st = self.pids.get(&rec.pid).map(|i| &self.states[*i]);
         match st.and_then(|st| Some((st, st.phase_at(rec.time_unix_ms)?))) {
             Some((st, phase)) => Denial { cid: Some(st.cid.clone()), phase: Some(phase), record: rec },
