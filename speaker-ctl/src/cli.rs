@@ -39,6 +39,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Show the containers speaker.ko knows: phase, tasks, allowed syscalls, last switch.
     Status(StatusArgs),
+    /// List the syscalls containers' filters did not allow (or, in complain mode, logged), per container and phase, from the kernel's audit records (type=1326).
+    Denials(DenialsArgs),
     /// Measure switch latency and filter overhead, side by side in one run.
     Bench(BenchArgs),
     /// (internal) The payload of `bench` containers: N idle threads.
@@ -122,6 +124,23 @@ pub enum ProfileCommand {
         #[arg(required = true, num_args = 1..)]
         profiles: Vec<PathBuf>,
     },
+    /// Add what a container was logged doing (complain mode, denials) to the right phase of its profile; shows the diff, then writes.
+    Learn {
+        /// The container.
+        cid: String,
+        /// Where to write the learned profile.
+        #[arg(short = 'o', long = "output", value_name = "PROFILE")]
+        output: PathBuf,
+        /// The profile to start from (default: the one the container was started with by speaker-runtime).
+        #[arg(long, value_name = "PROFILE")]
+        profile: Option<PathBuf>,
+        /// Read a saved kernel log (dmesg, journalctl -k) or auditd log instead of /dev/kmsg.
+        #[arg(long, value_name = "FILE")]
+        from_log: Option<PathBuf>,
+        /// Put every record into this phase (needed when the container's state is gone).
+        #[arg(long)]
+        phase: Option<Phase>,
+    },
     /// Show a profile as a table (phase, count, names).
     Show {
         /// Print JSON instead of a table.
@@ -157,6 +176,12 @@ pub struct RunArgs {
     /// Return once the container is started instead of waiting for it to exit; its output goes to /run/speaker/CID/output.log.
     #[arg(long, short = 'd')]
     pub detach: bool,
+    /// Compile exactly what the profile lists, without the safety margin (clocks, sleeping, yielding, rt_sigreturn, brk, munmap, exiting; see README "A safety margin").
+    #[arg(long)]
+    pub no_margin: bool,
+    /// Start in complain mode: syscalls outside a phase are allowed and logged (audit type=1326) instead of denied; 'speaker-ctl switch CID --enforce' later.
+    #[arg(long)]
+    pub complain: bool,
     /// Command run inside the container.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -166,9 +191,15 @@ pub struct RunArgs {
 pub struct SwitchArgs {
     /// The container's id.
     pub cid: String,
-    /// Target phase (default: the next one).
+    /// Target phase (default: the next one; with --complain or --enforce alone, the current one).
     #[arg(long)]
     pub to: Option<Phase>,
+    /// Complain mode: the phase's own set is allowed, everything else allowed and logged (audit type=1326).
+    #[arg(long, conflicts_with = "enforce")]
+    pub complain: bool,
+    /// Enforce mode: everything outside the phase's set is denied (the profile's default action).
+    #[arg(long)]
+    pub enforce: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +218,21 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DenialsArgs {
+    /// Only this container (else every container, and records no container can be found for, as unattributed).
+    pub cid: Option<String>,
+    /// Keep reading the kernel log and print records as they arrive (they are also kept in the container's state, so they stay attributed after the process exits).
+    #[arg(long)]
+    pub follow: bool,
+    /// Print JSON (with --follow: one object per line).
+    #[arg(long)]
+    pub json: bool,
+    /// Read a saved kernel log (dmesg, journalctl -k) or auditd log instead of /dev/kmsg.
+    #[arg(long, value_name = "FILE")]
+    pub from_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ fn main() {
         Command::Switch(args) => commands::switch::run(args),
         Command::Stop(args) => commands::stop::run(args),
         Command::Status(args) => commands::status::run(args),
+        Command::Denials(args) => commands::denials::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::BenchPayload { threads } => commands::bench::payload(threads),
     };

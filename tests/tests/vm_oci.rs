@@ -35,5 +35,8 @@ speaker_tests::vm_tests!(
         runtime_rejects_missing_profile,
         runtime_rejects_profile_for_other_arch,
         runtime_reports_missing_crun,
+        denial_is_reported_with_container_and_phase,
+        complain_mode_logs_and_allows_then_enforce_denies,
+        learn_adds_logged_syscall_to_the_right_phase,
     ]
 );

@@ -1,6 +1,8 @@
 //! One file and one `run` function per speaker-ctl verb. Each returns the
 //! process exit status.
 pub mod bench;
+pub mod denials;
+pub mod learn;
 pub mod profile;
 pub mod run;
 pub mod status;

@@ -27,6 +27,9 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
             }
         }
         ProfileCommand::Show { json, phase, profile } => show(json, phase, &profile),
+        ProfileCommand::Learn { cid, output, profile, from_log, phase } => {
+            super::learn::run(&cid, &output, profile.as_deref(), from_log.as_deref(), phase)
+        }
         ProfileCommand::Table { baseline, json, markdown, profiles } => table(&baseline, json.as_deref(), markdown.as_deref(), &profiles),
     }
 }
@@ -147,6 +150,12 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
     if d.is_empty() {
         return Ok(0);
     }
+    print!("{}", render_diff(a_path, b_path, &d));
+    Ok(1)
+}
+
+/// `d` as `profile diff` prints it.
+pub fn render_diff(a_path: &Path, b_path: &Path, d: &profile::ProfileDiff) -> String {
     let mut out = String::new();
     out.push_str(&format!("--- {}\n+++ {}\n", a_path.display(), b_path.display()));
     if let Some((x, y)) = &d.default_action {
@@ -169,8 +178,7 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
             out.push_str(&format!("+{n}\n"));
         }
     }
-    print!("{out}");
-    Ok(1)
+    out
 }
 
 /// Words joined by spaces, wrapped to `width` columns.

@@ -3,9 +3,10 @@ use anyhow::Result;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::cli::RunArgs;
-use crate::container::launch::{launch, NewContainer};
+use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::state::ContainerState;
+use crate::profile::Mode;
 
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
@@ -19,11 +20,13 @@ extern "C" fn forward(sig: libc::c_int) {
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let phases = match (&args.profile, &args.boot, &args.running) {
-        (Some(p), _, _) => phases::from_profile(p)?,
+        (Some(p), _, _) => phases::from_profile_with(p, !args.no_margin)?,
         (None, Some(b), Some(r)) => phases::from_files(b, r, args.shutdown.as_deref())?,
         _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
     };
-    let state = launch(NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach })?;
+    let mode = if args.complain { Mode::Complain } else { Mode::Enforce };
+    let state =
+        launch_in(NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach }, mode)?;
     if args.detach {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);

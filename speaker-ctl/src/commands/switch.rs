@@ -2,16 +2,27 @@
 use anyhow::Result;
 
 use crate::cli::SwitchArgs;
-use crate::container::switch::switch;
+use crate::container::switch::switch_mode;
+use crate::profile::Mode;
 
 pub fn run(args: SwitchArgs) -> Result<i32> {
-    let s = switch(&args.cid, args.to)?;
+    let mode = match (args.complain, args.enforce) {
+        (true, _) => Some(Mode::Complain),
+        (_, true) => Some(Mode::Enforce),
+        _ => None,
+    };
+    let s = switch_mode(&args.cid, args.to, mode)?;
     let r = s.report;
+    let (from, to) = if s.from_mode == s.to_mode && s.to_mode == Mode::Enforce {
+        (s.from.to_string(), s.to.to_string())
+    } else {
+        (format!("{} ({})", s.from, s.from_mode), format!("{} ({})", s.to, s.to_mode))
+    };
     println!(
         "{}: {} -> {}: {} task{}, {} syscalls cached as allowed, {} filter{} above trimmed, {:.1} ms",
         args.cid,
-        s.from,
-        s.to,
+        from,
+        to,
         r.tasks,
         if r.tasks == 1 { "" } else { "s" },
         r.cached_allow,

@@ -30,6 +30,7 @@ use super::seccomp;
 use super::state::{now_unix_ms, ContainerState, PhaseRecord};
 use crate::device::{self, Device};
 use crate::profile::schema::Phase;
+use crate::profile::Mode;
 use crate::sys::fs::errno_text;
 use crate::sys::process::{find_executable, pipe_cloexec};
 
@@ -113,8 +114,14 @@ fn loopback_up() -> nix::Result<()> {
     Ok(())
 }
 
-/// Starts the container; returns its state (saved) once the command runs.
+/// Starts the container in enforce mode; returns its state (saved) once
+/// the command runs.
 pub fn launch(spec: NewContainer) -> Result<ContainerState> {
+    launch_in(spec, Mode::Enforce)
+}
+
+/// Like [`launch`], with the boot phase in mode `mode`.
+pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
     device::encode_cid(&spec.cid)?;
     let dev = Device::open()?;
     match ContainerState::load(&spec.cid) {
@@ -159,7 +166,7 @@ pub fn launch(spec: NewContainer) -> Result<ContainerState> {
     let mut stack = vec![0u8; 256 * 1024];
     let cid = spec.cid.clone();
     let net = spec.net;
-    let boot_prog = boot.prog.clone();
+    let boot_prog = boot.program(mode).to_vec();
     // SAFETY: the child runs `child()` on its own stack copy without CLONE_VM
     // (like fork); it only uses memory it owns in its copy and ends in exec
     // or _exit (the returned value becomes its exit status).
@@ -206,11 +213,11 @@ pub fn launch(spec: NewContainer) -> Result<ContainerState> {
             last_switch_unix_ms: None,
             kernel_id: None,
             runtime: None,
+            mode,
+            switches: Vec::new(),
         };
         state.save()?;
-        for p in &spec.phases {
-            state.save_program(p.phase, &p.prog)?;
-        }
+        state.save_programs(&spec.phases)?;
         Ok(state)
     };
     let state = match register() {

@@ -4,21 +4,37 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, PhaseFilter, SockFilter};
+use crate::profile::{self, Mode, PhaseFilter, SockFilter};
 
-/// One phase, compiled.
+/// One phase, compiled in both modes.
 pub struct CompiledPhase {
     pub phase: Phase,
     pub allowed: u32,
+    /// Enforce mode: the profile's default action for everything else.
     pub prog: Vec<SockFilter>,
+    /// Complain mode: everything else allowed and logged.
+    pub complain: Vec<SockFilter>,
 }
 
-fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<CompiledPhase> {
-    let prog = profile::compile(filter).with_context(|| format!("cannot compile the {phase} phase of {}", origin.display()))?;
-    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog })
+impl CompiledPhase {
+    pub fn program(&self, mode: Mode) -> &[SockFilter] {
+        match mode {
+            Mode::Enforce => &self.prog,
+            Mode::Complain => &self.complain,
+        }
+    }
 }
 
-/// The phases of a speaker multi-phase profile (boot required).
+/// Compiles phase `phase`'s filter (read from `origin`) in both modes.
+pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<CompiledPhase> {
+    let what = || format!("cannot compile the {phase} phase of {}", origin.display());
+    let prog = profile::compile(filter).with_context(what)?;
+    let complain = profile::compile(&Mode::Complain.apply(filter)).with_context(what)?;
+    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain })
+}
+
+/// The phases of a speaker multi-phase profile (boot required), each with
+/// the safety margin (`profile::margin`) unless the profile turns it off.
 ///
 /// The boot filter allows the boot *and* the running syscalls: a service
 /// serves as soon as it is ready, and the switch to the running filter
@@ -31,7 +47,17 @@ fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<Comp
 /// timing).  The running filter allows exactly the running set; `stop`
 /// switches to the shutdown filter before it sends SIGTERM.
 pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
+    from_profile_with(path, true)
+}
+
+/// Like [`from_profile`]; `margin: false` leaves out the safety margin
+/// (`profile::margin`) even if the profile asks for it.
+pub fn from_profile_with(path: &Path, margin: bool) -> Result<Vec<CompiledPhase>> {
     let mut p = profile::load_profile(path)?;
+    if !margin {
+        p.margin = Some(false);
+    }
+    profile::margin::apply(&mut p);
     widen_for_switches(&mut p);
     let mut out = Vec::new();
     for phase in Phase::ALL {

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::phases::CompiledPhase;
 use crate::profile::schema::Phase;
-use crate::profile::{parse_program, program_to_bytes, SockFilter};
+use crate::profile::{parse_program, program_to_bytes, Mode, SockFilter};
 use crate::sys::fs::write_atomic;
 use crate::sys::procfs::pid_alive;
 
@@ -56,6 +57,32 @@ pub struct RuntimeRecord {
     pub ready_unix_ms: Option<u64>,
 }
 
+/// One phase change (or mode change) of a live container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchRecord {
+    pub phase: Phase,
+    #[serde(default)]
+    pub mode: Mode,
+    /// `CLOCK_REALTIME_COARSE` just before the switch, in milliseconds:
+    /// the clock of audit records' `audit(SECONDS.MILLIS:...)` stamps, so
+    /// a record stamped at or after it belongs to this phase.
+    pub at_unix_ms: u64,
+    /// `CLOCK_MONOTONIC` at the same moment, in microseconds (the clock of
+    /// `/dev/kmsg` timestamps; informational).
+    #[serde(default)]
+    pub at_monotonic_us: u64,
+}
+
+impl SwitchRecord {
+    /// A record of a change to `phase` in `mode`, made now.
+    pub fn now(phase: Phase, mode: Mode) -> SwitchRecord {
+        use nix::time::{clock_gettime, ClockId};
+        let ms = |c| clock_gettime(c).map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000).unwrap_or(0);
+        let mono = clock_gettime(ClockId::CLOCK_MONOTONIC).map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000).unwrap_or(0);
+        SwitchRecord { phase, mode, at_unix_ms: ms(ClockId::CLOCK_REALTIME_COARSE), at_monotonic_us: mono }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerState {
     pub cid: String,
@@ -74,6 +101,13 @@ pub struct ContainerState {
     pub kernel_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeRecord>,
+    /// The mode of the current phase.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The start (boot phase) and every switch since, in order: denials
+    /// are attributed to the phase whose span holds their time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switches: Vec<SwitchRecord>,
 }
 
 /// The id speaker.ko gets for container id `cid`: itself if it fits the
@@ -154,15 +188,44 @@ impl ContainerState {
         write_atomic(&dir.join("state.json"), text.as_bytes()).with_context(|| format!("cannot write {}", dir.join("state.json").display()))
     }
 
-    pub fn save_program(&self, phase: Phase, prog: &[SockFilter]) -> Result<()> {
-        let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
+    /// Saves both programs (enforce, complain) of every phase.
+    pub fn save_programs(&self, phases: &[CompiledPhase]) -> Result<()> {
+        for p in phases {
+            self.save_program(p.phase, Mode::Enforce, &p.prog)?;
+            self.save_program(p.phase, Mode::Complain, &p.complain)?;
+        }
+        Ok(())
+    }
+
+    fn program_path(&self, phase: Phase, mode: Mode) -> PathBuf {
+        match mode {
+            Mode::Enforce => Self::dir_of(&self.cid).join(format!("{phase}.bpf")),
+            Mode::Complain => Self::dir_of(&self.cid).join(format!("{phase}.complain.bpf")),
+        }
+    }
+
+    pub fn save_program(&self, phase: Phase, mode: Mode, prog: &[SockFilter]) -> Result<()> {
+        let path = self.program_path(phase, mode);
         write_atomic(&path, &program_to_bytes(prog)).with_context(|| format!("cannot write {}", path.display()))
     }
 
-    pub fn program(&self, phase: Phase) -> Result<Vec<SockFilter>> {
-        let path = Self::dir_of(&self.cid).join(format!("{phase}.bpf"));
+    pub fn program(&self, phase: Phase, mode: Mode) -> Result<Vec<SockFilter>> {
+        let path = self.program_path(phase, mode);
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         parse_program(&bytes).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    /// The phase the container was in at `unix_ms` (an audit record's
+    /// time), from the switches recorded; `None` before it started.
+    pub fn phase_at(&self, unix_ms: u64) -> Option<Phase> {
+        // Records carry a coarse clock (up to a tick behind): a second of
+        // slack before the start.
+        self.switches
+            .iter()
+            .rev()
+            .find(|s| s.at_unix_ms <= unix_ms)
+            .map(|s| s.phase)
+            .or_else(|| (unix_ms + 1000 >= self.started_unix_ms).then_some(Phase::Boot))
     }
 
     pub fn record(&self, phase: Phase) -> Option<&PhaseRecord> {

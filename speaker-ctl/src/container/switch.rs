@@ -2,15 +2,18 @@
 use anyhow::{bail, Context, Result};
 
 use super::exec_filter;
-use super::state::{now_unix_ms, ContainerState};
+use super::state::{now_unix_ms, ContainerState, SwitchRecord};
 use crate::device::{Device, SwitchReport};
 use crate::profile::schema::Phase;
+use crate::profile::Mode;
 
 /// A switch that happened.
 #[derive(Debug, Clone, Copy)]
 pub struct Switch {
     pub from: Phase,
     pub to: Phase,
+    pub from_mode: Mode,
+    pub to_mode: Mode,
     /// What speaker.ko reported.
     pub report: SwitchReport,
 }
@@ -18,7 +21,15 @@ pub struct Switch {
 /// Switches container `cid` to `to` (default: the phase after its current
 /// one).
 pub fn switch(cid: &str, to: Option<Phase>) -> Result<Switch> {
-    Ok(switch_if(cid, to, |_| true)?.expect("unconditional switch"))
+    switch_mode(cid, to, None)
+}
+
+/// Switches container `cid` to phase `to` in mode `mode` (each defaulting
+/// to: the next phase in the current mode; with only a mode, the current
+/// phase in that mode).  Only a swap of the program can loosen a live
+/// filter, so a container goes from enforce to complain in place.
+pub fn switch_mode(cid: &str, to: Option<Phase>, mode: Option<Mode>) -> Result<Switch> {
+    Ok(switch_full(cid, to, mode, |_| true)?.expect("unconditional switch"))
 }
 
 /// Like [`switch`], under the container's lock, but only if `when(current
@@ -26,6 +37,10 @@ pub fn switch(cid: &str, to: Option<Phase>) -> Result<Switch> {
 /// running only from boot, `kill` to shutdown only from an earlier phase,
 /// whoever comes first.
 pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
+    switch_full(cid, to, None, when)
+}
+
+fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
     // Fail on an unknown container before creating its lock file.
     ContainerState::load(cid)?;
     let _lock = ContainerState::lock(cid)?;
@@ -41,9 +56,12 @@ pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> 
     if !when(from) {
         return Ok(None);
     }
-    let to = match to {
-        Some(p) => p,
-        None => from
+    let from_mode = state.mode;
+    let to_mode = mode.unwrap_or(from_mode);
+    let to = match (to, mode) {
+        (Some(p), _) => p,
+        (None, Some(_)) => from,
+        (None, None) => from
             .next()
             .filter(|p| state.record(*p).is_some())
             .with_context(|| format!("container '{cid}' is in its {from} phase and its profile has no later phase"))?,
@@ -51,11 +69,14 @@ pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> 
     let Some(rec) = state.record(to).cloned() else {
         bail!("container '{cid}' has no {to} phase in its profile");
     };
-    let prog = state.program(to)?;
+    let prog = state.program(to, to_mode)?;
+    let record = SwitchRecord::now(to, to_mode);
     let report = dev
         .switch(state.kernel_id(), &prog, to.index(), rec.allowed)
-        .with_context(|| format!("cannot switch container '{cid}' to its {to} phase"))?;
+        .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?;
     state.current = to;
+    state.mode = to_mode;
+    state.switches.push(record);
     state.last_switch_unix_ms = Some(now_unix_ms());
     state.save()?;
     if let Some(rt) = &state.runtime {
@@ -68,5 +89,5 @@ pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> 
             state.log(&msg);
         }
     }
-    Ok(Some(Switch { from, to, report }))
+    Ok(Some(Switch { from, to, from_mode, to_mode, report }))
 }

@@ -28,6 +28,14 @@
 //!   `count` and `first_seen_ms` are informational (written by
 //!   `speaker-ctl trace`, ignored when compiling, since the name is resolved
 //!   again by libseccomp).
+//! * `learned` (optional), per phase, lists what `speaker-ctl profile
+//!   learn` added to that phase from production logs (`name`, `arch`,
+//!   `count`, `first_seen_unix_ms`, `container`): how often and since when
+//!   it was logged (informational: compiling reads the phases only).
+//! * `margin` (optional, default `true`): compiled phases also allow the
+//!   low-risk set of `profile::margin` (clocks, sleeping, yielding,
+//!   returning from signal handlers, the heap, unmapping, exiting);
+//!   `false` compiles exactly what was traced.
 //! * `ready` (optional) is the readiness condition that ends the boot phase,
 //!   in `speaker-ctl trace --ready` syntax; runtimes use it to switch
 //!   automatically.
@@ -123,6 +131,22 @@ pub struct PhaseSet {
     pub syscalls: Vec<SyscallEntry>,
 }
 
+/// A syscall a container was logged making in a phase (complain mode, or
+/// a denial), as learned into its profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learned {
+    pub name: String,
+    #[serde(default = "default_arch")]
+    pub arch: String,
+    /// Audit records seen (over every `learn` so far).
+    pub count: u64,
+    /// When it was first logged (milliseconds since the epoch).
+    pub first_seen_unix_ms: u64,
+    /// The container it was learned from (the first one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+}
+
 /// A multi-phase profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -136,6 +160,12 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<String>,
     pub phases: BTreeMap<Phase, PhaseSet>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub learned: BTreeMap<Phase, Vec<Learned>>,
+    /// Whether compiled phases also allow the safety margin
+    /// (`profile::margin`; default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<bool>,
 }
 
 fn default_action() -> String {
@@ -156,6 +186,8 @@ impl Profile {
             architectures: default_architectures(),
             ready: None,
             phases: BTreeMap::new(),
+            learned: BTreeMap::new(),
+            margin: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! OCI bundles that ask for speaker: annotation `io.speaker.profile` (a
 //! speaker profile; a relative path is relative to the bundle), and
-//! `io.speaker.ready` to override the profile's readiness condition.
+//! `io.speaker.ready` to override the profile's readiness condition,
+//! `io.speaker.mode` (`complain` or `enforce`) for the mode it starts in.
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ use crate::sys::fs::write_atomic;
 
 pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
 pub const ANNOTATION_READY: &str = "io.speaker.ready";
+/// `complain` or `enforce` (the default): the mode the container starts in.
+pub const ANNOTATION_MODE: &str = "io.speaker.mode";
 
 /// An OCI bundle's configuration.
 pub struct Bundle {
@@ -89,7 +92,7 @@ pub(crate) mod tests {
         (dir, b)
     }
 
-    pub(crate) const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","phases":{
+    pub(crate) const PROFILE: &str = r#"{"schema":"speaker.profile/v1","ready":"port:80","margin":false,"phases":{
         "boot":{"syscalls":[{"name":"getpriority"},{"name":"bind"}]},
         "running":{"syscalls":[{"name":"accept4"}]},
         "shutdown":{"syscalls":[{"name":"fsync"}]}}}"#;

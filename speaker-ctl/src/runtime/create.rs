@@ -61,12 +61,12 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
             ready: filters.ready.clone(),
             ..RuntimeRecord::default()
         }),
+        mode: filters.mode,
+        switches: Vec::new(),
     };
     let saved = (|| -> Result<()> {
         state.save()?;
-        for p in &filters.phases {
-            state.save_program(p.phase, &p.prog)?;
-        }
+        state.save_programs(&filters.phases)?;
         exec_filter::save(id, &filters.exec_progs, &filters.exec_oci)
     })();
     if let Err(e) = saved {

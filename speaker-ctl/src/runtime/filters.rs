@@ -4,11 +4,16 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use super::bundle::{Bundle, ANNOTATION_PROFILE, ANNOTATION_READY};
-use crate::container::phases::{add_to_phase, widen_for_switches, CompiledPhase};
+use super::bundle::{Bundle, ANNOTATION_MODE, ANNOTATION_PROFILE, ANNOTATION_READY};
+use crate::container::phases::{add_to_phase, compile_one, widen_for_switches, CompiledPhase};
 use crate::container::ready::Readiness;
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, Arch, OciProfile};
+use crate::profile::{self, Arch, Mode, OciProfile};
+
+/// seccomp's flag that makes the kernel report every denial of the
+/// filter (audit `type=1326`), whatever its action: crun passes OCI
+/// `linux.seccomp.flags` to seccomp(2).
+pub const FLAG_LOG: &str = "SECCOMP_FILTER_FLAG_LOG";
 
 /// What the OCI runtime itself may do under the boot filter, between
 /// installing it in the container's first process and exec'ing the
@@ -143,6 +148,8 @@ pub struct BundleFilters {
     pub exec_progs: Vec<(Phase, Vec<profile::SockFilter>)>,
     /// The readiness condition (annotation, else profile), if any.
     pub ready: Option<String>,
+    /// The mode the container starts in (annotation `io.speaker.mode`).
+    pub mode: Mode,
 }
 
 /// Loads the profile and makes every phase's filter.  Like `speaker-ctl
@@ -174,6 +181,12 @@ impl BundleFilters {
             }
         }
         let profile = profile::load_profile(path).with_context(|| format!("cannot load the speaker profile {}", path.display()))?;
+        let mode = match bundle.annotation(ANNOTATION_MODE) {
+            None => Mode::Enforce,
+            Some(m) => {
+                m.parse::<Mode>().map_err(|e| anyhow::anyhow!("annotation {ANNOTATION_MODE} of {}: {e}", bundle.config_path.display()))?
+            }
+        };
         if profile.phase(Phase::Boot).is_none() {
             bail!("the speaker profile {} has no boot phase", path.display());
         }
@@ -189,6 +202,7 @@ impl BundleFilters {
         // traced; the first process's boot filter also lets crun finish
         // (prologue; start-up, which any boot phase already has).
         let mut own = profile.clone();
+        profile::margin::apply(&mut own);
         widen_for_switches(&mut own);
         let (prologue, startup) = (named(RUNTIME_PROLOGUE), named(PROGRAM_STARTUP));
         let mut first = own.clone();
@@ -210,12 +224,17 @@ impl BundleFilters {
                 continue;
             }
             let filter = profile::phase_filter_at(src, phase, path)?;
-            let prog = profile::compile(&filter).with_context(|| format!("cannot compile the {phase} phase of {}", path.display()))?;
-            phases.push(CompiledPhase { phase, allowed: profile::allowed_count(&filter) as u32, prog });
-            let (o, _dropped) = profile::oci::from_phase(src, phase, path)?;
+            phases.push(compile_one(phase, &filter, path)?);
+            let (mut o, _dropped) = profile::oci::from_phase(src, phase, path)?;
+            o.flags.push(FLAG_LOG.to_string());
+            if mode == Mode::Complain {
+                o.default_action = "SCMP_ACT_LOG".to_string();
+                o.default_errno_ret = None;
+            }
             oci.push((phase, o));
             let exec_src = if phase == Phase::Boot { &first } else { &exec };
-            let (o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
+            let (mut o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
+            o.flags.push(FLAG_LOG.to_string());
             exec_oci.push((phase, o));
             let f = profile::phase_filter_at(exec_src, phase, path)?;
             exec_progs.push((phase, profile::compile(&f).with_context(|| format!("cannot compile the exec filter of the {phase} phase"))?));
@@ -224,7 +243,7 @@ impl BundleFilters {
         if let Some(r) = &ready {
             Readiness::parse_for_runtime(r).with_context(|| format!("readiness condition of {}", path.display()))?;
         }
-        Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready })
+        Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready, mode })
     }
 }
 

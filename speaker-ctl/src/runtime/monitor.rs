@@ -10,7 +10,11 @@
 //!    command runs;
 //! 3. from then on watches the readiness condition and, once it holds,
 //!    switches the container to its running phase (unless `kill` already
-//!    moved it to shutdown), records when, and exits.
+//!    moved it to shutdown) and records when;
+//! 4. all along, follows the kernel log for the container's denials (its
+//!    filter is installed with `SECCOMP_FILTER_FLAG_LOG`), attributing each
+//!    as it arrives (`denials.jsonl`, and a line in the log), and exits
+//!    with the container.
 //!
 //! Its log is `/run/speaker/<id>/monitor.log`.
 use anyhow::{anyhow, bail, Context, Result};
@@ -21,6 +25,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
+use crate::container::denials::{follow, Denial};
 use crate::container::ready::{probe_cmd, Readiness, OUTSIDE_AUTO_WINDOW, OUTSIDE_AUTO_WINDOWS};
 use crate::container::register::register_at_exec_stop;
 use crate::container::state::{now_unix_ms, ContainerState};
@@ -125,9 +130,20 @@ pub fn run(cid: &str, pid: Pid) {
             return;
         }
     }
+    let follower = {
+        let cid = cid.to_string();
+        std::thread::spawn(move || {
+            let gone = || !pid_alive(pid.as_raw()) || !ContainerState::dir_of(&cid).is_dir();
+            let each = |d: &Denial| log(&cid, &format!("denial: {}", d.summary()));
+            if let Err(e) = follow(Some(&cid), Duration::from_secs(1), gone, each) {
+                log(&cid, &format!("warning: denials are not recorded: {e:#}"));
+            }
+        })
+    };
     if let Err(e) = watch(cid, pid) {
         fail(cid, &format!("{e:#}"));
     }
+    let _ = follower.join();
 }
 
 /// Waits for the exec; `Ok(false)` if the process died first.

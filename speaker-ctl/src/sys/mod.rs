@@ -1,6 +1,7 @@
 //! Shared system helpers, built on nix: files, processes, signals and
 //! /proc.  The bottom layer: it imports nothing else from the crate.
 pub mod fs;
+pub mod kmsg;
 pub mod process;
 pub mod procfs;
 pub mod signals;

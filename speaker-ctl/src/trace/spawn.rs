@@ -102,7 +102,7 @@ pub fn spawn_seized(prog: &CString, argv: &[CString], io: &ChildIo, display: &st
             }
             if let Some(filter) = filter {
                 // Seized (with TRACESECCOMP) by now: RET_TRACE reaches us.
-                if let Err(e) = seccomp::install(filter) {
+                if let Err(e) = seccomp::install_with(filter, 0) {
                     // Told apart from an exec errno by its sign.
                     let e: i32 = -e.raw_os_error().unwrap_or(libc::EINVAL);
                     libc::write(err_w_fd, &e as *const i32 as *const libc::c_void, 4);

@@ -4,7 +4,7 @@
 //! privileges off).
 //!
 //! ```text
-//! oci-bundle DIR [--rootfs PATH] [--profile FILE] [--ready SPEC] [--netns]
+//! oci-bundle DIR [--rootfs PATH] [--profile FILE] [--ready SPEC] [--annotation KEY=VALUE]... [--netns]
 //!                [--hostname NAME] [--seccomp OCI.json] -- CMD [ARGS...]
 //! ```
 //!
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 
 fn usage() -> ! {
-    eprintln!("usage: oci-bundle DIR [--rootfs PATH] [--profile FILE] [--ready SPEC] [--netns] [--hostname NAME] [--seccomp OCI.json] -- CMD [ARGS...]");
+    eprintln!("usage: oci-bundle DIR [--rootfs PATH] [--profile FILE] [--ready SPEC] [--annotation KEY=VALUE]... [--netns] [--hostname NAME] [--seccomp OCI.json] -- CMD [ARGS...]");
     std::process::exit(2)
 }
 
@@ -25,12 +25,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next().map(PathBuf::from) else { usage() };
     let (mut rootfs, mut profile, mut ready, mut netns, mut hostname, mut seccomp) = (None, None, None, false, None, None);
+    let mut extra: Vec<(String, String)> = Vec::new();
     let mut cmd = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--rootfs" => rootfs = args.next(),
             "--profile" => profile = args.next(),
             "--ready" => ready = args.next(),
+            "--annotation" => match args.next().as_deref().and_then(|a| a.split_once('=')) {
+                Some((k, v)) => extra.push((k.to_string(), v.to_string())),
+                None => usage(),
+            },
             "--netns" => netns = true,
             "--hostname" => hostname = args.next(),
             "--seccomp" => seccomp = args.next(),
@@ -67,6 +72,9 @@ fn main() {
     let mut annotations = serde_json::Map::new();
     if let Some(p) = profile {
         annotations.insert("io.speaker.profile".into(), Value::String(p));
+    }
+    for (k, v) in extra {
+        annotations.insert(k, Value::String(v));
     }
     if let Some(r) = ready {
         annotations.insert("io.speaker.ready".into(), Value::String(r));

@@ -218,11 +218,18 @@ fn probe_profile() -> Result<PathBuf, String> {
 
 /// Starts probe container `id` (boot phase), returns its directory.
 fn start_probe(id: &str) -> Result<PathBuf, String> {
+    start_probe_with(id, &probe_profile()?, &[])
+}
+
+/// Starts probe container `id` from `profile` with more `oci-bundle`
+/// arguments (boot phase), returns its directory.
+fn start_probe_with(id: &str, profile: &Path, extra: &[&str]) -> Result<PathBuf, String> {
     remove_all_containers();
-    let profile = probe_profile()?;
     let dir = probe_dir(id)?;
     let ready = format!("cmd:test -e {}/go", dir.display());
-    let b = bundle(id, &["--profile", profile.to_str().unwrap(), "--ready", &ready], &["speaker-probe", "serve", dir.to_str().unwrap()])?;
+    let mut args = vec!["--profile", profile.to_str().unwrap(), "--ready", &ready];
+    args.extend_from_slice(extra);
+    let b = bundle(id, &args, &["speaker-probe", "serve", dir.to_str().unwrap()])?;
     run_detached(&b, id)?;
     wait_phase(id, "boot", 10)?;
     wait_probe_ready(&dir, id)?;
@@ -484,6 +491,142 @@ fn runtime_reports_missing_crun() -> Outcome {
     check_create_fails("bad3", profile.to_str().unwrap(), &[("SPEAKER_CRUN", "/nonexistent/crun")], "crun not found at /nonexistent/crun")
 }
 
+// ---------------------------------------------------------------------------
+// production: denials, complain mode, learning
+
+const COMPLAIN: [&str; 2] = ["--annotation", "io.speaker.mode=complain"];
+
+fn state_pid(id: &str) -> i64 {
+    let st: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(format!("/run/speaker/{id}/state.json")).unwrap_or_default()).unwrap_or_default();
+    st["pid"].as_i64().unwrap_or(0)
+}
+
+/// Probe container `id` from `profile` (`extra` bundle arguments), switched
+/// to its running phase.
+fn probe_running(id: &str, profile: &Path, extra: &[&str]) -> Result<PathBuf, String> {
+    let dir = start_probe_with(id, profile, extra)?;
+    fs::write(dir.join("go"), "").map_err(|e| e.to_string())?;
+    wait_phase(id, "running", 20)?;
+    Ok(dir)
+}
+
+/// Waits until `speaker-ctl denials ID --json` lists `syscall` with
+/// `action`; returns that entry.
+fn wait_denial(id: &str, syscall: &str, action: &str) -> Result<serde_json::Value, String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let o = run("speaker-ctl", &["denials", id, "--json"]);
+        ensure!(o.code == 0, "speaker-ctl denials {id} --json: {}{}", o.stdout, o.stderr);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).map_err(|e| format!("denials --json: {e}: {}", o.stdout))?;
+        if let Some(d) = v.as_array().into_iter().flatten().find(|d| d["syscall"] == syscall && d["action"] == action) {
+            return Ok(d.clone());
+        }
+        if Instant::now() > deadline {
+            let kmsg: Vec<String> = run("dmesg", &[]).stdout.lines().filter(|l| l.contains("type=1326")).map(str::to_string).collect();
+            return Err(format!("no {syscall} {action} record for {id} in {}; audit lines in the kernel log: {kmsg:?}", o.stdout));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn denial_is_reported_with_container_and_phase() -> Outcome {
+    let id = "deny1";
+    let dir = probe_running(id, &probe_profile()?, &[])?;
+    let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
+    ensure!(r == "errno 1", "getpriority in the running phase: {r}");
+    let d = wait_denial(id, "getpriority", "SCMP_ACT_ERRNO")?;
+    ensure!(d["cid"] == id && d["phase"] == "running", "denial attributed to {} / {}: {d}", d["cid"], d["phase"]);
+    ensure!(d["pid"].as_i64() == Some(state_pid(id)), "denial pid {} is not the probe's {}", d["pid"], state_pid(id));
+    ensure!(d["comm"] == "speaker-probe", "denial comm: {d}");
+    let st = run("speaker-ctl", &["status", id, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap_or_default();
+    ensure!(v[0]["denials"].as_u64().unwrap_or(0) >= 1, "status shows no denial: {}", st.stdout);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mlog = fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
+        if mlog.contains("denial: running pid") && mlog.contains("getpriority SCMP_ACT_ERRNO") {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the monitor log does not record the denial: {mlog}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop_and_delete(id)
+}
+
+fn complain_mode_logs_and_allows_then_enforce_denies() -> Outcome {
+    let id = "complain1";
+    let dir = probe_running(id, &probe_profile()?, &COMPLAIN)?;
+    let pid = state_pid(id);
+    let st = run("speaker-ctl", &["status", id, "--json"]);
+    ensure!(st.stdout.contains("\"mode\": \"complain\""), "status does not show complain mode: {}", st.stdout);
+    let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
+    ensure!(r == "0", "getpriority in the running phase in complain mode: {r}, expected it allowed");
+    let d = wait_denial(id, "getpriority", "SCMP_ACT_LOG")?;
+    ensure!(d["phase"] == "running", "logged in phase {}", d["phase"]);
+    let sw = run("speaker-ctl", &["switch", id, "--enforce"]);
+    ensure!(sw.code == 0 && sw.stdout.contains("running (complain) -> running (enforce)"), "switch --enforce: {}{}", sw.stdout, sw.stderr);
+    let r = probe_cmd(&dir, 2, "sys getpriority", "p0t0")?;
+    ensure!(r == "errno 1", "getpriority after switch --enforce: {r}");
+    let r = probe_cmd(&dir, 3, "sys getppid", "p0t0")?;
+    ensure!(r == "0", "getppid (running set) after switch --enforce: {r}");
+    wait_denial(id, "getpriority", "SCMP_ACT_ERRNO")?;
+    ensure!(state_pid(id) == pid && crun_status(id).as_deref() == Some("running"), "the container was restarted");
+    ensure!(phase_of(id).as_deref() == Some("running"), "phase after --enforce: {:?}", phase_of(id));
+    // And back: only a swap can loosen a live filter.
+    let sw = run("speaker-ctl", &["switch", id, "--complain"]);
+    ensure!(sw.code == 0, "switch --complain: {}{}", sw.stdout, sw.stderr);
+    let r = probe_cmd(&dir, 4, "sys getpriority", "p0t0")?;
+    ensure!(r == "0", "getpriority after switch --complain: {r}");
+    stop_and_delete(id)
+}
+
+fn phase_names(profile: &str, phase: &str) -> Vec<String> {
+    run("speaker-ctl", &["profile", "show", "--phase", phase, profile]).stdout.lines().map(str::to_string).collect()
+}
+
+fn learn_adds_logged_syscall_to_the_right_phase() -> Outcome {
+    let id = "learn1";
+    let base = probe_profile()?;
+    for phase in ["boot", "running", "shutdown"] {
+        ensure!(
+            !phase_names(base.to_str().unwrap(), phase).contains(&"sysinfo".to_string()),
+            "sysinfo already in the probe's {phase} phase"
+        );
+    }
+    let dir = probe_running(id, &base, &COMPLAIN)?;
+    let r = probe_cmd(&dir, 1, "sys sysinfo", "p0t0")?;
+    ensure!(r == "0", "sysinfo in complain mode: {r}");
+    wait_denial(id, "sysinfo", "SCMP_ACT_LOG")?;
+    let out = "/srv/learned.json";
+    let o = run("speaker-ctl", &["profile", "learn", id, "-o", out]);
+    ensure!(o.code == 0 && o.stdout.contains("+sysinfo"), "profile learn: {}{}", o.stdout, o.stderr);
+    ensure!(phase_names(out, "running").contains(&"sysinfo".to_string()), "sysinfo not learned into running: {}", o.stdout);
+    for phase in ["boot", "shutdown"] {
+        ensure!(!phase_names(out, phase).contains(&"sysinfo".to_string()), "sysinfo learned into {phase} too");
+    }
+    let p: serde_json::Value = serde_json::from_str(&fs::read_to_string(out).unwrap_or_default()).unwrap_or_default();
+    let l = &p["learned"]["running"][0];
+    ensure!(l["name"] == "sysinfo" && l["count"].as_u64() >= Some(1) && l["first_seen_unix_ms"].as_u64() > Some(0), "learned entry: {l}");
+    // The same from a saved kernel log.
+    fs::write("/srv/kernel.log", run("dmesg", &[]).stdout).map_err(|e| e.to_string())?;
+    let o = run("speaker-ctl", &["profile", "learn", id, "--from-log", "/srv/kernel.log", "-o", "/srv/learned2.json"]);
+    ensure!(
+        o.code == 0 && phase_names("/srv/learned2.json", "running").contains(&"sysinfo".to_string()),
+        "learn --from-log: {}{}",
+        o.stdout,
+        o.stderr
+    );
+    stop_and_delete(id)?;
+    // The learned profile, enforced: sysinfo runs in the running phase.
+    let dir = probe_running("learn2", Path::new(out), &[])?;
+    let r = probe_cmd(&dir, 1, "sys sysinfo", "p0t0")?;
+    ensure!(r == "0", "sysinfo under the learned profile's running phase: {r}");
+    let r = probe_cmd(&dir, 2, "sys getpriority", "p0t0")?;
+    ensure!(r == "errno 1", "getpriority under the learned profile's running phase: {r}");
+    stop_and_delete("learn2")
+}
+
 fn main() {
     let scenarios: &[Scenario] = &[
         ("oci_container_without_annotation_is_untouched", oci_container_without_annotation_is_untouched),
@@ -498,6 +641,9 @@ fn main() {
         ("runtime_rejects_missing_profile", runtime_rejects_missing_profile),
         ("runtime_rejects_profile_for_other_arch", runtime_rejects_profile_for_other_arch),
         ("runtime_reports_missing_crun", runtime_reports_missing_crun),
+        ("denial_is_reported_with_container_and_phase", denial_is_reported_with_container_and_phase),
+        ("complain_mode_logs_and_allows_then_enforce_denies", complain_mode_logs_and_allows_then_enforce_denies),
+        ("learn_adds_logged_syscall_to_the_right_phase", learn_adds_logged_syscall_to_the_right_phase),
     ];
     run_scenarios(scenarios)
 }
