@@ -182,6 +182,12 @@ pub struct RunArgs {
     /// Start in complain mode: syscalls outside a phase are allowed and logged (audit type=1326) instead of denied; 'speaker-ctl switch CID --enforce' later.
     #[arg(long)]
     pub complain: bool,
+    /// Keep this capability too (e.g. SYS_ADMIN, NET_ADMIN, or ALL; repeatable). The container gets Docker's default set otherwise.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Do not set no_new_privs (setuid binaries in the container may then raise privileges).
+    #[arg(long)]
+    pub allow_new_privs: bool,
     /// Command run inside the container.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,

@@ -36,6 +36,7 @@ speaker_tests::vm_tests!(
         switch_under_syscall_storm_is_safe,
         rmmod_with_live_container_is_safe,
         switch_from_inside_container_is_refused,
+        run_container_gets_no_keys,
         get_filter_during_switch_is_safe,
         register_of_shared_filter_is_refused,
         status_requires_cap_sys_admin,

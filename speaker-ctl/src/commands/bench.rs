@@ -61,6 +61,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
             cmd: vec![exe.display().to_string(), "bench-payload".into(), n.to_string()],
             net: false,
             detach: true,
+            confine: crate::container::confine::Confinement::default(),
         })?;
         let start = Instant::now();
         while task_count(state.pid) < n && start.elapsed() < Duration::from_secs(120) {

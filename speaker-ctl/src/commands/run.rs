@@ -3,6 +3,7 @@ use anyhow::Result;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::cli::RunArgs;
+use crate::container::confine::Confinement;
 use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::state::ContainerState;
@@ -25,8 +26,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
         _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
     };
     let mode = if args.complain { Mode::Complain } else { Mode::Enforce };
-    let state =
-        launch_in(NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach }, mode)?;
+    let confine = Confinement::with_caps(&args.cap_add, !args.allow_new_privs)?;
+    let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine };
+    let state = launch_in(spec, mode)?;
     if args.detach {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);

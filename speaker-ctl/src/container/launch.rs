@@ -24,6 +24,7 @@ use std::io::{Read, Write};
 
 use std::os::fd::AsRawFd;
 
+use super::confine::Confinement;
 use super::phases::CompiledPhase;
 use super::register::register_at_exec_stop;
 use super::seccomp;
@@ -43,6 +44,8 @@ pub struct NewContainer {
     /// Detached: stdin from /dev/null, stdout and stderr to
     /// `/run/speaker/<cid>/output.log` (so the caller's pipes are not held).
     pub detach: bool,
+    /// Capabilities, `no_new_privs`; the container always gets its own `/dev`.
+    pub confine: Confinement,
 }
 
 /// Child side; never returns.  Only async-signal-safe work after clone
@@ -50,6 +53,7 @@ pub struct NewContainer {
 fn child(
     cid: &str,
     net: bool,
+    confine: &Confinement,
     stdio: Option<(i32, i32)>,
     boot: &[crate::profile::SockFilter],
     argv: &[CString],
@@ -80,6 +84,9 @@ fn child(
                 return fail(to_parent, "cannot redirect the container's standard streams", e);
             }
         }
+    }
+    if let Err((what, e)) = confine.apply() {
+        return fail(to_parent, what, e);
     }
     if let Err(e) = nix::sys::ptrace::traceme() {
         return fail(to_parent, "cannot be traced by speaker-ctl (PTRACE_TRACEME)", e);
@@ -166,12 +173,18 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
     let mut stack = vec![0u8; 256 * 1024];
     let cid = spec.cid.clone();
     let net = spec.net;
+    let confine = spec.confine;
     let boot_prog = boot.program(mode).to_vec();
     // SAFETY: the child runs `child()` on its own stack copy without CLONE_VM
     // (like fork); it only uses memory it owns in its copy and ends in exec
     // or _exit (the returned value becomes its exit status).
     let pid = unsafe {
-        nix::sched::clone(Box::new(|| child(&cid, net, stdio, &boot_prog, &argv, &mut up_w)), &mut stack, flags, Some(libc::SIGCHLD))
+        nix::sched::clone(
+            Box::new(|| child(&cid, net, &confine, stdio, &boot_prog, &argv, &mut up_w)),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
     }
     .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);

@@ -1,6 +1,7 @@
 //! Containers: the ones speaker runs itself (`speaker-ctl run`), their
 //! on-disk state under `/run/speaker/`, their registration with speaker.ko,
 //! their readiness and their phase switches.
+pub mod confine;
 pub mod denials;
 pub mod exec_filter;
 pub mod launch;

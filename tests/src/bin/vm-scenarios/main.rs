@@ -108,7 +108,9 @@ impl Probe {
         let dir = PathBuf::from(format!("/tmp/c/{cid}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("res")).map_err(|e| e.to_string())?;
-        let mut args = vec!["run".to_string(), "--name".into(), cid.into()];
+        // The probes make mount and sethostname, which need CAP_SYS_ADMIN on
+        // top of the default set (`run_container_gets_no_keys` checks the default).
+        let mut args = vec!["run".to_string(), "--name".into(), cid.into(), "--cap-add".into(), "SYS_ADMIN".into()];
         if phases.len() == 1 {
             args.extend(["--profile".into(), phases[0].display().to_string()]);
         } else {
@@ -892,6 +894,7 @@ const SCENARIOS: &[Scenario] = &[
     ("switch_under_syscall_storm_is_safe", switch_under_syscall_storm_is_safe),
     ("rmmod_with_live_container_is_safe", rmmod_with_live_container_is_safe),
     ("switch_from_inside_container_is_refused", trust::switch_from_inside_container_is_refused),
+    ("run_container_gets_no_keys", trust::run_container_gets_no_keys),
     ("get_filter_during_switch_is_safe", trust::get_filter_during_switch_is_safe),
     ("register_of_shared_filter_is_refused", trust::register_of_shared_filter_is_refused),
     ("status_requires_cap_sys_admin", trust::status_requires_cap_sys_admin),

@@ -86,6 +86,34 @@ pub fn switch_from_inside_container_is_refused() -> Outcome {
     Ok(())
 }
 
+/// `speaker-ctl run` does not hand its container the keys: no
+/// CAP_SYS_ADMIN (Docker's default capabilities), `no_new_privs`, and its
+/// own `/dev` without speaker's device (a node made with mknod in it cannot
+/// be opened).
+pub fn run_container_gets_no_keys() -> Outcome {
+    let dir = "/tmp/c/nokeys";
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(format!("{dir}/res")).map_err(|e| e.to_string())?;
+    let b = super::deny_profile("nokeys-boot", &["sysinfo"], "SCMP_ACT_ERRNO");
+    let out =
+        super::ctl_ok(&["run", "--name", "nokeys", "--profile", b.to_str().unwrap(), "--detach", "--", "speaker-probe", "serve", dir])?;
+    let pid: i32 = out.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or(format!("bad run output {out:?}"))?;
+    let mut p = Probe { cid: "nokeys".into(), dir: dir.into(), pid, gen: 0, tasks: 1 };
+    p.wait_ready()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default();
+    let bnd = u64::from_str_radix(&field("CapBnd:"), 16).map_err(|e| format!("CapBnd: {e}"))?;
+    let eff = u64::from_str_radix(&field("CapEff:"), 16).map_err(|e| format!("CapEff: {e}"))?;
+    ensure!(bnd & (1 << 21) == 0 && eff & (1 << 21) == 0, "CAP_SYS_ADMIN is still there (CapBnd {bnd:x}, CapEff {eff:x})");
+    ensure!(bnd.count_ones() == 14, "the bounding set has {} capabilities, want Docker's 14 ({bnd:x})", bnd.count_ones());
+    ensure!(field("NoNewPrivs:") == "1", "no_new_privs is not set");
+    // The boot filter allows mount; the missing capability refuses it.
+    p.expect_all("sys mount", "errno 1")?;
+    let r = p.main("selfswitch nokeys")?;
+    ensure!(r == "open errno 2", "opening /dev/speaker inside gave '{r}', want ENOENT (no such device in its /dev)");
+    Ok(())
+}
+
 /// `PTRACE_SECCOMP_GET_FILTER` copying the container's program into a
 /// userfaultfd page blocks; meanwhile the container is switched (the switch
 /// waits for its grace period); then the fault is resolved.  The copied
