@@ -37,3 +37,20 @@ fn debian_module_has_debians_vermagic_and_only_exported_symbols() {
     let info = Command::new("modinfo").args(["-F", "name"]).arg(&ko).output().expect("cannot run modinfo");
     assert_eq!(String::from_utf8_lossy(&info.stdout).trim(), "speaker");
 }
+
+#[test]
+fn debian_kernel_boots_the_debian_guest_and_loads_speaker() {
+    // qemu/run --kernel debian: Debian's own kernel and the trixie guest
+    // (scripts/build-guest-rootfs-debian), speaker.ko loaded before CMD.
+    let out = Command::new(root().join("qemu/run"))
+        .args(["--kernel", "debian", "--timeout", "600", "--"])
+        .args(["sh", "-c", "uname -r && grep -c '^speaker ' /proc/modules && speaker-ctl version && crun --version | head -n1 && exit 3"])
+        .output()
+        .expect("cannot run qemu/run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains(&debian_env("DEBIAN_KERNEL_RELEASE")), "{stdout}");
+    assert!(stdout.contains("speaker-ctl 0.1.0 (ABI 1)") && stdout.contains("speaker.ko 0.1.0 (ABI 1"), "{stdout}");
+    assert!(stdout.contains("crun version"), "{stdout}");
+}
