@@ -22,3 +22,60 @@ speaker_kernel_key() {
 }
 KBUILD_DIR=$SPEAKER_CACHE/kernel/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
 BZIMAGE=$KBUILD_DIR/arch/x86/boot/bzImage
+
+# The Debian mirror every debootstrap and apt source of speaker uses:
+# $SPEAKER_DEBIAN_MIRROR, else the host's own apt configuration (the first
+# URI of the deb entry that serves the host's main suite, e.g. bookworm, in
+# /etc/apt/sources.list.d/*.sources (deb822) or /etc/apt/sources.list and
+# sources.list.d/*.list (one-line format)).  Prints it without a trailing
+# slash; fails with a message naming what it read when there is none.
+# SPEAKER_APT_ETC and SPEAKER_OS_RELEASE (tests) replace /etc/apt and
+# /etc/os-release.
+speaker_debian_mirror() {
+  if [ -n "${SPEAKER_DEBIAN_MIRROR:-}" ]; then
+    echo "${SPEAKER_DEBIAN_MIRROR%/}"
+    return 0
+  fi
+  local etc=${SPEAKER_APT_ETC:-/etc/apt} suite uri f
+  suite=$(. "${SPEAKER_OS_RELEASE:-/etc/os-release}" 2>/dev/null && echo "${VERSION_CODENAME:-}") || suite=
+  if [ -z "$suite" ]; then
+    echo "error: cannot tell this host's Debian suite (no VERSION_CODENAME in ${SPEAKER_OS_RELEASE:-/etc/os-release}); set SPEAKER_DEBIAN_MIRROR to a Debian mirror URL" >&2
+    return 1
+  fi
+  uri=
+  for f in "$etc"/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    # deb822: paragraphs of "Field: value" lines (continuation lines start
+    # with a blank); the entry must be enabled, of type deb, list the suite.
+    uri=$(awk -v suite="$suite" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled !~ /^[Nn][Oo]$/ && (" " suites " ") ~ (" " suite " ") && uris != "") {
+          split(uris, u, " "); print u[1]; found = 1; exit
+        }
+        types = suites = uris = enabled = ""; field = ""
+      }
+      /^#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      /^[ \t]/ { v = $0; gsub(/^[ \t]+|[ \t]+$/, "", v); if (field == "uris") uris = uris " " v; else if (field == "suites") suites = suites " " v; next }
+      {
+        name = tolower($0); sub(/:.*/, "", name); v = $0; sub(/^[^:]*:[ \t]*/, "", v); gsub(/[ \t]+$/, "", v); field = name
+        if (name == "types") types = v; else if (name == "suites") suites = v
+        else if (name == "uris") uris = v; else if (name == "enabled") enabled = v
+      }
+      END { if (!found) flush() }' "$f")
+    [ -z "$uri" ] || break
+  done
+  if [ -z "$uri" ]; then
+    for f in "$etc"/sources.list "$etc"/sources.list.d/*.list; do
+      [ -f "$f" ] || continue
+      # One-line format: deb [options] URI SUITE COMPONENT...
+      uri=$(sed -e 's/#.*//' -e 's/\[[^]]*\]//' "$f" | awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }')
+      [ -z "$uri" ] || break
+    done
+  fi
+  if [ -z "$uri" ]; then
+    echo "error: no Debian mirror for $suite in $etc/sources.list.d/*.sources, $etc/sources.list or $etc/sources.list.d/*.list; set SPEAKER_DEBIAN_MIRROR to a Debian mirror URL (e.g. the one apt uses)" >&2
+    return 1
+  fi
+  echo "${uri%/}"
+}

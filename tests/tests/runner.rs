@@ -78,3 +78,58 @@ fn setup_refuses_other_systems() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("this machine is Ubuntu 24.04; speaker's setup supports only Debian 12 (bookworm) x86_64"), "{err}");
 }
+
+/// Runs scripts/env.sh's speaker_debian_mirror with a fake /etc/apt.
+fn debian_mirror(files: &[(&str, &str)], env: &[(&str, &str)]) -> (i32, String, String) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let etc = std::env::temp_dir().join(format!("speaker-apt-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&etc);
+    std::fs::create_dir_all(etc.join("sources.list.d")).unwrap();
+    for (name, text) in files {
+        std::fs::write(etc.join(name), text).unwrap();
+    }
+    let os = etc.join("os-release");
+    std::fs::write(&os, "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n").unwrap();
+    let out = Command::new("bash")
+        .args(["-c", ". scripts/env.sh && speaker_debian_mirror"])
+        .current_dir(root())
+        .env_remove("SPEAKER_DEBIAN_MIRROR")
+        .env("SPEAKER_APT_ETC", &etc)
+        .env("SPEAKER_OS_RELEASE", &os)
+        .envs(env.iter().copied())
+        .output()
+        .expect("cannot run bash");
+    let _ = std::fs::remove_dir_all(&etc);
+    let s = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
+}
+
+#[test]
+fn debian_mirror_comes_from_the_hosts_apt_sources() {
+    // deb822: the enabled deb entry whose Suites list the host's suite
+    // (not bookworm-backports, not a disabled entry), first URI.
+    let deb822 = "Types: deb\nURIs: http://bpo.example/debian\nSuites: bookworm-backports\nComponents: main\n\n\
+                  Types: deb\nEnabled: no\nURIs: http://off.example/debian\nSuites: bookworm\n\n\
+                  # a comment\nTypes: deb deb-src\nURIs: http://mirror.example/debian/\n http://second.example/debian\n\
+                  Suites: bookworm\n  bookworm-updates\nComponents: main\n";
+    let (code, out, err) = debian_mirror(&[("sources.list.d/debian.sources", deb822)], &[]);
+    assert_eq!((code, out.as_str()), (0, "http://mirror.example/debian"), "{err}");
+    // One-line format, with options.
+    let list = "# deb http://old.example/debian bookworm main\n\
+                deb http://security.example/debian-security bookworm-security main\n\
+                deb [arch=amd64 signed-by=/k.gpg] http://ftp.example/debian bookworm main contrib\n";
+    let (code, out, err) = debian_mirror(&[("sources.list", list)], &[]);
+    assert_eq!((code, out.as_str()), (0, "http://ftp.example/debian"), "{err}");
+    // The override wins.
+    let (code, out, err) = debian_mirror(&[("sources.list", list)], &[("SPEAKER_DEBIAN_MIRROR", "http://override.example/debian")]);
+    assert_eq!((code, out.as_str()), (0, "http://override.example/debian"), "{err}");
+}
+
+#[test]
+fn debian_mirror_missing_is_a_clear_error() {
+    let list = "deb http://security.example/debian-security bookworm-security main\n";
+    let (code, out, err) = debian_mirror(&[("sources.list", list)], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("no Debian mirror for bookworm in") && err.contains("set SPEAKER_DEBIAN_MIRROR"), "{err}");
+}
