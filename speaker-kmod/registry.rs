@@ -376,7 +376,15 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
     for (slot, &i) in shown.iter().enumerate() {
         index.push((reg.containers[i].filter.as_ptr() as usize, slot), GFP_KERNEL)?;
     }
-    index.sort_unstable_by_key(|e| e.0);
+    // Insertion sort: at most MAX_CONTAINERS entries, and core's sort
+    // brings panic paths objtool warns about on Debian's kernel.
+    for i in 1..index.len() {
+        let mut j = i;
+        while j > 0 && index[j - 1].0 > index[j].0 {
+            index.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let mut tasks = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
     for _ in 0..shown.len() {
         tasks.push(0u32, GFP_KERNEL)?;
