@@ -376,9 +376,11 @@ pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
 /// and once it has exited the module unloads cleanly.
 pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
     let before = kernel_trouble(&dmesg()).len();
+    // The device is opened after the fork: a child holding an inherited fd
+    // would keep the module busy by itself.
+    let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
     let dev = dev()?;
     let fd = dev.0;
-    let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
     ensure!(raw::register(fd, "deferred", c.pid, 1) == 0, "register failed");
     for i in 0..20 {
         let prog = if i % 2 == 0 { raw::deny_getpriority() } else { raw::long_allow(2 + i) };
