@@ -95,8 +95,20 @@ pub fn run_container_gets_no_keys() -> Outcome {
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(format!("{dir}/res")).map_err(|e| e.to_string())?;
     let b = super::deny_profile("nokeys-boot", &["sysinfo"], "SCMP_ACT_ERRNO");
-    let out =
-        super::ctl_ok(&["run", "--name", "nokeys", "--profile", b.to_str().unwrap(), "--detach", "--", "speaker-probe", "serve", dir])?;
+    let out = super::ctl_ok(&[
+        "run",
+        "--name",
+        "nokeys",
+        "--boot",
+        b.to_str().unwrap(),
+        "--running",
+        b.to_str().unwrap(),
+        "--detach",
+        "--",
+        "speaker-probe",
+        "serve",
+        dir,
+    ])?;
     let pid: i32 = out.split_whitespace().nth(1).and_then(|p| p.parse().ok()).ok_or(format!("bad run output {out:?}"))?;
     let mut p = Probe { cid: "nokeys".into(), dir: dir.into(), pid, gen: 0, tasks: 1 };
     p.wait_ready()?;
