@@ -80,6 +80,8 @@ pub struct ContainerStatus {
     pub tasks: u32,
     pub allowed: u32,
     pub switches: u32,
+    /// Replaced programs the module keeps until the filter dies.
+    pub kept: u32,
     pub registered_ns: u64,
     pub last_switch_ns: u64,
 }
@@ -231,6 +233,7 @@ impl Device {
                     tasks: e.tasks,
                     allowed: e.allowed,
                     switches: e.switches,
+                    kept: e.kept,
                     registered_ns: e.registered_ns,
                     last_switch_ns: e.last_switch_ns,
                 })

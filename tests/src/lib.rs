@@ -59,9 +59,21 @@ pub mod guest {
     /// Kernel log lines that mean something went wrong in the kernel.
     pub fn kernel_trouble(log: &str) -> Vec<String> {
         const BAD: [&str; 15] = [
-            "BUG:", "WARNING:", "Oops", "general protection fault", "refcount_t:", "possible circular locking",
-            "inconsistent lock state", "suspicious RCU usage", "detected stalls", "INFO: task", "UBSAN:",
-            "list_add corruption", "list_del corruption", "kernel BUG", "possible recursive locking",
+            "BUG:",
+            "WARNING:",
+            "Oops",
+            "general protection fault",
+            "refcount_t:",
+            "possible circular locking",
+            "inconsistent lock state",
+            "suspicious RCU usage",
+            "detected stalls",
+            "INFO: task",
+            "UBSAN:",
+            "list_add corruption",
+            "list_del corruption",
+            "kernel BUG",
+            "possible recursive locking",
         ];
         log.lines().filter(|l| BAD.iter().any(|b| l.contains(b))).map(|l| l.to_string()).collect()
     }
