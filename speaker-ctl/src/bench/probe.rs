@@ -152,7 +152,13 @@ pub fn measure(setup: &Setup, probes: &[Probe], calls: u64) -> Result<Measured, 
     // SAFETY: speaker-ctl bench is single-threaded here; the child only
     // makes syscalls on its own copy of memory and ends in _exit.
     let pid = match unsafe { nix::unistd::fork() }.map_err(|e| BenchError::sys("fork", e))? {
-        nix::unistd::ForkResult::Child => child(setup, probes, calls, &mut up_w, &mut down_r),
+        nix::unistd::ForkResult::Child => {
+            // The parent's ends: the child's reads must see the parent's
+            // close, not its own open copy.
+            drop(up_r);
+            drop(down_w);
+            child(setup, probes, calls, &mut up_w, &mut down_r)
+        }
         nix::unistd::ForkResult::Parent { child } => child,
     };
     drop(up_w);
