@@ -157,11 +157,27 @@ pub fn output(prog: &str, args: &[&str]) -> Result<String, BenchError> {
 }
 
 /// Runs `speaker-runtime ARGS` (this binary as `speaker-ctl runtime`).
-pub fn runtime(args: &[&str]) -> Result<String, BenchError> {
+/// Its output goes to a file, not a pipe: `run -d` leaves the monitor and
+/// the container holding whatever it got as stdout and stderr.
+pub fn runtime(args: &[&str]) -> Result<(), BenchError> {
     let exe = std::env::current_exe().map_err(|e| BenchError::io("finding speaker-ctl's own path", e))?;
-    let mut all = vec!["runtime"];
-    all.extend_from_slice(args);
-    output(&exe.display().to_string(), &all)
+    let cmd = format!("speaker-runtime {}", args.join(" "));
+    let log = std::env::temp_dir().join(format!("speaker-bench-runtime-{}.log", std::process::id()));
+    let file = std::fs::File::create(&log).map_err(|e| BenchError::io(format!("creating {}", log.display()), e))?;
+    let err = file.try_clone().map_err(|e| BenchError::io("dup", e))?;
+    let status = Command::new(exe)
+        .arg("runtime")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .status()
+        .map_err(|e| BenchError::Command { cmd: cmd.clone(), msg: e.to_string() })?;
+    if !status.success() {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(BenchError::Command { cmd, msg: format!("{status}: {}", text.trim()) });
+    }
+    Ok(())
 }
 
 /// Polls `ok` every 20 ms for up to `secs`.
