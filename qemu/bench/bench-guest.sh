@@ -35,9 +35,9 @@ status=0
 speaker-ctl bench --out "$out" --bundles /srv/containers --docker-profile "$share/docker-default-seccomp.json" \
   --nginx-profile "$share/profiles/nginx.json" "$@" || status=$?
 dmesg > "$out/kernel.log"
-if grep -qE "BUG:|KASAN|WARNING:|lockdep|possible circular|kmemleak|Call Trace" "$out/kernel.log"; then
+if grep -qE "BUG:|WARNING:|possible circular|inconsistent lock state|unreferenced object|Call Trace" "$out/kernel.log"; then
   echo "bench: the guest kernel log has a report (see kernel.log):"
-  grep -E -A3 "BUG:|KASAN|WARNING:|lockdep|possible circular|kmemleak|Call Trace" "$out/kernel.log" | head -n 40
+  grep -E -A3 "BUG:|WARNING:|possible circular|inconsistent lock state|unreferenced object|Call Trace" "$out/kernel.log" | head -n 40
 fi
 for f in results.json results.md switch-latency.svg throughput.svg kernel.log; do
   [ -f "$out/$f" ] && emit "$f" "$out/$f"

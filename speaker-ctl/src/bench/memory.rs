@@ -122,6 +122,11 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     res.figure("memory.per_kept_program", &per_program, "bytes");
     res.fact("memory.program_instructions", progs[0].len());
     res.fact("memory.program_bytes_classic", progs[0].len() * 8);
+    // What a kept program holds: the classic copy (orig_prog, kmalloc) and
+    // the bpf_prog with its converted instructions (vmalloc, whole pages).
+    let len = progs[0].len();
+    let estimate = len * 8 + 16 + (256 + len * 16).div_ceil(4096) * 4096;
+    res.fact("memory.per_kept_program_estimate", estimate);
     res.fact(format!("memory.kept_after_{PROGRAMS}_distinct_switches"), kept_distinct);
     res.fact("memory.kept_after_10_more_switches_between_known_programs", kept_back_and_forth);
     println!(

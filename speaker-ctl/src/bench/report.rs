@@ -120,10 +120,15 @@ pub fn markdown(res: &Results) -> String {
     let _ = writeln!(m, "| speaker.ko per registered container (slab + vmalloc growth) | {} bytes |", cell(res, "memory.per_container"));
     let _ = writeln!(
         m,
-        "| speaker.ko per kept program ({} instructions, {} bytes of classic BPF) | {} bytes |",
+        "| speaker.ko per kept program ({} instructions, {} bytes of classic BPF), slab + vmalloc growth | {} bytes |",
         fact(res, "memory.program_instructions"),
         fact(res, "memory.program_bytes_classic"),
         cell(res, "memory.per_kept_program")
+    );
+    let _ = writeln!(
+        m,
+        "| speaker.ko per kept program, estimated from its length (classic copy + bpf_prog pages) | {} bytes |",
+        fact(res, "memory.per_kept_program_estimate")
     );
     for (k, v) in res.facts.iter().filter(|(k, _)| k.starts_with("memory.kept_")) {
         let _ = writeln!(m, "| programs kept ({}) | {v} |", k.trim_start_matches("memory.").replace('_', " "));
