@@ -41,11 +41,16 @@ pub enum Command {
     Status(StatusArgs),
     /// List the syscalls containers' filters did not allow (or, in complain mode, logged), per container and phase, from the kernel's audit records (type=1326).
     Denials(DenialsArgs),
-    /// Measure switch latency and filter overhead, side by side in one run.
+    /// Measure what speaker costs, side by side in one run: filter cost per syscall, switch latency (vs restarting the container), requests while switching, service throughput, tracing cost, memory (run inside the full guest by scripts/bench).
     Bench(BenchArgs),
-    /// (internal) The payload of `bench` containers: N idle threads.
+    /// (internal) The payload of `bench` containers: idle threads in idle processes.
     #[command(hide = true)]
-    BenchPayload { threads: usize },
+    BenchPayload {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -243,10 +248,43 @@ pub struct DenialsArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Thread counts of the switch-latency benchmark.
-    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
-    pub threads: Vec<usize>,
-    /// Switches per thread count (the median is reported).
-    #[arg(long, default_value_t = 9)]
+    /// Where results.json, results.md and the plots (SVG) are written.
+    #[arg(long, default_value = "/srv/bench")]
+    pub out: PathBuf,
+    /// Measurements per figure (median and min–max are reported).
+    #[arg(long, default_value_t = 7)]
     pub runs: usize,
+    /// A short run: 3 runs, few iterations, every figure still present (unless given explicitly).
+    #[arg(long)]
+    pub smoke: bool,
+    /// Suites to run: filter, switch, service, throughput, tracing, memory.
+    #[arg(long, value_delimiter = ',', default_value = "filter,switch,service,throughput,tracing,memory")]
+    pub suites: Vec<String>,
+    /// Thread counts of the switch-latency benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
+    pub threads: Vec<usize>,
+    /// Process counts of the switch-latency benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub processes: Vec<usize>,
+    /// Syscalls per filter-cost measurement.
+    #[arg(long, default_value_t = 20000)]
+    pub syscalls: u64,
+    /// Requests per throughput measurement (ab; redis-benchmark, of GET and of SET; a fifth under the tracers). Under TCG nginx and redis serve tens of requests per second.
+    #[arg(long, default_value_t = 100)]
+    pub requests: u64,
+    /// Switches while clients hammer nginx and redis.
+    #[arg(long, default_value_t = 100)]
+    pub switches: usize,
+    /// Seconds of requests without switching (the no-loss baseline).
+    #[arg(long, default_value_t = 10.0)]
+    pub baseline_secs: f64,
+    /// Directory of the OCI bundles nginx-{none,docker,speaker} and redis-{none,docker,speaker}.
+    #[arg(long, default_value = "/srv/containers")]
+    pub bundles: PathBuf,
+    /// Docker's default seccomp profile.
+    #[arg(long, default_value = "/mnt/share/docker-default-seccomp.json")]
+    pub docker_profile: PathBuf,
+    /// nginx's speaker profile (its running set makes the filter-cost suite's running filter).
+    #[arg(long, default_value = "/mnt/share/profiles/nginx.json")]
+    pub nginx_profile: PathBuf,
 }

@@ -1,5 +1,6 @@
 //! speaker: split-phase seccomp for containers (library behind speaker-ctl).
 pub mod abi;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod container;

@@ -25,7 +25,7 @@ fn main() {
         Command::Status(args) => commands::status::run(args),
         Command::Denials(args) => commands::denials::run(args),
         Command::Bench(args) => commands::bench::run(args),
-        Command::BenchPayload { threads } => commands::bench::payload(threads),
+        Command::BenchPayload { threads, processes } => commands::bench::payload(threads, processes),
     };
     match result {
         Ok(code) => std::process::exit(code),

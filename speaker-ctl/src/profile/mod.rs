@@ -23,7 +23,7 @@ pub mod translate;
 
 pub use arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 pub use audit::SeccompRecord;
-pub use bpf::{compile, compile_pfc};
+pub use bpf::{compile, compile_pfc, compile_with, Layout, DEFAULT_LAYOUT};
 pub use diff::{diff, entry_label, phase_labels, PhaseDiff, ProfileDiff};
 pub use error::ProfileError;
 pub use file::{load_oci, load_phase_file, load_profile, read_profile_file, validate, write_profile_atomic, ProfileFile};

@@ -1,0 +1,139 @@
+//! Suite 1: what a syscall costs under each filter, side by side.
+//!
+//! Cases: no seccomp; Docker's default profile compiled by speaker's
+//! profile code (binary tree, speaker's default layout, and libseccomp's
+//! linear layout); speaker's running filter (nginx's running set plus what
+//! the measuring child needs) installed fresh; the same program swapped in
+//! by speaker.ko from nginx's boot filter; and swapped in with an
+//! application filter stacked above it. Probes: `getppid`, the harmless
+//! syscall that sits deepest in Docker's linear program, and a denied one
+//! (`syslog`), which no action cache covers. Rounds interleave the cases.
+use super::bpf_path;
+use super::error::BenchError;
+use super::probe::{self, Probe, Setup};
+use super::results::Results;
+use super::Options;
+use crate::container::phases::widen_for_switches;
+use crate::device::Device;
+use crate::profile::filter::{Action, PhaseFilter, Rule};
+use crate::profile::schema::Phase;
+use crate::profile::{self, Arch, Layout, SockFilter};
+
+pub const CASES: [&str; 6] = ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app"];
+pub const PROBES: [&str; 3] = ["getppid", "deep", "denied"];
+
+/// What the measuring child makes after its last filter change, besides
+/// the probes.
+const HARNESS: [&str; 4] = ["read", "write", "clock_gettime", "exit_group"];
+
+fn allow(filter: &mut PhaseFilter, names: &[&str]) {
+    for n in names {
+        if !filter.rules.iter().any(|r| r.name == *n && r.action == Action::Allow) {
+            filter.rules.push(Rule { name: n.to_string(), arch: Arch::X86_64, action: Action::Allow, args: vec![] });
+        }
+    }
+}
+
+/// The harmless candidate that runs the most instructions of `prog`
+/// among those it allows.
+fn deepest(prog: &[SockFilter]) -> Probe {
+    probe::DEEP_CANDIDATES
+        .iter()
+        .filter_map(|p| bpf_path::run(prog, p.nr as u32, &[p.args[0], p.args[1], p.args[2], 0, 0, 0]).map(|r| (p, r)))
+        .filter(|(_, r)| r.allows())
+        .max_by_key(|(_, r)| r.instructions)
+        .map(|(p, _)| *p)
+        .unwrap_or(probe::GETPPID)
+}
+
+fn path_len(progs: &[&[SockFilter]], p: &Probe) -> usize {
+    let args = [p.args[0], p.args[1], p.args[2], 0, 0, 0];
+    progs.iter().filter_map(|prog| bpf_path::run(prog, p.nr as u32, &args)).map(|r| r.instructions).sum()
+}
+
+pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
+    let dev = Device::open()?;
+    let docker = profile::load_phase_file(&opts.docker_profile)?;
+    let docker_tree = profile::compile_with(&docker, Layout::BinaryTree)?;
+    let docker_linear = profile::compile_with(&docker, Layout::Linear)?;
+    let deep = deepest(&docker_linear);
+    let probes = [probe::GETPPID, deep, probe::DENIED];
+
+    let mut nginx = profile::load_profile(&opts.nginx_profile)?;
+    widen_for_switches(&mut nginx);
+    let mut running = profile::phase_filter(&nginx, Phase::Running)?;
+    allow(&mut running, &HARNESS);
+    allow(&mut running, &[probe::GETPPID.name, deep.name]);
+    let mut boot = profile::phase_filter(&nginx, Phase::Boot)?;
+    allow(&mut boot, &HARNESS);
+    allow(&mut boot, &[probe::GETPPID.name, deep.name, "seccomp"]);
+    let running = profile::compile(&running)?;
+    let boot = profile::compile(&boot)?;
+    // An application's own filter: allow by default, deny one syscall.
+    let app = PhaseFilter {
+        default_action: Action::Allow,
+        arches: vec![Arch::X86_64],
+        rules: vec![Rule { name: "sysinfo".into(), arch: Arch::X86_64, action: Action::Errno(1000), args: vec![] }],
+        unresolved: vec![],
+    };
+    let app = profile::compile(&app)?;
+
+    let cid = format!("bench-filter-{}", std::process::id());
+    let setups: [(&str, Setup, Vec<&[SockFilter]>); 6] = [
+        ("none", Setup::default(), vec![]),
+        ("docker", Setup { first: Some(&docker_tree), ..Default::default() }, vec![&docker_tree]),
+        ("docker_linear", Setup { first: Some(&docker_linear), ..Default::default() }, vec![&docker_linear]),
+        ("running_fresh", Setup { first: Some(&running), ..Default::default() }, vec![&running]),
+        ("running_swapped", Setup { first: Some(&boot), swap: Some((&dev, &cid, &running)), ..Default::default() }, vec![&running]),
+        (
+            "running_swapped_app",
+            Setup { first: Some(&boot), stacked: Some(&app), swap: Some((&dev, &cid, &running)) },
+            vec![&running, &app],
+        ),
+    ];
+    let mut samples = vec![vec![Vec::new(); probes.len()]; setups.len()];
+    let mut cached = vec![std::collections::BTreeSet::new(); setups.len()];
+    // A warm-up round, not counted.
+    for (_, setup, _) in &setups {
+        probe::measure(setup, &probes, opts.syscalls / 10 + 1)?;
+    }
+    for _ in 0..opts.runs {
+        for (i, (_, setup, _)) in setups.iter().enumerate() {
+            let m = probe::measure(setup, &probes, opts.syscalls)?;
+            for (j, ns) in m.ns_per_call.iter().enumerate() {
+                samples[i][j].push(*ns);
+            }
+            cached[i] = m.cached;
+        }
+    }
+    res.fact("filter.probe.deep", deep.name);
+    res.fact("filter.calls_per_run", opts.syscalls);
+    for (i, (case, _, progs)) in setups.iter().enumerate() {
+        for (j, p) in probes.iter().enumerate() {
+            let probe = PROBES[j];
+            if *case == "none" && probe == "denied" {
+                continue;
+            }
+            res.figure(format!("filter.{case}.{probe}"), &samples[i][j], "ns/call");
+            if *case != "none" {
+                res.fact(format!("filter.cached.{case}.{probe}"), cached[i].contains(&(p.nr as u32)));
+                res.fact(format!("filter.instructions.{case}.{probe}"), path_len(progs, p));
+            }
+        }
+        if let Some(first) = progs.first() {
+            res.fact(format!("filter.program_length.{case}"), first.len());
+        }
+    }
+    for probe in ["getppid", "deep"] {
+        let f = |case: &str| format!("filter.{case}.{probe}");
+        res.ratio(&format!("{probe}: swapped / fresh"), &f("running_swapped"), &f("running_fresh"), "within 5%");
+        res.ratio(&format!("{probe}: swapped under an app filter / fresh"), &f("running_swapped_app"), &f("running_fresh"), "");
+        res.ratio(&format!("{probe}: running / Docker default"), &f("running_fresh"), &f("docker"), "<= 1");
+        res.ratio(&format!("{probe}: Docker default / no seccomp"), &f("docker"), &f("none"), "");
+    }
+    for probe in ["deep", "denied"] {
+        let f = |case: &str| format!("filter.{case}.{probe}");
+        res.ratio(&format!("{probe}: Docker linear / binary tree"), &f("docker_linear"), &f("docker"), "");
+    }
+    Ok(())
+}

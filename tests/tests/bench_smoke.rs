@@ -1,0 +1,29 @@
+//! `scripts/bench --smoke` (one boot of the full guest, few iterations)
+//! writes every figure of the benchmark, both plots, and leaves the guest
+//! kernel's log free of KASAN and lockdep reports.
+use std::process::Command;
+
+#[test]
+fn bench_smoke_writes_every_figure() {
+    let root = speaker_tests::host::root();
+    let out = root.join("target/bench-smoke");
+    let status = Command::new(root.join("scripts/bench"))
+        .args(["--smoke", "--out", out.to_str().unwrap()])
+        .current_dir(&root)
+        .status()
+        .expect("cannot run scripts/bench");
+    assert!(status.success(), "scripts/bench --smoke failed ({status}); log: {}", out.join("bench.log").display());
+    let text = std::fs::read_to_string(out.join("results.json")).expect("results.json");
+    let res: speaker::bench::Results = serde_json::from_str(&text).expect("results.json parses");
+    let missing: Vec<String> = speaker::bench::required_figures().into_iter().filter(|f| !res.figures.contains_key(f)).collect();
+    assert!(missing.is_empty(), "figures missing from results.json: {missing:?}");
+    assert!(!res.ratios.is_empty(), "no ratio in results.json");
+    for plot in ["switch-latency.svg", "throughput.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap_or_default();
+        assert!(svg.starts_with("<svg") && (svg.contains("<circle") || svg.contains("<rect x")), "{plot} is not a plot");
+    }
+    let log = std::fs::read_to_string(out.join("kernel.log")).unwrap_or_default();
+    for bad in ["BUG:", "WARNING:", "possible circular locking", "inconsistent lock state", "unreferenced object", "Call Trace"] {
+        assert!(!log.contains(bad), "the guest kernel log has '{bad}':\n{log}");
+    }
+}
