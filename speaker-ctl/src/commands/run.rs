@@ -27,6 +27,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mode = if args.complain { Mode::Complain } else { Mode::Enforce };
     let state =
         launch_in(NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach }, mode)?;
+    if let Some(p) = &args.profile {
+        crate::container::reload::remember(&state.cid, p)?;
+    }
     if args.detach {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);
