@@ -33,6 +33,7 @@ pub struct TraceOptions {
 }
 
 /// The reload a trace makes (`--reload-signal`, `--reload-ready`).
+#[derive(Debug)]
 pub struct ReloadSettings {
     pub signal: nix::sys::signal::Signal,
     pub ready: Readiness,
