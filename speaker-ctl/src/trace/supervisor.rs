@@ -272,7 +272,9 @@ impl PhaseSupervisor {
             } else if phase == Phase::Reload {
                 if let Some(why) = opts.reload.as_ref().and_then(|r| self.ready_now(&r.ready, Phase::Reload, now)) {
                     self.cmd_stop.store(true, Ordering::Release);
-                    self.begin_shutdown(&format!("reload over ({why})"));
+                    let secs = self.state.t0.elapsed().as_secs_f64();
+                    self.note(&format!("reload over ({why}) after {secs:.2}s: SIGTERM, shutdown"));
+                    self.begin_shutdown("reload over");
                 }
             } else if phase == Phase::Running {
                 let workload_done = self.workload.as_ref().map(Workload::done);
