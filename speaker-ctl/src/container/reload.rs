@@ -90,7 +90,12 @@ pub fn is_reload_signal(state: &ContainerState, sig: Signal) -> bool {
 /// Sends `sig` to container `cid` the speaker way (see the module's doc):
 /// `send` delivers it (a kill(2) of the container's first process, or
 /// crun's `kill` for the runtime).
-pub fn signal(cid: &str, sig: Signal, timeout: Duration, send: impl FnOnce() -> Result<(), SignalError>) -> Result<SignalOutcome, SignalError> {
+pub fn signal(
+    cid: &str,
+    sig: Signal,
+    timeout: Duration,
+    send: impl FnOnce() -> Result<(), SignalError>,
+) -> Result<SignalOutcome, SignalError> {
     let state = ContainerState::load(cid).map_err(|error| SignalError::Switch { cid: cid.into(), what: "no state", error })?;
     if is_reload_signal(&state, sig) {
         return reload(&state, sig, timeout, send).map(SignalOutcome::Reload);
@@ -167,7 +172,8 @@ fn reload(
     if !is_ready {
         let timed_out = pid_alive(state.pid);
         if timed_out {
-            state.log(&format!("warning: not ready ('{spec}') {} s after {sig}: the container stays in its reload phase", waited.as_secs()));
+            state
+                .log(&format!("warning: not ready ('{spec}') {} s after {sig}: the container stays in its reload phase", waited.as_secs()));
         }
         return Ok(ReloadReport { to_reload, waited, back: None, timed_out });
     }
@@ -177,7 +183,11 @@ fn reload(
         error,
     })?;
     if let Ok(st) = ContainerState::load(cid) {
-        st.log(&format!("reload ready ('{spec}') after {} ms; switched {}", waited.as_millis(), if back.is_some() { "reload -> running" } else { "nothing (the container left its reload phase)" }));
+        st.log(&format!(
+            "reload ready ('{spec}') after {} ms; switched {}",
+            waited.as_millis(),
+            if back.is_some() { "reload -> running" } else { "nothing (the container left its reload phase)" }
+        ));
     }
     Ok(ReloadReport { to_reload, waited, back, timed_out: false })
 }

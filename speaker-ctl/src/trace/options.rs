@@ -107,11 +107,7 @@ fn reload_settings(sig: &str, ready: Option<&str>) -> Result<ReloadSettings> {
         .ok_or_else(|| anyhow::anyhow!("invalid --reload-signal '{sig}': expected a signal like HUP, SIGHUP, USR2 or 1"))?;
     let text = ready.unwrap_or(RELOAD_READY_DEFAULT).trim().to_string();
     let parsed = Readiness::parse_for_runtime(&text).map_err(|e| anyhow::anyhow!("--reload-ready: {e:#}"))?;
-    Ok(ReloadSettings {
-        signal,
-        ready: parsed,
-        entry: Reload { signals: vec![signal.as_str().to_string()], ready: ready.map(|_| text) },
-    })
+    Ok(ReloadSettings { signal, ready: parsed, entry: Reload { signals: vec![signal.as_str().to_string()], ready: ready.map(|_| text) } })
 }
 
 impl Settings {
