@@ -138,6 +138,15 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
     }
     let merged = profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
     profile::write_profile_atomic(output, &merged).context("writing the merged profile")?;
+    // What each input added to which phase (stdout: the report).
+    for c in profile::contributions(&loaded) {
+        let parts: Vec<String> = c
+            .added
+            .iter()
+            .map(|(phase, names)| if names.is_empty() { format!("{phase} +0") } else { format!("{phase} +{} ({})", names.len(), names.join(" ")) })
+            .collect();
+        println!("{}: {}", c.input.display(), parts.join("; "));
+    }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
     eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), output.display(), counts.join(", "));
     Ok(0)
