@@ -19,6 +19,7 @@ pub mod merge;
 pub mod mode;
 pub mod oci;
 pub mod schema;
+pub mod table;
 pub mod translate;
 
 pub use arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
