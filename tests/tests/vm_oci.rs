@@ -40,5 +40,6 @@ speaker_tests::vm_tests!(
         learn_adds_logged_syscall_to_the_right_phase,
         nginx_reload_keeps_serving,
         ctl_run_nginx_reload_keeps_serving,
+        every_demo_workload_runs_after_the_switch,
     ]
 );

@@ -902,6 +902,43 @@ fn ctl_run_nginx_reload_keeps_serving() -> Outcome {
     Ok(())
 }
 
+/// Every workload of every demo service (services.sh) runs with 0 errors
+/// in its container after the automatic switch (committed profiles), the
+/// container stays in its running phase, and the service's log holds no
+/// permission error.
+fn every_demo_workload_runs_after_the_switch() -> Outcome {
+    for service in service_var("services").split_whitespace() {
+        let log = service_var(&format!("{service}_log"));
+        if service == "redis" {
+            let _ = fs::remove_dir_all("/srv/redis/appendonlydir");
+            let _ = fs::remove_file("/srv/redis/dump.rdb");
+        }
+        let _ = fs::write(&log, "");
+        let id = format!("{service}-all");
+        start_service(service, &id)?;
+        for w in service_var(&format!("{service}_workloads")).split_whitespace() {
+            let cmd = service_var(&format!("{service}_workload_{w}"));
+            let o = run("sh", &["-c", &cmd]);
+            ensure!(o.code == 0, "{service}: workload '{w}' failed after the switch ({}): {}{}", o.code, o.stdout, o.stderr);
+            ensure!(phase_of(&id).as_deref() == Some("running"), "{service}: left its running phase during '{w}'");
+        }
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        let perm: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                let l = l.to_lowercase();
+                l.contains("operation not permitted") || l.contains("permission denied") || l.contains("(1: ") || l.contains("(13: ")
+            })
+            .collect();
+        ensure!(perm.is_empty(), "{service}: permission errors in {log}: {perm:?}");
+        let d = run("speaker-ctl", &["denials", &id, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&d.stdout).unwrap_or_default();
+        ensure!(v.as_array().is_none_or(|a| a.is_empty()), "{service}: denials: {}", d.stdout);
+        stop_and_delete(&id)?;
+    }
+    Ok(())
+}
+
 fn main() {
     let scenarios: &[Scenario] = &[
         ("oci_container_without_annotation_is_untouched", oci_container_without_annotation_is_untouched),
@@ -921,6 +958,7 @@ fn main() {
         ("learn_adds_logged_syscall_to_the_right_phase", learn_adds_logged_syscall_to_the_right_phase),
         ("nginx_reload_keeps_serving", nginx_reload_keeps_serving),
         ("ctl_run_nginx_reload_keeps_serving", ctl_run_nginx_reload_keeps_serving),
+        ("every_demo_workload_runs_after_the_switch", every_demo_workload_runs_after_the_switch),
     ];
     run_scenarios(scenarios)
 }
