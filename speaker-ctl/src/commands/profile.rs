@@ -113,7 +113,15 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
         let parts: Vec<String> = c
             .added
             .iter()
-            .map(|(phase, names)| if names.is_empty() { format!("{phase} +0") } else { format!("{phase} +{} ({})", names.len(), names.join(" ")) })
+            .map(
+                |(phase, names)| {
+                    if names.is_empty() {
+                        format!("{phase} +0")
+                    } else {
+                        format!("{phase} +{} ({})", names.len(), names.join(" "))
+                    }
+                },
+            )
             .collect();
         println!("{}: {}", c.input.display(), parts.join("; "));
     }

@@ -11,8 +11,13 @@ use super::schema::{Phase, Profile};
 /// Boot/running/shutdown counts the released SPEAKER code reports for the
 /// paper's data stores (its README), by the service names speaker's demo
 /// uses.
-pub const SPEAKER_RELEASED: &[(&str, [usize; 3])] =
-    &[("redis", [69, 24, 13]), ("postgres", [98, 53, 24]), ("postgresql", [98, 53, 24]), ("mariadb", [105, 42, 32]), ("mysql", [105, 42, 32])];
+pub const SPEAKER_RELEASED: &[(&str, [usize; 3])] = &[
+    ("redis", [69, 24, 13]),
+    ("postgres", [98, 53, 24]),
+    ("postgresql", [98, 53, 24]),
+    ("mariadb", [105, 42, 32]),
+    ("mysql", [105, 42, 32]),
+];
 
 /// One phase's counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,9 +48,7 @@ pub fn row(service: String, p: &Profile, baseline: usize) -> Row {
     let mut wide = p.clone();
     wide.margin = None;
     margin::apply(&mut wide);
-    let count = |ph: Phase| {
-        Some(Count { traced: phase_labels(p.phase(ph)?).len(), with_margin: phase_labels(wide.phase(ph)?).len() })
-    };
+    let count = |ph: Phase| Some(Count { traced: phase_labels(p.phase(ph)?).len(), with_margin: phase_labels(wide.phase(ph)?).len() });
     let running = count(Phase::Running);
     let released = SPEAKER_RELEASED.iter().find(|(n, _)| n.eq_ignore_ascii_case(&service)).map(|(_, c)| *c);
     Row {
@@ -135,7 +138,7 @@ mod tests {
         assert_eq!(r.running, Some(Count { traced: 1, with_margin: 1 + n }));
         assert_eq!(r.reload, None);
         assert_eq!(r.speaker_released, Some([69, 24, 13]));
-        assert!(render_markdown(&[r.clone()]).contains("| 69/24/13 |"));
+        assert!(render_markdown(std::slice::from_ref(&r)).contains("| 69/24/13 |"));
         assert!(render_text(&[r]).contains("1 / "));
     }
 }
