@@ -59,7 +59,9 @@ for svc in $services; do
     step "$svc: tracing '$cmd' under workload '$w' (ready: $ready${reload:+; then ${reload[*]}})"
     [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/appendonlydir /srv/redis/redis.log
     # shellcheck disable=SC2086
-    speaker-ctl trace --mode filter --name "$svc" --ready "$ready" --workload "${!wvar}" "${reload[@]}" \
+    # --auto-windows 8: "auto" (boot, reload) needs 4 s without a new
+    # syscall (on a loaded machine a service can stall for 2 s mid-boot).
+    speaker-ctl trace --mode filter --name "$svc" --ready "$ready" --auto-windows 8 --workload "${!wvar}" "${reload[@]}" \
       --running-for 3s -o "$out/runs/$svc-$w.json" -- $cmd > "$out/$svc-$w-trace.log" 2>&1 || { cat "$out/$svc-$w-trace.log"; fail "$svc: trace ($w)"; }
     grep -q "workload exited with status 0" "$out/$svc-$w-trace.log" || { cat "$out/$svc-$w-trace.log"; fail "$svc: workload '$w' failed while traced"; }
     grep -E "^speaker-ctl: (boot|running|reload|shutdown):" "$out/$svc-$w-trace.log" || true
