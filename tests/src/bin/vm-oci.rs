@@ -648,6 +648,13 @@ fn reload_profile() -> Result<PathBuf, String> {
         let dir = probe_dir("nginx-trace")?;
         let out = "/srv/probe/nginx-reload.json";
         let cmd = reload_cmd(&dir);
+        // The running phase: requests, and the probe answering a request
+        // (as the scenarios ask it to).
+        let work = format!(
+            "ab -q -n 300 -c 4 http://127.0.0.1/ > /dev/null && echo '1 sys getppid' > {0}/cmd && \
+             while [ ! -e {0}/res/1.p0t0 ]; do sleep 0.1; done",
+            dir.display()
+        );
         let args = [
             "trace",
             "--mode",
@@ -662,7 +669,7 @@ fn reload_profile() -> Result<PathBuf, String> {
             "--auto-windows",
             "8",
             "--workload",
-            "ab -q -n 300 -c 4 http://127.0.0.1/ > /dev/null",
+            &work,
             "--running-for",
             "2s",
             "--reload-signal",
