@@ -1,8 +1,11 @@
 #!/bin/bash
 # The demo, inside the full guest (see scripts/demo): for nginx and redis,
-# trace the three phases under load, run the service as an OCI container
+# trace the phases under each of the service's workloads (services.sh) and
+# merge the traces, run the service as an OCI container
 # through speaker-runtime (crun underneath), wait for the automatic switch
-# to the running phase, run the workload again, show that a boot-only
+# to the running phase, run every workload again (0 errors, no permission
+# error in the service's log), reload nginx (SIGHUP through the reload
+# phase), show that a boot-only
 # syscall is denied inside the container, stop it (shutdown phase), and
 # print the table against Docker's default profile.
 #
@@ -37,16 +40,36 @@ check_workload() {
   esac
 }
 
-for svc in $services; do
-  cmd_var=${svc}_cmd ready_var=${svc}_ready work_var=${svc}_workload
-  cmd=${!cmd_var} ready=${!ready_var} workload=${!work_var}
-  profile=$out/profiles/$svc.json
+# Permission errors in a service's log (EPERM and EACCES as nginx and redis
+# print them).
+perm_errors() { grep -iE "operation not permitted|permission denied|\((1|13): " "$1" 2>/dev/null || true; }
 
-  step "$svc: tracing '$cmd' (ready: $ready; workload: $workload)"
-  # shellcheck disable=SC2086
-  speaker-ctl trace --mode filter --name "$svc" --ready "$ready" --workload "$workload > /dev/null" \
-    --running-for 3s -o "$profile" -- $cmd > "$out/$svc-trace.log" 2>&1 || { cat "$out/$svc-trace.log"; fail "$svc: trace"; }
-  grep -E "^(trace|speaker-ctl)" "$out/$svc-trace.log" | tail -n 6 || true
+for svc in $services; do
+  cmd_var=${svc}_cmd ready_var=${svc}_ready work_var=${svc}_workload works_var=${svc}_workloads sig_var=${svc}_reload_signal log_var=${svc}_log
+  cmd=${!cmd_var} ready=${!ready_var} workload=${!work_var} workloads=${!works_var} reload_signal=${!sig_var:-} svclog=${!log_var}
+  profile=$out/profiles/$svc.json
+  mkdir -p "$out/runs" "$out/bench"
+
+  runs=()
+  for w in $workloads; do
+    wvar=${svc}_workload_$w
+    reload=()
+    # The reload signal with the first workload (one reload is traced).
+    [ -z "$reload_signal" ] || [ ${#runs[@]} != 0 ] || reload=(--reload-signal "$reload_signal")
+    step "$svc: tracing '$cmd' under workload '$w' (ready: $ready${reload:+; then ${reload[*]}})"
+    [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/appendonlydir /srv/redis/redis.log
+    # shellcheck disable=SC2086
+    # --auto-windows 8: "auto" (boot, reload) needs 4 s without a new
+    # syscall (on a loaded machine a service can stall for 2 s mid-boot).
+    speaker-ctl trace --mode filter --name "$svc" --ready "$ready" --auto-windows 8 --workload "${!wvar}" "${reload[@]}" \
+      --running-for 3s -o "$out/runs/$svc-$w.json" -- $cmd > "$out/$svc-$w-trace.log" 2>&1 || { cat "$out/$svc-$w-trace.log"; fail "$svc: trace ($w)"; }
+    grep -q "workload exited with status 0" "$out/$svc-$w-trace.log" || { cat "$out/$svc-$w-trace.log"; fail "$svc: workload '$w' failed while traced"; }
+    grep -E "^speaker-ctl: (boot|running|reload|shutdown):" "$out/$svc-$w-trace.log" || true
+    runs+=("$out/runs/$svc-$w.json")
+  done
+  cp "${runs[0]}" "$out/bench/$svc.json"
+  step "$svc: merging the ${#runs[@]} traces (what each added to which phase)"
+  speaker-ctl profile merge -o "$profile" "${runs[@]}"
   speaker-ctl profile show "$profile" | cut -c1-150
 
   step "$svc: OCI container '$svc-demo' through speaker-runtime (crun), profile $profile"
@@ -55,7 +78,8 @@ for svc in $services; do
   mountpoint -q "$bundle/rootfs" || mount --bind / "$bundle/rootfs"
   # shellcheck disable=SC2086
   oci-bundle "$bundle" --hostname "$svc" --profile "$profile" -- $cmd
-  [ "$svc" != redis ] || rm -f /srv/redis/dump.rdb /srv/redis/redis.log
+  [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/redis.log /srv/redis/appendonlydir
+  [ "$svc" != nginx ] || : > "$svclog"
   speaker-runtime run -d --bundle "$bundle" "$svc-demo" > "$out/$svc-container.log" 2>&1 < /dev/null \
     || { cat "$out/$svc-container.log"; fail "$svc: speaker-runtime run"; }
   speaker-ctl status "$svc-demo"
@@ -64,9 +88,27 @@ for svc in $services; do
   echo "monitor: $(grep -o 'ready.*' "/run/speaker/$svc-demo/monitor.log")"
   speaker-ctl status "$svc-demo"
 
-  step "$svc: workload after the switch"
+  step "$svc: every workload after the switch"
   sh -c "$workload" > "$out/$svc-workload.log" 2>&1 || { cat "$out/$svc-workload.log"; fail "$svc: workload"; }
   check_workload "$svc" "$out/$svc-workload.log"
+  for w in $workloads; do
+    wvar=${svc}_workload_$w
+    sh -c "${!wvar}" > "$out/$svc-$w-workload.log" 2>&1 || { cat "$out/$svc-$w-workload.log"; perm_errors "$svclog"; fail "$svc: workload '$w' failed after the switch"; }
+    [ "$(phase_of "$svc-demo")" = running ] || fail "$svc: left its running phase during workload '$w'"
+    echo "$svc: workload '$w': ok"
+  done
+  [ -z "$(perm_errors "$svclog")" ] || { perm_errors "$svclog"; fail "$svc: permission errors in $svclog"; }
+  echo "$svc: no permission error in $svclog"
+  if [ -n "$reload_signal" ]; then
+    step "$svc: reload (speaker-runtime kill $svc-demo $reload_signal: running -> reload -> running)"
+    speaker-runtime kill "$svc-demo" "$reload_signal" || fail "$svc: speaker-runtime kill $reload_signal"
+    [ "$(phase_of "$svc-demo")" = running ] || { cat "/run/speaker/$svc-demo/monitor.log"; fail "$svc: not back in running after the reload"; }
+    grep -E "reload" "/run/speaker/$svc-demo/monitor.log" | sed 's/^[0-9]* //'
+    wvar=${svc}_workload_bench
+    sh -c "${!wvar}" > "$out/$svc-reload-workload.log" 2>&1 || fail "$svc: workload after the reload"
+    [ -z "$(perm_errors "$svclog")" ] || { perm_errors "$svclog"; fail "$svc: permission errors in $svclog after the reload"; }
+    echo "$svc: serves after the reload, no permission error"
+  fi
 
   step "$svc: a boot-only syscall inside the running container"
   boot=$(speaker-ctl profile show --phase boot "$profile")
@@ -99,9 +141,13 @@ for svc in $services; do
   emit "profiles/$svc.json" "$profile"
 done
 
-step "syscalls allowed per phase vs Docker's default profile (x86_64)"
+step "the benchmark alone (one trace per service): syscalls allowed per phase vs Docker's default profile (x86_64)"
+speaker-ctl profile table --baseline "$share/docker-default-seccomp.json" \
+  --json "$out/table-bench.json" --markdown "$out/table-bench.md" "$out"/bench/*.json
+step "every workload, merged: syscalls allowed per phase vs Docker's default profile (x86_64)"
 speaker-ctl profile table --baseline "$share/docker-default-seccomp.json" \
   --json "$out/table.json" --markdown "$out/table.md" "$out"/profiles/*.json
+emit table-bench.md "$out/table-bench.md"
 emit table.json "$out/table.json"
 emit table.md "$out/table.md"
 step "done"

@@ -37,6 +37,8 @@ pub enum Command {
     Switch(SwitchArgs),
     /// Switch a container to its shutdown phase (if any), then SIGTERM it, then SIGKILL after a timeout.
     Stop(StopArgs),
+    /// Send a signal to a container: a reload signal of its profile (reload.signals, e.g. HUP) switches it to its reload filter, delivers the signal, waits for the reload's readiness and switches back to running; TERM/INT switch to shutdown first; others are just delivered.
+    Signal(SignalArgs),
     /// Show the containers speaker.ko knows: phase, tasks, allowed syscalls, last switch.
     Status(StatusArgs),
     /// List the syscalls containers' filters did not allow (or, in complain mode, logged), per container and phase, from the kernel's audit records (type=1326).
@@ -76,6 +78,12 @@ pub struct TraceArgs {
     /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko and root) or auto (filter when speaker.ko can be used, else ptrace). The mode used is printed on stderr.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub mode: String,
+    /// After the running phase (workload, --running-for), send this signal (HUP, SIGUSR2, 1) to the service and trace what it does until --reload-ready as its reload phase, then shut it down; the profile gets `reload` (speaker switches a container to its reload filter for this signal).
+    #[arg(long, value_name = "SIGNAL")]
+    pub reload_signal: Option<String>,
+    /// When the reload is over: auto (default: no new syscall for --auto-windows windows), cmd:'SHELL CMD' or port:N (holds at once: the service keeps listening).
+    #[arg(long, value_name = "SPEC", requires = "reload_signal")]
+    pub reload_ready: Option<String>,
     /// Name recorded in the profile.
     #[arg(long)]
     pub name: Option<String>,
@@ -219,6 +227,17 @@ pub struct StopArgs {
     pub cid: String,
     /// Seconds to wait after SIGTERM before SIGKILL.
     #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// The container's id.
+    pub cid: String,
+    /// The signal: HUP, SIGHUP, 1, ...
+    pub signal: String,
+    /// Seconds to wait for a reload's readiness condition (the container stays in its reload phase after that).
+    #[arg(long, default_value_t = 120)]
     pub timeout: u64,
 }
 

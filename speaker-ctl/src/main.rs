@@ -22,6 +22,7 @@ fn main() {
         Command::Run(args) => commands::run::run(args),
         Command::Switch(args) => commands::switch::run(args),
         Command::Stop(args) => commands::stop::run(args),
+        Command::Signal(args) => commands::signal::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Denials(args) => commands::denials::run(args),
         Command::Bench(args) => commands::bench::run(args),

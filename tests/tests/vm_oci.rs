@@ -38,5 +38,8 @@ speaker_tests::vm_tests!(
         denial_is_reported_with_container_and_phase,
         complain_mode_logs_and_allows_then_enforce_denies,
         learn_adds_logged_syscall_to_the_right_phase,
+        nginx_reload_keeps_serving,
+        ctl_run_nginx_reload_keeps_serving,
+        every_demo_workload_runs_after_the_switch,
     ]
 );

@@ -5,6 +5,7 @@ pub mod denials;
 pub mod learn;
 pub mod profile;
 pub mod run;
+pub mod signal;
 pub mod status;
 pub mod stop;
 pub mod switch;

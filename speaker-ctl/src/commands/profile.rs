@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::ProfileCommand;
 use crate::profile::schema::{Phase, Profile};
-use crate::profile::{self, oci};
+use crate::profile::{self, oci, table};
 use crate::sys::fs::write_atomic;
 
 /// Width the `show` table is wrapped to.
@@ -34,51 +34,21 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
     }
 }
 
-/// One row of `profile table`.
-#[derive(serde::Serialize)]
-struct Row {
-    service: String,
-    baseline: usize,
-    boot: Option<usize>,
-    running: Option<usize>,
-    shutdown: Option<usize>,
-    running_reduction_percent: Option<f64>,
-}
-
 fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles: &[std::path::PathBuf]) -> Result<i32> {
     let oci = profile::load_oci(baseline).context("cannot load the baseline profile")?;
     let base = profile::docker_count(&oci, profile::Arch::X86_64).unconditional;
     let mut rows = Vec::new();
     for path in profiles {
         let p = load(path)?;
-        let count = |ph: Phase| p.phase(ph).map(|s| profile::phase_labels(s).len());
         let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-        let running = count(Phase::Running);
-        rows.push(Row {
-            service,
-            baseline: base,
-            boot: count(Phase::Boot),
-            running,
-            shutdown: count(Phase::Shutdown),
-            running_reduction_percent: running.map(|r| 100.0 * (1.0 - r as f64 / base as f64)),
-        });
+        rows.push(table::row(service, &p, base));
     }
-    let cell = |v: Option<usize>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let pct = |v: Option<f64>| v.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "-".into());
-    let mut md = String::from(
-        "| service | Docker default (x86_64) | boot | running | shutdown | running-phase reduction vs Docker default |\n|---|---|---|---|---|---|\n",
-    );
-    println!("{:<16} {:>14} {:>6} {:>8} {:>9} {:>10}", "SERVICE", "DOCKER DEFAULT", "BOOT", "RUNNING", "SHUTDOWN", "REDUCTION");
-    for r in &rows {
-        let (boot, running, shutdown, reduction) = (cell(r.boot), cell(r.running), cell(r.shutdown), pct(r.running_reduction_percent));
-        println!("{:<16} {:>14} {boot:>6} {running:>8} {shutdown:>9} {reduction:>10}", r.service, r.baseline);
-        md.push_str(&format!("| {} | {} | {boot} | {running} | {shutdown} | {reduction} |\n", r.service, r.baseline));
-    }
+    print!("{}", table::render_text(&rows));
     if let Some(path) = json {
         write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(path) = markdown {
-        write_atomic(path, md.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+        write_atomic(path, table::render_markdown(&rows).as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(0)
 }
@@ -138,6 +108,23 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
     }
     let merged = profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
     profile::write_profile_atomic(output, &merged).context("writing the merged profile")?;
+    // What each input added to which phase (stdout: the report).
+    for c in profile::contributions(&loaded) {
+        let parts: Vec<String> = c
+            .added
+            .iter()
+            .map(
+                |(phase, names)| {
+                    if names.is_empty() {
+                        format!("{phase} +0")
+                    } else {
+                        format!("{phase} +{} ({})", names.len(), names.join(" "))
+                    }
+                },
+            )
+            .collect();
+        println!("{}: {}", c.input.display(), parts.join("; "));
+    }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
     eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), output.display(), counts.join(", "));
     Ok(0)

@@ -29,6 +29,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let confine = Confinement::with_caps(&args.cap_add, !args.allow_new_privs)?;
     let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine };
     let state = launch_in(spec, mode)?;
+    if let Some(p) = &args.profile {
+        crate::container::reload::remember(&state.cid, p)?;
+    }
     if args.detach {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);

@@ -16,5 +16,7 @@ pub fn run(args: TraceArgs) -> Result<i32> {
         name: args.name,
         output: args.output,
         cmd: args.cmd,
+        reload_signal: args.reload_signal,
+        reload_ready: args.reload_ready,
     })
 }

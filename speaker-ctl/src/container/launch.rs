@@ -228,6 +228,7 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
             runtime: None,
             mode,
             switches: Vec::new(),
+            reload: None,
         };
         state.save()?;
         state.save_programs(&spec.phases)?;

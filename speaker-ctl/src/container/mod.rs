@@ -8,6 +8,7 @@ pub mod launch;
 pub mod phases;
 pub mod ready;
 pub mod register;
+pub mod reload;
 pub mod seccomp;
 pub mod state;
 pub mod switch;

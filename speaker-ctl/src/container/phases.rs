@@ -76,11 +76,26 @@ pub fn from_profile_with(path: &Path, margin: bool) -> Result<Vec<CompiledPhase>
 }
 
 /// Adds the running set to the boot and shutdown sets (see
-/// [`from_profile`] for why).
+/// [`from_profile`] for why), and makes the reload phase of a profile that
+/// reloads (`reload`, or a traced `phases.reload`) boot ∪ running ∪ reload.
+///
+/// Why that union: a reload re-runs part of the boot (nginx re-reads its
+/// configuration and forks new workers that set themselves up as at boot),
+/// while requests go on being served (running); what the traced reload did
+/// is added, so that timing differences between the trace and production
+/// (which worker sets itself up when) cannot break a reload.  Every entry
+/// was traced: a reload needs no more than what was traced, and a profile
+/// with `reload` but no traced reload phase reloads under its boot filter.
 pub fn widen_for_switches(p: &mut Profile) {
-    let Some(running) = p.phase(Phase::Running).cloned() else { return };
-    for phase in [Phase::Boot, Phase::Shutdown] {
-        add_to_phase(p, phase, &running.syscalls);
+    if let Some(running) = p.phase(Phase::Running).cloned() {
+        for phase in [Phase::Boot, Phase::Shutdown] {
+            add_to_phase(p, phase, &running.syscalls);
+        }
+    }
+    if p.reload.is_some() || p.phase(Phase::Reload).is_some() {
+        let boot = p.phase(Phase::Boot).map(|s| s.syscalls.clone()).unwrap_or_default();
+        p.phases.entry(Phase::Reload).or_default();
+        add_to_phase(p, Phase::Reload, &boot);
     }
 }
 
@@ -104,4 +119,51 @@ pub fn from_files(boot: &Path, running: &Path, shutdown: Option<&Path>) -> Resul
         out.push(compile_one(phase, &f, path)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::schema::{PhaseSet, Reload};
+
+    fn set(names: &[&str]) -> PhaseSet {
+        PhaseSet {
+            syscalls: names
+                .iter()
+                .map(|n| SyscallEntry { name: n.to_string(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None })
+                .collect(),
+        }
+    }
+
+    fn names(p: &Profile, phase: Phase) -> Vec<String> {
+        let mut v: Vec<String> = p.phase(phase).unwrap().syscalls.iter().map(|e| e.name.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn reload_filter_is_boot_running_and_reload() {
+        let mut p = Profile::new(None);
+        p.phases.insert(Phase::Boot, set(&["execve"]));
+        p.phases.insert(Phase::Running, set(&["accept4"]));
+        p.phases.insert(Phase::Reload, set(&["kill"]));
+        p.phases.insert(Phase::Shutdown, set(&["fsync"]));
+        widen_for_switches(&mut p);
+        assert_eq!(names(&p, Phase::Reload), ["accept4", "execve", "kill"]);
+        assert_eq!(names(&p, Phase::Running), ["accept4"]);
+        assert_eq!(names(&p, Phase::Boot), ["accept4", "execve"], "the reload set stays out of boot");
+    }
+
+    #[test]
+    fn reload_without_traced_phase_is_the_boot_filter_and_old_profiles_get_none() {
+        let mut p = Profile::new(None);
+        p.phases.insert(Phase::Boot, set(&["execve"]));
+        p.phases.insert(Phase::Running, set(&["accept4"]));
+        let mut old = p.clone();
+        widen_for_switches(&mut old);
+        assert!(old.phase(Phase::Reload).is_none());
+        p.reload = Some(Reload { signals: vec!["SIGHUP".into()], ready: None });
+        widen_for_switches(&mut p);
+        assert_eq!(names(&p, Phase::Reload), names(&p, Phase::Boot));
+    }
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::phases::CompiledPhase;
-use crate::profile::schema::Phase;
+use crate::profile::schema::{Phase, Reload};
 use crate::profile::{parse_program, program_to_bytes, Mode, SockFilter};
 use crate::sys::fs::write_atomic;
 use crate::sys::procfs::pid_alive;
@@ -108,6 +108,10 @@ pub struct ContainerState {
     /// are attributed to the phase whose span holds their time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub switches: Vec<SwitchRecord>,
+    /// The profile's `reload` (which signals reload the service, and when
+    /// a reload is over): see `container::reload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Reload>,
 }
 
 /// The id speaker.ko gets for container id `cid`: itself if it fits the

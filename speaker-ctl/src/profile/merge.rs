@@ -51,6 +51,20 @@ pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
         if out.ready.is_none() {
             out.ready.clone_from(&p.ready);
         }
+        match (&mut out.reload, &p.reload) {
+            (None, Some(r)) => out.reload = Some(r.clone()),
+            (Some(o), Some(r)) => {
+                for s in &r.signals {
+                    if !o.signals.contains(s) {
+                        o.signals.push(s.clone());
+                    }
+                }
+                if o.ready.is_none() {
+                    o.ready.clone_from(&r.ready);
+                }
+            }
+            _ => {}
+        }
         for (phase, set) in &p.phases {
             let target = out.phases.entry(*phase).or_default();
             let idx = index.entry(*phase).or_default();
@@ -77,6 +91,33 @@ pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
         }
     }
     Ok(out)
+}
+
+/// What one input of a merge added: per phase, the syscalls (`name`, or
+/// `arch:name` for other ABIs) no earlier input had in that phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    pub input: PathBuf,
+    pub added: BTreeMap<Phase, Vec<String>>,
+}
+
+/// For each input in order, what it added to each phase of the merge (the
+/// first input adds everything it has): which workload made a profile
+/// need what.
+pub fn contributions(inputs: &[(PathBuf, Profile)]) -> Vec<Contribution> {
+    let mut seen: BTreeMap<Phase, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (path, p) in inputs {
+        let mut added = BTreeMap::new();
+        for (phase, set) in &p.phases {
+            let have = seen.entry(*phase).or_default();
+            let mut new: Vec<String> = super::diff::phase_labels(set).into_iter().filter(|l| have.insert(l.clone())).collect();
+            new.sort();
+            added.insert(*phase, new);
+        }
+        out.push(Contribution { input: path.clone(), added });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -107,5 +148,19 @@ pub(crate) mod tests {
         b.default_action = "SCMP_ACT_KILL_PROCESS".into();
         let e = merge(&[("a.json".into(), a), ("b.json".into(), b)]).unwrap_err().to_string();
         assert!(e.contains("a.json") && e.contains("b.json") && e.contains("default_action"), "{e}");
+    }
+
+    #[test]
+    fn contributions_say_what_each_input_added() {
+        let a = profile(Phase::Boot, vec![entry("read", 2, 10)]);
+        let mut b = profile(Phase::Boot, vec![entry("read", 3, 4), entry("write", 1, 7)]);
+        b.phases.insert(Phase::Reload, PhaseSet { syscalls: vec![entry("clone", 1, 100)] });
+        b.reload = Some(crate::profile::schema::Reload { signals: vec!["SIGHUP".into()], ready: None });
+        let c = contributions(&[("a".into(), a.clone()), ("b".into(), b.clone())]);
+        assert_eq!(c[0].added[&Phase::Boot], ["read"]);
+        assert_eq!(c[1].added[&Phase::Boot], ["write"]);
+        assert_eq!(c[1].added[&Phase::Reload], ["clone"]);
+        let m = merge(&[("a".into(), a), ("b".into(), b)]).unwrap();
+        assert_eq!(m.reload.unwrap().signals, ["SIGHUP"]);
     }
 }

@@ -19,6 +19,7 @@ pub mod merge;
 pub mod mode;
 pub mod oci;
 pub mod schema;
+pub mod table;
 pub mod translate;
 
 pub use arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
@@ -28,7 +29,7 @@ pub use diff::{diff, entry_label, phase_labels, PhaseDiff, ProfileDiff};
 pub use error::ProfileError;
 pub use file::{load_oci, load_phase_file, load_profile, read_profile_file, validate, write_profile_atomic, ProfileFile};
 pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFilter, Rule, SockFilter};
-pub use merge::merge;
+pub use merge::{contributions, merge, Contribution};
 pub use mode::Mode;
 pub use oci::{docker_count, DockerCount, OciProfile};
 pub use translate::{allowed_count, phase_filter, phase_filter_at};

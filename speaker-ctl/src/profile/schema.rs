@@ -39,7 +39,13 @@
 //! * `ready` (optional) is the readiness condition that ends the boot phase,
 //!   in `speaker-ctl trace --ready` syntax; runtimes use it to switch
 //!   automatically.
-//! * `running` and `shutdown` may be absent; `boot` is required.
+//! * `running`, `reload` and `shutdown` may be absent; `boot` is required.
+//! * `reload` (optional, beside `phases`) says which signals make the
+//!   service re-run part of its boot (`{"signals": ["SIGHUP"], "ready":
+//!   "auto"}`) and when that reload is over (`ready`, default `auto`: a
+//!   service keeps listening through a reload, so `port:` would hold at
+//!   once).  `phases.reload` is what `speaker-ctl trace --reload-signal`
+//!   saw between such a signal and that readiness.
 //!
 //! Each phase lists what the service was seen to do in it (see
 //! `speaker-ctl trace` for the counting rule).  When `speaker-ctl run` or
@@ -55,37 +61,53 @@ use std::collections::BTreeMap;
 /// The `schema` value this version of speaker reads and writes.
 pub const SCHEMA_V1: &str = "speaker.profile/v1";
 
-/// The phases of a container's life, in order.
+/// The phases of a container's life: boot → running ⇄ reload → shutdown
+/// (ordered so: a reload comes after running and before shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Boot,
     Running,
+    Reload,
     Shutdown,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::Boot, Phase::Running, Phase::Shutdown];
+    pub const ALL: [Phase; 4] = [Phase::Boot, Phase::Running, Phase::Reload, Phase::Shutdown];
 
     pub fn name(self) -> &'static str {
         match self {
             Phase::Boot => "boot",
             Phase::Running => "running",
+            Phase::Reload => "reload",
             Phase::Shutdown => "shutdown",
         }
     }
 
-    /// The phase number used on the speaker.ko ABI.
+    /// The phase number used on the speaker.ko ABI (and to index
+    /// per-phase arrays): boot 0, running 1, shutdown 2 as ever, reload 3.
     pub fn index(self) -> u32 {
-        self as u32
+        match self {
+            Phase::Boot => 0,
+            Phase::Running => 1,
+            Phase::Shutdown => 2,
+            Phase::Reload => 3,
+        }
     }
 
     pub fn from_index(i: u32) -> Option<Phase> {
-        Phase::ALL.get(i as usize).copied()
+        Phase::ALL.into_iter().find(|p| p.index() == i)
     }
 
+    /// The phase a container goes to next when nothing else is asked:
+    /// boot → running → shutdown; a reload goes back to running.
     pub fn next(self) -> Option<Phase> {
-        Phase::from_index(self.index() + 1)
+        match self {
+            Phase::Boot => Some(Phase::Running),
+            Phase::Running => Some(Phase::Shutdown),
+            Phase::Reload => Some(Phase::Running),
+            Phase::Shutdown => None,
+        }
     }
 }
 
@@ -101,8 +123,9 @@ impl std::str::FromStr for Phase {
         match s {
             "boot" => Ok(Phase::Boot),
             "running" => Ok(Phase::Running),
+            "reload" => Ok(Phase::Reload),
             "shutdown" => Ok(Phase::Shutdown),
-            _ => Err(format!("unknown phase '{s}' (expected boot, running or shutdown)")),
+            _ => Err(format!("unknown phase '{s}' (expected boot, running, reload or shutdown)")),
         }
     }
 }
@@ -147,6 +170,28 @@ pub struct Learned {
     pub container: Option<String>,
 }
 
+/// How a service reloads (the profile's `reload`): the signals that make
+/// it re-run part of its boot, and when the reload is over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reload {
+    /// Signal names (`SIGHUP`, `HUP`, `USR2`) or numbers.
+    pub signals: Vec<String>,
+    /// Readiness condition after the signal (`auto`, `cmd:'...'`,
+    /// `port:N`); default `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+}
+
+/// The readiness condition of a reload when the profile names none.
+pub const RELOAD_READY_DEFAULT: &str = "auto";
+
+impl Reload {
+    /// The readiness condition after a reload.
+    pub fn ready(&self) -> &str {
+        self.ready.as_deref().unwrap_or(RELOAD_READY_DEFAULT)
+    }
+}
+
 /// A multi-phase profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -166,6 +211,9 @@ pub struct Profile {
     /// (`profile::margin`; default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin: Option<bool>,
+    /// Which signals reload the service (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Reload>,
 }
 
 fn default_action() -> String {
@@ -188,10 +236,39 @@ impl Profile {
             phases: BTreeMap::new(),
             learned: BTreeMap::new(),
             margin: None,
+            reload: None,
         }
     }
 
     pub fn phase(&self, p: Phase) -> Option<&PhaseSet> {
         self.phases.get(&p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_keeps_the_abi_numbers_and_orders_before_shutdown() {
+        assert_eq!([Phase::Boot, Phase::Running, Phase::Shutdown].map(Phase::index), [0, 1, 2]);
+        assert_eq!(Phase::from_index(3), Some(Phase::Reload));
+        assert!(Phase::Running < Phase::Reload && Phase::Reload < Phase::Shutdown);
+        assert_eq!(Phase::Running.next(), Some(Phase::Shutdown));
+        assert_eq!(Phase::Reload.next(), Some(Phase::Running));
+        assert_eq!("reload".parse::<Phase>(), Ok(Phase::Reload));
+    }
+
+    #[test]
+    fn old_profiles_stay_valid_and_reload_round_trips() {
+        let old = r#"{"schema":"speaker.profile/v1","phases":{"boot":{"syscalls":[{"name":"read"}]}}}"#;
+        let p: Profile = serde_json::from_str(old).unwrap();
+        assert!(p.reload.is_none());
+        assert!(!serde_json::to_string(&p).unwrap().contains("reload"));
+        let new = r#"{"schema":"speaker.profile/v1","reload":{"signals":["SIGHUP"]},
+            "phases":{"boot":{"syscalls":[]},"reload":{"syscalls":[{"name":"clone"}]}}}"#;
+        let p: Profile = serde_json::from_str(new).unwrap();
+        assert_eq!(p.reload.as_ref().unwrap().ready(), "auto");
+        assert_eq!(p.phase(Phase::Reload).unwrap().syscalls[0].name, "clone");
     }
 }

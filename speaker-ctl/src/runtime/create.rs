@@ -63,6 +63,7 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         }),
         mode: filters.mode,
         switches: Vec::new(),
+        reload: filters.profile.reload.clone(),
     };
     let saved = (|| -> Result<()> {
         state.save()?;

@@ -197,8 +197,9 @@ impl BundleFilters {
                 .map(|n| SyscallEntry { name: n.to_string(), arch: native.name().to_string(), nr: None, count: None, first_seen_ms: None })
                 .collect()
         };
-        // What the container's tasks get: boot ∪ running and shutdown ∪
-        // running (see `crate::container::phases::from_profile`), the running set as
+        // What the container's tasks get: boot ∪ running, shutdown ∪
+        // running and reload ∪ boot ∪ running (see
+        // `crate::container::phases::widen_for_switches`), the running set as
         // traced; the first process's boot filter also lets crun finish
         // (prologue; start-up, which any boot phase already has).
         let mut own = profile.clone();
@@ -210,7 +211,7 @@ impl BundleFilters {
         add_to_phase(&mut first, Phase::Boot, &startup);
         // Processes exec'ed later: the phase ∪ prologue ∪ start-up.
         let mut exec = own.clone();
-        for phase in [Phase::Running, Phase::Shutdown] {
+        for phase in [Phase::Running, Phase::Reload, Phase::Shutdown] {
             add_to_phase(&mut exec, phase, &prologue);
             add_to_phase(&mut exec, phase, &startup);
         }

@@ -2,7 +2,10 @@
 //! parsing of their values (durations, `--mode`).
 use anyhow::{bail, Result};
 
+use super::recording::Recording;
 use crate::container::ready::Readiness;
+use crate::profile::schema::{Profile, Reload, RELOAD_READY_DEFAULT};
+use crate::sys::signals;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +25,20 @@ pub struct TraceOptions {
     pub name: Option<String>,
     pub output: PathBuf,
     pub cmd: Vec<String>,
+    /// `--reload-signal`: after the running phase, send this signal and
+    /// trace what the service does until `reload_ready` as its reload phase.
+    pub reload_signal: Option<String>,
+    /// `--reload-ready` (default `auto`).
+    pub reload_ready: Option<String>,
+}
+
+/// The reload a trace makes (`--reload-signal`, `--reload-ready`).
+#[derive(Debug)]
+pub struct ReloadSettings {
+    pub signal: nix::sys::signal::Signal,
+    pub ready: Readiness,
+    /// As recorded in the profile's `reload`.
+    pub entry: Reload,
 }
 
 /// [`TraceOptions`], checked.
@@ -38,6 +55,7 @@ pub struct Settings {
     pub name: Option<String>,
     pub output: PathBuf,
     pub cmd: Vec<String>,
+    pub reload: Option<ReloadSettings>,
 }
 
 impl Settings {
@@ -56,7 +74,17 @@ impl Settings {
         if a.cmd.first().is_none_or(|c| c.is_empty()) {
             bail!("no command to trace: give it after '--'");
         }
+        let reload = match &a.reload_signal {
+            None => {
+                if a.reload_ready.is_some() {
+                    bail!("--reload-ready needs --reload-signal");
+                }
+                None
+            }
+            Some(sig) => Some(reload_settings(sig, a.reload_ready.as_deref())?),
+        };
         Ok(Settings {
+            reload,
             ready,
             mode: Mode::parse(&a.mode)?,
             ready_text,
@@ -69,6 +97,26 @@ impl Settings {
             output: a.output.clone(),
             cmd: a.cmd.clone(),
         })
+    }
+}
+
+fn reload_settings(sig: &str, ready: Option<&str>) -> Result<ReloadSettings> {
+    let signal = signals::parse(sig)
+        .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
+        .filter(|s| !matches!(s, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP))
+        .ok_or_else(|| anyhow::anyhow!("invalid --reload-signal '{sig}': expected a signal like HUP, SIGHUP, USR2 or 1"))?;
+    let text = ready.unwrap_or(RELOAD_READY_DEFAULT).trim().to_string();
+    let parsed = Readiness::parse_for_runtime(&text).map_err(|e| anyhow::anyhow!("--reload-ready: {e:#}"))?;
+    Ok(ReloadSettings { signal, ready: parsed, entry: Reload { signals: vec![signal.as_str().to_string()], ready: ready.map(|_| text) } })
+}
+
+impl Settings {
+    /// The profile of what `rec` recorded so far, with this trace's
+    /// readiness condition and reload.
+    pub fn profile_of(&self, rec: &Recording) -> Profile {
+        let mut p = rec.to_profile(self.name.clone(), Some(self.ready_text.clone()));
+        p.reload = self.reload.as_ref().map(|r| r.entry.clone());
+        p
     }
 }
 
@@ -131,5 +179,20 @@ mod tests {
         for bad in ["", "s", "5x", "-1s", "1..2s", "abc"] {
             assert!(parse_duration("-x", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reload_options() {
+        let r = reload_settings("HUP", None).unwrap();
+        assert_eq!(r.signal, nix::sys::signal::Signal::SIGHUP);
+        assert_eq!(r.entry, Reload { signals: vec!["SIGHUP".into()], ready: None });
+        assert!(matches!(r.ready, Readiness::Auto));
+        let r = reload_settings("10", Some("cmd:true")).unwrap();
+        assert_eq!(r.entry.signals, vec!["SIGUSR1".to_string()]);
+        assert_eq!(r.entry.ready.as_deref(), Some("cmd:true"));
+        for bad in ["NOPE", "KILL"] {
+            assert!(reload_settings(bad, None).unwrap_err().to_string().contains("invalid --reload-signal"), "{bad}");
+        }
+        assert!(reload_settings("HUP", Some("log:x")).is_err());
     }
 }

@@ -29,7 +29,7 @@ pub struct PhaseRec {
 #[derive(Debug, Default)]
 pub struct Recording {
     /// Indexed by [`Phase::index`]; `None` until the phase is entered.
-    pub phases: [Option<PhaseRec>; 3],
+    pub phases: [Option<PhaseRec>; 4],
     /// Bumped whenever a phase gets a syscall it did not have yet.
     pub generation: u64,
     /// Syscall entries whose number no name is known for (not recorded).

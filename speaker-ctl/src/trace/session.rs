@@ -132,6 +132,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         next_port_check: now,
         next_netns_check: now + Duration::from_millis(250),
         next_progress: now + Duration::from_secs(1),
+        reloaded: false,
     };
     if let Readiness::Cmd(cmd) = &opts.ready {
         supervisor.cmd_poller = Some(spawn_cmd_poller(
@@ -167,7 +168,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
     }
     let total_ms = state.ms();
     let rec = state.rec();
-    let profile = rec.to_profile(opts.name.clone(), Some(opts.ready_text.clone()));
+    let profile = opts.profile_of(&rec);
     output::write_profile(&opts.output, &profile)?;
     let switches = trap.as_ref().map(|t| t.switches.load(Ordering::Relaxed));
     summary::print(&rec, total_ms, switches, state.tasks_seen.load(Ordering::Relaxed), &opts.output);

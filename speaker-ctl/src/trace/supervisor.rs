@@ -11,7 +11,7 @@ use super::output;
 use super::state::TraceState;
 use super::trap_filter::TrapFilter;
 use super::workload::Workload;
-use crate::container::ready::Readiness;
+use crate::container::ready::{spawn_cmd_poller, Readiness};
 use crate::profile::schema::Phase;
 use crate::sys::{procfs, signals};
 
@@ -53,6 +53,8 @@ pub struct PhaseSupervisor {
     pub next_port_check: Instant,
     pub next_netns_check: Instant,
     pub next_progress: Instant,
+    /// The reload (`--reload-signal`) has been made.
+    pub reloaded: bool,
 }
 
 impl PhaseSupervisor {
@@ -69,8 +71,7 @@ impl PhaseSupervisor {
         }
         let (profile, gen) = {
             let rec = self.state.rec();
-            let p = rec.to_profile(self.opts.name.clone(), Some(self.opts.ready_text.clone()));
-            (p, rec.generation)
+            (self.opts.profile_of(&rec), rec.generation)
         };
         match output::write_profile(&self.opts.output, &profile) {
             Ok(()) => self.written_gen = gen,
@@ -110,16 +111,59 @@ impl PhaseSupervisor {
             self.note(&format!("{why} after {s:.2}s: SIGTERM, shutdown"));
         }
         self.write_profile();
+        self.signal_service(Signal::SIGTERM);
+    }
+
+    /// Sends `sig` to the traced command, or, once it is gone (e.g. a
+    /// daemonizing service), to every traced process.
+    fn signal_service(&self, sig: Signal) {
         let root = self.state.root.load(Ordering::Acquire);
         if self.state.root_alive.load(Ordering::Acquire) {
-            let _ = kill(Pid::from_raw(root), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(root), sig);
         } else {
-            // The root is gone (e.g. a daemonizing service): tell every
-            // traced process instead.
             for pid in procfs::traced_by(std::process::id()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+                let _ = kill(Pid::from_raw(pid), sig);
             }
         }
+    }
+
+    /// Ends the running phase with the reload signal (`--reload-signal`):
+    /// from now on everything is the reload phase, until the reload's
+    /// readiness condition holds.
+    fn begin_reload(&mut self, why: &str) {
+        let opts = self.opts.clone();
+        let Some(reload) = &opts.reload else { return };
+        let sig = reload.signal;
+        self.reloaded = true;
+        set_phase(&self.state, self.trap.as_deref(), Phase::Reload);
+        self.reset_readiness();
+        if let Readiness::Cmd(cmd) = &reload.ready {
+            if let Some(h) = self.cmd_poller.take() {
+                let _ = h.join();
+            }
+            self.cmd_ready = Arc::new(AtomicBool::new(false));
+            self.cmd_stop = Arc::new(AtomicBool::new(false));
+            self.cmd_poller = Some(spawn_cmd_poller(
+                cmd.clone(),
+                Duration::from_millis(100),
+                self.cmd_ready.clone(),
+                self.cmd_stop.clone(),
+                self.cmd_child.clone(),
+            ));
+        }
+        let s = self.state.t0.elapsed().as_secs_f64();
+        self.note(&format!("{why} after {s:.2}s: {sig}, reload"));
+        self.write_profile();
+        self.signal_service(sig);
+    }
+
+    /// Starts the `auto` heuristic afresh (a new phase).
+    fn reset_readiness(&mut self) {
+        let now = Instant::now();
+        self.next_window = now + self.opts.auto_window;
+        self.last_distinct = 0;
+        self.stable_windows = 0;
+        self.next_port_check = now;
     }
 
     fn kill_all(&mut self) {
@@ -135,8 +179,10 @@ impl PhaseSupervisor {
         }
     }
 
-    fn boot_ready(&mut self, now: Instant) -> Option<String> {
-        match &self.opts.ready {
+    /// Whether the current phase's readiness condition (`--ready` in boot,
+    /// `--reload-ready` in reload) holds now; why, if it does.
+    fn ready_now(&mut self, ready: &Readiness, phase: Phase, now: Instant) -> Option<String> {
+        match ready {
             Readiness::Port(port) => {
                 if now < self.next_port_check {
                     return None;
@@ -165,7 +211,7 @@ impl PhaseSupervisor {
                 }
                 while now >= self.next_window {
                     self.next_window += self.opts.auto_window;
-                    let d = self.state.rec().distinct(Phase::Boot);
+                    let d = self.state.rec().distinct(phase);
                     if d == self.last_distinct {
                         self.stable_windows += 1;
                     } else {
@@ -173,7 +219,10 @@ impl PhaseSupervisor {
                         self.stable_windows = 0;
                     }
                 }
-                (self.stable_windows >= self.opts.auto_windows).then(|| format!("no new syscall for {} windows", self.opts.auto_windows))
+                // A reload is over only once the service has reacted to it.
+                let reacted = phase != Phase::Reload || self.last_distinct > 0;
+                (reacted && self.stable_windows >= self.opts.auto_windows)
+                    .then(|| format!("no new syscall for {} windows", self.opts.auto_windows))
             }
         }
     }
@@ -215,9 +264,17 @@ impl PhaseSupervisor {
                 }
             }
             let phase = self.state.phase();
+            let opts = self.opts.clone();
             if phase == Phase::Boot {
-                if let Some(why) = self.boot_ready(now) {
+                if let Some(why) = self.ready_now(&opts.ready, Phase::Boot, now) {
                     self.end_boot(&why);
+                }
+            } else if phase == Phase::Reload {
+                if let Some(why) = opts.reload.as_ref().and_then(|r| self.ready_now(&r.ready, Phase::Reload, now)) {
+                    self.cmd_stop.store(true, Ordering::Release);
+                    let secs = self.state.t0.elapsed().as_secs_f64();
+                    self.note(&format!("reload over ({why}) after {secs:.2}s: SIGTERM, shutdown"));
+                    self.begin_shutdown("reload over");
                 }
             } else if phase == Phase::Running {
                 let workload_done = self.workload.as_ref().map(Workload::done);
@@ -228,7 +285,11 @@ impl PhaseSupervisor {
                 };
                 if stop {
                     let why = if workload_done.is_some() { "workload done" } else { "--running-for" };
-                    self.begin_shutdown(why);
+                    if self.opts.reload.is_some() && !self.reloaded {
+                        self.begin_reload(why);
+                    } else {
+                        self.begin_shutdown(why);
+                    }
                 }
             }
             let gen = self.state.rec().generation;

@@ -115,7 +115,7 @@ fn summary(stderr: &str) -> BTreeMap<String, (u64, u64)> {
         let Some((phase, rest)) = rest.split_once(": ") else {
             continue;
         };
-        if !["boot", "running", "shutdown"].contains(&phase) {
+        if !["boot", "running", "reload", "shutdown"].contains(&phase) {
             continue;
         }
         let nums: Vec<u64> = rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
@@ -499,7 +499,35 @@ const SCENARIOS: &[Scenario] = &[
     ("trace_mode_filter_without_module_fails_clearly", trace_mode_filter_without_module_fails_clearly),
     ("exported_profiles_in_complain_mode_log_no_denial", exported_profiles_in_complain_mode_log_no_denial),
     ("trace_bench_runs", trace_bench_runs),
+    ("trace_records_reload_phase", trace_records_reload_phase),
 ];
+
+/// `--reload-signal HUP`: after the running phase the tracer sends SIGHUP,
+/// records what the service does until it is quiet again as the `reload`
+/// phase, then shuts it down; the profile says which signal reloads.
+fn trace_records_reload_phase() -> Outcome {
+    let dir = workdir("reload");
+    let mark = dir.join("hup");
+    // A service whose reload does something nothing else does: mkdir.
+    let script = format!("trap 'mkdir {}' HUP; trap 'exit 0' TERM; while :; do sleep 0.2; done", mark.display());
+    let t = trace(&dir, "filter", &["--ready", "auto", "--running-for", "1s", "--reload-signal", "HUP"], &["sh", "-c", &script]);
+    ensure!(t.code == 0, "trace: {}", t.describe());
+    ensure!(mark.is_dir(), "the service never got SIGHUP ({} missing): {}", mark.display(), t.describe());
+    let p = t.profile()?;
+    let r = p.reload.as_ref().ok_or("the profile has no 'reload' entry")?;
+    ensure!(r.signals == ["SIGHUP"] && r.ready.is_none(), "reload entry: {r:?}");
+    let s = sets(p);
+    let reload = s.get(&Phase::Reload).ok_or_else(|| format!("no reload phase in the profile: {:?}", s.keys()))?;
+    let mkdir = |set: &BTreeSet<String>| set.contains("mkdir") || set.contains("mkdirat");
+    ensure!(mkdir(reload), "the reload phase lacks mkdir: {reload:?}");
+    for ph in [Phase::Boot, Phase::Running, Phase::Shutdown] {
+        let set = s.get(&ph).ok_or_else(|| format!("no {ph} phase"))?;
+        ensure!(!mkdir(set), "mkdir (done only on SIGHUP) is in the {ph} phase too");
+    }
+    ensure!(t.stderr.contains(": SIGHUP, reload") && t.stderr.contains("reload over"), "trace output: {}", t.stderr);
+    ensure!(summary(&t.stderr).contains_key("reload"), "no reload line in the summary: {}", t.stderr);
+    Ok(())
+}
 
 fn main() {
     run_scenarios(SCENARIOS)
