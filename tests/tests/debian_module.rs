@@ -20,10 +20,8 @@ fn debian_env(name: &str) -> String {
 
 #[test]
 fn debian_module_has_debians_vermagic_and_only_exported_symbols() {
-    let out = Command::new(root().join("scripts/build-module"))
-        .args(["--kernel", "debian"])
-        .output()
-        .expect("cannot run scripts/build-module");
+    let out =
+        Command::new(root().join("scripts/build-module")).args(["--kernel", "debian"]).output().expect("cannot run scripts/build-module");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "scripts/build-module --kernel debian failed:\n{err}");
     let vermagic = debian_env("DEBIAN_VERMAGIC");
