@@ -23,5 +23,8 @@ speaker_tests::vm_tests!(
         containerd_exec_gets_running_filter,
         containerd_kill_goes_through_shutdown,
         containerd_delete_leaves_nothing,
+        docker_redis_saves_dump_in_shutdown_phase,
+        podman_redis_saves_dump_in_shutdown_phase,
+        containerd_redis_saves_dump_in_shutdown_phase,
     ]
 );
