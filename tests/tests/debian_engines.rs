@@ -26,5 +26,8 @@ speaker_tests::vm_tests!(
         docker_redis_saves_dump_in_shutdown_phase,
         podman_redis_saves_dump_in_shutdown_phase,
         containerd_redis_saves_dump_in_shutdown_phase,
+        docker_nginx_serves_after_automatic_switch,
+        podman_nginx_serves_after_automatic_switch,
+        containerd_nginx_serves_after_automatic_switch,
     ]
 );
