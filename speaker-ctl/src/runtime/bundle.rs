@@ -2,6 +2,13 @@
 //! speaker profile; a relative path is relative to the bundle), and
 //! `io.speaker.ready` to override the profile's readiness condition,
 //! `io.speaker.mode` (`complain` or `enforce`) for the mode it starts in.
+//!
+//! Under Kubernetes (containerd's CRI with `pod_annotations =
+//! ["io.speaker.*"]`) every container of the pod gets the pod's
+//! annotations, the sandbox (pause) container included: a sandbox is never
+//! speaker's, and `io.speaker.profile.NAME` is the profile of the container
+//! named NAME (`io.kubernetes.cri.container-name`), ahead of
+//! `io.speaker.profile` (docs/kubernetes.md).
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -14,6 +21,10 @@ pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
 pub const ANNOTATION_READY: &str = "io.speaker.ready";
 /// `complain` or `enforce` (the default): the mode the container starts in.
 pub const ANNOTATION_MODE: &str = "io.speaker.mode";
+/// containerd's CRI: `sandbox` (the pod's pause container) or `container`.
+pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// containerd's CRI: the container's name in the pod spec.
+pub const CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 
 /// An OCI bundle's configuration.
 pub struct Bundle {
@@ -42,9 +53,14 @@ impl Bundle {
         self.config.pointer("/annotations").and_then(|a| a.get(key)).and_then(Value::as_str).map(str::to_string)
     }
 
-    /// The speaker profile the bundle asks for, if any.
+    /// The speaker profile the bundle asks for, if any (none for a CRI
+    /// sandbox; `io.speaker.profile.NAME` first for CRI container NAME).
     pub fn profile_path(&self) -> Option<PathBuf> {
-        self.annotation(ANNOTATION_PROFILE).map(|p| {
+        if self.annotation(CRI_CONTAINER_TYPE).as_deref() == Some("sandbox") {
+            return None;
+        }
+        let named = self.annotation(CRI_CONTAINER_NAME).and_then(|n| self.annotation(&format!("{ANNOTATION_PROFILE}.{n}")));
+        named.or_else(|| self.annotation(ANNOTATION_PROFILE)).map(|p| {
             let p = PathBuf::from(p);
             if p.is_absolute() {
                 p
@@ -108,5 +124,25 @@ pub(crate) mod tests {
         let again = Bundle::open(&b.dir, None).unwrap();
         assert_eq!(again.config["linux"]["seccomp"]["syscalls"][0]["names"][0], "accept4");
         assert_eq!(again.process_args(), vec!["svc", "--x"]);
+    }
+
+    #[test]
+    fn cri_sandboxes_are_not_speakers_and_named_profiles_come_first() {
+        let (_d, b) = setup("cri-sandbox", PROFILE, r#""io.speaker.profile":"/p.json","io.kubernetes.cri.container-type":"sandbox""#);
+        assert_eq!(b.profile_path(), None);
+        let (_d, b) = setup(
+            "cri-named",
+            PROFILE,
+            r#""io.speaker.profile":"/p.json","io.speaker.profile.web":"/web.json","io.kubernetes.cri.container-type":"container","io.kubernetes.cri.container-name":"web""#,
+        );
+        assert_eq!(b.profile_path(), Some(PathBuf::from("/web.json")));
+        let (_d, b) = setup(
+            "cri-other",
+            PROFILE,
+            r#""io.speaker.profile":"/p.json","io.speaker.profile.web":"/web.json","io.kubernetes.cri.container-name":"sidecar""#,
+        );
+        assert_eq!(b.profile_path(), Some(PathBuf::from("/p.json")));
+        let (_d, b) = setup("cri-none", PROFILE, r#""io.speaker.profile.web":"/web.json","io.kubernetes.cri.container-name":"sidecar""#);
+        assert_eq!(b.profile_path(), None);
     }
 }

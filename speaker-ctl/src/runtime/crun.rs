@@ -39,12 +39,10 @@ impl Invocation {
             bail!("crun not found at {} ($SPEAKER_CRUN); install crun or fix the variable", p.display());
         }
         let me = std::env::current_exe().ok().and_then(|p| std::fs::canonicalize(p).ok());
-        if let Some(path) = std::env::var_os("PATH") {
-            for d in std::env::split_paths(&path) {
-                let c = d.join("crun");
-                if c.is_file() && std::fs::canonicalize(&c).ok() != me {
-                    return Ok(c);
-                }
+        for d in std::env::split_paths(&search_path(std::env::var_os("PATH"))) {
+            let c = d.join("crun");
+            if c.is_file() && std::fs::canonicalize(&c).ok() != me {
+                return Ok(c);
             }
         }
         bail!("crun not found in PATH; speaker-runtime wraps crun: install it (apt install crun) or pass --speaker-crun PATH")
@@ -89,7 +87,31 @@ impl Invocation {
     }
 }
 
+/// Where crun is looked for when `PATH` is unset or empty: the search path
+/// of execvp(3) (`confstr(_CS_PATH)` plus the `local` directories).
+/// Engines do run the runtime without `PATH`: podman runs `kill` with
+/// `XDG_RUNTIME_DIR` as its whole environment.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `PATH` as given, or [`DEFAULT_PATH`] when it is unset or empty.
+pub fn search_path(path: Option<OsString>) -> OsString {
+    path.filter(|p| !p.is_empty()).unwrap_or_else(|| DEFAULT_PATH.into())
+}
+
 /// The speaker state of `id` if it is a speaker-runtime container.
 pub fn ours(id: &str) -> Option<ContainerState> {
     ContainerState::load(id).ok().filter(|s| s.runtime.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crun_is_found_without_path() {
+        assert_eq!(search_path(None), OsString::from(DEFAULT_PATH));
+        assert_eq!(search_path(Some(OsString::new())), OsString::from(DEFAULT_PATH));
+        assert_eq!(search_path(Some("/x:/y".into())), OsString::from("/x:/y"));
+        assert!(std::env::split_paths(&search_path(None)).any(|d| d == Path::new("/usr/bin")));
+    }
 }
