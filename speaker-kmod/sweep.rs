@@ -47,7 +47,7 @@ impl Sweeper {
     pub(crate) fn schedule(this: Arc<Sweeper>) {
         // Only ever called when the item is neither queued nor running the
         // enqueue (the registry's `pinned` flag says so), so this succeeds.
-        let _ = workqueue::system().enqueue_delayed(this, msecs_to_jiffies(1000));
+        let _ = workqueue::system_long().enqueue_delayed(this, msecs_to_jiffies(1000));
     }
 
     /// Waits until the work item is neither queued nor running.
