@@ -100,13 +100,15 @@ fn sync(w: &mut std::fs::File, r: &mut std::fs::File, tag: u8) -> std::io::Resul
 /// The child: filters, hand-shakes, the timed loops; never returns.
 fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::File, from_parent: &mut std::fs::File) -> ! {
     let mut out = [0u64; 8];
+    // Without SECCOMP_FILTER_FLAG_LOG: the denied probe would otherwise
+    // measure the audit log (speaker's own filters log every denial).
     let ok = (|| -> std::io::Result<()> {
         if let Some(p) = setup.first {
-            seccomp::install(p)?;
+            seccomp::install_with(p, 0)?;
         }
         sync(to_parent, from_parent, b'R')?;
         if let Some(p) = setup.stacked {
-            seccomp::install(p)?;
+            seccomp::install_with(p, 0)?;
         }
         sync(to_parent, from_parent, b'S')?;
         for (i, p) in probes.iter().enumerate().take(out.len()) {
