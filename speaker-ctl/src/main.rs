@@ -24,6 +24,7 @@ fn main() {
         Command::Stop(args) => commands::stop::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::BenchReport { dir } => commands::bench::report(&dir),
         Command::BenchPayload { threads, processes } => commands::bench::payload(threads, processes),
     };
     match result {
