@@ -85,10 +85,12 @@ impl Service {
     /// `redis-benchmark -n N -c 8 -t get,set`: the mean of GET and SET);
     /// fails on a failed request.
     pub fn load(self, requests: u64) -> Result<f64, BenchError> {
-        let n = requests.to_string();
+        let n = requests.max(1).to_string();
+        // ab refuses a concurrency above the number of requests.
+        let c = requests.clamp(1, 8).to_string();
         let (prog, args): (&str, Vec<&str>) = match self {
-            Service::Nginx => ("ab", vec!["-q", "-n", &n, "-c", "8", "http://127.0.0.1/"]),
-            Service::Redis => ("redis-benchmark", vec!["-q", "-n", &n, "-c", "8", "-t", "get,set"]),
+            Service::Nginx => ("ab", vec!["-q", "-n", &n, "-c", &c, "http://127.0.0.1/"]),
+            Service::Redis => ("redis-benchmark", vec!["-q", "-n", &n, "-c", &c, "-t", "get,set"]),
         };
         let text = output(prog, &args)?;
         let parse_err = || BenchError::Parse { what: format!("{prog}'s output"), text: text.chars().take(2000).collect() };
