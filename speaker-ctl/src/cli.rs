@@ -45,6 +45,8 @@ pub enum Command {
     Denials(DenialsArgs),
     /// Measure what speaker costs, side by side in one run: filter cost per syscall, switch latency (vs restarting the container), requests while switching, service throughput, tracing cost, memory (run inside the full guest by scripts/bench).
     Bench(BenchArgs),
+    /// Rewrite results.md and the plots of a bench run from its results.json (in DIR).
+    BenchReport { dir: PathBuf },
     /// (internal) The payload of `bench` containers: idle threads in idle processes.
     #[command(hide = true)]
     BenchPayload {

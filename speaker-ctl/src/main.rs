@@ -26,6 +26,7 @@ fn main() {
         Command::Status(args) => commands::status::run(args),
         Command::Denials(args) => commands::denials::run(args),
         Command::Bench(args) => commands::bench::run(args),
+        Command::BenchReport { dir } => commands::bench::report(&dir),
         Command::BenchPayload { threads, processes } => commands::bench::payload(threads, processes),
     };
     match result {

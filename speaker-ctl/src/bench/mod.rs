@@ -83,36 +83,60 @@ pub fn run(opts: &Options) -> Result<Results, BenchError> {
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| BenchError::io(format!("creating {}", opts.out.display()), e))?;
     let mut res = Results::new(opts);
+    let mut failed = false;
     let started = std::time::Instant::now();
     let step = |name: &str| println!("bench [{:.0}s] {name}", started.elapsed().as_secs_f64());
     if opts.wants("filter") {
         step("filter cost per syscall");
-        filter_cost::run(opts, &mut res)?;
+        let r = filter_cost::run(opts, &mut res);
+        failed |= suite(&mut res, "filter_cost", r);
     }
     if opts.wants("switch") {
         step("switch latency against tasks");
-        switch::run(opts, &mut res)?;
+        let r = switch::run(opts, &mut res);
+        failed |= suite(&mut res, "switch", r);
     }
     if opts.wants("service") {
         step("nginx under speaker: switch vs restart, monitor memory");
-        restart::run(opts, &mut res)?;
+        let r = restart::run(opts, &mut res);
+        failed |= suite(&mut res, "restart", r);
         step("nginx and redis under speaker: no request lost while switching");
-        no_loss::run(opts, &mut res)?;
+        let r = no_loss::run(opts, &mut res);
+        failed |= suite(&mut res, "no_loss", r);
     }
     if opts.wants("throughput") {
         step("service throughput: no seccomp, Docker's default, speaker's running phase");
-        throughput::run(opts, &mut res)?;
+        let r = throughput::run(opts, &mut res);
+        failed |= suite(&mut res, "throughput", r);
     }
     if opts.wants("tracing") {
         step("tracing cost on nginx");
-        tracing::run(opts, &mut res)?;
+        let r = tracing::run(opts, &mut res);
+        failed |= suite(&mut res, "tracing", r);
     }
     if opts.wants("memory") {
         step("speaker.ko's memory per container and per kept program");
-        memory::run(opts, &mut res)?;
+        let r = memory::run(opts, &mut res);
+        failed |= suite(&mut res, "memory", r);
     }
     res.meta.wall_secs = started.elapsed().as_secs_f64();
     step("writing results");
     report::write(&res, &opts.out)?;
+    if failed {
+        return Err(BenchError::Usage(format!("a suite failed (see above; what it measured is in {})", opts.out.display())));
+    }
     Ok(res)
+}
+
+/// Reports a suite's error (recorded as fact `error.<name>`) without
+/// stopping the others; true if it failed.
+fn suite(res: &mut Results, name: &str, r: Result<(), BenchError>) -> bool {
+    match r {
+        Ok(()) => false,
+        Err(e) => {
+            println!("bench: {name} failed: {e}");
+            res.fact(format!("error.{name}"), e.to_string());
+            true
+        }
+    }
 }

@@ -32,7 +32,8 @@ fn fact(res: &Results, name: &str) -> String {
     match res.facts.get(name) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Bool(b)) => (if *b { "yes" } else { "no" }).into(),
-        Some(serde_json::Value::Number(n)) => n.as_f64().map(num).unwrap_or_else(|| n.to_string()),
+        Some(serde_json::Value::Number(n)) if n.is_f64() => n.as_f64().map(num).unwrap_or_else(|| n.to_string()),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
         Some(v) => v.to_string(),
         None => "–".into(),
     }
@@ -147,6 +148,12 @@ fn relative(res: &Results, svc: &str, variant: &str) -> Option<Figure> {
     let base = res.median(&format!("throughput.{svc}.none"))?;
     let f = res.figures.get(&format!("throughput.{svc}.{variant}"))?;
     Some(Figure { median: f.median / base, min: f.min / base, max: f.max / base, runs: f.runs, unit: "ratio".into() })
+}
+
+/// Reads a results.json written by [`write`].
+pub fn load(path: &Path) -> Result<Results, BenchError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BenchError::io(format!("reading {}", path.display()), e))?;
+    serde_json::from_str(&text).map_err(|e| BenchError::Parse { what: path.display().to_string(), text: e.to_string() })
 }
 
 pub fn write(res: &Results, dir: &Path) -> Result<(), BenchError> {

@@ -86,7 +86,7 @@ impl Service {
     /// fails on a failed request.
     pub fn load(self, requests: u64) -> Result<f64, BenchError> {
         let n = requests.max(1).to_string();
-        // ab refuses more concurrent clients than requests (short smoke runs).
+        // ab refuses a concurrency above the number of requests.
         let c = requests.clamp(1, 8).to_string();
         let (prog, args): (&str, Vec<&str>) = match self {
             Service::Nginx => ("ab", vec!["-q", "-n", &n, "-c", &c, "http://127.0.0.1/"]),
@@ -238,9 +238,7 @@ impl Container {
     /// The container's compiled running and boot programs.
     pub fn programs(&self) -> Result<[Vec<crate::profile::SockFilter>; 2], BenchError> {
         let st = self.state()?;
-        let prog = |p| {
-            st.program(p, crate::profile::Mode::Enforce).map_err(|e| BenchError::container(format!("reading {}'s {p} program", self.id), e))
-        };
+        let prog = |p| st.program(p).map_err(|e| BenchError::container(format!("reading {}'s {p} program", self.id), e));
         Ok([prog(Phase::Running)?, prog(Phase::Boot)?])
     }
 }

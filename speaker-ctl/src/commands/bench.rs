@@ -40,3 +40,10 @@ pub fn payload(threads: usize, processes: usize) -> Result<i32> {
     bench::switch::payload(threads, processes)?;
     Ok(0)
 }
+
+/// `bench-report DIR`: results.md and the plots again from DIR/results.json.
+pub fn report(dir: &std::path::Path) -> Result<i32> {
+    let res = bench::report::load(&dir.join("results.json"))?;
+    bench::report::write(&res, dir)?;
+    Ok(0)
+}
