@@ -238,7 +238,9 @@ impl Container {
     /// The container's compiled running and boot programs.
     pub fn programs(&self) -> Result<[Vec<crate::profile::SockFilter>; 2], BenchError> {
         let st = self.state()?;
-        let prog = |p| st.program(p).map_err(|e| BenchError::container(format!("reading {}'s {p} program", self.id), e));
+        let prog = |p| {
+            st.program(p, crate::profile::Mode::Enforce).map_err(|e| BenchError::container(format!("reading {}'s {p} program", self.id), e))
+        };
         Ok([prog(Phase::Running)?, prog(Phase::Boot)?])
     }
 }
