@@ -30,7 +30,9 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine };
     let state = launch_in(spec, mode)?;
     if let Some(p) = &args.profile {
-        crate::container::reload::remember(&state.cid, p)?;
+        if let Err(e) = crate::container::reload::remember(&state.cid, p) {
+            eprintln!("speaker-ctl: warning: container '{}': its reload signals will only be delivered: {e:#}", state.cid);
+        }
     }
     if args.detach {
         println!("{} {}", state.cid, state.pid);
