@@ -305,7 +305,17 @@ fn trace_mode_filter_without_module_fails_clearly() -> Outcome {
         }
     }
     let dir = workdir("nomodule");
-    let o = run("rmmod", &["speaker"]);
+    // The earlier scenarios' traced services were switched: speaker.ko keeps
+    // their replaced programs, and stays loaded, until its sweeper has seen
+    // them exit (about a second).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let o = loop {
+        let o = run("rmmod", &["speaker"]);
+        if o.code == 0 || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
     ensure!(o.code == 0, "rmmod speaker failed: {}", o.stderr.trim());
     let _reload = Reload;
     let marker = dir.join("started");
