@@ -17,5 +17,6 @@ speaker_tests::vm_tests!(
         trace_mode_filter_without_module_fails_clearly,
         exported_profiles_in_complain_mode_log_no_denial,
         trace_bench_runs,
+        trace_records_reload_phase,
     ]
 );
