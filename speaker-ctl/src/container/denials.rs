@@ -187,7 +187,7 @@ pub fn collect(only: Option<&str>, source: &Source) -> Result<Vec<Denial>> {
 /// `each` with every record (attributed as it arrives, and stored in its
 /// container's `denials.jsonl`) until `stop()` holds (checked at least
 /// every `tick`).  With `only`, other containers' and unattributed records
-/// are skipped.
+/// are passed over (not handed to `each`).
 pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool, mut each: impl FnMut(&Denial)) -> Result<()> {
     let mut att = Attributor::new(only);
     let mut seen: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
