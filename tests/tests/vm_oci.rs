@@ -40,6 +40,7 @@ speaker_tests::vm_tests!(
         learn_adds_logged_syscall_to_the_right_phase,
         nginx_reload_keeps_serving,
         ctl_run_nginx_reload_keeps_serving,
+        foreground_runs_send_reload_signals_through_the_reload_phase,
         every_demo_workload_runs_after_the_switch,
     ]
 );

@@ -1,23 +1,20 @@
 //! `speaker-ctl run`: start a command as a container under its boot filter.
 use anyhow::Result;
-use std::sync::atomic::{AtomicI32, Ordering};
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::cell::Cell;
+use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::container::confine::Confinement;
 use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
+use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
 use crate::container::state::ContainerState;
 use crate::profile::Mode;
-
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward(sig: libc::c_int) {
-    let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
+use crate::sys::{process, signals};
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let phases = match (&args.profile, &args.boot, &args.running) {
@@ -38,19 +35,43 @@ pub fn run(args: RunArgs) -> Result<i32> {
         println!("{} {}", state.cid, state.pid);
         return Ok(0);
     }
-    CHILD.store(state.pid, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: `forward` only calls async-signal-safe functions.
-        unsafe { libc::signal(sig, forward as *const () as libc::sighandler_t) };
-    }
+    // SIGINT, SIGTERM and SIGHUP sent to a foreground speaker-ctl go to
+    // the container the speaker way, as `speaker-ctl signal` sends them: a
+    // reload signal of the profile through the reload phase, SIGTERM and
+    // SIGINT through the shutdown phase.
+    signals::catch(&signals::STOP_SIGNALS, true);
+    let pid = Pid::from_raw(state.pid);
     let code = loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(state.pid), None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => break c,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
-            Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(anyhow::anyhow!("cannot wait for container '{}': {e}", state.cid)),
+        if let Some(sig) = signals::take_last() {
+            deliver(&state, sig);
+        }
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(st @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => break process::exit_code(st).unwrap_or(1),
+            Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => std::thread::sleep(Duration::from_millis(20)),
+            Ok(_) => {}
+            Err(e) => return Err(anyhow::anyhow!("cannot wait for container '{}' (pid {pid}): {e}", state.cid)),
         }
     };
     ContainerState::remove(&state.cid);
     Ok(code)
+}
+
+/// Delivers `sig`, caught by the foreground speaker-ctl, to its container
+/// (see `container::reload::signal`); if speaker cannot do its part (a
+/// switch fails), the signal is still delivered, as is.
+fn deliver(state: &ContainerState, sig: Signal) {
+    let sent = Cell::new(false);
+    let send = || {
+        sent.set(true);
+        kill_first_process(state, sig)
+    };
+    match reload::signal(&state.cid, sig, RELOAD_TIMEOUT, send) {
+        Ok(outcome) => eprintln!("speaker-ctl: {}", outcome.describe(&state.cid, sig)),
+        Err(e) => {
+            eprintln!("speaker-ctl: warning: {e}");
+            if !sent.get() {
+                let _ = kill_first_process(state, sig);
+            }
+        }
+    }
 }

@@ -76,6 +76,37 @@ pub enum SignalOutcome {
     Forwarded,
 }
 
+impl SignalOutcome {
+    /// Whether a reload was left unfinished because the service was not
+    /// ready in time (the container stays in its reload phase).
+    pub fn timed_out(&self) -> bool {
+        matches!(self, SignalOutcome::Reload(r) if r.timed_out)
+    }
+
+    /// One line for the operator: what `sig` made speaker do to container
+    /// `cid` (`speaker-ctl signal`, foreground `run`s).
+    pub fn describe(&self, cid: &str, sig: Signal) -> String {
+        match self {
+            SignalOutcome::Reload(r) => match (&r.to_reload, &r.back) {
+                (None, _) => format!("{cid}: {sig} forwarded (not in its running phase: no reload switch)"),
+                (Some(_), Some(b)) => format!(
+                    "{cid}: running -> reload, {sig}, ready after {} ms, reload -> running ({} tasks, {:.1} ms)",
+                    r.waited.as_millis(),
+                    b.report.tasks,
+                    b.report.elapsed_ns as f64 / 1e6
+                ),
+                (Some(_), None) if r.timed_out => format!(
+                    "{cid}: running -> reload, {sig}, not ready after {} s: it stays in its reload phase ('speaker-ctl switch {cid} --to running' once it is)",
+                    r.waited.as_secs()
+                ),
+                (Some(_), None) => format!("{cid}: running -> reload, {sig}; the container exited or left its reload phase meanwhile"),
+            },
+            SignalOutcome::Shutdown(Some(s)) => format!("{cid}: {} -> {}, {sig}", s.from, s.to),
+            SignalOutcome::Shutdown(None) | SignalOutcome::Forwarded => format!("{cid}: {sig}"),
+        }
+    }
+}
+
 /// Parses a signal as runc/crun do (`HUP`, `SIGHUP`, `1`).
 pub fn parse_signal(s: &str) -> Result<Signal, SignalError> {
     signals::parse(s).and_then(|n| Signal::try_from(n).ok()).ok_or_else(|| SignalError::BadSignal(s.to_string()))

@@ -16,9 +16,9 @@ use crate::sys::signals;
 
 pub fn kill(inv: &Invocation, args: &KillArgs) -> Result<i32> {
     let sig = args.signal.as_deref().unwrap_or("SIGTERM");
-    if let (Some(st), Ok(signal)) = (ours(&args.id), parse_signal(sig)) {
-        if st.runtime.as_ref().is_some_and(|r| r.registered) && is_reload_signal(&st, signal) && !args.all {
-            return reload_through_crun(inv, args, signal);
+    if !args.all {
+        if let Some(code) = reload_if_reload_signal(inv, &args.id, sig)? {
+            return Ok(code);
         }
     }
     if matches!(signals::parse(sig), Some(libc::SIGTERM) | Some(libc::SIGINT)) {
@@ -27,33 +27,36 @@ pub fn kill(inv: &Invocation, args: &KillArgs) -> Result<i32> {
     inv.exec_crun()
 }
 
-/// A reload: crun delivers the signal between the two switches.
-fn reload_through_crun(inv: &Invocation, args: &KillArgs, signal: nix::sys::signal::Signal) -> Result<i32> {
+/// If `sig` (as crun takes it: `HUP`, `SIGHUP`, `1`) is a reload signal of
+/// registered container `id`: the reload, crun delivering the signal
+/// between the two switches, and crun's exit code.  `None` for any other
+/// signal or container.
+pub fn reload_if_reload_signal(inv: &Invocation, id: &str, sig: &str) -> Result<Option<i32>> {
+    let (Some(st), Ok(signal)) = (ours(id), parse_signal(sig)) else { return Ok(None) };
+    if !st.runtime.as_ref().is_some_and(|r| r.registered) || !is_reload_signal(&st, signal) {
+        return Ok(None);
+    }
     let crun = inv.crun()?;
     let mut code = 0;
     let send = || -> Result<(), SignalError> {
-        let mut line = vec!["kill".to_string(), args.id.clone()];
-        line.extend(args.signal.clone());
-        code = inv.run_crun(&crun, &line).map_err(|error| SignalError::Switch { cid: args.id.clone(), what: "crun kill", error })?;
+        code = inv.run_crun(&crun, &["kill", id, sig]).map_err(|error| SignalError::Switch { cid: id.into(), what: "crun kill", error })?;
         if code != 0 {
-            return Err(SignalError::Switch { cid: args.id.clone(), what: "crun kill", error: anyhow::anyhow!("exit status {code}") });
+            return Err(SignalError::Switch { cid: id.into(), what: "crun kill", error: anyhow::anyhow!("exit status {code}") });
         }
         Ok(())
     };
-    match reload::signal(&args.id, signal, RELOAD_TIMEOUT, send) {
+    match reload::signal(id, signal, RELOAD_TIMEOUT, send) {
         Ok(SignalOutcome::Reload(r)) if r.timed_out => {
             eprintln!(
-                "{PROG}: warning: container '{}' was not ready {} s after {signal}: it stays in its reload phase ('speaker-ctl switch {} --to running' once it is)",
-                args.id,
+                "{PROG}: warning: container '{id}' was not ready {} s after {signal}: it stays in its reload phase ('speaker-ctl switch {id} --to running' once it is)",
                 r.waited.as_secs(),
-                args.id
             );
-            Ok(0)
+            Ok(Some(0))
         }
-        Ok(_) => Ok(0),
+        Ok(_) => Ok(Some(0)),
         Err(e) if code != 0 => {
             eprintln!("{PROG}: {e}");
-            Ok(code)
+            Ok(Some(code))
         }
         Err(e) => Err(e.into()),
     }

@@ -1,5 +1,6 @@
 //! `run`: create + start; unless `--detach`, wait for the container (we are
-//! its subreaper), forward SIGTERM/SIGINT/SIGHUP through `kill`, then
+//! its subreaper), deliver SIGTERM/SIGINT/SIGHUP as `kill` does (a reload
+//! signal through the reload phase, SIGTERM/SIGINT through shutdown), then
 //! delete it and exit with its status.
 use anyhow::{bail, Result};
 use nix::errno::Errno;
@@ -10,7 +11,8 @@ use super::args::RunArgs;
 use super::bundle::Bundle;
 use super::crun::{ours, Invocation};
 use super::delete::forget;
-use super::kill::to_shutdown;
+use super::kill::{reload_if_reload_signal, to_shutdown};
+use super::PROG;
 use super::{create, start};
 use crate::container::state::ContainerState;
 use crate::sys::{process, signals};
@@ -43,10 +45,19 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
     let crun = inv.crun()?;
     let code = loop {
         if let Some(sig) = signals::take_last() {
-            if matches!(sig, nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGINT) {
-                to_shutdown(id);
+            // As `kill` would: a reload signal through the reload phase,
+            // SIGTERM and SIGINT through the shutdown phase.
+            let name = (sig as i32).to_string();
+            match reload_if_reload_signal(inv, id, &name) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    if matches!(sig, nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGINT) {
+                        to_shutdown(id);
+                    }
+                    let _ = inv.run_crun(&crun, &["kill", id, &name]);
+                }
+                Err(e) => eprintln!("{PROG}: warning: container '{id}': {sig}: {e:#}"),
             }
-            let _ = inv.run_crun(&crun, &["kill", id, &(sig as i32).to_string()]);
         }
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(st @ (WaitStatus::Exited(p, _) | WaitStatus::Signaled(p, _, _))) if p.as_raw() == pid => {

@@ -916,6 +916,107 @@ fn ctl_run_nginx_reload_keeps_serving() -> Outcome {
     Ok(())
 }
 
+/// Waits until container `id`'s recorded switches end with `tail`.
+fn wait_switches_end(id: &str, tail: &[&str], secs: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let st: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(format!("/run/speaker/{id}/state.json")).unwrap_or_default()).unwrap_or_default();
+        let phases: Vec<&str> = st["switches"].as_array().into_iter().flatten().filter_map(|s| s["phase"].as_str()).collect();
+        if phases.ends_with(tail) {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "{id}: switches {phases:?} after {secs} s, expected them to end with {tail:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends `sig` to the foreground process `child` (speaker-ctl run or
+/// speaker-runtime run), as a terminal or a supervisor would.
+fn signal_child(child: &std::process::Child, sig: libc::c_int) {
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// Waits for the foreground process `child` to exit; its exit code.
+fn wait_child(child: &mut std::process::Child, secs: u64, what: &str) -> Result<Option<i32>, String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(st.code());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{what} did not exit within {secs} s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGHUP sent to a *foreground* `speaker-ctl run` or `speaker-runtime
+/// run` (a terminal's hangup, a supervisor's reload) goes to the container
+/// the speaker way, as `speaker-ctl signal` and `speaker-runtime kill` send
+/// it: through the reload phase (nginx serves throughout, its new workers
+/// may use boot syscalls, the boot-only one is denied again afterwards);
+/// SIGTERM goes through the shutdown phase.  Before, both forwarded SIGHUP
+/// as is, so nginx's new workers started under the running filter.
+fn foreground_runs_send_reload_signals_through_the_reload_phase() -> Outcome {
+    let profile = reload_profile()?;
+    let p = profile.to_str().unwrap();
+    remove_all_containers();
+
+    let id = "nginxr3";
+    let dir = probe_dir(id)?;
+    let cmd = reload_cmd(&dir);
+    let out = format!("/srv/{id}.out");
+    let mut child = rt_to_file_cmd("speaker-ctl", &["run", "--name", id, "--profile", p, "--", "sh", "-c", &cmd], &out)?;
+    wait_probe_ready(&dir, id)?;
+    wait_nginx(state_pid(id))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let sw = run("speaker-ctl", &["switch", id]);
+    ensure!(sw.code == 0 && sw.stdout.contains("boot -> running"), "speaker-ctl switch: {}{}", sw.stdout, sw.stderr);
+    let res = reload_under_load(id, &dir, || {
+        signal_child(&child, libc::SIGHUP);
+        wait_switches_end(id, &["running", "reload", "running"], 120)?;
+        Ok("SIGHUP to the foreground speaker-ctl run".into())
+    });
+    signal_child(&child, libc::SIGTERM);
+    let code = wait_child(&mut child, 60, "speaker-ctl run after SIGTERM");
+    let log = fs::read_to_string(&out).unwrap_or_default();
+    res.map_err(|e| format!("{e}; speaker-ctl run said: {log}"))?;
+    let code = code?;
+    ensure!(
+        log.contains(&format!("{id}: running -> reload, SIGHUP, ready after")) && log.contains("reload -> running"),
+        "speaker-ctl run did not report the reload: {log}"
+    );
+    ensure!(log.contains(&format!("{id}: running -> shutdown, SIGTERM")), "speaker-ctl run did not report the shutdown switch: {log}");
+    ensure!(code.is_some(), "speaker-ctl run was killed by a signal: {log}");
+    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+
+    let id = "nginxr4";
+    let dir = probe_dir(id)?;
+    let cmd = reload_cmd(&dir);
+    let b = bundle(id, &["--profile", p], &["sh", "-c", &cmd])?;
+    let out = format!("/srv/{id}.out");
+    let mut child = rt_to_file(&["run", "--bundle", b.to_str().unwrap(), id], &out)?;
+    wait_phase(id, "running", 90)?;
+    wait_probe_ready(&dir, id)?;
+    let res = reload_under_load(id, &dir, || {
+        signal_child(&child, libc::SIGHUP);
+        wait_switches_end(id, &["running", "reload", "running"], 120)?;
+        Ok("SIGHUP to the foreground speaker-runtime run".into())
+    });
+    signal_child(&child, libc::SIGTERM);
+    let code = wait_child(&mut child, 60, "speaker-runtime run after SIGTERM");
+    let log = fs::read_to_string(&out).unwrap_or_default();
+    res.map_err(|e| format!("{e}; speaker-runtime run said: {log}"))?;
+    code?;
+    ensure!(crun_status(id).is_none(), "crun still has {id}");
+    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+    Ok(())
+}
+
 /// Every workload of every demo service (services.sh) runs with 0 errors
 /// in its container after the automatic switch (committed profiles), the
 /// container stays in its running phase, and the service's log holds no
@@ -972,6 +1073,7 @@ fn main() {
         ("learn_adds_logged_syscall_to_the_right_phase", learn_adds_logged_syscall_to_the_right_phase),
         ("nginx_reload_keeps_serving", nginx_reload_keeps_serving),
         ("ctl_run_nginx_reload_keeps_serving", ctl_run_nginx_reload_keeps_serving),
+        ("foreground_runs_send_reload_signals_through_the_reload_phase", foreground_runs_send_reload_signals_through_the_reload_phase),
         ("every_demo_workload_runs_after_the_switch", every_demo_workload_runs_after_the_switch),
     ];
     run_scenarios(scenarios)
