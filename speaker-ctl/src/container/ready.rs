@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::sys::procfs;
 
 /// `auto` readiness as the runtime sees it from outside: the listening
 /// ports and task count stay the same for this many windows ...
@@ -91,6 +93,66 @@ impl Readiness {
                 "readiness condition '{s}' reads the service's output, which the container engine owns; use port:, cmd: or auto (annotation io.speaker.ready overrides the profile's)"
             ),
             r => Ok(r),
+        }
+    }
+}
+
+/// How waiting for a container's readiness from outside ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    /// The condition holds.
+    Ready,
+    /// The container's first process exited first.
+    Exited,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+impl Readiness {
+    /// Waits until this condition holds for the container whose first
+    /// process is `pid`, seen from outside as the runtime sees it (the
+    /// runtime's monitor after boot, a reload): `port:` listening in its
+    /// network namespace, `cmd:` run here and exiting 0, `auto`: the same
+    /// listening ports and number of tasks for [`OUTSIDE_AUTO_WINDOWS`]
+    /// windows of [`OUTSIDE_AUTO_WINDOW`] (with `auto_needs_port`, at least
+    /// one port listening: a server still setting up has none yet).
+    /// `log:` never holds from outside (the runtime refuses it).
+    pub fn wait_outside(&self, pid: i32, deadline: Option<Instant>, auto_needs_port: bool) -> Waited {
+        let probe = AtomicI32::new(0);
+        let mut last: Option<(Vec<u16>, usize)> = None;
+        let mut stable = 0;
+        loop {
+            if !procfs::pid_alive(pid) {
+                return Waited::Exited;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Waited::TimedOut;
+            }
+            let now_ready = match self {
+                Readiness::Port(p) => procfs::port_listening(pid, *p) == Some(true),
+                Readiness::Cmd(c) => probe_cmd(c, &probe),
+                Readiness::Log(_) => false,
+                Readiness::Auto => {
+                    let ports = procfs::listening_ports_of(pid).unwrap_or_default();
+                    let now = procfs::tasks_in_pid_namespace(pid).map(|t| (ports, t));
+                    let has_port = now.as_ref().is_some_and(|(p, _)| !p.is_empty());
+                    if now.is_some() && now == last && (has_port || !auto_needs_port) {
+                        stable += 1;
+                    } else {
+                        stable = 0;
+                    }
+                    last = now;
+                    stable >= OUTSIDE_AUTO_WINDOWS
+                }
+            };
+            if now_ready {
+                return Waited::Ready;
+            }
+            std::thread::sleep(match self {
+                Readiness::Auto => OUTSIDE_AUTO_WINDOW,
+                Readiness::Cmd(_) => Duration::from_millis(200),
+                Readiness::Port(_) | Readiness::Log(_) => Duration::from_millis(50),
+            });
         }
     }
 }

@@ -23,11 +23,11 @@
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 
-use super::ready::{probe_cmd, Readiness, OUTSIDE_AUTO_WINDOW, OUTSIDE_AUTO_WINDOWS};
+use super::ready::{Readiness, Waited};
 use super::state::ContainerState;
 use super::switch::{switch_if, Switch};
 use crate::profile::schema::Phase;
-use crate::sys::procfs::{self, pid_alive};
+use crate::sys::procfs::pid_alive;
 use crate::sys::signals;
 
 /// How long a reload may take before speaker gives up waiting (the
@@ -198,7 +198,7 @@ fn reload(
     }
     state.log(&format!("{sig}: reload: running -> reload; waiting for '{spec}'"));
     let started = Instant::now();
-    let is_ready = wait_ready(state.pid, &ready, started + timeout);
+    let is_ready = ready.wait_outside(state.pid, Some(started + timeout), false) == Waited::Ready;
     let waited = started.elapsed();
     if !is_ready {
         let timed_out = pid_alive(state.pid);
@@ -221,45 +221,4 @@ fn reload(
         ));
     }
     Ok(ReloadReport { to_reload, waited, back, timed_out: false })
-}
-
-/// Waits until `ready` holds for the container whose first process is
-/// `pid`, seen from outside (`port:` in its network namespace, `cmd:` run
-/// here, `auto`: the same listening ports and task count for
-/// [`OUTSIDE_AUTO_WINDOWS`] windows); `false` if the deadline passes or
-/// the container exits first.
-pub fn wait_ready(pid: i32, ready: &Readiness, deadline: Instant) -> bool {
-    let probe = std::sync::atomic::AtomicI32::new(0);
-    let mut last: Option<(Vec<u16>, usize)> = None;
-    let mut stable = 0;
-    while Instant::now() < deadline {
-        if !pid_alive(pid) {
-            return false;
-        }
-        let now_ready = match ready {
-            Readiness::Port(p) => procfs::port_listening(pid, *p) == Some(true),
-            Readiness::Cmd(c) => probe_cmd(c, &probe),
-            Readiness::Log(_) => false,
-            Readiness::Auto => {
-                let ports = procfs::listening_ports_of(pid).unwrap_or_default();
-                let a = procfs::tasks_in_pid_namespace(pid).map(|t| (ports, t));
-                if a.is_some() && a == last {
-                    stable += 1;
-                } else {
-                    stable = 0;
-                }
-                last = a;
-                stable >= OUTSIDE_AUTO_WINDOWS
-            }
-        };
-        if now_ready {
-            return true;
-        }
-        std::thread::sleep(match ready {
-            Readiness::Auto => OUTSIDE_AUTO_WINDOW,
-            Readiness::Cmd(_) => Duration::from_millis(200),
-            _ => Duration::from_millis(50),
-        });
-    }
-    false
 }

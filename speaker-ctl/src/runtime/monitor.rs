@@ -22,18 +22,17 @@ use nix::sys::ptrace;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
 use crate::container::denials::{follow, Denial};
-use crate::container::ready::{probe_cmd, Readiness, OUTSIDE_AUTO_WINDOW, OUTSIDE_AUTO_WINDOWS};
+use crate::container::ready::{Readiness, Waited};
 use crate::container::register::register_at_exec_stop;
 use crate::container::state::{now_unix_ms, ContainerState};
 use crate::container::switch::switch_if;
 use crate::device::Device;
 use crate::profile::schema::Phase;
 use crate::sys::process::pipe_cloexec;
-use crate::sys::procfs::{self, pid_alive};
+use crate::sys::procfs::pid_alive;
 
 /// Appends a line to the container's log (if its state is still there).
 fn log(cid: &str, msg: &str) {
@@ -185,13 +184,6 @@ fn wait_exec_and_register(cid: &str, pid: Pid) -> Result<bool> {
     Ok(true)
 }
 
-/// The container's listening TCP ports and task count (for `auto`): the
-/// threads of all processes in its PID namespace.
-fn activity(pid: Pid) -> Option<(Vec<u16>, usize)> {
-    let ports = procfs::listening_ports_of(pid.as_raw()).unwrap_or_default();
-    Some((ports, procfs::tasks_in_pid_namespace(pid.as_raw())?))
-}
-
 fn watch(cid: &str, pid: Pid) -> Result<()> {
     let st = ContainerState::load(cid)?;
     let Some(spec) = st.runtime.as_ref().and_then(|r| r.ready.clone()) else {
@@ -203,39 +195,11 @@ fn watch(cid: &str, pid: Pid) -> Result<()> {
         return Ok(());
     }
     let ready = Readiness::parse_for_runtime(&spec)?;
-    let probe = AtomicI32::new(0);
     log(cid, &format!("waiting for '{spec}'"));
     let started = Instant::now();
-    let mut last: Option<(Vec<u16>, usize)> = None;
-    let mut stable = 0;
-    loop {
-        if !pid_alive(pid.as_raw()) {
-            log(cid, "the container exited before it was ready");
-            return Ok(());
-        }
-        let now_ready = match &ready {
-            Readiness::Port(p) => procfs::port_listening(pid.as_raw(), *p) == Some(true),
-            Readiness::Cmd(c) => probe_cmd(c, &probe),
-            Readiness::Log(_) => false,
-            Readiness::Auto => {
-                let a = activity(pid);
-                if a.is_some() && a == last && a.as_ref().map(|(p, _)| !p.is_empty()).unwrap_or(false) {
-                    stable += 1;
-                } else {
-                    stable = 0;
-                }
-                last = a;
-                stable >= OUTSIDE_AUTO_WINDOWS
-            }
-        };
-        if now_ready {
-            break;
-        }
-        std::thread::sleep(match &ready {
-            Readiness::Port(_) | Readiness::Log(_) => Duration::from_millis(50),
-            Readiness::Cmd(_) => Duration::from_millis(200),
-            Readiness::Auto => OUTSIDE_AUTO_WINDOW,
-        });
+    if ready.wait_outside(pid.as_raw(), None, true) == Waited::Exited {
+        log(cid, "the container exited before it was ready");
+        return Ok(());
     }
     let waited = started.elapsed();
     let switched = switch_if(cid, Some(Phase::Running), |from| from == Phase::Boot)?;
