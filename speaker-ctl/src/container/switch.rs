@@ -79,6 +79,9 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     state.switches.push(record);
     state.last_switch_unix_ms = Some(now_unix_ms());
     state.save()?;
+    // Every switch, whoever made it (monitor, reload, kill, stop, an
+    // operator), in the container's log.
+    state.log(&format!("phase {from} ({from_mode}) -> {to} ({to_mode}): {} tasks, {:.1} ms", report.tasks, report.elapsed_ns as f64 / 1e6));
     if let Some(rt) = &state.runtime {
         // Processes started later by `exec` get the current phase's filter.
         if let Err(e) = exec_filter::set_exec_phase(&state, rt, to) {

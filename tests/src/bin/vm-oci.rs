@@ -965,55 +965,54 @@ fn foreground_runs_send_reload_signals_through_the_reload_phase() -> Outcome {
     let profile = reload_profile()?;
     let p = profile.to_str().unwrap();
     remove_all_containers();
-
-    let id = "nginxr3";
-    let dir = probe_dir(id)?;
-    let cmd = reload_cmd(&dir);
-    let out = format!("/srv/{id}.out");
-    let mut child = rt_to_file_cmd("speaker-ctl", &["run", "--name", id, "--profile", p, "--", "sh", "-c", &cmd], &out)?;
-    wait_probe_ready(&dir, id)?;
-    wait_nginx(state_pid(id))?;
-    std::thread::sleep(Duration::from_secs(2));
-    let sw = run("speaker-ctl", &["switch", id]);
-    ensure!(sw.code == 0 && sw.stdout.contains("boot -> running"), "speaker-ctl switch: {}{}", sw.stdout, sw.stderr);
-    let res = reload_under_load(id, &dir, || {
-        signal_child(&child, libc::SIGHUP);
-        wait_switches_end(id, &["running", "reload", "running"], 120)?;
-        Ok("SIGHUP to the foreground speaker-ctl run".into())
-    });
-    signal_child(&child, libc::SIGTERM);
-    let code = wait_child(&mut child, 60, "speaker-ctl run after SIGTERM");
-    let log = fs::read_to_string(&out).unwrap_or_default();
-    res.map_err(|e| format!("{e}; speaker-ctl run said: {log}"))?;
-    let code = code?;
-    ensure!(
-        log.contains(&format!("{id}: running -> reload, SIGHUP, ready after")) && log.contains("reload -> running"),
-        "speaker-ctl run did not report the reload: {log}"
-    );
-    ensure!(log.contains(&format!("{id}: running -> shutdown, SIGTERM")), "speaker-ctl run did not report the shutdown switch: {log}");
-    ensure!(code.is_some(), "speaker-ctl run was killed by a signal: {log}");
-    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
-
-    let id = "nginxr4";
-    let dir = probe_dir(id)?;
-    let cmd = reload_cmd(&dir);
-    let b = bundle(id, &["--profile", p], &["sh", "-c", &cmd])?;
-    let out = format!("/srv/{id}.out");
-    let mut child = rt_to_file(&["run", "--bundle", b.to_str().unwrap(), id], &out)?;
-    wait_phase(id, "running", 90)?;
-    wait_probe_ready(&dir, id)?;
-    let res = reload_under_load(id, &dir, || {
-        signal_child(&child, libc::SIGHUP);
-        wait_switches_end(id, &["running", "reload", "running"], 120)?;
-        Ok("SIGHUP to the foreground speaker-runtime run".into())
-    });
-    signal_child(&child, libc::SIGTERM);
-    let code = wait_child(&mut child, 60, "speaker-runtime run after SIGTERM");
-    let log = fs::read_to_string(&out).unwrap_or_default();
-    res.map_err(|e| format!("{e}; speaker-runtime run said: {log}"))?;
-    code?;
-    ensure!(crun_status(id).is_none(), "crun still has {id}");
-    ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+    for (id, tool) in [("nginxr3", "speaker-ctl"), ("nginxr4", "speaker-runtime")] {
+        let dir = probe_dir(id)?;
+        let cmd = reload_cmd(&dir);
+        let out = format!("/srv/{id}.out");
+        let mut child = if tool == "speaker-ctl" {
+            let child = rt_to_file_cmd(tool, &["run", "--name", id, "--profile", p, "--", "sh", "-c", &cmd], &out)?;
+            wait_probe_ready(&dir, id)?;
+            wait_nginx(state_pid(id))?;
+            // speaker-ctl run leaves the switch to the operator.
+            std::thread::sleep(Duration::from_secs(2));
+            let sw = run("speaker-ctl", &["switch", id]);
+            ensure!(sw.code == 0 && sw.stdout.contains("boot -> running"), "speaker-ctl switch: {}{}", sw.stdout, sw.stderr);
+            child
+        } else {
+            let b = bundle(id, &["--profile", p], &["sh", "-c", &cmd])?;
+            let child = rt_to_file(&["run", "--bundle", b.to_str().unwrap(), id], &out)?;
+            wait_phase(id, "running", 90)?;
+            wait_probe_ready(&dir, id)?;
+            child
+        };
+        let res = reload_under_load(id, &dir, || {
+            signal_child(&child, libc::SIGHUP);
+            wait_switches_end(id, &["running", "reload", "running"], 120)?;
+            Ok(format!("SIGHUP to the foreground {tool} run"))
+        });
+        // The container's log survives its state directory (removed when
+        // the run ends) through this descriptor.
+        let mlog = fs::File::open(format!("/run/speaker/{id}/monitor.log"));
+        signal_child(&child, libc::SIGTERM);
+        let code = wait_child(&mut child, 60, &format!("{tool} run after SIGTERM"));
+        let log = fs::read_to_string(&out).unwrap_or_default();
+        res.map_err(|e| format!("{e}; {tool} run said: {log}"))?;
+        ensure!(code?.is_some(), "{tool} run was killed by a signal: {log}");
+        let mut switches = String::new();
+        let _ = mlog.and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut switches));
+        ensure!(
+            switches.contains("phase running (enforce) -> shutdown (enforce)"),
+            "{tool} run: SIGTERM did not go through the shutdown phase; the container's log: {switches}"
+        );
+        if tool == "speaker-ctl" {
+            ensure!(
+                log.contains(&format!("{id}: running -> reload, SIGHUP, ready after")) && log.contains("reload -> running"),
+                "speaker-ctl run did not report the reload: {log}"
+            );
+        }
+        ensure!(crun_status(id).is_none(), "crun still has {id}");
+        ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state left for {id}");
+    }
     Ok(())
 }
 
