@@ -1,40 +1,32 @@
 //! The kernel's own seccomp selftests (`seccomp_bpf` from speaker's kernel
-//! source) in the VM: booted once with speaker.ko (`qemu/run -- vm-selftests`)
-//! and once without (`qemu/run --no-module -- vm-selftests`), each time run
-//! directly and as the command of a container (switched every 50 ms when the
-//! module is there; the same launcher and filter, unswitched, when not).
-//! Every test must pass, or fail (or skip) exactly as on the same kernel
-//! without the module; README's "Tests" section lists those that fail.
+//! source) in the VM, in one boot (`qemu/run --no-module -- vm-selftests`):
+//! first without speaker.ko (the baseline), then the runner loads it and
+//! runs them again, each time directly and as the command of a container
+//! (switched every 50 ms when the module is there; the same launcher and
+//! filter, unswitched, for the baseline).  Every test must pass, or fail
+//! (or skip) exactly as on the same kernel without the module; README's
+//! "Tests" section lists those that fail.
 use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use speaker_tests::host::{boot_logged, VmRun};
 use speaker_tests::tap;
 
-const TIMEOUT: u32 = 2400;
-const SCENARIOS: [&str; 2] = ["seccomp_selftests_run_directly", "seccomp_selftests_run_in_switched_container"];
+const TIMEOUT: u32 = 3600;
+const SCENARIOS: [&str; 5] = [
+    "seccomp_selftests_run_directly_without_module",
+    "seccomp_selftests_run_in_container_without_module",
+    "speaker_ko_loads_after_the_baseline",
+    "seccomp_selftests_run_directly",
+    "seccomp_selftests_run_in_switched_container",
+];
 
-/// One VM at a time: two TCG guests on 2 cores would slow each other down
-/// into the selftests' own timeouts.
-static BOOTING: Mutex<()> = Mutex::new(());
-
-fn boot(log_name: &str, no_module: bool) -> VmRun {
-    let _one = BOOTING.lock().unwrap_or_else(|e| e.into_inner());
-    let mut args: Vec<String> = vec!["--mem".into(), "1024".into()];
-    if no_module {
-        args.insert(0, "--no-module".into());
-    }
-    boot_logged(&["vm-selftests".to_string()], log_name, TIMEOUT, &args)
-}
-
-fn with_module() -> &'static VmRun {
+fn vm() -> &'static VmRun {
     static RUN: OnceLock<VmRun> = OnceLock::new();
-    RUN.get_or_init(|| boot("vm-selftests", false))
-}
-
-fn without_module() -> &'static VmRun {
-    static RUN: OnceLock<VmRun> = OnceLock::new();
-    RUN.get_or_init(|| boot("vm-selftests-no-module", true))
+    RUN.get_or_init(|| {
+        let args: Vec<String> = vec!["--no-module".into(), "--mem".into(), "1024".into()];
+        boot_logged(&["vm-selftests".to_string()], "vm-selftests", TIMEOUT, &args)
+    })
 }
 
 /// `SELFTEST <kind> <test> <outcome>` lines of a run.
@@ -53,11 +45,13 @@ fn outcomes(run: &VmRun, kind: &str) -> BTreeMap<String, tap::Outcome> {
 /// Every test of `kind` passes with the module, or has the same outcome
 /// without it.
 fn same_or_better(kind: &str) {
-    let (with, without) = (with_module(), without_module());
-    with.check(SCENARIOS[if kind == "direct" { 0 } else { 1 }]);
-    without.check(SCENARIOS[if kind == "direct" { 0 } else { 1 }]);
-    let (a, b) = (outcomes(with, kind), outcomes(without, kind));
-    assert!(a.len() >= 90, "only {} selftests ran with the module (log: {})", a.len(), with.log_path.display());
+    let run = vm();
+    let i = if kind == "direct" { 0 } else { 1 };
+    run.check(SCENARIOS[i]);
+    run.check(SCENARIOS[2]);
+    run.check(SCENARIOS[3 + i]);
+    let (a, b) = (outcomes(run, kind), outcomes(run, &format!("nomod-{kind}")));
+    assert!(a.len() >= 90, "only {} selftests ran with the module (log: {})", a.len(), run.log_path.display());
     let names_a: Vec<&String> = a.keys().collect();
     let names_b: Vec<&String> = b.keys().collect();
     assert_eq!(names_a, names_b, "the two runs ran different tests");
@@ -71,9 +65,8 @@ fn same_or_better(kind: &str) {
     eprintln!("{kind}: {} tests; not passing with the module (same without): {not_passing:?}", a.len());
     assert!(
         worse.is_empty(),
-        "{kind}: selftests that fail only with speaker.ko: {worse:?}\n(logs: {} and {})",
-        with.log_path.display(),
-        without.log_path.display()
+        "{kind}: selftests that fail only with speaker.ko: {worse:?}\n(log: {})",
+        run.log_path.display()
     );
 }
 
@@ -89,6 +82,5 @@ fn seccomp_selftests_pass_or_fail_as_without_module_in_switched_container() {
 
 #[test]
 fn selftest_runs_are_complete_and_the_kernel_log_is_clean() {
-    with_module().check_complete(&SCENARIOS);
-    without_module().check_complete(&SCENARIOS);
+    vm().check_complete(&SCENARIOS);
 }

@@ -1,19 +1,26 @@
 //! vm-selftests: the kernel's own seccomp selftests (`seccomp_bpf`, built by
 //! scripts/build-selftests from speaker's kernel source) inside the VM
-//! (`qemu/run [--no-module] -- vm-selftests [NAME...]`):
+//! (`qemu/run --no-module -- vm-selftests [NAME...]`), in one boot, first
+//! without speaker.ko (the baseline), then with it:
 //!
+//! * `seccomp_selftests_run_directly_without_module`,
+//!   `seccomp_selftests_run_in_container_without_module`: the baseline, on
+//!   the same kernel before speaker.ko was ever loaded: `seccomp_bpf` as
+//!   root, and as the command of the same launcher and filter as below,
+//!   without registering or switching;
+//! * `speaker_ko_loads_after_the_baseline`: insmod /speaker.ko;
 //! * `seccomp_selftests_run_directly`: `seccomp_bpf` as root, next to
-//!   speaker.ko if it is loaded;
+//!   speaker.ko;
 //! * `seccomp_selftests_run_in_switched_container`: `seccomp_bpf` as the
 //!   command of a speaker container switched every 50 ms while it runs
-//!   (`selftest-container`); without the module, the same launcher and
-//!   filter without registering or switching (the fair baseline).
+//!   (`selftest-container`).
 //!
-//! Each scenario prints `SELFTEST <direct|container> <test> <pass|fail|skip>`
-//! per test and passes if the TAP output is complete (and, with the module,
-//! if the container was switched at least once).  Whether every test passes,
-//! or fails exactly as without the module, is judged on the host
-//! (tests/tests/vm_selftests.rs), which boots the VM both ways.
+//! Each scenario prints `SELFTEST <kind> <test> <pass|fail|skip>` per test
+//! (kinds `direct`, `container`, and `nomod-direct`, `nomod-container` for
+//! the baseline) and passes if the TAP output is complete (and, with the
+//! module, if the container was switched at least once).  Whether every
+//! test passes, or fails exactly as without the module, is judged on the
+//! host (tests/tests/vm_selftests.rs).
 use std::path::Path;
 
 use speaker_tests::ensure;
@@ -48,22 +55,32 @@ fn report(kind: &str, stdout: &str) -> tap::Results {
     res
 }
 
-fn seccomp_selftests_run_directly() -> Outcome {
+/// The kind of a run: `direct`/`container`, prefixed `nomod-` without the
+/// module.
+fn kind(base: &str) -> String {
+    if module_loaded() {
+        base.to_string()
+    } else {
+        format!("nomod-{base}")
+    }
+}
+
+fn directly() -> Outcome {
     // stderr too: the harness logs why a test failed there.
     let o = run("sh", &["-c", "exec seccomp_bpf 2>&1"]);
-    let res = report("direct", &o.stdout);
+    let res = report(&kind("direct"), &o.stdout);
     ensure!(res.complete(), "seccomp_bpf exited {} with incomplete TAP output ({}): {}", o.code, res.summary(), o.stderr.trim());
     Ok(())
 }
 
-fn seccomp_selftests_run_in_switched_container() -> Outcome {
+fn in_container() -> Outcome {
     let mut args = vec!["--timeout", "1500"];
     if !module_loaded() {
         args.push("--no-register");
     }
     args.extend(["--", "seccomp_bpf"]);
     let o = run("selftest-container", &args);
-    let res = report("container", &o.stdout);
+    let res = report(&kind("container"), &o.stdout);
     let summary = o.stdout.lines().find(|l| l.starts_with("SELFTEST-CONTAINER")).unwrap_or("").to_string();
     println!("{summary}");
     ensure!(o.code == 0, "selftest-container exited {}: {summary} {}", o.code, o.stderr.trim().replace('\n', " | "));
@@ -75,7 +92,36 @@ fn seccomp_selftests_run_in_switched_container() -> Outcome {
     Ok(())
 }
 
+fn seccomp_selftests_run_directly_without_module() -> Outcome {
+    ensure!(!module_loaded(), "speaker.ko is already loaded: boot with qemu/run --no-module for the baseline");
+    directly()
+}
+
+fn seccomp_selftests_run_in_container_without_module() -> Outcome {
+    ensure!(!module_loaded(), "speaker.ko is already loaded: boot with qemu/run --no-module for the baseline");
+    in_container()
+}
+
+fn speaker_ko_loads_after_the_baseline() -> Outcome {
+    let o = run("insmod", &["/speaker.ko"]);
+    ensure!(o.code == 0 && module_loaded(), "insmod /speaker.ko: exit {}: {}", o.code, o.stderr.trim());
+    Ok(())
+}
+
+fn seccomp_selftests_run_directly() -> Outcome {
+    ensure!(module_loaded(), "speaker.ko is not loaded");
+    directly()
+}
+
+fn seccomp_selftests_run_in_switched_container() -> Outcome {
+    ensure!(module_loaded(), "speaker.ko is not loaded");
+    in_container()
+}
+
 const SCENARIOS: &[Scenario] = &[
+    ("seccomp_selftests_run_directly_without_module", seccomp_selftests_run_directly_without_module),
+    ("seccomp_selftests_run_in_container_without_module", seccomp_selftests_run_in_container_without_module),
+    ("speaker_ko_loads_after_the_baseline", speaker_ko_loads_after_the_baseline),
     ("seccomp_selftests_run_directly", seccomp_selftests_run_directly),
     ("seccomp_selftests_run_in_switched_container", seccomp_selftests_run_in_switched_container),
 ];
