@@ -992,20 +992,20 @@ struct Store {
 const STORES: [Store; 2] = [
     Store {
         service: "postgres",
-        write: "psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -c 'DROP TABLE IF EXISTS speaker_restart' \
+        write: "/usr/lib/postgresql/15/bin/psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -c 'DROP TABLE IF EXISTS speaker_restart' \
                 -c 'CREATE TABLE speaker_restart (id int PRIMARY KEY, v text NOT NULL)' \
                 -c 'INSERT INTO speaker_restart SELECT i, md5(i::text) FROM generate_series(1, 500) i'",
-        read: "psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -tA \
+        read: "/usr/lib/postgresql/15/bin/psql -X -q -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -tA \
                -c \"SELECT count(*) || ' ' || md5(string_agg(v, ',' ORDER BY id)) FROM speaker_restart\"",
         clean_stop: "database system is shut down",
         recovery: &["was interrupted", "not properly shut down", "automatic recovery"],
     },
     Store {
         service: "mariadb",
-        write: "mysql -e 'CREATE DATABASE IF NOT EXISTS speaker; DROP TABLE IF EXISTS speaker.restart; \
-                CREATE TABLE speaker.restart (id int PRIMARY KEY, v varchar(64) NOT NULL); \
-                INSERT INTO speaker.restart SELECT seq, md5(seq) FROM seq_1_to_500'",
-        read: "mysql -NB -e \"SELECT CONCAT(COUNT(*), ' ', MD5(GROUP_CONCAT(v ORDER BY id))) FROM speaker.restart\"",
+        write: "mysql -e 'CREATE DATABASE IF NOT EXISTS speaker' && mysql speaker -e 'DROP TABLE IF EXISTS kept; \
+                CREATE TABLE kept (id int PRIMARY KEY, v varchar(64) NOT NULL); \
+                INSERT INTO kept SELECT seq, md5(seq) FROM seq_1_to_500'",
+        read: "mysql -NB -e \"SELECT CONCAT(COUNT(*), ' ', MD5(GROUP_CONCAT(v ORDER BY id))) FROM speaker.kept\"",
         clean_stop: "Shutdown complete",
         recovery: &["crash recovery", "Starting recovery"],
     },
