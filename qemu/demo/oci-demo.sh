@@ -94,7 +94,7 @@ for svc in $services; do
   speaker-ctl status "$svc-demo"
   for _ in $(seq 600); do [ "$(phase_of "$svc-demo")" = running ] && break; sleep 0.1; done
   [ "$(phase_of "$svc-demo")" = running ] || { cat "/run/speaker/$svc-demo/monitor.log"; fail "$svc: no automatic switch"; }
-  echo "monitor: $(grep -o 'ready.*' "/run/speaker/$svc-demo/monitor.log")"
+  echo "monitor: $(grep -o "ready ('.*" "/run/speaker/$svc-demo/monitor.log")"
   speaker-ctl status "$svc-demo"
 
   step "$svc: every workload after the switch"
