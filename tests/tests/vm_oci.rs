@@ -19,7 +19,7 @@ fn qemu_args() -> Vec<String> {
 
 speaker_tests::vm_tests!(
     runner: "vm-oci",
-    timeout: 1800,
+    timeout: 2400,
     qemu_args: qemu_args(),
     complete: every_vm_oci_scenario_has_a_test_and_the_kernel_log_is_clean,
     scenarios: [
