@@ -1,4 +1,4 @@
-# The demo's services, as the Debian guest runs them (qemu/run --rootfs full):
+# The demo's services (nginx, redis, postgres, mariadb), as the Debian guest runs them (qemu/run --rootfs full):
 # command, readiness condition, reload signal and workloads.  Sourced by the
 # demo (qemu/demo/oci-demo.sh, which also regenerates examples/profiles/) and
 # by the VM scenarios of speaker-runtime (tests/src/bin/vm-oci.rs).
@@ -7,10 +7,15 @@
 # <svc>_workload_<name> run from outside the container that exits 0 only if
 # the service did what it was asked.  They cover what the service does in
 # production, not only its benchmark:
-#   bench   the service's own load tool (ab, redis-benchmark);
-#   errors  its error paths (missing pages, refused methods, bad commands);
+#   bench   the service's own load tool (ab, redis-benchmark, pgbench,
+#           mysqlslap);
+#   errors  its error paths (missing pages, refused methods, bad commands,
+#           bad SQL, unknown tables, constraint violations);
 #   admin   what an operator does (nginx: log reopen with USR1; redis:
-#           BGSAVE, SAVE, CONFIG SET, BGREWRITEAOF).
+#           BGSAVE, SAVE, CONFIG SET, BGREWRITEAOF; postgres: CHECKPOINT,
+#           VACUUM, REINDEX, pg_dump, config reload, log rotation, CREATE and
+#           DROP DATABASE; mariadb: ANALYZE/OPTIMIZE/CHECK TABLE, FLUSH
+#           LOGS/TABLES, mysqldump, CREATE and DROP DATABASE).
 # The demo traces the service once per workload (the reload signal, if any,
 # with the first) and merges the traces (`speaker-ctl profile merge` says
 # what each one added to which phase).  <svc>_workload is the benchmark
@@ -57,4 +62,74 @@ redis_workload_admin="$redis_wait; redis-cli SET persisted yes | grep -q OK \
   && redis-cli BGREWRITEAOF | grep -q 'rewriting' && sleep 0.5 && redis_wait aof_rewrite_in_progress 0 && redis_wait aof_last_bgrewrite_status ok \
   && redis-cli CONFIG SET appendonly no | grep -q OK"
 redis_log="/srv/redis/redis.log"
-services="nginx redis"
+# postgres: PostgreSQL 15 on the cluster that scripts/build-guest-rootfs
+# initialised in /srv/postgres/data (trust authentication, user postgres).
+# PostgreSQL refuses to run as root: setpriv (util-linux) drops to the
+# postgres user and execs the postmaster (same process, as Docker's image
+# does with gosu), so the switch of uid/gid is in the traced boot phase.  It
+# listens on 127.0.0.1 only, with its socket in /srv/postgres (a
+# container's /run is its own tmpfs), and its logging collector writes
+# /srv/postgres/postgresql.log.  SIGTERM is its smart shutdown (waits for
+# the clients, then a shutdown checkpoint).  A configuration reload (SIGHUP,
+# as `pg_ctl reload` sends it, or SQL's pg_reload_conf() from any client)
+# is part of the running phase, traced by the admin workload, not a reload
+# phase: SQL can ask for it without going through the runtime.
+postgres_cmd="setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/postgres -D /srv/postgres/data -c listen_addresses=127.0.0.1 -c unix_socket_directories=/srv/postgres -c logging_collector=on -c log_directory=/srv/postgres -c log_filename=postgresql.log"
+# Ready when it accepts connections (after its startup or recovery).
+# Ready when it accepts connections (after its startup or recovery).  The
+# clients are called by their path: Debian's /usr/bin wrappers (perl) take
+# seconds each to start under TCG.
+pg_bin=/usr/lib/postgresql/15/bin
+postgres_ready="cmd:$pg_bin/pg_isready -q -h 127.0.0.1 -U postgres"
+postgres_reload_signal=""
+pg_client="-h 127.0.0.1 -U postgres"
+pg_sql="$pg_bin/psql -X -q $pg_client -d postgres"
+postgres_workload="$pg_bin/pgbench $pg_client -i -s 1 -q postgres > /dev/null 2>&1 && $pg_bin/pgbench $pg_client -c 4 -j 2 -t 50 postgres"
+postgres_workloads="bench errors admin"
+postgres_workload_bench="$pg_bin/pgbench $pg_client -i -s 1 -q postgres > /tmp/pg-bench-init.out 2>&1 \
+  && $pg_bin/pgbench $pg_client -c 4 -j 2 -t 50 postgres > /tmp/pg-bench.out 2>&1 \
+  && grep -q 'number of transactions actually processed: 200/200' /tmp/pg-bench.out && grep -q 'number of failed transactions: 0 ' /tmp/pg-bench.out"
+# (one psql, one statement per -c, each its own transaction; psql goes on
+# after an error unless ON_ERROR_STOP is set)
+postgres_workload_errors="$pg_sql -c 'CREATE TABLE IF NOT EXISTS speaker_errors (id int PRIMARY KEY)' -c 'INSERT INTO speaker_errors VALUES (1) ON CONFLICT DO NOTHING' \
+    -c 'SELEC 1' -c 'SELECT * FROM no_such_table' -c 'INSERT INTO speaker_errors VALUES (1)' -c 'SELECT 1/0' > /tmp/pg-errors.out 2>&1; \
+  grep -q 'syntax error at or near \"SELEC\"' /tmp/pg-errors.out && grep -q 'relation \"no_such_table\" does not exist' /tmp/pg-errors.out \
+  && grep -q 'duplicate key value violates unique constraint' /tmp/pg-errors.out && grep -q 'division by zero' /tmp/pg-errors.out \
+  && $pg_sql -tA -c 'SELECT 40 + 2' | grep -qx 42"
+postgres_workload_admin="$pg_sql -v ON_ERROR_STOP=1 -tA -c 'CREATE TABLE IF NOT EXISTS speaker_admin (id serial PRIMARY KEY, v text)' \
+    -c 'INSERT INTO speaker_admin (v) SELECT md5(i::text) FROM generate_series(1, 1000) i' \
+    -c 'VACUUM ANALYZE speaker_admin' -c 'REINDEX TABLE speaker_admin' -c 'CHECKPOINT' \
+    -c 'DROP DATABASE IF EXISTS speaker_scratch' -c 'CREATE DATABASE speaker_scratch' -c 'DROP DATABASE speaker_scratch' \
+    -c 'SELECT pg_reload_conf()' -c 'SELECT pg_rotate_logfile()' > /tmp/pg-admin.out 2>&1 && [ \"\$(grep -cx t /tmp/pg-admin.out)\" = 2 ] \
+  && $pg_bin/pg_dump $pg_client -t speaker_admin postgres > /tmp/pg-dump.sql && grep -q 'COPY public.speaker_admin' /tmp/pg-dump.sql \
+  && kill -HUP \$(pgrep -o -x postgres) && sleep 1 && $pg_sql -tA -c 'SELECT count(*) FROM speaker_admin' | grep -qE '^[1-9][0-9]*$'"
+postgres_log="/srv/postgres/postgresql.log"
+# mariadb: MariaDB 10.11 (the paper's MySQL) on the data directory that
+# scripts/build-guest-rootfs initialised in /srv/mariadb/data.  mariadbd
+# starts as root and switches to the mysql user itself (--user); it
+# listens on 127.0.0.1 and on /srv/mariadb/mysqld.sock, which the clients
+# find through /etc/mysql/conf.d/speaker.cnf (root logs in through the
+# socket, unix_socket authentication).  SIGTERM is its clean shutdown.
+mariadb_cmd="mariadbd --user=mysql --datadir=/srv/mariadb/data --socket=/srv/mariadb/mysqld.sock --pid-file=/srv/mariadb/mariadbd.pid --bind-address=127.0.0.1 --log-error=/srv/mariadb/mariadb.log"
+# Ready when it answers (it opens its socket once InnoDB is up).
+mariadb_ready="cmd:mysqladmin --silent ping"
+mariadb_reload_signal=""
+mariadb_workload="mysqlslap --auto-generate-sql --concurrency=4 --iterations=2 --number-of-queries=200"
+mariadb_workloads="bench errors admin"
+mariadb_workload_bench="mysqlslap --auto-generate-sql --concurrency=4 --iterations=2 --number-of-queries=200 > /tmp/mariadb-bench.out 2>&1 \
+  && grep -q 'Average number of seconds to run all queries' /tmp/mariadb-bench.out && ! grep -qi error /tmp/mariadb-bench.out"
+mariadb_workload_errors="mysql -e 'SELEC 1' 2>&1 | grep -q 'error in your SQL syntax' \
+  && mysql -e 'SELECT * FROM mysql.no_such_table' 2>&1 | grep -q 'no_such_table.* exist' \
+  && mysql no_such_database -e 'SELECT 1' 2>&1 | grep -q 'Unknown database' \
+  && mysql -e 'CREATE DATABASE IF NOT EXISTS speaker' && mysql speaker -e 'CREATE TABLE IF NOT EXISTS errors (id int PRIMARY KEY); INSERT IGNORE INTO errors VALUES (1)' \
+  && mysql -e 'INSERT INTO speaker.errors VALUES (1)' 2>&1 | grep -q 'Duplicate entry' \
+  && mysql -NB -e 'SELECT 40 + 2' | grep -qx 42"
+mariadb_workload_admin="mysql -e 'CREATE DATABASE IF NOT EXISTS speaker' \
+  && mysql speaker -e 'CREATE TABLE IF NOT EXISTS admin (id int AUTO_INCREMENT PRIMARY KEY, v varchar(64)); INSERT INTO admin (v) SELECT md5(seq) FROM seq_1_to_1000' \
+  && mysql -e 'ANALYZE TABLE speaker.admin' | grep -q OK && mysql -e 'OPTIMIZE TABLE speaker.admin' | grep -q OK && mysql -e 'CHECK TABLE speaker.admin' | grep -q OK \
+  && mysql -e 'FLUSH LOGS' && mysql -e 'FLUSH TABLES' && mysql -e 'FLUSH STATUS' && mysql -e 'SET GLOBAL max_connections = 200' \
+  && mysqldump speaker admin > /tmp/mariadb-dump.sql && grep -q 'INSERT INTO .admin' /tmp/mariadb-dump.sql \
+  && mysql -e 'DROP DATABASE IF EXISTS speaker_scratch; CREATE DATABASE speaker_scratch; DROP DATABASE speaker_scratch' \
+  && mysqladmin status | grep -q Uptime"
+mariadb_log="/srv/mariadb/mariadb.log"
+services="nginx redis postgres mariadb"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The demo, inside the full guest (see scripts/demo): for nginx and redis,
+# The demo, inside the full guest (see scripts/demo): for nginx, redis,
+# PostgreSQL and MariaDB,
 # trace the phases under each of the service's workloads (services.sh) and
 # merge the traces, run the service as an OCI container
 # through speaker-runtime (crun underneath), wait for the automatic switch
@@ -37,6 +38,13 @@ check_workload() {
     redis)
       grep -q "total_error_replies:0" "$log" || fail "redis: error replies ($(grep total_error_replies "$log"))"
       echo "redis: $(grep -c 'requests per second' "$log") benchmarks, $(grep total_error_replies "$log" | tr -d '\r'), $(grep total_commands_processed "$log" | tr -d '\r')" ;;
+    postgres)
+      grep -q "number of transactions actually processed: 200/200" "$log" || fail "postgres: not every pgbench transaction was processed"
+      grep -q "number of failed transactions: 0 " "$log" || fail "postgres: failed pgbench transactions"
+      echo "postgres: $(grep 'actually processed' "$log"), $(grep 'failed transactions' "$log"), $(grep '^tps' "$log")" ;;
+    mariadb)
+      ! grep -qi error "$log" || fail "mariadb: errors in mysqlslap's output"
+      echo "mariadb: mysqlslap $(grep -E 'Number of clients|Average number of seconds' "$log" | tr -s ' ' | tr '\n' ';')" ;;
   esac
 }
 
@@ -79,13 +87,14 @@ for svc in $services; do
   # shellcheck disable=SC2086
   oci-bundle "$bundle" --hostname "$svc" --profile "$profile" -- $cmd
   [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/redis.log /srv/redis/appendonlydir
-  [ "$svc" != nginx ] || : > "$svclog"
+  # (emptied, not removed: the service's user owns it)
+  [ ! -f "$svclog" ] || : > "$svclog"
   speaker-runtime run -d --bundle "$bundle" "$svc-demo" > "$out/$svc-container.log" 2>&1 < /dev/null \
     || { cat "$out/$svc-container.log"; fail "$svc: speaker-runtime run"; }
   speaker-ctl status "$svc-demo"
   for _ in $(seq 600); do [ "$(phase_of "$svc-demo")" = running ] && break; sleep 0.1; done
   [ "$(phase_of "$svc-demo")" = running ] || { cat "/run/speaker/$svc-demo/monitor.log"; fail "$svc: no automatic switch"; }
-  echo "monitor: $(grep -o 'ready.*' "/run/speaker/$svc-demo/monitor.log")"
+  echo "monitor: $(grep -o "ready ('.*" "/run/speaker/$svc-demo/monitor.log")"
   speaker-ctl status "$svc-demo"
 
   step "$svc: every workload after the switch"
@@ -137,6 +146,14 @@ for svc in $services; do
     [ -s /srv/redis/dump.rdb ] || fail "redis: /srv/redis/dump.rdb missing"
     echo "redis: $(grep -o 'DB saved on disk' /srv/redis/redis.log), dump.rdb $(stat -c %s /srv/redis/dump.rdb) bytes"
   fi
+  case $svc in
+    postgres)
+      grep -q "database system is shut down" "$svclog" || { tail -n 40 "$svclog"; fail "postgres: no clean shutdown in $svclog"; }
+      echo "postgres: $(grep -o 'database system is shut down' "$svclog" | tail -n 1)" ;;
+    mariadb)
+      grep -q "Shutdown complete" "$svclog" || { tail -n 40 "$svclog"; fail "mariadb: no clean shutdown in $svclog"; }
+      echo "mariadb: $(grep -o 'mariadbd: Shutdown complete' "$svclog" | tail -n 1)" ;;
+  esac
   speaker-runtime delete "$svc-demo"
   emit "profiles/$svc.json" "$profile"
 done

@@ -1,5 +1,5 @@
 //! VM scenarios of speaker-runtime with real OCI containers (crun, nginx,
-//! redis): boots the full Debian guest once (`qemu/run --rootfs full --
+//! redis, PostgreSQL, MariaDB): boots the full Debian guest once (`qemu/run --rootfs full --
 //! vm-oci`), then each test asserts that its scenario ran and passed.
 //! Every scenario runs, always (TCG, no KVM needed): `qemu/run` builds whatever is missing (kernel,
 //! module, guest binaries, the guest's root filesystem) before booting.
@@ -11,7 +11,7 @@ fn qemu_args() -> Vec<String> {
     let _ = std::fs::remove_dir_all(&share);
     std::fs::create_dir_all(share.join("profiles")).unwrap();
     std::fs::copy(root.join("examples/services.sh"), share.join("services.sh")).unwrap();
-    for s in ["nginx", "redis"] {
+    for s in ["nginx", "redis", "postgres", "mariadb"] {
         std::fs::copy(root.join(format!("examples/profiles/{s}.json")), share.join(format!("profiles/{s}.json"))).unwrap();
     }
     ["--rootfs", "full", "--share", share.to_str().unwrap()].iter().map(|s| s.to_string()).collect()
@@ -19,7 +19,7 @@ fn qemu_args() -> Vec<String> {
 
 speaker_tests::vm_tests!(
     runner: "vm-oci",
-    timeout: 1200,
+    timeout: 2400,
     qemu_args: qemu_args(),
     complete: every_vm_oci_scenario_has_a_test_and_the_kernel_log_is_clean,
     scenarios: [
@@ -42,5 +42,6 @@ speaker_tests::vm_tests!(
         ctl_run_nginx_reload_keeps_serving,
         foreground_runs_send_reload_signals_through_the_reload_phase,
         every_demo_workload_runs_after_the_switch,
+        postgres_and_mariadb_keep_their_data_across_restart,
     ]
 );
