@@ -63,11 +63,7 @@ fn same_or_better(kind: &str) {
     let not_passing: Vec<String> =
         a.iter().filter(|(_, &o)| o != tap::Outcome::Pass).map(|(n, o)| format!("{n} ({})", o.as_str())).collect();
     eprintln!("{kind}: {} tests; not passing with the module (same without): {not_passing:?}", a.len());
-    assert!(
-        worse.is_empty(),
-        "{kind}: selftests that fail only with speaker.ko: {worse:?}\n(log: {})",
-        run.log_path.display()
-    );
+    assert!(worse.is_empty(), "{kind}: selftests that fail only with speaker.ko: {worse:?}\n(log: {})", run.log_path.display());
 }
 
 #[test]
