@@ -75,7 +75,6 @@ redis_log="/srv/redis/redis.log"
 # is part of the running phase, traced by the admin workload, not a reload
 # phase: SQL can ask for it without going through the runtime.
 postgres_cmd="setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/postgres -D /srv/postgres/data -c listen_addresses=127.0.0.1 -c unix_socket_directories=/srv/postgres -c logging_collector=on -c log_directory=/srv/postgres -c log_filename=postgresql.log"
-# Ready when it accepts connections (after its startup or recovery).
 # Ready when it accepts connections (after its startup or recovery).  The
 # clients are called by their path: Debian's /usr/bin wrappers (perl) take
 # seconds each to start under TCG.
