@@ -61,6 +61,56 @@ pub mod guest {
         run("dmesg", &[]).stdout
     }
 
+    /// The kernel log from a point on: `/dev/kmsg` opened and sought to its
+    /// end, so [`LogSince::messages`] returns only records logged after
+    /// [`LogSince::now`].  (Counting `dmesg` lines does not work once the
+    /// ring buffer, 128 KiB, has wrapped: old lines drop out as new ones come.)
+    pub struct LogSince {
+        file: std::fs::File,
+    }
+
+    impl LogSince {
+        /// Starts at the end of the kernel log.
+        pub fn now() -> Result<LogSince, String> {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open("/dev/kmsg")
+                .map_err(|e| format!("/dev/kmsg: {e}"))?;
+            // SAFETY: lseek on the descriptor `file` owns.
+            let r = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+            if r < 0 {
+                return Err(format!("lseek /dev/kmsg: {}", std::io::Error::last_os_error()));
+            }
+            Ok(LogSince { file })
+        }
+
+        /// The messages logged since [`LogSince::now`] and not returned by
+        /// an earlier call (each record's text, without its
+        /// `PRIO,SEQ,US,FLAGS;` prefix).
+        pub fn messages(&mut self) -> Vec<String> {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match self.file.read(&mut buf) {
+                    Ok(n) => {
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        let first = text.lines().next().unwrap_or("");
+                        out.push(first.split_once(';').map(|(_, m)| m).unwrap_or(first).to_string());
+                    }
+                    // EPIPE: records were overwritten before we read them;
+                    // the next read gives the oldest one left.
+                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) || e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // EAGAIN: nothing more for now.
+                    Err(_) => return out,
+                }
+            }
+        }
+    }
+
     /// Kernel log lines that mean something went wrong in the kernel: oopses,
     /// `BUG:`/`WARNING:` splats (KASAN's `BUG: KASAN: ...` and lockdep's
     /// `WARNING: possible ... locking` among them), lockdep and RCU reports,

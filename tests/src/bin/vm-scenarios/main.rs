@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use speaker::abi;
 use speaker::device::{encode_cid, Device};
 use speaker_tests::ensure;
-use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, Out, Outcome, Scenario};
+use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, LogSince, Out, Outcome, Scenario};
 
 mod cache;
 mod raw;
@@ -843,27 +843,25 @@ fn log_action_allows_in_complain_mode() -> Outcome {
     let r = deny_profile("log-running", &["getpriority"], "SCMP_ACT_LOG");
     let mut p = Probe::start("complain", &[b.clone(), r, b], &[], 1)?;
     p.switch("running")?;
-    let before = dmesg().lines().count();
+    let mut since = LogSince::now()?;
     // SCMP_ACT_LOG: allowed, and logged through audit (type 1326, action
     // SECCOMP_RET_LOG = 0x7ffc0000) with the syscall number.  Without an
     // audit daemon the kernel prints audit records through
     // printk_ratelimit() (10 per 5 s, shared with every denial the
     // earlier scenarios' filters logged): on a fast kernel a record can be
     // dropped, so the syscall is made again each second until one shows.
-    let logged = || {
-        dmesg()
-            .lines()
-            .skip(before)
-            .any(|l| l.contains("type=1326") && l.contains(&format!("syscall={NR_GETPRIORITY} ")) && l.contains("code=0x7ffc0000"))
-    };
+    let record = format!("syscall={NR_GETPRIORITY} ");
+    let mut logged = false;
     let start = Instant::now();
-    loop {
-        p.expect_all("sys getpriority", ALLOWED)?;
-        if wait_until("the audit record of the logged getpriority", Duration::from_secs(1), logged).is_ok() {
-            return Ok(());
-        }
+    while !logged {
         ensure!(start.elapsed() < Duration::from_secs(15), "no audit record of the logged getpriority within 15 s");
+        p.expect_all("sys getpriority", ALLOWED)?;
+        let _ = wait_until("the audit record of the logged getpriority", Duration::from_secs(1), || {
+            logged |= since.messages().iter().any(|l| l.contains("type=1326") && l.contains(&record) && l.contains("code=0x7ffc0000"));
+            logged
+        });
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

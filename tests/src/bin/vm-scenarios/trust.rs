@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{dmesg, kernel_trouble, run, Outcome};
+use speaker_tests::guest::{dmesg, kernel_trouble, run, LogSince, Outcome};
 
 use super::cache;
 use super::raw::{self, RawContainer};
@@ -342,11 +342,10 @@ pub fn layout_is_checked_against_a_live_filter_at_load() -> Outcome {
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![])?;
     // Earlier scenarios' switched containers pin the module until a sweep.
     super::rmmod_within(Duration::from_secs(10))?;
-    let mark = dmesg().lines().count();
+    let mut since = LogSince::now()?;
     let o = run("insmod", &["/speaker.ko"]);
     ensure!(o.code == 0, "insmod failed: {}", o.stderr);
-    let log = dmesg();
-    let new: Vec<&str> = log.lines().skip(mark).collect();
+    let new = since.messages();
     ensure!(
         new.iter().any(|l| l.contains("layout: struct seccomp_filter checked against the live filters of pid")),
         "insmod did not check a live filter; it said: {new:?}"
