@@ -269,6 +269,16 @@ pub mod guest {
         if !debug_kernel {
             println!("KMEMLEAK not built into this (non-debug) kernel: no leak scan");
         }
+        // Without an audit daemon the kernel prints audit records (seccomp's
+        // SCMP_ACT_LOG and the denials of filters installed with
+        // SECCOMP_FILTER_FLAG_LOG) through printk_ratelimit(): 10 per 5 s,
+        // system-wide, so on a fast kernel the earlier scenarios' records
+        // can crowd out the one a scenario looks for (or hide one it must
+        // not find).  An interval of 0 turns that limit off.
+        match std::fs::write("/proc/sys/kernel/printk_ratelimit", "0") {
+            Ok(()) => println!("PRINTK-RATELIMIT off (kernel.printk_ratelimit = 0): every audit record reaches the kernel log"),
+            Err(e) => println!("PRINTK-RATELIMIT still on: cannot write /proc/sys/kernel/printk_ratelimit: {e}"),
+        }
         let (mut pass, mut fail) = (0, 0);
         for (name, f) in scenarios {
             if !wanted.is_empty() && !wanted.iter().any(|w| w == name) {
@@ -420,6 +430,8 @@ pub mod host {
                 assert!(ran.contains(n), "VM scenario {n} did not run (log: {})", self.log_path.display());
             }
             assert!(self.log.contains("SCENARIOS DONE"), "the scenario runner did not finish (log: {})", self.log_path.display());
+            let limited: Vec<&str> = self.log.lines().filter(|l| l.starts_with("PRINTK-RATELIMIT still on")).collect();
+            assert!(limited.is_empty(), "audit records may have been dropped: {limited:?}");
             let trouble: Vec<&str> = self.log.lines().filter(|l| l.starts_with("KERNEL-LOG-TROUBLE")).collect();
             assert!(trouble.is_empty(), "kernel log: {trouble:?}");
         }
