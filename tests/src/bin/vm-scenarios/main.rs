@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use speaker::abi;
 use speaker::device::{encode_cid, Device};
 use speaker_tests::ensure;
-use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, LogSince, Out, Outcome, Scenario};
+use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, LogSince, Out, Outcome, PrintkUnlimited, Scenario};
 
 mod cache;
 mod raw;
@@ -843,11 +843,12 @@ fn log_action_allows_in_complain_mode() -> Outcome {
     let r = deny_profile("log-running", &["getpriority"], "SCMP_ACT_LOG");
     let mut p = Probe::start("complain", &[b.clone(), r, b], &[], 1)?;
     p.switch("running")?;
+    let _unlimited = PrintkUnlimited::new()?;
     let mut since = LogSince::now()?;
     p.expect_all("sys getpriority", ALLOWED)?;
     // SCMP_ACT_LOG: allowed, and logged through audit (type 1326, action
-    // SECCOMP_RET_LOG = 0x7ffc0000) with the syscall number (the runner
-    // turned printk's rate limit off, so no record is dropped).
+    // SECCOMP_RET_LOG = 0x7ffc0000) with the syscall number (printk's rate
+    // limit is off meanwhile, so the record cannot be dropped).
     let record = format!("syscall={NR_GETPRIORITY} ");
     wait_until("the audit record of the logged getpriority", Duration::from_secs(10), || {
         since.messages().iter().any(|l| l.contains("type=1326") && l.contains(&record) && l.contains("code=0x7ffc0000"))
