@@ -61,6 +61,84 @@ pub mod guest {
         run("dmesg", &[]).stdout
     }
 
+    /// printk's rate limit, off while this lives.  Without an audit daemon
+    /// the kernel prints audit records (seccomp's `SCMP_ACT_LOG`, and the
+    /// denials of filters installed with `SECCOMP_FILTER_FLAG_LOG`) through
+    /// `printk_ratelimit()`: 10 per 5 s, system-wide, so other records can
+    /// crowd out the one a scenario looks for, or hide one it must not
+    /// find.  An interval of 0 (`kernel.printk_ratelimit`) means no limit;
+    /// the previous interval is restored on drop (a syscall storm's logged
+    /// denials must not flood the kernel log the runners check at the end).
+    pub struct PrintkUnlimited {
+        old: String,
+    }
+
+    impl PrintkUnlimited {
+        const SYSCTL: &'static str = "/proc/sys/kernel/printk_ratelimit";
+
+        pub fn new() -> Result<PrintkUnlimited, String> {
+            let old = std::fs::read_to_string(Self::SYSCTL).map_err(|e| format!("{}: {e}", Self::SYSCTL))?;
+            std::fs::write(Self::SYSCTL, "0").map_err(|e| format!("cannot turn printk's rate limit off: {}: {e}", Self::SYSCTL))?;
+            Ok(PrintkUnlimited { old: old.trim().to_string() })
+        }
+    }
+
+    impl Drop for PrintkUnlimited {
+        fn drop(&mut self) {
+            let _ = std::fs::write(Self::SYSCTL, &self.old);
+        }
+    }
+
+    /// The kernel log from a point on: `/dev/kmsg` opened and sought to its
+    /// end, so [`LogSince::messages`] returns only records logged after
+    /// [`LogSince::now`].  (Counting `dmesg` lines does not work once the
+    /// ring buffer, 128 KiB, has wrapped: old lines drop out as new ones come.)
+    pub struct LogSince {
+        file: std::fs::File,
+    }
+
+    impl LogSince {
+        /// Starts at the end of the kernel log.
+        pub fn now() -> Result<LogSince, String> {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open("/dev/kmsg")
+                .map_err(|e| format!("/dev/kmsg: {e}"))?;
+            // SAFETY: lseek on the descriptor `file` owns.
+            let r = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+            if r < 0 {
+                return Err(format!("lseek /dev/kmsg: {}", std::io::Error::last_os_error()));
+            }
+            Ok(LogSince { file })
+        }
+
+        /// The messages logged since [`LogSince::now`] and not returned by
+        /// an earlier call (each record's text, without its
+        /// `PRIO,SEQ,US,FLAGS;` prefix).
+        pub fn messages(&mut self) -> Vec<String> {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match self.file.read(&mut buf) {
+                    Ok(n) => {
+                        let text = String::from_utf8_lossy(&buf[..n]);
+                        let first = text.lines().next().unwrap_or("");
+                        out.push(first.split_once(';').map(|(_, m)| m).unwrap_or(first).to_string());
+                    }
+                    // EPIPE: records were overwritten before we read them;
+                    // the next read gives the oldest one left.
+                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) || e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // EAGAIN: nothing more for now.
+                    Err(_) => return out,
+                }
+            }
+        }
+    }
+
     /// Kernel log lines that mean something went wrong in the kernel: oopses,
     /// `BUG:`/`WARNING:` splats (KASAN's `BUG: KASAN: ...` and lockdep's
     /// `WARNING: possible ... locking` among them), lockdep and RCU reports,
@@ -321,6 +399,43 @@ pub mod host {
             panic!("{why}\n(full VM log: {})", self.log_path.display());
         }
 
+        /// What the runner printed while scenario `name` ran: the lines
+        /// after the previous scenario's result line, up to its own.
+        pub fn output_of(&self, name: &str) -> Vec<&str> {
+            let mut block = Vec::new();
+            for l in self.log.lines() {
+                if let Some(rest) = l.strip_prefix("SCENARIO ") {
+                    if rest.split_whitespace().next() == Some(name) {
+                        return block;
+                    }
+                    block.clear();
+                } else {
+                    block.push(l);
+                }
+            }
+            Vec::new()
+        }
+
+        /// Panics unless the runner used action-cache view `view` (its
+        /// `ACTION-CACHE <view>:` header) and every scenario of
+        /// [`ACTION_CACHE_SCENARIOS`] looked the cache up that way (at least
+        /// once), and never another way.
+        pub fn check_action_cache_view(&self, view: &str) {
+            let header = format!("ACTION-CACHE {view}:");
+            assert!(self.log.lines().any(|l| l.starts_with(&header)), "no '{header}' line (log: {})", self.log_path.display());
+            let lookup = format!("  ACTION-CACHE {view} ");
+            for name in ACTION_CACHE_SCENARIOS {
+                let out = self.output_of(name);
+                let n = out.iter().filter(|l| l.starts_with(&lookup)).count();
+                let other: Vec<&&str> = out.iter().filter(|l| l.starts_with("  ACTION-CACHE ") && !l.starts_with(&lookup)).collect();
+                assert!(
+                    n >= 1 && other.is_empty(),
+                    "{name}: {n} '{view}' cache lookups, others {other:?} (log: {})",
+                    self.log_path.display()
+                );
+            }
+        }
+
         /// Panics if a scenario ran that has no host test, if the runner did
         /// not finish, or if the kernel log showed trouble.
         pub fn check_complete(&self, names: &[&str]) {
@@ -336,6 +451,125 @@ pub mod host {
             let trouble: Vec<&str> = self.log.lines().filter(|l| l.starts_with("KERNEL-LOG-TROUBLE")).collect();
             assert!(trouble.is_empty(), "kernel log: {trouble:?}");
         }
+    }
+
+    /// The `vm-scenarios` runner's scenarios, one list for every kernel it
+    /// runs on (tests/tests/vm.rs, debian_vm.rs): `vm_scenarios_tests!(runner:
+    /// ..., complete: NAME,)` is [`vm_tests!`] with `scenarios: [...]` added.
+    #[macro_export]
+    macro_rules! vm_scenarios_tests {
+        ($($head:tt)*) => {
+            $crate::vm_tests!($($head)* scenarios: [
+                module_loads_and_creates_device,
+                device_is_root_only,
+                version_ioctl_reports_abi,
+                unknown_ioctl_returns_enotty,
+                boot_phase_allows_boot_syscalls,
+                running_phase_denies_boot_only_syscall,
+                running_phase_allows_running_syscalls,
+                shutdown_phase_applies_after_stop,
+                switch_covers_all_threads,
+                switch_covers_all_processes,
+                children_forked_after_switch_inherit_running_filter,
+                cached_allow_is_revoked_after_switch,
+                app_stacked_filter_still_applies_after_switch,
+                host_filter_below_container_is_untouched,
+                switch_leaves_other_containers_alone,
+                switch_leaves_host_alone,
+                kill_process_action_kills_on_denied_syscall,
+                log_action_allows_in_complain_mode,
+                switch_by_unprivileged_caller_is_refused,
+                bad_user_pointer_returns_efault,
+                malformed_program_returns_einval,
+                oversized_program_is_refused,
+                unknown_container_returns_esrch,
+                ctl_reports_bad_input_clearly,
+                exited_container_is_forgotten,
+                switch_under_syscall_storm_is_safe,
+                rmmod_with_live_container_is_safe,
+                switch_from_inside_container_is_refused,
+                run_container_gets_no_keys,
+                get_filter_during_switch_is_safe,
+                register_of_shared_filter_is_refused,
+                status_requires_cap_sys_admin,
+                layout_is_checked_against_a_live_filter_at_load,
+                switch_beyond_max_insns_per_path_is_refused,
+                rmmod_after_deferred_switches_is_safe,
+                compat_cached_allow_is_revoked_after_switch,
+                tsync_stacking_during_switch_is_safe,
+                module_unloads_cleanly,
+            ]);
+        };
+    }
+
+    /// The scenarios that check the seccomp action cache: each prints an
+    /// `  ACTION-CACHE <view> ...` line per lookup (the runner's
+    /// tests/src/bin/vm-scenarios/cache.rs: `debug-file` where
+    /// `/proc/PID/seccomp_cache` exists, else `derived`).
+    pub const ACTION_CACHE_SCENARIOS: [&str; 4] = [
+        "cached_allow_is_revoked_after_switch",
+        "app_stacked_filter_still_applies_after_switch",
+        "switch_leaves_other_containers_alone",
+        "compat_cached_allow_is_revoked_after_switch",
+    ];
+
+    /// The `vm-trace` runner's scenarios, one list for every kernel
+    /// (tests/tests/vm_trace.rs, debian_vm_trace.rs), as [`vm_scenarios_tests!`].
+    #[macro_export]
+    macro_rules! vm_trace_tests {
+        ($($head:tt)*) => {
+            $crate::vm_tests!($($head)* scenarios: [
+                filter_mode_is_reported,
+                filter_mode_matches_ptrace_mode,
+                filter_mode_traps_each_syscall_once_per_phase,
+                filter_mode_follows_children_threads_and_i386,
+                trace_profile_runs_the_service_without_denials,
+                trace_mode_filter_without_module_fails_clearly,
+                exported_profiles_in_complain_mode_log_no_denial,
+                trace_bench_runs,
+                trace_records_reload_phase,
+            ]);
+        };
+    }
+
+    /// The `vm-oci` runner's scenarios, one list for every guest
+    /// (tests/tests/vm_oci.rs, debian_oci.rs): `vm_oci_tests!(runner: ...,
+    /// timeout: ..., qemu_args: ..., complete: NAME, also: [...])` is
+    /// [`vm_tests!`] with these scenarios and those of `also` (scenarios of
+    /// one guest only, e.g. the data stores that only the Debian 12 guest
+    /// has); the runner is asked for exactly those.
+    #[macro_export]
+    macro_rules! vm_oci_tests {
+        (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+         also: [$($also:ident),* $(,)?] $(,)?) => {
+            $crate::vm_oci_tests!(@all runner: $runner, timeout: $timeout, qemu_args: $args, complete: $complete, scenarios: [
+                oci_container_without_annotation_is_untouched,
+                nginx_serves_after_automatic_switch,
+                redis_serves_after_automatic_switch,
+                running_container_denies_boot_only_syscall,
+                exec_into_running_container_gets_running_filter,
+                ctl_switch_and_status_work_on_runtime_ids,
+                foreground_run_forwards_sigterm_and_cleans_up,
+                redis_saves_dump_in_shutdown_phase,
+                runtime_passes_through_unknown_commands,
+                runtime_rejects_missing_profile,
+                runtime_rejects_profile_for_other_arch,
+                runtime_reports_missing_crun,
+                denial_is_reported_with_container_and_phase,
+                complain_mode_logs_and_allows_then_enforce_denies,
+                learn_adds_logged_syscall_to_the_right_phase,
+                nginx_reload_keeps_serving,
+                ctl_run_nginx_reload_keeps_serving,
+                foreground_runs_send_reload_signals_through_the_reload_phase,
+                every_demo_workload_runs_after_the_switch,
+                $($also,)*
+            ]);
+        };
+        (@all runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+         scenarios: [$($name:ident),* $(,)?]) => {
+            $crate::vm_tests!(runner: $runner, runner_args: vec![$(stringify!($name).to_string()),*], timeout: $timeout,
+                              qemu_args: $args, complete: $complete, scenarios: [$($name),*]);
+        };
     }
 
     /// One `#[test]` per VM scenario, all sharing one boot of `$runner`, plus

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use speaker::profile::schema::{Phase, Profile, SyscallEntry};
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, run_scenarios, Out, Outcome, Scenario};
+use speaker_tests::guest::{run, run_scenarios, Out, Outcome, PrintkUnlimited, Scenario};
 
 fn share() -> PathBuf {
     PathBuf::from(std::env::var("VM_OCI_SHARE").unwrap_or_else(|_| "/mnt/share".into()))
@@ -533,6 +533,8 @@ fn wait_denial(id: &str, syscall: &str, action: &str) -> Result<serde_json::Valu
 }
 
 fn denial_is_reported_with_container_and_phase() -> Outcome {
+    // Audit records reach /dev/kmsg through printk_ratelimit(): off meanwhile.
+    let _unlimited = PrintkUnlimited::new()?;
     let id = "deny1";
     let dir = probe_running(id, &probe_profile()?, &[])?;
     let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
@@ -557,6 +559,8 @@ fn denial_is_reported_with_container_and_phase() -> Outcome {
 }
 
 fn complain_mode_logs_and_allows_then_enforce_denies() -> Outcome {
+    // Audit records reach /dev/kmsg through printk_ratelimit(): off meanwhile.
+    let _unlimited = PrintkUnlimited::new()?;
     let id = "complain1";
     let dir = probe_running(id, &probe_profile()?, &COMPLAIN)?;
     let pid = state_pid(id);
@@ -588,6 +592,8 @@ fn phase_names(profile: &str, phase: &str) -> Vec<String> {
 }
 
 fn learn_adds_logged_syscall_to_the_right_phase() -> Outcome {
+    // Audit records reach /dev/kmsg through printk_ratelimit(): off meanwhile.
+    let _unlimited = PrintkUnlimited::new()?;
     let id = "learn1";
     let base = probe_profile()?;
     for phase in ["boot", "running", "shutdown"] {

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{dmesg, kernel_trouble, run, Outcome};
+use speaker_tests::guest::{dmesg, kernel_trouble, run, LogSince, Outcome};
 
+use super::cache;
 use super::raw::{self, RawContainer};
 use super::{std_phases, wait_until, Probe, DENY};
 
@@ -341,11 +342,10 @@ pub fn layout_is_checked_against_a_live_filter_at_load() -> Outcome {
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![])?;
     // Earlier scenarios' switched containers pin the module until a sweep.
     super::rmmod_within(Duration::from_secs(10))?;
-    let mark = dmesg().lines().count();
+    let mut since = LogSince::now()?;
     let o = run("insmod", &["/speaker.ko"]);
     ensure!(o.code == 0, "insmod failed: {}", o.stderr);
-    let log = dmesg();
-    let new: Vec<&str> = log.lines().skip(mark).collect();
+    let new = since.messages();
     ensure!(
         new.iter().any(|l| l.contains("layout: struct seccomp_filter checked against the live filters of pid")),
         "insmod did not check a live filter; it said: {new:?}"
@@ -420,13 +420,11 @@ pub fn compat_cached_allow_is_revoked_after_switch() -> Outcome {
     ensure!(raw::register(fd, "compat", c.pid, 1) == 0, "register failed");
     let r = c.ask(0)?;
     ensure!(r >= 0, "int $0x80 getpriority failed in boot ({r})");
-    let cache = fs::read_to_string(format!("/proc/{}/seccomp_cache", c.pid)).map_err(|e| e.to_string())?;
-    ensure!(cache.lines().any(|l| l == "ia32 96 ALLOW"), "boot does not cache ia32 getpriority");
+    ensure!(cache::allows(c.pid, cache::Abi::Ia32, raw::NR32_GETPRIORITY)?, "boot does not cache ia32 getpriority");
     ensure!(raw::switch(fd, "compat", &raw::deny_getpriority(), 0) == 0, "switch failed");
     let r = c.ask(0)?;
     ensure!(r == -raw::DENY_ERRNO, "int $0x80 getpriority after the switch gave {r}, want -1000");
-    let cache = fs::read_to_string(format!("/proc/{}/seccomp_cache", c.pid)).map_err(|e| e.to_string())?;
-    ensure!(!cache.lines().any(|l| l == "ia32 96 ALLOW"), "ia32 getpriority is still cached after the switch");
+    ensure!(!cache::allows(c.pid, cache::Abi::Ia32, raw::NR32_GETPRIORITY)?, "ia32 getpriority is still cached after the switch");
     drop(c);
     drop(dev);
     Ok(())
