@@ -75,6 +75,20 @@ fn pct(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1} %")).unwrap_or_else(|| "-".into())
 }
 
+/// A row's cells, in the order of both renderings' columns.
+fn cells(r: &Row) -> [String; 8] {
+    [
+        r.service.to_string(),
+        r.baseline.to_string(),
+        cell(r.boot),
+        cell(r.running),
+        cell(r.reload),
+        cell(r.shutdown),
+        pct(r.running_reduction_percent),
+        released(r),
+    ]
+}
+
 /// The table as text (one line per service).
 pub fn render_text(rows: &[Row]) -> String {
     let mut out = format!(
@@ -82,17 +96,8 @@ pub fn render_text(rows: &[Row]) -> String {
         "SERVICE", "DOCKER", "BOOT", "RUNNING", "RELOAD", "SHUTDOWN", "REDUCTION", "SPEAKER B/R/S"
     );
     for r in rows {
-        out.push_str(&format!(
-            "{:<10} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>16}\n",
-            r.service,
-            r.baseline,
-            cell(r.boot),
-            cell(r.running),
-            cell(r.reload),
-            cell(r.shutdown),
-            pct(r.running_reduction_percent),
-            released(r)
-        ));
+        let [service, docker, boot, running, reload, shutdown, reduction, speaker] = cells(r);
+        out.push_str(&format!("{service:<10} {docker:>8} {boot:>9} {running:>9} {reload:>9} {shutdown:>9} {reduction:>9} {speaker:>16}\n"));
     }
     out.push_str("(phases: traced / with the safety margin; reduction: the running phase with the margin vs Docker's default)\n");
     out
@@ -104,17 +109,7 @@ pub fn render_markdown(rows: &[Row]) -> String {
         "| service | Docker default (x86_64) | boot | running | reload | shutdown | running-phase reduction vs Docker default | released SPEAKER boot/running/shutdown |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.service,
-            r.baseline,
-            cell(r.boot),
-            cell(r.running),
-            cell(r.reload),
-            cell(r.shutdown),
-            pct(r.running_reduction_percent),
-            released(r)
-        ));
+        md.push_str(&format!("| {} |\n", cells(r).join(" | ")));
     }
     md.push_str("\nPhases: syscalls allowed as traced / with the safety margin (`profile/margin.rs`, compiled by default); the reduction is the running phase with the margin.\n");
     md

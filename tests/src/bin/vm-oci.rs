@@ -125,14 +125,7 @@ fn run_detached(bundle: &Path, id: &str) -> Outcome {
 /// Starts speaker-runtime with stdin from /dev/null and stdout and stderr
 /// to the file `out` (a container started by it inherits them).
 fn rt_to_file(args: &[&str], out: &str) -> Result<std::process::Child, String> {
-    let log = fs::File::create(out).map_err(|e| format!("{out}: {e}"))?;
-    Command::new("speaker-runtime")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| e.to_string())
+    rt_to_file_cmd("speaker-runtime", args, out)
 }
 
 /// Runs `service`'s container (from services.sh and its committed profile)
