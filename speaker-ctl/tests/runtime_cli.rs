@@ -53,3 +53,84 @@ fn annotated_bundle_errors_come_before_crun_and_go_to_the_log() {
     assert_eq!(code, 1);
     assert!(err.contains("crun not found at /nonexistent/crun"), "{err}");
 }
+
+/// A bundle in a fresh directory: `config` as its config.json.
+fn bundle_dir(name: &str, config: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("speaker-runtime-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), config).unwrap();
+    dir
+}
+
+const ANNOTATED: &str = r#"{"ociVersion":"1.0.2","process":{"args":["true"]},"annotations":{"io.speaker.profile":"p.json"}}"#;
+
+#[test]
+fn lines_it_cannot_parse_never_run_an_annotated_bundle() {
+    let dir = bundle_dir("closed", ANNOTATED);
+    let b = dir.to_str().unwrap();
+    let crun = [("SPEAKER_CRUN", "/bin/echo")];
+    for line in [
+        &["create", "--frobnicate", "--bundle", b, "c5"][..],
+        &["--new-global", "create", "--bundle", b, "c5"],
+        &["run", "--bundle", b, "--new-flag", "c5"],
+        &["create", "-b", b, "-f", "config.json", "--new-flag", "c5"],
+        &["restore", "--bundle", b, "--image-path", "/i", "c5"],
+    ] {
+        let (code, out, err) = runtime(line, &crun);
+        assert_eq!((code, out.as_str()), (1, ""), "{line:?}: crun ran (or the exit code is not 1); stderr: {err}");
+        assert!(err.contains("asks for speaker"), "{line:?}: {err}");
+    }
+    // The bundle as the current directory (crun's default), no --bundle.
+    let out = Command::new(env!("CARGO_BIN_EXE_speaker-ctl"))
+        .args(["runtime", "create", "--new-flag", "c6"])
+        .current_dir(&dir)
+        .envs(crun)
+        .output()
+        .unwrap();
+    assert_eq!((out.status.code(), out.stdout.len()), (Some(1), 0), "{}", String::from_utf8_lossy(&out.stderr));
+    // A plain bundle: crun's business, line as given (crun's own error).
+    let plain = bundle_dir("closed-plain", r#"{"ociVersion":"1.0.2","process":{"args":["true"]}}"#);
+    let line = ["create", "--frobnicate", "--bundle", plain.to_str().unwrap(), "c7"];
+    let (code, out, err) = runtime(&line, &crun);
+    assert_eq!((code, out), (0, format!("{}\n", line.join(" "))), "{err}");
+}
+
+#[test]
+fn crun_options_speaker_did_not_know_reach_crun_with_the_speaker_checks() {
+    // `--no-subreaper` (crun's create and run): parsed, so an annotated
+    // bundle goes through speaker (here: its missing profile), not around it.
+    let dir = bundle_dir("no-subreaper", ANNOTATED);
+    let (code, out, err) =
+        runtime(&["create", "--no-subreaper", "--bundle", dir.to_str().unwrap(), "c8"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("p.json") && err.contains("does not exist"), "{err}");
+    // A non-string annotation value is refused, not taken for "no profile".
+    let dir = bundle_dir("not-string", r#"{"ociVersion":"1.0.2","annotations":{"io.speaker.profile":["p.json"]}}"#);
+    let (code, out, err) = runtime(&["run", "--bundle", dir.to_str().unwrap(), "c9"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(err.contains("io.speaker.profile is not a string"), "{err}");
+}
+
+#[test]
+fn speaker_crun_is_taken_only_before_the_command() {
+    let (code, out, err) = runtime(&["exec", "ct", "echo", "a", "--speaker-crun", "X", "b"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!((code, out.as_str()), (0, "exec ct echo a --speaker-crun X b\n"), "{err}");
+    let (_, out, _) = runtime(&["--root", "/r", "--speaker-crun=/bin/echo", "exec", "-t", "ct", "ls"], &[]);
+    assert_eq!(out, "--root /r exec -t ct ls\n");
+}
+
+#[test]
+fn json_log_lines_carry_crun_fields() {
+    let dir = bundle_dir("log-fields", ANNOTATED);
+    let log = dir.join("log.json");
+    let (code, _, _) = runtime(
+        &["--log", &format!("file:{}", log.display()), "--log-format=json", "create", "--bad", "--bundle", dir.to_str().unwrap(), "c10"],
+        &[("SPEAKER_CRUN", "/bin/echo")],
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(v["level"], "error");
+    let time = v["time"].as_str().expect("a time field");
+    assert!(time.len() == 27 && time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    assert!(v["msg"].as_str().unwrap().contains("asks for speaker"), "{v}");
+}

@@ -562,6 +562,8 @@ pub mod host {
                 ctl_run_nginx_reload_keeps_serving,
                 foreground_runs_send_reload_signals_through_the_reload_phase,
                 every_demo_workload_runs_after_the_switch,
+                speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
+                annotated_run_keeps_the_container_with_keep,
                 $($also,)*
             ]);
         };

@@ -26,27 +26,60 @@ pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// containerd's CRI: the container's name in the pod spec.
 pub const CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 
-/// An OCI bundle's configuration.
+/// An OCI bundle's configuration.  speaker never writes to the bundle:
+/// crun gets a rewritten copy (`--config`, see `create`).
 pub struct Bundle {
     pub dir: PathBuf,
     pub config_path: PathBuf,
     pub config: Value,
-    /// The file as read, to put back after crun has its copy.
-    pub original: Vec<u8>,
+}
+
+/// The configuration file crun reads for bundle `dir` and `--config`
+/// `config` (crun's src/create.c): `config.json` (the default, or given as
+/// exactly that) inside the bundle; any other relative name against the
+/// current directory, before crun changes into the bundle.
+pub fn config_path(dir: &Path, config: Option<&Path>) -> PathBuf {
+    match config {
+        None => dir.join("config.json"),
+        Some(c) if c == Path::new("config.json") => dir.join(c),
+        Some(c) => std::env::current_dir().map(|d| d.join(c)).unwrap_or_else(|_| c.to_path_buf()),
+    }
 }
 
 impl Bundle {
-    /// Reads `<dir>/config.json` (or `config` if given, relative to `dir`).
+    /// Reads the bundle's configuration file ([`config_path`]).
     pub fn open(dir: &Path, config: Option<&Path>) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle directory {} does not exist", dir.display()))?;
-        let config_path = match config {
-            Some(c) if c.is_absolute() => c.to_path_buf(),
-            Some(c) => dir.join(c),
-            None => dir.join("config.json"),
-        };
+        let config_path = config_path(&dir, config);
         let original = std::fs::read(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
         let config: Value = serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-        Ok(Bundle { dir, config_path, config, original })
+        Ok(Bundle { dir, config_path, config })
+    }
+
+    /// Whether the bundle at `dir` asks for speaker, failing closed: a
+    /// configuration speaker cannot read or parse that mentions speaker's
+    /// annotations, or a speaker annotation whose value is not a string, is
+    /// an error, never "not speaker's".  `Ok(None)`: crun's business.
+    pub fn asks_for_speaker(dir: &Path, config: Option<&Path>) -> Result<Option<(Bundle, PathBuf)>> {
+        let b = match Bundle::open(dir, config) {
+            Ok(b) => b,
+            Err(e) => {
+                let path = config_path(&std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()), config);
+                if super::guard::mentions_speaker(&path) {
+                    return Err(e.context(format!("{} asks for speaker but speaker cannot read it; fix the file", path.display())));
+                }
+                return Ok(None);
+            }
+        };
+        if let Some(a) = b.config.pointer("/annotations").and_then(Value::as_object) {
+            if let Some((k, _)) = a.iter().find(|(k, v)| k.starts_with("io.speaker.") && !v.is_string()) {
+                anyhow::bail!(
+                    "{}: annotation {k} is not a string; annotation values are strings (OCI runtime spec)",
+                    b.config_path.display()
+                );
+            }
+        }
+        Ok(b.profile_path().map(|p| (b, p)))
     }
 
     pub fn annotation(&self, key: &str) -> Option<String> {
@@ -83,10 +116,11 @@ impl Bundle {
         exec_filter::set_seccomp(&mut self.config, oci, &self.config_path)
     }
 
-    /// Writes the configuration back (atomically).
-    pub fn save(&self) -> Result<()> {
+    /// Writes the (rewritten) configuration to `path`, for crun's
+    /// `--config`; the bundle's own file is left as it is.
+    pub fn save_copy(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(&self.config)?;
-        write_atomic(&self.config_path, text.as_bytes()).with_context(|| format!("cannot rewrite {}", self.config_path.display()))
+        write_atomic(path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
@@ -120,10 +154,38 @@ pub(crate) mod tests {
             serde_json::from_str(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["accept4"],"action":"SCMP_ACT_ALLOW"}]}"#)
                 .unwrap();
         b.set_seccomp(&oci).unwrap();
-        b.save().unwrap();
-        let again = Bundle::open(&b.dir, None).unwrap();
+        let copy = b.dir.join("copy.json");
+        let before = std::fs::read(&b.config_path).unwrap();
+        b.save_copy(&copy).unwrap();
+        assert_eq!(std::fs::read(&b.config_path).unwrap(), before, "the bundle's file was changed");
+        let again = Bundle::open(&b.dir, Some(&copy)).unwrap();
         assert_eq!(again.config["linux"]["seccomp"]["syscalls"][0]["names"][0], "accept4");
         assert_eq!(again.process_args(), vec!["svc", "--x"]);
+    }
+
+    #[test]
+    fn malformed_speaker_bundles_fail_closed() {
+        let (d, _) = setup("closed-type", PROFILE, r#""io.speaker.profile":7"#);
+        let e = Bundle::asks_for_speaker(&d, None).err().expect("a number as profile is an error");
+        assert!(e.to_string().contains("annotation io.speaker.profile is not a string"), "{e}");
+        std::fs::write(d.join("config.json"), r#"{"annotations":{"io.speaker.profile":"p.json",}}"#).unwrap();
+        let e = Bundle::asks_for_speaker(&d, None).err().expect("unparsable annotated bundle is an error");
+        assert!(format!("{e:#}").contains("asks for speaker but speaker cannot read it"), "{e:#}");
+        std::fs::write(d.join("config.json"), r#"{"annotations":{"org.x":"y"}}"#).unwrap();
+        assert!(Bundle::asks_for_speaker(&d, None).unwrap().is_none());
+        assert!(Bundle::asks_for_speaker(&d.join("nope"), None).unwrap().is_none(), "no bundle: crun's error");
+        let (d, _) = setup("closed-ok", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        assert_eq!(Bundle::asks_for_speaker(&d, None).unwrap().map(|(_, p)| p), Some(d.canonicalize().unwrap().join("profile.json")));
+    }
+
+    #[test]
+    fn config_files_resolve_as_crun_resolves_them() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(config_path(Path::new("/b"), None), PathBuf::from("/b/config.json"));
+        assert_eq!(config_path(Path::new("/b"), Some(Path::new("config.json"))), PathBuf::from("/b/config.json"));
+        assert_eq!(config_path(Path::new("/b"), Some(Path::new("./config.json"))), cwd.join("./config.json"));
+        assert_eq!(config_path(Path::new("/b"), Some(Path::new("o.json"))), cwd.join("o.json"));
+        assert_eq!(config_path(Path::new("/b"), Some(Path::new("/abs.json"))), PathBuf::from("/abs.json"));
     }
 
     #[test]

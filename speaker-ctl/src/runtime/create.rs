@@ -1,26 +1,39 @@
-//! `create`: compile the profile, hand crun the boot phase, run `crun
-//! create`, put the bundle back and start the container's monitor.
+//! `create`: compile the profile, hand crun a copy of the configuration
+//! with the boot phase in it (the bundle itself is never written), run
+//! `crun create` and start the container's monitor.
 use anyhow::{bail, Context, Result};
 
 use super::args::CreateArgs;
 use super::bundle::Bundle;
-use super::crun::{ours, Invocation};
+use super::crun::Invocation;
 use super::filters::BundleFilters;
 use super::monitor;
 use crate::container::exec_filter;
 use crate::container::state::{kernel_id, now_unix_ms, ContainerState, PhaseRecord, RuntimeRecord};
 use crate::device::Device;
 use crate::profile::schema::Phase;
-use crate::sys::fs::write_atomic;
+
+/// The configuration crun is given, in the container's state directory.
+pub const CRUN_CONFIG: &str = "crun-config.json";
+
+/// Speaker state left for `id` under this root by a container crun no
+/// longer has (a crash, a reboot of crun's state): forgotten before a plain
+/// container of the same id is created, so it is not taken for speaker's.
+pub fn forget_stale(inv: &Invocation, id: &str) {
+    if let Some(old) = inv.ours(id) {
+        if !inv.crun_state_dir(id).exists() && !old.alive() {
+            super::delete::forget(&old);
+        }
+    }
+}
 
 /// `create` (also the first half of `run`).
 pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
-    // A bundle speaker cannot read, or one without the annotation, is
-    // crun's business entirely (including its error messages).
-    let Ok(mut bundle) = Bundle::open(&args.bundle, args.config.as_deref()) else {
-        return inv.exec_crun();
-    };
-    let Some(profile_path) = bundle.profile_path() else {
+    // A bundle without the annotation (or none at all) is crun's business
+    // entirely (including its error messages); one that names speaker but
+    // cannot be read is an error (`asks_for_speaker`).
+    let Some((mut bundle, profile_path)) = Bundle::asks_for_speaker(&args.bundle, args.config.as_deref())? else {
+        forget_stale(inv, &args.id);
         return inv.exec_crun();
     };
     let id = &args.id;
@@ -31,7 +44,7 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
     let crun = inv.crun()?;
     let filters = BundleFilters::compile(&bundle, &profile_path)?;
     let dev = Device::open().context("speaker-runtime needs speaker.ko (insmod speaker.ko)")?;
-    if let Some(old) = ours(id) {
+    if let Some(old) = inv.ours(id) {
         if inv.crun_state_dir(id).exists() || old.alive() {
             bail!("container '{id}' already exists; delete it first");
         }
@@ -75,13 +88,20 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         return Err(e);
     }
 
-    // The boot phase goes into the bundle for crun; the original file is
-    // put back once crun has its copy.
+    // crun gets a copy of the configuration with the boot phase in it,
+    // kept with speaker's state (the bundle may be read-only, and is never
+    // left rewritten).
     let boot = &filters.oci.iter().find(|(p, _)| *p == Phase::Boot).expect("boot phase").1;
-    bundle.set_seccomp(boot)?;
-    bundle.save()?;
-    let code = inv.run_crun(&crun, &args.to_args());
-    let restored = write_atomic(&bundle.config_path, &bundle.original);
+    let copy = ContainerState::dir_of(id).join(CRUN_CONFIG);
+    let written = bundle.set_seccomp(boot).and_then(|_| bundle.save_copy(&copy));
+    if let Err(e) = written {
+        ContainerState::remove(id);
+        return Err(e);
+    }
+    let mut crun_args = args.clone();
+    crun_args.bundle = bundle.dir.clone();
+    crun_args.config = Some(copy);
+    let code = inv.run_crun(&crun, &crun_args.to_args());
     let code = match code {
         Ok(c) => c,
         Err(e) => {
@@ -94,7 +114,6 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         return Ok(code);
     }
     let finish = || -> Result<()> {
-        restored.with_context(|| format!("cannot restore {}", bundle.config_path.display()))?;
         let pid = inv.crun_pid(&crun, id)?;
         if !state_dir.join("config.json").is_file() {
             bail!("crun keeps no {}/config.json; this crun is not supported (exec would get the wrong filter)", state_dir.display());

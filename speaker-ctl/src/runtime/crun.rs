@@ -85,6 +85,23 @@ impl Invocation {
     pub fn crun_state_dir(&self, id: &str) -> PathBuf {
         self.global.root.clone().unwrap_or_else(|| PathBuf::from("/run/crun")).join(id)
     }
+
+    /// The speaker state of `id` if it is a speaker-runtime container under
+    /// this invocation's `--root` (the same id under another root or engine
+    /// is not ours).
+    pub fn ours(&self, id: &str) -> Option<ContainerState> {
+        if id.is_empty() || id.contains('/') || id.starts_with('.') {
+            return None;
+        }
+        let mine = self.crun_state_dir(id);
+        ContainerState::load(id).ok().filter(|s| s.runtime.as_ref().is_some_and(|r| same_dir(&r.crun_state_dir, &mine)))
+    }
+}
+
+/// Whether two directory names are the same place (as given, or once
+/// resolved: `--root /run/crun/` and `/run/../run/crun`).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Where crun is looked for when `PATH` is unset or empty: the search path
@@ -96,11 +113,6 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// `PATH` as given, or [`DEFAULT_PATH`] when it is unset or empty.
 pub fn search_path(path: Option<OsString>) -> OsString {
     path.filter(|p| !p.is_empty()).unwrap_or_else(|| DEFAULT_PATH.into())
-}
-
-/// The speaker state of `id` if it is a speaker-runtime container.
-pub fn ours(id: &str) -> Option<ContainerState> {
-    ContainerState::load(id).ok().filter(|s| s.runtime.is_some())
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::args::DeleteArgs;
-use super::crun::{ours, Invocation};
+use super::crun::Invocation;
 use crate::container::state::ContainerState;
 use crate::device::Device;
 
 pub fn delete(inv: &Invocation, args: &DeleteArgs) -> Result<i32> {
-    let Some(st) = ours(&args.id) else { return inv.exec_crun() };
+    let Some(st) = inv.ours(&args.id) else { return inv.exec_crun() };
     let crun = inv.crun()?;
     let mut line = vec!["delete"];
     if args.force {

@@ -7,7 +7,7 @@
 use anyhow::Result;
 
 use super::args::KillArgs;
-use super::crun::{ours, Invocation};
+use super::crun::Invocation;
 use super::PROG;
 use crate::container::reload::{self, is_reload_signal, parse_signal, SignalError, SignalOutcome, RELOAD_TIMEOUT};
 use crate::container::switch::switch_if;
@@ -16,13 +16,13 @@ use crate::sys::signals;
 
 pub fn kill(inv: &Invocation, args: &KillArgs) -> Result<i32> {
     let sig = args.signal.as_deref().unwrap_or("SIGTERM");
-    if !args.all {
+    if !args.all && !args.regex {
         if let Some(code) = reload_if_reload_signal(inv, &args.id, sig)? {
             return Ok(code);
         }
     }
-    if matches!(signals::parse(sig), Some(libc::SIGTERM) | Some(libc::SIGINT)) {
-        to_shutdown(&args.id);
+    if !args.regex && matches!(signals::parse(sig), Some(libc::SIGTERM) | Some(libc::SIGINT)) {
+        to_shutdown(inv, &args.id);
     }
     inv.exec_crun()
 }
@@ -32,7 +32,7 @@ pub fn kill(inv: &Invocation, args: &KillArgs) -> Result<i32> {
 /// between the two switches, and crun's exit code.  `None` for any other
 /// signal or container.
 pub fn reload_if_reload_signal(inv: &Invocation, id: &str, sig: &str) -> Result<Option<i32>> {
-    let (Some(st), Ok(signal)) = (ours(id), parse_signal(sig)) else { return Ok(None) };
+    let (Some(st), Ok(signal)) = (inv.ours(id), parse_signal(sig)) else { return Ok(None) };
     if !st.runtime.as_ref().is_some_and(|r| r.registered) || !is_reload_signal(&st, signal) {
         return Ok(None);
     }
@@ -63,8 +63,8 @@ pub fn reload_if_reload_signal(inv: &Invocation, id: &str, sig: &str) -> Result<
 }
 
 /// Switches `id` to its shutdown phase if it has one and is not there yet.
-pub fn to_shutdown(id: &str) {
-    let Some(st) = ours(id) else { return };
+pub fn to_shutdown(inv: &Invocation, id: &str) {
+    let Some(st) = inv.ours(id) else { return };
     if st.record(Phase::Shutdown).is_none() || !st.runtime.as_ref().is_some_and(|r| r.registered) {
         return;
     }

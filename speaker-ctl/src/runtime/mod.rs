@@ -13,6 +13,7 @@ pub mod create;
 pub mod crun;
 pub mod delete;
 pub mod filters;
+pub mod guard;
 pub mod kill;
 pub mod monitor;
 pub mod run;
@@ -31,32 +32,93 @@ const PROG: &str = "speaker-runtime";
 /// Entry point; `args` excludes argv[0].
 pub fn main(args: Vec<OsString>) -> i32 {
     let (speaker_crun, forwarded) = strip_speaker_crun(args);
-    // A line clap cannot parse is crun's business (and its error message).
-    let cli = RuntimeCli::try_parse_from(&forwarded).ok();
-    let inv = Invocation { forwarded, speaker_crun, global: cli.as_ref().map(|c| c.global.clone()).unwrap_or_default() };
-    match dispatch(&inv, cli.and_then(|c| c.command)) {
+    let parsed = RuntimeCli::try_parse_from(&forwarded);
+    let global = parsed.as_ref().map(|c| c.global.clone()).unwrap_or_else(|_| lenient_globals(&forwarded));
+    let inv = Invocation { forwarded, speaker_crun, global };
+    let result = match parsed {
+        Ok(cli) => dispatch(&inv, cli.command),
+        // A line clap cannot parse is crun's business (and its error
+        // message) unless it could concern speaker: then it fails closed.
+        Err(e) => match guard::refusal(&inv, &inv.forwarded) {
+            Some(why) => {
+                let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+                Err(anyhow::anyhow!("cannot parse the command line ({first}); {why}; use only options crun documents, or update speaker"))
+            }
+            None => inv.exec_crun(),
+        },
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
-            report(&inv, &format!("{e:#}"));
+            report(&inv, &error_line(&e));
             1
         }
     }
 }
 
+/// The global options of a line that did not parse as a whole, as far as
+/// they parse on their own (for `--log` and `--root`).
+fn lenient_globals(line: &[OsString]) -> args::GlobalOpts {
+    // The longest prefix that parses (the globals alone do).
+    let end = line.len().min(64);
+    (0..=end).rev().find_map(|n| RuntimeCli::try_parse_from(&line[..n]).ok()).map(|c| c.global).unwrap_or_default()
+}
+
+/// An error and its causes on one line, each cause once: a context that
+/// already quotes its cause does not repeat it.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if out.contains(&cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&cause);
+    }
+    out
+}
+
 /// Prints an error on stderr and, like runc/crun, into `--log` (JSON lines
-/// with `--log-format json`, which containerd shows to the user).
+/// with `--log-format json`, which containerd shows to the user, with
+/// crun's fields: `msg`, `level`, `time`).
 fn report(inv: &Invocation, msg: &str) {
     eprintln!("{PROG}: error: {msg}");
     if let Some(log) = &inv.global.log {
+        // crun's `--log` also takes `file:PATH`.
+        let log = log.to_str().and_then(|l| l.strip_prefix("file:")).map(std::path::PathBuf::from).unwrap_or_else(|| log.clone());
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
             let line = if inv.global.log_format.as_deref() == Some("json") {
-                serde_json::json!({"level": "error", "msg": format!("{PROG}: {msg}")}).to_string()
+                serde_json::json!({"msg": format!("{PROG}: {msg}"), "level": "error", "time": rfc3339_now()}).to_string()
             } else {
                 format!("{PROG}: error: {msg}")
             };
             let _ = writeln!(f, "{line}");
         }
     }
+}
+
+/// The current UTC time as crun writes it (`2026-12-06T13:38:21.123456Z`).
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_micros())
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time with microseconds.
+pub fn rfc3339(secs: i64, micros: u32) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn dispatch(inv: &Invocation, command: Option<RuntimeCommand>) -> Result<i32> {
@@ -66,6 +128,40 @@ fn dispatch(inv: &Invocation, command: Option<RuntimeCommand>) -> Result<i32> {
         Some(RuntimeCommand::Kill(a)) => kill::kill(inv, &a),
         Some(RuntimeCommand::Delete(a)) => delete::delete(inv, &a),
         Some(RuntimeCommand::Run(a)) => run::run(inv, &a),
+        // crun applies the container's current exec filter (kept in its
+        // state directory, see container::exec_filter).
+        Some(RuntimeCommand::Exec(_)) => inv.exec_crun(),
+        // `restore` makes a container from a bundle and a checkpoint: never
+        // one of speaker's (its phases cannot be restored).
+        Some(RuntimeCommand::Other(line)) if line.first().is_some_and(|v| v == "restore") => match guard::refusal(inv, &line) {
+            Some(why) => anyhow::bail!("restore is not supported for speaker containers: {why}"),
+            None => inv.exec_crun(),
+        },
         Some(RuntimeCommand::Other(_)) | None => inv.exec_crun(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(rfc3339(1_796_564_301, 123_456), "2026-12-06T13:38:21.123456Z");
+    }
+
+    #[test]
+    fn error_lines_name_each_cause_once() {
+        let e = anyhow::anyhow!("No such file or directory").context("cannot read /x: No such file or directory").context("container 'c'");
+        assert_eq!(error_line(&e), "container 'c': cannot read /x: No such file or directory");
+    }
+
+    #[test]
+    fn globals_of_unparsed_lines_still_give_the_log() {
+        let line: Vec<OsString> = ["--log", "/l", "--log-format", "json", "create", "--frob", "c"].iter().map(OsString::from).collect();
+        let g = lenient_globals(&line);
+        assert_eq!((g.log.as_deref(), g.log_format.as_deref()), (Some(std::path::Path::new("/l")), Some("json")));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::args::RunArgs;
 use super::bundle::Bundle;
-use super::crun::{ours, Invocation};
+use super::crun::Invocation;
 use super::delete::forget;
 use super::kill::{reload_if_reload_signal, to_shutdown};
 use super::PROG;
@@ -19,8 +19,8 @@ use crate::sys::{process, signals};
 
 pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
     let c = &args.create;
-    let annotated = Bundle::open(&c.bundle, c.config.as_deref()).ok().and_then(|b| b.profile_path()).is_some();
-    if !annotated {
+    if Bundle::asks_for_speaker(&c.bundle, c.config.as_deref())?.is_none() {
+        create::forget_stale(inv, &c.id);
         return inv.exec_crun();
     }
     let id = &c.id;
@@ -30,7 +30,7 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
         return Ok(code);
     }
     if let Err(e) = start::start(inv, id) {
-        if let Some(st) = ours(id) {
+        if let Some(st) = inv.ours(id) {
             let crun = inv.crun()?;
             let _ = inv.run_crun(&crun, &["delete", "--force", id]);
             forget(&st);
@@ -52,7 +52,7 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     if matches!(sig, nix::sys::signal::Signal::SIGTERM | nix::sys::signal::Signal::SIGINT) {
-                        to_shutdown(id);
+                        to_shutdown(inv, id);
                     }
                     let _ = inv.run_crun(&crun, &["kill", id, &name]);
                 }
@@ -68,9 +68,13 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
             Err(e) => bail!("cannot wait for container '{id}': {e}"),
         }
     };
-    let _ = inv.run_crun(&crun, &["delete", "--force", id]);
-    if let Some(st) = ours(id) {
-        forget(&st);
+    // `--keep`: the stopped container stays, for crun's and speaker's
+    // `delete`.
+    if !args.keep {
+        let _ = inv.run_crun(&crun, &["delete", "--force", id]);
+        if let Some(st) = inv.ours(id) {
+            forget(&st);
+        }
     }
     Ok(code)
 }

@@ -4,12 +4,12 @@
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 
-use super::crun::{ours, Invocation};
+use super::crun::Invocation;
 use crate::container::state::ContainerState;
 use crate::sys::procfs::pid_alive;
 
 pub fn start(inv: &Invocation, id: &str) -> Result<i32> {
-    if ours(id).is_none() {
+    if inv.ours(id).is_none() {
         return inv.exec_crun();
     }
     let crun = inv.crun()?;

@@ -8,6 +8,8 @@
 //! Same output protocol as vm-scenarios.  Containers use the guest's own
 //! root filesystem (bind-mounted, so crun pivots into a real directory)
 //! and the host network, like `docker run --network host`.
+mod fail_closed;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -1226,6 +1228,11 @@ fn main() {
         ("foreground_runs_send_reload_signals_through_the_reload_phase", foreground_runs_send_reload_signals_through_the_reload_phase),
         ("every_demo_workload_runs_after_the_switch", every_demo_workload_runs_after_the_switch),
         ("postgres_and_mariadb_keep_their_data_across_restart", postgres_and_mariadb_keep_their_data_across_restart),
+        (
+            "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles",
+            fail_closed::speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
+        ),
+        ("annotated_run_keeps_the_container_with_keep", fail_closed::annotated_run_keeps_the_container_with_keep),
     ];
     run_scenarios(scenarios)
 }
