@@ -341,6 +341,21 @@ pub mod host {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
     }
 
+    /// qemu/run's arguments for the vm-oci runner in the bookworm guest:
+    /// `extra`, then a fresh share `target/NAME` with examples/services.sh
+    /// and the bookworm guest's committed profiles (examples/profiles).
+    pub fn vm_oci_share_args(name: &str, extra: &[&str]) -> Vec<String> {
+        let root = root();
+        let share = root.join("target").join(name);
+        let _ = std::fs::remove_dir_all(&share);
+        std::fs::create_dir_all(share.join("profiles")).unwrap();
+        std::fs::copy(root.join("examples/services.sh"), share.join("services.sh")).unwrap();
+        for s in ["nginx", "redis", "postgres", "mariadb"] {
+            std::fs::copy(root.join(format!("examples/profiles/{s}.json")), share.join(format!("profiles/{s}.json"))).unwrap();
+        }
+        extra.iter().map(|s| s.to_string()).chain(["--share".to_string(), share.to_str().unwrap().to_string()]).collect()
+    }
+
     /// One boot of the VM running a scenario runner.
     pub struct VmRun {
         pub log: String,
@@ -594,7 +609,9 @@ pub mod host {
                 RUN.get_or_init(|| {
                     let mut cmd = vec![$runner.to_string()];
                     cmd.extend($rargs);
-                    $crate::host::boot_logged(&cmd, $runner, $timeout, &$args)
+                    // The log is named after the suite (two suites may boot
+                    // the same runner at once: vm_oci and debian_oci).
+                    $crate::host::boot_logged(&cmd, env!("CARGO_CRATE_NAME"), $timeout, &$args)
                 })
             }
             $(

@@ -133,3 +133,13 @@ fn debian_mirror_missing_is_a_clear_error() {
     assert_eq!(code, 1, "{out}");
     assert!(err.contains("no Debian mirror for bookworm in") && err.contains("set SPEAKER_DEBIAN_MIRROR"), "{err}");
 }
+
+#[test]
+fn qemu_run_rejects_unknown_guest_and_trixie_on_speakers_kernel() {
+    let (code, err) = run("qemu/run", &["--guest", "sid", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--guest wants bookworm or trixie, got 'sid'"), "{err}");
+    let (code, err) = run("qemu/run", &["--guest", "trixie", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--guest trixie needs --kernel debian"), "{err}");
+}
