@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use speaker_tests::abi;
 use speaker_tests::ensure;
 use speaker_tests::guest::{cid_bytes, dmesg, kernel_trouble, raw_ioctl, run_selected, seccomp_filters, Outcome, Scenario};
+use speaker_tests::ioctl;
 
 // ---------------------------------------------------------------------------
 // Configuration and the PRNG
@@ -197,19 +198,7 @@ fn arena() -> &'static Arena {
         assert!(base != libc::MAP_FAILED, "mmap: {}", std::io::Error::last_os_error());
         let b = base as usize;
         let ro = b;
-        let args = abi::SwitchArgs {
-            cid: cid_bytes("fz-ro"),
-            prog: ALLOW_ONE.as_ptr() as u64,
-            prog_len: 1,
-            phase: 1,
-            allowed: 0,
-            flags: abi::SWITCH_DEFER_FREE,
-            tasks: 0,
-            filters_above: 0,
-            cached_allow: 0,
-            reserved: 0,
-            elapsed_ns: 0,
-        };
+        let args = ioctl::switch(cid_bytes("fz-ro"), &ALLOW_ONE, 1, 0, abi::SWITCH_DEFER_FREE);
         // SAFETY: page 0 of our mapping is writable and large enough; then
         // pages are re-protected or unmapped, all inside our own mapping.
         unsafe {
@@ -314,17 +303,7 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Scratch {
-        let e = abi::StatusEntry {
-            cid: [0; abi::CID_LEN],
-            pid: 0,
-            phase: 0,
-            tasks: 0,
-            allowed: 0,
-            switches: 0,
-            kept: 0,
-            registered_ns: 0,
-            last_switch_ns: 0,
-        };
+        let e = ioctl::status_entry();
         Scratch { bytes: vec![0; 1 << 15], status: vec![e; abi::MAX_CONTAINERS], prog: Vec::new() }
     }
 
@@ -389,19 +368,14 @@ fn random_prog(rng: &mut Rng, scratch: &mut Scratch) -> (u64, u32) {
 
 fn switch_args(rng: &mut Rng, scratch: &mut Scratch, cid: [u8; abi::CID_LEN]) -> abi::SwitchArgs {
     let (prog, prog_len) = random_prog(rng, scratch);
-    abi::SwitchArgs {
-        cid,
-        prog,
-        prog_len,
-        phase: if rng.chance(900) { rng.below(3) as u32 } else { rng.next() as u32 },
-        allowed: rng.next() as u32,
-        flags: if rng.chance(900) { rng.pick(&[abi::SWITCH_DEFER_FREE, abi::SWITCH_DEFER_FREE, 0]) } else { rng.next() as u32 },
-        tasks: rng.next() as u32,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: if rng.chance(900) { 0 } else { rng.next() as u32 },
-        elapsed_ns: 0,
-    }
+    let phase = if rng.chance(900) { rng.below(3) as u32 } else { rng.next() as u32 };
+    let allowed = rng.next() as u32;
+    let flags = if rng.chance(900) { rng.pick(&[abi::SWITCH_DEFER_FREE, abi::SWITCH_DEFER_FREE, 0]) } else { rng.next() as u32 };
+    let mut args = ioctl::switch_at(cid, prog, prog_len, phase, allowed, flags);
+    // `tasks` (an out field) and `reserved` get random values too.
+    args.tasks = rng.next() as u32;
+    args.reserved = if rng.chance(900) { 0 } else { rng.next() as u32 };
+    args
 }
 
 /// The kinds of operation of a worker, for the time report.
@@ -415,8 +389,8 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
     match op {
         // VERSION
         0..=9 => {
-            let mut v = abi::VersionInfo { abi_version: 0, containers: 0, module_version: [0; abi::MODULE_VERSION_LEN] };
-            let arg = if bad { bad_pointer(rng, true) } else { &mut v as *mut abi::VersionInfo as u64 };
+            let mut v = ioctl::version();
+            let arg = if bad { bad_pointer(rng, true) } else { ioctl::addr_mut(&mut v) };
             let answered = call(stats, hist, fd, abi::SPEAKER_IOC_VERSION, arg).is_ok() && !bad;
             if answered && (v.abi_version != abi::SPEAKER_ABI_VERSION || v.containers as usize > abi::MAX_CONTAINERS) {
                 stats.violation(format!("VERSION answered abi {} containers {}", v.abi_version, v.containers));
@@ -431,8 +405,8 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
                 _ => rng.next() as u32,
             };
             let cid = if rng.chance(500) { cid_bytes(&format!("fzw-{}", rng.below(4))) } else { random_cid(rng) };
-            let a = abi::RegisterArgs { cid, pid, filter_count: count, phase: rng.below(20) as u32, allowed: rng.next() as u32 };
-            let arg = if bad { bad_pointer(rng, false) } else { &a as *const abi::RegisterArgs as u64 };
+            let a = ioctl::register(cid, pid, count, rng.below(20) as u32, rng.next() as u32);
+            let arg = if bad { bad_pointer(rng, false) } else { ioctl::addr(&a) };
             if call(stats, hist, fd, abi::SPEAKER_IOC_REGISTER, arg).is_ok() {
                 stats.registered.fetch_add(1, Relaxed);
             }
@@ -441,15 +415,15 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
         20..=49 => {
             let cid = random_cid(rng);
             let mut a = switch_args(rng, scratch, cid);
-            let arg = if bad { bad_pointer(rng, true) } else { &mut a as *mut abi::SwitchArgs as u64 };
+            let arg = if bad { bad_pointer(rng, true) } else { ioctl::addr_mut(&mut a) };
             if call(stats, hist, fd, abi::SPEAKER_IOC_SWITCH, arg).is_ok() {
                 stats.switched.fetch_add(1, Relaxed);
             }
         }
         // UNREGISTER
         50..=54 => {
-            let a = abi::CidArgs { cid: random_cid(rng) };
-            let arg = if bad { bad_pointer(rng, false) } else { &a as *const abi::CidArgs as u64 };
+            let a = ioctl::unregister(random_cid(rng));
+            let arg = if bad { bad_pointer(rng, false) } else { ioctl::addr(&a) };
             if call(stats, hist, fd, abi::SPEAKER_IOC_UNREGISTER, arg).is_ok() {
                 stats.unregistered.fetch_add(1, Relaxed);
             }
@@ -466,8 +440,8 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
                 _ => scratch.bytes.as_mut_ptr() as u64,
             };
             let cap = if pids == scratch.bytes.as_mut_ptr() as u64 { cap.min(8192) } else { cap };
-            let mut a = abi::PidsArgs { cid: random_cid(rng), pids, capacity: cap, count: 0 };
-            let arg = if bad { bad_pointer(rng, true) } else { &mut a as *mut abi::PidsArgs as u64 };
+            let mut a = ioctl::pids(random_cid(rng), pids, cap);
+            let arg = if bad { bad_pointer(rng, true) } else { ioctl::addr_mut(&mut a) };
             let _ = call(stats, hist, fd, abi::SPEAKER_IOC_PIDS, arg);
         }
         // STATUS with random capacities and buffers
@@ -480,8 +454,8 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
                 _ => scratch.status.as_mut_ptr() as u64,
             };
             let cid = if rng.chance(500) { [0; abi::CID_LEN] } else { random_cid(rng) };
-            let mut a = abi::StatusArgs { entries, capacity: cap, count: 0, cid };
-            let arg = if bad { bad_pointer(rng, true) } else { &mut a as *mut abi::StatusArgs as u64 };
+            let mut a = ioctl::status(entries, cap, cid);
+            let arg = if bad { bad_pointer(rng, true) } else { ioctl::addr_mut(&mut a) };
             if call(stats, hist, fd, abi::SPEAKER_IOC_STATUS, arg).is_ok() && !bad && a.count as usize > abi::MAX_CONTAINERS {
                 stats.violation(format!("STATUS counted {} containers", a.count));
             }
@@ -515,20 +489,9 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
         // Well-formed switch of a recent container to a valid program.
         _ => {
             scratch.prog = valid_prog(rng);
-            let mut a = abi::SwitchArgs {
-                cid: cid_bytes(&recent_cid(rng)),
-                prog: scratch.prog.as_ptr() as u64,
-                prog_len: scratch.prog.len() as u32,
-                phase: 1,
-                allowed: 0,
-                flags: if rng.chance(950) { abi::SWITCH_DEFER_FREE } else { 0 },
-                tasks: 0,
-                filters_above: 0,
-                cached_allow: 0,
-                reserved: 0,
-                elapsed_ns: 0,
-            };
-            if call(stats, hist, fd, abi::SPEAKER_IOC_SWITCH, &mut a as *mut abi::SwitchArgs as u64).is_ok() {
+            let mut a =
+                ioctl::switch(cid_bytes(&recent_cid(rng)), &scratch.prog, 1, 0, if rng.chance(950) { abi::SWITCH_DEFER_FREE } else { 0 });
+            if call(stats, hist, fd, abi::SPEAKER_IOC_SWITCH, ioctl::addr_mut(&mut a)).is_ok() {
                 stats.switched.fetch_add(1, Relaxed);
             }
         }
@@ -549,22 +512,10 @@ fn fuzz_once(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, fd: i3
 /// after dropping to uid/gid 65534, and exits (reaped by the container thread).
 fn fork_caller(rng: &mut Rng, stats: &Stats, fd: i32, unprivileged: bool) {
     let cid = cid_bytes(&recent_cid(rng));
-    let mut sw = abi::SwitchArgs {
-        cid,
-        prog: ALLOW_ONE.as_ptr() as u64,
-        prog_len: 1,
-        phase: 1,
-        allowed: 0,
-        flags: abi::SWITCH_DEFER_FREE,
-        tasks: 0,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: 0,
-        elapsed_ns: 0,
-    };
-    let reg = abi::RegisterArgs { cid: cid_bytes("fz-unpriv"), pid: random_pid(rng), filter_count: 1, phase: 0, allowed: 0 };
-    let un = abi::CidArgs { cid };
-    let mut v = abi::VersionInfo { abi_version: 0, containers: 0, module_version: [0; abi::MODULE_VERSION_LEN] };
+    let mut sw = ioctl::switch(cid, &ALLOW_ONE, 1, 0, abi::SWITCH_DEFER_FREE);
+    let reg = ioctl::register(cid_bytes("fz-unpriv"), random_pid(rng), 1, 0, 0);
+    let un = ioctl::unregister(cid);
+    let mut v = ioctl::version();
     stats.calls.fetch_add(4, Relaxed);
     // SAFETY: the child makes raw syscalls on memory prepared before the fork
     // (no allocation, no locks: other threads may hold them) and _exits.
@@ -742,8 +693,8 @@ fn spawn_container(rng: &mut Rng, stats: &Stats, hist: &mut BTreeMap<i32, u64>, 
         let n = RECENT.next_cid.load(Relaxed) + 1;
         let cid = if rng.chance(50) { "fz-ro".to_string() } else { format!("fz-{n}") };
         let count = seccomp_filters(pid).unwrap_or(filters);
-        let a = abi::RegisterArgs { cid: cid_bytes(&cid), pid: pid as u32, filter_count: count, phase: 0, allowed: 0 };
-        if call(stats, hist, fd, abi::SPEAKER_IOC_REGISTER, &a as *const abi::RegisterArgs as u64).is_ok() {
+        let a = ioctl::register(cid_bytes(&cid), pid as u32, count, 0, 0);
+        if call(stats, hist, fd, abi::SPEAKER_IOC_REGISTER, ioctl::addr(&a)).is_ok() {
             stats.registered.fetch_add(1, Relaxed);
             RECENT.next_cid.store(n, Relaxed);
         }
@@ -786,25 +737,13 @@ fn containers(mut rng: Rng, stats: &Stats, stop: &AtomicBool) {
         if rng.chance(300) {
             prog = valid_prog(&mut rng);
         }
-        let mut a = abi::SwitchArgs {
-            cid: cid_bytes(&recent_cid(&mut rng)),
-            prog: prog.as_ptr() as u64,
-            prog_len: prog.len() as u32,
-            phase: 1,
-            allowed: 0,
-            flags: if rng.chance(900) { abi::SWITCH_DEFER_FREE } else { 0 },
-            tasks: 0,
-            filters_above: 0,
-            cached_allow: 0,
-            reserved: 0,
-            elapsed_ns: 0,
-        };
-        if call(stats, &mut hist, fd, abi::SPEAKER_IOC_SWITCH, &mut a as *mut abi::SwitchArgs as u64).is_ok() {
+        let mut a = ioctl::switch(cid_bytes(&recent_cid(&mut rng)), &prog, 1, 0, if rng.chance(900) { abi::SWITCH_DEFER_FREE } else { 0 });
+        if call(stats, &mut hist, fd, abi::SPEAKER_IOC_SWITCH, ioctl::addr_mut(&mut a)).is_ok() {
             stats.switched.fetch_add(1, Relaxed);
         }
         if rng.chance(100) {
-            let u = abi::CidArgs { cid: cid_bytes(&recent_cid(&mut rng)) };
-            if call(stats, &mut hist, fd, abi::SPEAKER_IOC_UNREGISTER, &u as *const abi::CidArgs as u64).is_ok() {
+            let u = ioctl::unregister(cid_bytes(&recent_cid(&mut rng)));
+            if call(stats, &mut hist, fd, abi::SPEAKER_IOC_UNREGISTER, ioctl::addr(&u)).is_ok() {
                 stats.unregistered.fetch_add(1, Relaxed);
             }
         }
@@ -960,8 +899,8 @@ fn kill_and_reap_all() -> Result<(), String> {
 /// exited containers), or why it cannot be read.
 fn container_count() -> Result<u32, String> {
     let fd = speaker_tests::guest::open_speaker()?;
-    let mut v = abi::VersionInfo { abi_version: 0, containers: 0, module_version: [0; abi::MODULE_VERSION_LEN] };
-    let r = raw_ioctl(fd, abi::SPEAKER_IOC_VERSION, &mut v as *mut abi::VersionInfo as u64);
+    let mut v = ioctl::version();
+    let r = raw_ioctl(fd, abi::SPEAKER_IOC_VERSION, ioctl::addr_mut(&mut v));
     close(fd);
     r.map_err(|e| format!("VERSION failed: {}", errno_name(e)))?;
     Ok(v.containers)

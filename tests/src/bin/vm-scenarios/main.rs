@@ -15,6 +15,7 @@ use speaker::abi;
 use speaker::device::{encode_cid, Device};
 use speaker_tests::ensure;
 use speaker_tests::guest::{dmesg, kernel_trouble, run, run_scenarios, LogSince, Out, Outcome, PrintkUnlimited, Scenario};
+use speaker_tests::ioctl;
 
 mod cache;
 mod raw;
@@ -240,19 +241,7 @@ fn errno_of(r: i64) -> i32 {
 }
 
 fn raw_switch(fd: i32, cid: &str, prog: *const libc::sock_filter, len: u32) -> i32 {
-    let mut args = abi::SwitchArgs {
-        cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]),
-        prog: prog as u64,
-        prog_len: len,
-        phase: 1,
-        allowed: 0,
-        flags: 0,
-        tasks: 0,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: 0,
-        elapsed_ns: 0,
-    };
+    let mut args = ioctl::switch_at(ioctl::encoded_cid(cid), prog as u64, len, 1, 0, 0);
     // SAFETY: `args` is a valid SwitchArgs; the program pointer may be
     // deliberately bad: the module must answer with an errno.
     errno_of(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_SWITCH as _, &mut args) } as i64)
@@ -727,7 +716,7 @@ fn bad_user_pointer_returns_efault() -> Outcome {
     // SAFETY: as above.
     let e = errno_of(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_VERSION as _, 16usize) } as i64);
     ensure!(e == libc::EFAULT, "version to 0x10: errno {e}");
-    let mut st = abi::StatusArgs { entries: 0x1000, capacity: 4, count: 0, cid: [0; abi::CID_LEN] };
+    let mut st = ioctl::status(0x1000, 4, [0; abi::CID_LEN]);
     // SAFETY: `st` is valid; its entries pointer is not.
     let e = errno_of(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_STATUS as _, &mut st) } as i64);
     ensure!(e == libc::EFAULT, "status into 0x1000: errno {e}");
@@ -782,11 +771,11 @@ fn unknown_container_returns_esrch() -> Outcome {
     let prog = [insn(0x06, 0, 0, 0x7fff_0000)];
     let e = raw_switch(fd, "no-such-container", prog.as_ptr(), 1);
     ensure!(e == libc::ESRCH, "unknown container: errno {e}, want ESRCH");
-    let args = abi::CidArgs { cid: encode_cid("no-such-container").unwrap() };
+    let args = ioctl::unregister(encode_cid("no-such-container").unwrap());
     // SAFETY: valid CidArgs.
     let e = errno_of(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_UNREGISTER as _, &args) } as i64);
     ensure!(e == libc::ESRCH, "unregister unknown: errno {e}, want ESRCH");
-    let bad = abi::RegisterArgs { cid: encode_cid("ghost").unwrap(), pid: 999_999, filter_count: 1, phase: 0, allowed: 0 };
+    let bad = ioctl::register(encode_cid("ghost").unwrap(), 999_999, 1, 0, 0);
     // SAFETY: valid RegisterArgs naming a PID that does not exist.
     let e = errno_of(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_REGISTER as _, &bad) } as i64);
     ensure!(e == libc::ESRCH, "register of a missing pid: errno {e}, want ESRCH");

@@ -322,7 +322,7 @@ pub fn status_requires_cap_sys_admin() -> Outcome {
             }
         }
         let mut entries = [0u8; 4096];
-        let mut args = speaker::abi::StatusArgs { entries: entries.as_mut_ptr() as u64, capacity: 16, count: 0, cid: [0; 64] };
+        let mut args = speaker_tests::ioctl::status(entries.as_mut_ptr() as u64, 16, [0; 64]);
         // SAFETY: `args` points to a buffer big enough for 16 entries.
         let r = unsafe { libc::ioctl(fd, speaker::abi::SPEAKER_IOC_STATUS as _, &mut args) };
         if r < 0 {
