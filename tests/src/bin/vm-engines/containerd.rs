@@ -1,6 +1,7 @@
-//! containerd scenarios (through `ctr` and the CRI config): run switches to
-//! running, exec gets the running filter, kill goes through shutdown,
-//! delete leaves nothing.
+//! containerd scenarios (containerd 1.7: `ctr run --runc-binary`, the runc
+//! shim with BinaryName, the path of a Kubernetes RuntimeClass; the image's
+//! files as its rootfs): run switches to running, exec gets the running
+//! filter, kill goes through shutdown, delete leaves nothing.
 
 use std::fs;
 use std::process::{Command, Stdio};
@@ -11,8 +12,6 @@ use speaker_tests::guest::{run, Out, Outcome};
 
 use crate::checks::{nothing_left, ok, wait_phase, workload};
 use crate::setup::{setup, BOOT_ONLY, DIR, OUT, PORT, PROFILE};
-
-// the path of a Kubernetes RuntimeClass); the image's files as its rootfs
 
 pub const CTR_ID: &str = "cweb";
 

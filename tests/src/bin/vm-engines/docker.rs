@@ -1,6 +1,8 @@
-//! Docker scenarios: a container with speaker's annotation switches to
-//! running, exec gets the running filter, stop goes through shutdown, rm
-//! leaves nothing; without the module the container fails.
+//! Docker scenarios (Docker 26.1, through containerd 1.7's runc shim with
+//! BinaryName = speaker-runtime, as /etc/docker/daemon.json's "runtimes"
+//! registers it): a container with speaker's annotation switches to running,
+//! exec gets the running filter, stop goes through shutdown, rm leaves
+//! nothing; without the module the container fails.
 
 use std::fs;
 use std::sync::Mutex;
@@ -10,8 +12,6 @@ use speaker_tests::guest::{run, Outcome};
 
 use crate::checks::{nothing_left, ok, phase_of, wait_phase, workload};
 use crate::setup::{setup, BOOT_ONLY, IMAGE, OUT, PORT, PROFILE};
-
-// speaker-runtime, as /etc/docker/daemon.json's "runtimes" registers it)
 
 /// The id of the Docker container of the scenarios below.
 pub static DOCKER_ID: Mutex<String> = Mutex::new(String::new());

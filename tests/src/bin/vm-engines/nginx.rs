@@ -1,5 +1,6 @@
-//! nginx under each engine: its image (the binary and its libraries) and
-//! serving after the automatic switch.
+//! nginx through each engine: an image of the guest's own nginx (and the
+//! libraries ldd names) with a minimal configuration; automatic switch on
+//! port 80, workload with 0 failed requests, clean stop.
 
 use std::fs;
 use std::path::Path;
@@ -14,9 +15,6 @@ use crate::checks::{nothing_left, ok, phase_of, wait_phase};
 use crate::containerd::ctr;
 use crate::podman::podman;
 use crate::setup::{setup, DIR, PROFILE};
-
-// libraries ldd names) with a minimal configuration; automatic switch on
-// port 80, workload with 0 failed requests, clean stop.
 
 pub const NGINX_IMAGE: &str = "speaker-nginx:1";
 

@@ -1,5 +1,6 @@
-//! Redis under each engine: its image, and the dump it saves in the shutdown
-//! phase.
+//! redis through each engine: an image of the guest's own redis-server (and
+//! the libraries ldd names); workload, then stop: the dump is saved in the
+//! shutdown phase.
 
 use std::fs;
 use std::path::Path;
@@ -14,8 +15,6 @@ use crate::checks::{nothing_left, ok, phase_of, wait_phase};
 use crate::containerd::ctr;
 use crate::podman::podman;
 use crate::setup::{setup, DIR, OUT, PROFILE};
-
-// the libraries ldd names); workload, then stop: the dump is saved.
 
 pub const REDIS_IMAGE: &str = "speaker-redis:1";
 

@@ -1,5 +1,7 @@
-//! The speaker-probe container: its profile, starting it, and the commands
-//! it runs on request (one syscall in a given phase).
+//! The probe container: speaker-probe serve, with a traced profile whose boot
+//! phase also allows getpriority (the boot-only syscall) and whose running
+//! phase does not; it switches when /srv/probe/<id>/go exists.  It runs one
+//! syscall on request.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,9 +13,6 @@ use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
 
 use crate::containers::{bundle, remove_all_containers, run_detached, wait_phase};
-
-// phase also allows getpriority (the boot-only syscall) and whose running
-// phase does not; it switches when /srv/probe/<id>/go exists.
 
 pub fn probe_profile() -> Result<PathBuf, String> {
     static P: OnceLock<Result<PathBuf, String>> = OnceLock::new();
