@@ -194,6 +194,29 @@ pub fn cid_bytes(cid: &str) -> [u8; crate::abi::CID_LEN] {
     out
 }
 
+/// The phase speaker-ctl reports for container `id` (`speaker-ctl status
+/// ID --json`), if it knows the container.
+pub fn phase_of(id: &str) -> Option<String> {
+    let o = run("speaker-ctl", &["status", id, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).ok()?;
+    v.get(0)?.get("phase")?.as_str().map(str::to_string)
+}
+
+/// Waits up to `secs` seconds, looking every `poll`, for container `id` to
+/// be in `phase`; the error says the phase it is in and quotes its monitor
+/// log (/run/speaker/ID/monitor.log).
+pub fn wait_phase_polling(id: &str, phase: &str, secs: u64, poll: std::time::Duration) -> Outcome {
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if phase_of(id).as_deref() == Some(phase) {
+            return Ok(());
+        }
+        std::thread::sleep(poll);
+    }
+    let log = std::fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
+    Err(format!("container {id} not in phase {phase} after {secs}s (now {:?}); monitor log: {log}", phase_of(id)))
+}
+
 /// Where kmemleak is controlled and read (debugfs, mounted by qemu/run).
 pub const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 

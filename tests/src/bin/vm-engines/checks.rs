@@ -1,12 +1,11 @@
 //! What every engine's scenarios check: a command's success, the container's
 //! phase in speaker.ko, the probe's workload, and nothing left behind.
 
-use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, Out, Outcome};
+use speaker_tests::guest::{run, wait_phase_polling, Out, Outcome};
 
 use crate::setup::PORT;
 
@@ -15,22 +14,11 @@ pub fn ok(what: &str, o: &Out) -> Result<String, String> {
     Ok(o.stdout.trim().to_string())
 }
 
-pub fn phase_of(id: &str) -> Option<String> {
-    let o = run("speaker-ctl", &["status", id, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).ok()?;
-    v.get(0)?.get("phase")?.as_str().map(str::to_string)
-}
+pub use speaker_tests::guest::phase_of;
 
+/// [`speaker_tests::guest::wait_phase_polling`], every 200 ms.
 pub fn wait_phase(id: &str, phase: &str, secs: u64) -> Outcome {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if phase_of(id).as_deref() == Some(phase) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let log = fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
-    Err(format!("container {id} not in phase {phase} after {secs}s (now {:?}); monitor log: {log}", phase_of(id)))
+    wait_phase_polling(id, phase, secs, Duration::from_millis(200))
 }
 
 /// The workload: 200 requests, 4 at a time; 0 may fail.

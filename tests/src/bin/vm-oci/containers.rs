@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, Out, Outcome};
+use speaker_tests::guest::{run, wait_phase_polling, Out, Outcome};
 
 pub fn share() -> PathBuf {
     PathBuf::from(std::env::var("VM_OCI_SHARE").unwrap_or_else(|_| "/mnt/share".into()))
@@ -47,22 +47,11 @@ pub fn bundle(name: &str, extra: &[&str], cmd: &[&str]) -> Result<PathBuf, Strin
     Ok(dir)
 }
 
-pub fn phase_of(id: &str) -> Option<String> {
-    let o = run("speaker-ctl", &["status", id, "--json"]);
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).ok()?;
-    v.get(0)?.get("phase")?.as_str().map(str::to_string)
-}
+pub use speaker_tests::guest::phase_of;
 
+/// [`speaker_tests::guest::wait_phase_polling`], every 100 ms.
 pub fn wait_phase(id: &str, phase: &str, secs: u64) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if phase_of(id).as_deref() == Some(phase) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let log = fs::read_to_string(format!("/run/speaker/{id}/monitor.log")).unwrap_or_default();
-    Err(format!("container {id} not in phase {phase} after {secs}s (now {:?}); monitor log: {log}", phase_of(id)))
+    wait_phase_polling(id, phase, secs, Duration::from_millis(100))
 }
 
 pub fn crun_status(id: &str) -> Option<String> {
