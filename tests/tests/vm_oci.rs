@@ -3,7 +3,7 @@
 //! vm-oci`), then each test asserts that its scenario ran and passed.
 //! Every scenario runs, always (TCG, no KVM needed): `qemu/run` builds whatever is missing (kernel,
 //! module, guest binaries, the guest's root filesystem) before booting.
-//! The list is shared with debian_oci.rs (`vm_oci_tests!`, tests/src/lib.rs).
+//! The list is shared with debian_oci.rs (`vm_oci_tests!`, tests/src/host.rs).
 
 /// The share: examples/services.sh and the committed profiles.
 fn qemu_args() -> Vec<String> {

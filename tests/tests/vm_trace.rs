@@ -3,7 +3,7 @@
 //! ran inside the VM and passed.  Every scenario runs, always (TCG, no KVM needed): `qemu/run` builds
 //! whatever is missing (kernel, module, guest binaries) before booting.
 //! The list is shared with debian_vm_trace.rs (`vm_trace_tests!`,
-//! tests/src/lib.rs).
+//! tests/src/host.rs).
 speaker_tests::vm_trace_tests!(
     runner: "vm-trace",
     timeout: 900,
