@@ -3,7 +3,7 @@
 //! asserts that its scenario ran inside the VM and passed.  Every scenario
 //! runs, always (TCG, no KVM needed): `qemu/run` builds whatever is missing (kernel, module, guest
 //! binaries) before booting.  The list is shared with debian_vm.rs
-//! (`vm_scenarios_tests!`, tests/src/lib.rs).
+//! (`vm_scenarios_tests!`, tests/src/host.rs).
 speaker_tests::vm_scenarios_tests!(
     runner: "vm-scenarios",
     timeout: 1500,

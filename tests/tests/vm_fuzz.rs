@@ -1,6 +1,6 @@
 //! The ioctl fuzzer in the VM: boots speaker's kernel once (`qemu/run --
 //! speaker-fuzz --calls 100000`), then each test asserts one verdict on the
-//! run (see tests/src/bin/speaker-fuzz.rs): sane answers to every call,
+//! run (see tests/src/bin/speaker-fuzz/): sane answers to every call,
 //! register/switch/exit races that really happened, rmmod refused while fds
 //! are open and accepted (then insmod) once none is and no container is left,
 //! a clean kernel log and kmemleak.  The seed is printed in the log

@@ -11,16 +11,13 @@
 use super::bpf_path;
 use super::error::BenchError;
 use super::probe::{self, Probe, Setup};
-use super::results::Results;
+use super::results::{Results, PROBES};
 use super::Options;
 use crate::container::phases::widen_for_switches;
 use crate::device::Device;
 use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
 use crate::profile::{self, Arch, Layout, SockFilter};
-
-pub const CASES: [&str; 6] = ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app"];
-pub const PROBES: [&str; 3] = ["getppid", "deep", "denied"];
 
 /// What the measuring child makes after its last filter change, besides
 /// the probes.

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::error::BenchError;
-use super::results::{Results, PROCESSES, THREADS};
+use super::results::{Results, CASES, MODES, PROCESSES, THREADS};
 use super::stats::Figure;
 use super::svg::{self, Series};
 use crate::sys::fs::write_atomic;
@@ -68,7 +68,7 @@ pub fn markdown(res: &Results) -> String {
     );
     let _ = writeln!(m, "| filter | getppid | {deep} (deepest in Docker's list) | syslog (denied) | cached getppid / {deep} / syslog | insns getppid / {deep} / syslog |");
     let _ = writeln!(m, "|---|---|---|---|---|---|");
-    for case in super::filter_cost::CASES {
+    for case in CASES {
         let f = |p: &str| cell(res, &format!("filter.{case}.{p}"));
         let c = |k: &str| ["getppid", "deep", "denied"].map(|p| fact(res, &format!("filter.{k}.{case}.{p}"))).join(" / ");
         let _ = writeln!(m, "| {case} | {} | {} | {} | {} | {} |", f("getppid"), f("deep"), f("denied"), c("cached"), c("instructions"));
@@ -114,7 +114,7 @@ pub fn markdown(res: &Results) -> String {
     }
     let _ = writeln!(m, "\n**Tracing nginx** (requests/s under `ab -c 8`)\n");
     let _ = writeln!(m, "| untraced | `trace --mode filter` | `trace --mode ptrace` | `strace -f` |\n|---|---|---|---|");
-    let t = super::tracing::MODES.map(|mode| cell(res, &format!("tracing.nginx.{mode}")));
+    let t = MODES.map(|mode| cell(res, &format!("tracing.nginx.{mode}")));
     let _ = writeln!(m, "| {} |", t.join(" | "));
     let _ = writeln!(m, "\n**Memory**\n");
     let _ = writeln!(m, "| what | value |\n|---|---|");

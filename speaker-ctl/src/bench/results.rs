@@ -94,6 +94,13 @@ fn goal_met(value: f64, goal: &str) -> Option<bool> {
     }
 }
 
+/// The filter-cost cases (bench/filter_cost.rs measures each).
+pub const CASES: [&str; 6] = ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app"];
+/// The filter-cost probes (syscalls measured in each case).
+pub const PROBES: [&str; 3] = ["getppid", "deep", "denied"];
+/// The tracing modes (bench/tracing.rs times nginx under each).
+pub const MODES: [&str; 4] = ["untraced", "filter", "ptrace", "strace"];
+
 /// The thread and process counts of the switch-latency plot.
 pub const THREADS: [usize; 4] = [1, 10, 100, 1000];
 pub const PROCESSES: [usize; 3] = [1, 10, 100];
@@ -102,8 +109,8 @@ pub const PROCESSES: [usize; 3] = [1, 10, 100];
 /// (the smoke test fails if one is missing).
 pub fn required_figures() -> Vec<String> {
     let mut v = Vec::new();
-    for case in super::filter_cost::CASES {
-        for probe in super::filter_cost::PROBES {
+    for case in CASES {
+        for probe in PROBES {
             if case != "none" || probe != "denied" {
                 v.push(format!("filter.{case}.{probe}"));
             }
@@ -127,7 +134,7 @@ pub fn required_figures() -> Vec<String> {
             v.push(format!("throughput.{svc}.{variant}"));
         }
     }
-    for mode in super::tracing::MODES {
+    for mode in MODES {
         v.push(format!("tracing.nginx.{mode}"));
     }
     v.extend(["memory.per_container".into(), "memory.per_kept_program".into(), "memory.monitor_rss".into()]);

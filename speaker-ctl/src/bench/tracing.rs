@@ -6,13 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::error::BenchError;
-use super::results::Results;
+use super::results::{Results, MODES};
 use super::service::{wait_until, Service};
 use super::Options;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
-
-pub const MODES: [&str; 4] = ["untraced", "filter", "ptrace", "strace"];
 
 fn spawn(mode: &str, out: &std::path::Path) -> Result<Child, BenchError> {
     let exe = std::env::current_exe().map_err(|e| BenchError::io("finding speaker-ctl's own path", e))?;

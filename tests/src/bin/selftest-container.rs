@@ -26,9 +26,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
-use speaker_tests::abi;
 use speaker_tests::guest::{cid_bytes, code_of, open_speaker, raw_ioctl, seccomp_filters};
 use speaker_tests::tap;
+use speaker_tests::{abi, ioctl};
 
 /// `RET_ALLOW`.
 const ALLOW_ALL: [libc::sock_filter; 1] = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
@@ -118,20 +118,8 @@ fn child(ready_w: i32, go_r: i32, out_w: i32, argv: &[*const libc::c_char]) -> !
 }
 
 fn switch(fd: i32, cid: &str, prog: &[libc::sock_filter], flags: u32) -> Result<(), i32> {
-    let mut args = abi::SwitchArgs {
-        cid: cid_bytes(cid),
-        prog: prog.as_ptr() as u64,
-        prog_len: prog.len() as u32,
-        phase: abi::PHASE_RUNNING,
-        allowed: 0,
-        flags,
-        tasks: 0,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: 0,
-        elapsed_ns: 0,
-    };
-    raw_ioctl(fd, abi::SPEAKER_IOC_SWITCH, &mut args as *mut abi::SwitchArgs as u64).map(|_| ())
+    let mut args = ioctl::switch(cid_bytes(cid), prog, abi::PHASE_RUNNING, 0, flags);
+    ioctl::call(fd, abi::SPEAKER_IOC_SWITCH, &mut args).map(|_| ())
 }
 
 /// Waits up to `limit` for child `pid` to be reapable; reaps it.
@@ -195,8 +183,8 @@ fn main() {
     }
     if o.register {
         let count = seccomp_filters(pid).unwrap_or_else(|| fail(format!("no Seccomp_filters in /proc/{pid}/status")));
-        let args = abi::RegisterArgs { cid: cid_bytes(&o.cid), pid: pid as u32, filter_count: count, phase: abi::PHASE_BOOT, allowed: 0 };
-        if let Err(e) = raw_ioctl(fd, abi::SPEAKER_IOC_REGISTER, &args as *const abi::RegisterArgs as u64) {
+        let args = ioctl::register(cid_bytes(&o.cid), pid as u32, count, abi::PHASE_BOOT, 0);
+        if let Err(e) = raw_ioctl(fd, abi::SPEAKER_IOC_REGISTER, ioctl::addr(&args)) {
             fail(format!("register of pid {pid} (filters {count}) failed: {}", errno_name(e)));
         }
         println!("selftest-container: registered '{}' (pid {pid}, filter {count})", o.cid);
@@ -257,8 +245,8 @@ fn main() {
     }
     let text = reader.join().unwrap_or_default();
     if o.register {
-        let args = abi::CidArgs { cid: cid_bytes(&o.cid) };
-        match raw_ioctl(fd, abi::SPEAKER_IOC_UNREGISTER, &args as *const abi::CidArgs as u64) {
+        let args = ioctl::unregister(cid_bytes(&o.cid));
+        match raw_ioctl(fd, abi::SPEAKER_IOC_UNREGISTER, ioctl::addr(&args)) {
             Ok(_) | Err(libc::ESRCH) => {}
             Err(e) => eprintln!("selftest-container: unregister failed: {}", errno_name(e)),
         }

@@ -157,19 +157,7 @@ fn self_switch(cid: &str) -> String {
         return format!("open errno {}", std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
     let prog = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
-    let mut args = abi::SwitchArgs {
-        cid: speaker::device::encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]),
-        prog: prog.as_ptr() as u64,
-        prog_len: 1,
-        phase: abi::PHASE_RUNNING,
-        allowed: 0,
-        flags: 0,
-        tasks: 0,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: 0,
-        elapsed_ns: 0,
-    };
+    let mut args = speaker_tests::ioctl::switch(speaker_tests::ioctl::encoded_cid(cid), &prog, abi::PHASE_RUNNING, 0, 0);
     // SAFETY: `args` is a valid SwitchArgs pointing to `prog`.
     let r = unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_SWITCH as _, &mut args) };
     let out = if r < 0 {

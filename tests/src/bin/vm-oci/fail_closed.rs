@@ -8,10 +8,10 @@ use std::path::Path;
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
 
-use crate::{
-    bundle, crun_status, phase_of, probe_cmd, probe_dir, probe_profile, remove_all_containers, rt, rt_ok, rt_to_file, state_pid,
-    stop_and_delete, wait_phase, wait_probe_ready,
+use crate::containers::{
+    bundle, crun_status, phase_of, remove_all_containers, rt, rt_ok, rt_to_file, state_pid, stop_and_delete, wait_phase,
 };
+use crate::probe::{probe_cmd, probe_dir, probe_profile, wait_probe_ready};
 
 /// `speaker-runtime ARGS` with its streams in /srv/ID.out (a container it
 /// creates would hold a pipe open): exit code and output.

@@ -7,7 +7,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use speaker::abi;
-use speaker::device::encode_cid;
+use speaker_tests::ioctl;
 
 pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
@@ -114,34 +114,21 @@ fn errno_or_zero(r: libc::c_int) -> i32 {
 /// `SPEAKER_IOC_SWITCH` of `cid` to `prog` (flags: e.g. SWITCH_DEFER_FREE);
 /// 0 or the errno.
 pub fn switch(fd: i32, cid: &str, prog: &[libc::sock_filter], flags: u32) -> i32 {
-    let mut args = abi::SwitchArgs {
-        cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]),
-        prog: prog.as_ptr() as u64,
-        prog_len: prog.len() as u32,
-        phase: 1,
-        allowed: 0,
-        flags,
-        tasks: 0,
-        filters_above: 0,
-        cached_allow: 0,
-        reserved: 0,
-        elapsed_ns: 0,
-    };
+    let mut args = ioctl::switch(ioctl::encoded_cid(cid), prog, 1, 0, flags);
     // SAFETY: `args` is a valid SwitchArgs pointing to `prog`.
     errno_or_zero(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_SWITCH as _, &mut args) })
 }
 
 /// `SPEAKER_IOC_REGISTER` of the top filter of `pid`; 0 or the errno.
 pub fn register(fd: i32, cid: &str, pid: i32, filter_count: u32) -> i32 {
-    let args =
-        abi::RegisterArgs { cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]), pid: pid as u32, filter_count, phase: 0, allowed: 0 };
+    let args = ioctl::register(ioctl::encoded_cid(cid), pid as u32, filter_count, 0, 0);
     // SAFETY: `args` is a valid RegisterArgs.
     errno_or_zero(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_REGISTER as _, &args) })
 }
 
 /// `SPEAKER_IOC_UNREGISTER`; 0 or the errno.
 pub fn unregister(fd: i32, cid: &str) -> i32 {
-    let args = abi::CidArgs { cid: encode_cid(cid).unwrap_or([b'x'; abi::CID_LEN]) };
+    let args = ioctl::unregister(ioctl::encoded_cid(cid));
     // SAFETY: `args` is a valid CidArgs.
     errno_or_zero(unsafe { libc::ioctl(fd, abi::SPEAKER_IOC_UNREGISTER as _, &args) })
 }

@@ -9,9 +9,11 @@ use std::time::Duration;
 use speaker_tests::ensure;
 use speaker_tests::guest::{dmesg, kernel_trouble, run, LogSince, Outcome};
 
-use super::cache;
-use super::raw::{self, RawContainer};
-use super::{std_phases, wait_until, Probe, DENY};
+use crate::cache;
+use crate::probe::Probe;
+use crate::profiles::{std_phases, DENY};
+use crate::raw::{self, RawContainer};
+use crate::support::wait_until;
 
 /// An open `/dev/speaker`, closed on drop (a scenario that fails early
 /// must not keep the module busy for the next ones).
@@ -34,7 +36,7 @@ fn dev() -> Result<Dev, String> {
 /// within about a second of the last kept program becoming free-able), then
 /// loads the module again.
 fn rmmod_then_insmod(within: Duration) -> Outcome {
-    super::rmmod_within(within)?;
+    crate::support::rmmod_within(within)?;
     let o = run("insmod", &["/speaker.ko"]);
     ensure!(o.code == 0, "insmod again failed: {}", o.stderr);
     Ok(())
@@ -95,8 +97,8 @@ pub fn run_container_gets_no_keys() -> Outcome {
     let dir = "/tmp/c/nokeys";
     let _ = fs::remove_dir_all(dir);
     fs::create_dir_all(format!("{dir}/res")).map_err(|e| e.to_string())?;
-    let b = super::deny_profile("nokeys-boot", &["sysinfo"], "SCMP_ACT_ERRNO");
-    let out = super::ctl_ok(&[
+    let b = crate::profiles::deny_profile("nokeys-boot", &["sysinfo"], "SCMP_ACT_ERRNO");
+    let out = crate::support::ctl_ok(&[
         "run",
         "--name",
         "nokeys",
@@ -313,7 +315,7 @@ pub fn status_requires_cap_sys_admin() -> Outcome {
     let _p = Probe::start("status-priv", &std_phases(), &[], 1)?;
     let dev = dev()?;
     let fd = dev.0;
-    let errno = super::in_child(|| {
+    let errno = crate::support::in_child(|| {
         // SAFETY: dropping every privilege in the forked child; the fd stays open.
         unsafe {
             libc::setgroups(0, std::ptr::null());
@@ -322,7 +324,7 @@ pub fn status_requires_cap_sys_admin() -> Outcome {
             }
         }
         let mut entries = [0u8; 4096];
-        let mut args = speaker::abi::StatusArgs { entries: entries.as_mut_ptr() as u64, capacity: 16, count: 0, cid: [0; 64] };
+        let mut args = speaker_tests::ioctl::status(entries.as_mut_ptr() as u64, 16, [0; 64]);
         // SAFETY: `args` points to a buffer big enough for 16 entries.
         let r = unsafe { libc::ioctl(fd, speaker::abi::SPEAKER_IOC_STATUS as _, &mut args) };
         if r < 0 {
@@ -341,7 +343,7 @@ pub fn status_requires_cap_sys_admin() -> Outcome {
 pub fn layout_is_checked_against_a_live_filter_at_load() -> Outcome {
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![])?;
     // Earlier scenarios' switched containers pin the module until a sweep.
-    super::rmmod_within(Duration::from_secs(10))?;
+    crate::support::rmmod_within(Duration::from_secs(10))?;
     let mut since = LogSince::now()?;
     let o = run("insmod", &["/speaker.ko"]);
     ensure!(o.code == 0, "insmod failed: {}", o.stderr);
