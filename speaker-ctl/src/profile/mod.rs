@@ -18,6 +18,7 @@ pub mod margin;
 pub mod merge;
 pub mod mode;
 pub mod oci;
+pub mod risk;
 pub mod schema;
 pub mod table;
 pub mod translate;
