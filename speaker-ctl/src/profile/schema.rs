@@ -63,7 +63,8 @@
 //! switch to the running filter lands) and the **shutdown filter allows
 //! shutdown ∪ running** (the switch lands before SIGTERM, and the service
 //! runs its running-phase loop until it notices the signal).  The running
-//! filter allows exactly the running set.
+//! filter allows the running set (in `balanced` mode, with its low-risk
+//! family members and the low-risk syscalls boot used: `profile::policy`).
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
