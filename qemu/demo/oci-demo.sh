@@ -58,6 +58,12 @@ for svc in $services; do
   profile=$out/profiles/$svc.json
   mkdir -p "$out/runs" "$out/bench"
 
+  # Held-out workloads (<svc>_heldout) are never traced: only
+  # <svc>_workloads is; a name in both lists is refused.
+  heldout_var=${svc}_heldout
+  for w in $workloads; do
+    case " ${!heldout_var:-} " in *" $w "*) fail "$svc: workload '$w' is also held out (examples/services.sh)" ;; esac
+  done
   runs=()
   for w in $workloads; do
     wvar=${svc}_workload_$w

@@ -3,6 +3,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 use crate::profile::schema::Phase;
+use crate::profile::{CompileMode, CompileOptions};
 
 /// speaker: split-phase seccomp for containers.
 ///
@@ -99,7 +100,7 @@ pub struct TraceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
-    /// Write one phase of a profile as Docker/OCI seccomp JSON.
+    /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running).
     Export {
         /// The phase to export.
         #[arg(long)]
@@ -110,6 +111,11 @@ pub enum ProfileCommand {
         /// Output file (default: standard output).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
+        /// Leave out the safety margin (with --compile strict: exactly what was traced, the switch widening aside).
+        #[arg(long)]
+        no_margin: bool,
+        #[command(flatten)]
+        compile: CompileArgs,
         /// The speaker profile.
         profile: PathBuf,
     },
@@ -164,8 +170,32 @@ pub enum ProfileCommand {
         /// Only this phase's syscalls, one name per line (for scripts).
         #[arg(long, conflicts_with = "json")]
         phase: Option<Phase>,
+        /// The baseline the critical syscalls removed are counted against (default: Docker's default profile, built in).
+        #[arg(long, value_name = "OCI_PROFILE")]
+        baseline: Option<PathBuf>,
         profile: PathBuf,
     },
+}
+
+/// How a speaker profile's phases are compiled (over what the profile says).
+#[derive(Debug, Clone, Default, Args)]
+pub struct CompileArgs {
+    /// strict (what was traced, and the margin) or balanced (also the low-risk members of the syscall families each phase used and the low-risk syscalls boot used); default: the profile's `compile`, else balanced.
+    #[arg(long = "compile", value_name = "MODE")]
+    pub mode: Option<CompileMode>,
+    /// Allow this syscall in every phase, unconditionally (e.g. mprotect for a JIT; repeatable, or comma-separated).
+    #[arg(long, value_name = "SYSCALL", value_delimiter = ',')]
+    pub allow: Vec<String>,
+    /// Deny this syscall in every phase, even if traced (repeatable, or comma-separated).
+    #[arg(long, value_name = "SYSCALL", value_delimiter = ',')]
+    pub deny: Vec<String>,
+}
+
+impl CompileArgs {
+    /// The options for `profile::phase_sets`; `no_margin`: `--no-margin`.
+    pub fn options(&self, no_margin: bool) -> CompileOptions {
+        CompileOptions { mode: self.mode, margin: no_margin.then_some(false), allow: self.allow.clone(), deny: self.deny.clone() }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -191,9 +221,11 @@ pub struct RunArgs {
     /// Return once the container is started instead of waiting for it to exit; its output goes to /run/speaker/CID/output.log.
     #[arg(long, short = 'd')]
     pub detach: bool,
-    /// Compile exactly what the profile lists, without the safety margin (clocks, sleeping, yielding, rt_sigreturn, brk, munmap, exiting; see README "A safety margin").
+    /// Compile without the safety margin (clocks, sleeping, yielding, rt_sigreturn, brk, munmap, exiting; see README "A safety margin").
     #[arg(long)]
     pub no_margin: bool,
+    #[command(flatten)]
+    pub compile: CompileArgs,
     /// Start in complain mode: syscalls outside a phase are allowed and logged (audit type=1326) instead of denied; 'speaker-ctl switch CID --enforce' later.
     #[arg(long)]
     pub complain: bool,

@@ -61,7 +61,8 @@ fn export_round_trips_through_load_phase_file() {
         &[("read", 100, 50), ("write", 80, 51), ("epoll_wait", 3, 52)],
     );
     let out = d.join("running.oci.json");
-    let o = ctl(&["profile", "export", "--phase", "running", "--format", "oci", "-o", s(&out), s(&p)]);
+    let o =
+        ctl(&["profile", "export", "--phase", "running", "--format", "oci", "--compile", "strict", "--no-margin", "-o", s(&out), s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let oci: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(oci["defaultAction"], "SCMP_ACT_KILL_PROCESS");
@@ -78,12 +79,24 @@ fn export_round_trips_through_load_phase_file() {
     // No temporary file left behind.
     let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
-
-    // To standard output, default format.
-    let o = ctl(&["profile", "export", "--phase", "boot", s(&p)]);
+    // By default a phase is exported as a container gets it: balanced, with
+    // the margin (read's and write's families, the clocks).
+    let o = ctl(&["profile", "export", "--phase", "running", s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let oci: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(oci["syscalls"][0]["names"], serde_json::json!(["mount", "openat", "read"]));
+    let names = oci["syscalls"][0]["names"].as_array().unwrap();
+    for n in ["read", "readv", "pwrite64", "clock_gettime", "epoll_pwait"] {
+        assert!(names.contains(&serde_json::json!(n)), "{n} missing from {names:?}");
+    }
+    assert!(!names.contains(&serde_json::json!("mount")) && !names.contains(&serde_json::json!("openat")), "{names:?}");
+    let o = ctl(&["profile", "export", "--phase", "running", "--allow", "mprotekt", s(&p)]);
+    assert!(!o.status.success() && stderr(&o).contains("mprotekt"), "{}", stderr(&o));
+
+    // To standard output, default format; the boot filter is boot ∪ running.
+    let o = ctl(&["profile", "export", "--phase", "boot", "--compile", "strict", "--no-margin", s(&p)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let oci: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(oci["syscalls"][0]["names"], serde_json::json!(["epoll_wait", "mount", "openat", "read", "write"]));
 }
 
 #[test]
@@ -164,8 +177,17 @@ fn show_table_and_json() {
     let o = ctl(&["profile", "show", "--json", s(&p)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["boot"], serde_json::json!({"count": 2, "syscalls": ["mount", "read"]}));
+    assert_eq!((&v["boot"]["count"], &v["boot"]["syscalls"]), (&serde_json::json!(2), &serde_json::json!(["mount", "read"])));
     assert_eq!(v["running"]["count"], 1);
+    // Both compile modes, with the critical syscalls removed vs Docker's default (the same in both).
+    for phase in ["boot", "running"] {
+        let (st, ba) = (&v[phase]["strict"], &v[phase]["balanced"]);
+        assert!(ba["count"].as_u64().unwrap() > st["count"].as_u64().unwrap(), "{v}");
+        assert_eq!(st["critical_removed_vs_docker"], ba["critical_removed_vs_docker"]);
+        assert!(st["critical_removed_vs_docker"].as_array().unwrap().contains(&serde_json::json!("setuid")));
+    }
+    let out = stdout(&ctl(&["profile", "show", s(&p)]));
+    assert!(out.contains("CRITICAL-STRICT") && out.contains("CRITICAL-BALANCED"), "{out}");
 
     // The Docker default shows as one wrapped boot phase.
     let o = ctl(&["profile", "show", DOCKER_DEFAULT]);

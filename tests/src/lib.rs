@@ -27,3 +27,6 @@ pub mod guest;
 pub mod host;
 pub mod ioctl;
 pub mod tap;
+
+#[cfg(test)]
+mod heldout;

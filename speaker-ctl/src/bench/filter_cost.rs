@@ -13,7 +13,6 @@ use super::error::BenchError;
 use super::probe::{self, Probe, Setup};
 use super::results::{Results, PROBES};
 use super::Options;
-use crate::container::phases::widen_for_switches;
 use crate::device::Device;
 use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
@@ -56,12 +55,14 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     let deep = deepest(&docker_linear);
     let probes = [probe::GETPPID, deep, probe::DENIED];
 
-    let mut nginx = profile::load_profile(&opts.nginx_profile)?;
-    widen_for_switches(&mut nginx);
-    let mut running = profile::phase_filter(&nginx, Phase::Running)?;
+    // nginx's filters as a container gets them (`profile::phase_sets`: the
+    // profile's compile mode, margin and widening).
+    let nginx = profile::load_profile(&opts.nginx_profile)?;
+    let nginx = profile::phase_sets(&nginx, &profile::CompileOptions::default(), &opts.nginx_profile)?;
+    let mut running = nginx.filter(Phase::Running, &opts.nginx_profile)?;
     allow(&mut running, &HARNESS);
     allow(&mut running, &[probe::GETPPID.name, deep.name]);
-    let mut boot = profile::phase_filter(&nginx, Phase::Boot)?;
+    let mut boot = nginx.filter(Phase::Boot, &opts.nginx_profile)?;
     allow(&mut boot, &HARNESS);
     allow(&mut boot, &[probe::GETPPID.name, deep.name, "seccomp"]);
     let running = profile::compile(&running)?;

@@ -14,7 +14,9 @@ const SHOW_WIDTH: usize = 100;
 
 pub fn run(cmd: ProfileCommand) -> Result<i32> {
     match cmd {
-        ProfileCommand::Export { phase, format, output, profile } => export(phase, &format, output.as_deref(), &profile),
+        ProfileCommand::Export { phase, format, output, no_margin, compile, profile } => {
+            export(phase, &format, output.as_deref(), &compile.options(no_margin), &profile)
+        }
         ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
         ProfileCommand::Diff { a, b } => {
             // Exit status like diff(1): 0 same, 1 different, 2 trouble.
@@ -26,7 +28,7 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
                 }
             }
         }
-        ProfileCommand::Show { json, phase, profile } => show(json, phase, &profile),
+        ProfileCommand::Show { json, phase, baseline, profile } => show(json, phase, baseline.as_deref(), &profile),
         ProfileCommand::Learn { cid, output, profile, from_log, phase } => {
             super::learn::run(&cid, &output, profile.as_deref(), from_log.as_deref(), phase)
         }
@@ -37,11 +39,12 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
 fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles: &[std::path::PathBuf]) -> Result<i32> {
     let oci = profile::load_oci(baseline).context("cannot load the baseline profile")?;
     let base = profile::docker_count(&oci, profile::Arch::X86_64).unconditional;
+    let docker = table::docker_allowed(&oci);
     let mut rows = Vec::new();
     for path in profiles {
         let p = load(path)?;
         let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-        rows.push(table::row(service, &p, base));
+        rows.push(table::row(service, &p, base, &docker, path)?);
     }
     print!("{}", table::render_text(&rows));
     if let Some(path) = json {
@@ -57,7 +60,7 @@ fn load(path: &Path) -> Result<Profile> {
     profile::load_profile(path).context("cannot load profile")
 }
 
-fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Result<i32> {
+fn export(phase: Phase, format: &str, output: Option<&Path>, opts: &profile::CompileOptions, path: &Path) -> Result<i32> {
     if format != "oci" {
         bail!("unknown export format '{format}': the only format is 'oci' (Docker/OCI seccomp JSON)");
     }
@@ -66,8 +69,10 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Res
         let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
         bail!("{} has no {phase} phase (it has: {}); pick one of those with --phase", path.display(), have.join(", "));
     }
+    // What a container gets for that phase: compiled like `run` compiles it.
+    let sets = profile::phase_sets(&p, opts, path)?;
     let (oci, dropped) =
-        oci::from_phase(&p, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+        sets.oci_of(&sets.profile, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
     if !dropped.is_empty() {
         eprintln!(
             "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
@@ -87,10 +92,12 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, path: &Path) -> Res
         Some(out) => {
             write_atomic(out, text.as_bytes()).with_context(|| format!("exporting the {phase} phase of {}", path.display()))?;
             eprintln!(
-                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls)",
+                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
                 out.display(),
                 path.display(),
-                oci.syscalls.first().map_or(0, |s| s.names.len())
+                oci.syscalls.iter().flat_map(|s| s.names.iter()).collect::<std::collections::BTreeSet<_>>().len(),
+                sets.conditional_names(phase).len(),
+                sets.mode
             );
         }
         None => {
@@ -187,7 +194,19 @@ fn wrap(words: &[String], width: usize) -> Vec<String> {
     lines
 }
 
-fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
+/// Docker's default seccomp profile (moby's `profiles/seccomp/default.json`),
+/// the baseline of `profile show` unless `--baseline` names another.
+const DOCKER_DEFAULT: &str = include_str!("../../tests/data/docker-default-seccomp.json");
+
+fn docker_baseline(baseline: Option<&Path>) -> Result<std::collections::BTreeSet<String>> {
+    let oci = match baseline {
+        Some(b) => profile::load_oci(b).context("cannot load the baseline profile")?,
+        None => serde_json::from_str(DOCKER_DEFAULT).context("the built-in Docker default profile")?,
+    };
+    Ok(table::docker_allowed(&oci))
+}
+
+fn show(json: bool, only: Option<Phase>, baseline: Option<&Path>, path: &Path) -> Result<i32> {
     let p = load(path)?;
     if let Some(phase) = only {
         let set = p.phase(phase).with_context(|| format!("{} has no {phase} phase", path.display()))?;
@@ -196,11 +215,26 @@ fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
         }
         return Ok(0);
     }
+    let docker = docker_baseline(baseline)?;
+    let counts = table::counts(&p, &docker, path)?;
+    let modes: Vec<(profile::CompileMode, profile::PhaseSets)> = profile::CompileMode::ALL
+        .into_iter()
+        .map(|m| profile::phase_sets(&p, &profile::CompileOptions::mode(m), path).map(|s| (m, s)))
+        .collect::<Result<_, _>>()?;
     if json {
         let mut map = serde_json::Map::new();
         for (phase, set) in &p.phases {
             let names = profile::phase_labels(set);
-            map.insert(phase.name().to_string(), serde_json::json!({ "count": names.len(), "syscalls": names }));
+            let mut v = serde_json::json!({ "count": names.len(), "syscalls": names });
+            for (m, sets) in &modes {
+                v[m.name()] = serde_json::json!({
+                    "count": sets.names(*phase).len() + sets.conditional_names(*phase).len(),
+                    "low_form_only": sets.conditional_names(*phase),
+                    "critical_removed_vs_docker": sets.critical_removed(*phase, &docker),
+                    "added": sets.names(*phase).iter().filter(|n| !names.contains(n)).collect::<Vec<_>>(),
+                });
+            }
+            map.insert(phase.name().to_string(), v);
         }
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))?;
         println!("{text}");
@@ -217,6 +251,50 @@ fn show(json: bool, only: Option<Phase>, path: &Path) -> Result<i32> {
                 out.push_str(&format!("{:<phase_w$}  {:>count_w$}  {line}\n", phase.name(), names.len()));
             } else {
                 out.push_str(&format!("{:<phase_w$}  {:>count_w$}  {line}\n", "", ""));
+            }
+        }
+    }
+    // Compiled: what each mode's filter allows, and the critical syscalls
+    // Docker's default allows that it removes.
+    out.push_str(&format!(
+        "\n{:<phase_w$}  {:>6}  {:>6}  {:>8}  {:>16}  {:>18}\n",
+        "PHASE", "TRACED", "STRICT", "BALANCED", "CRITICAL-STRICT", "CRITICAL-BALANCED"
+    ));
+    for (phase, c) in &counts {
+        out.push_str(&format!(
+            "{:<phase_w$}  {:>6}  {:>6}  {:>8}  {:>16}  {:>18}\n",
+            phase.name(),
+            c.traced,
+            c.strict,
+            c.balanced,
+            c.critical_removed_strict,
+            c.critical_removed_balanced
+        ));
+    }
+    let note = format!(
+        "(strict/balanced: syscalls the compiled filter allows; CRITICAL-*: critical syscalls removed vs Docker's default, of the {} it allows; compiled by default: {})",
+        docker.iter().filter(|n| profile::risk::table().is_critical(n)).count(),
+        p.compile.unwrap_or_default()
+    );
+    let words = |t: &str| t.split(' ').map(str::to_string).collect::<Vec<_>>();
+    for line in wrap(&words(&note), SHOW_WIDTH) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    if let Some((_, balanced)) = modes.iter().find(|(m, _)| *m == profile::CompileMode::Balanced) {
+        for (phase, set) in &p.phases {
+            let traced = profile::phase_labels(set);
+            let added: Vec<String> = balanced.names(*phase).into_iter().filter(|n| !traced.contains(n)).collect();
+            let forms = balanced.conditional_names(*phase);
+            if !added.is_empty() || !forms.is_empty() {
+                let mut text = format!("balanced {phase} beyond its trace (margin, widening, families): {}", added.join(" "));
+                if !forms.is_empty() {
+                    text.push_str(&format!("; low form only (no PROT_EXEC): {}", forms.join(" ")));
+                }
+                for line in wrap(&words(&text), SHOW_WIDTH) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
             }
         }
     }

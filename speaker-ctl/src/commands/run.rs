@@ -18,7 +18,7 @@ use crate::sys::{process, signals};
 
 pub fn run(args: RunArgs) -> Result<i32> {
     let phases = match (&args.profile, &args.boot, &args.running) {
-        (Some(p), _, _) => phases::from_profile_with(p, !args.no_margin)?,
+        (Some(p), _, _) => phases::from_profile_with(p, &args.compile.options(args.no_margin))?,
         (None, Some(b), Some(r)) => phases::from_files(b, r, args.shutdown.as_deref())?,
         _ => anyhow::bail!("give --profile FILE, or --boot FILE and --running FILE"),
     };

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use std::path::Path;
 
-use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, Mode, PhaseFilter, SockFilter};
+use crate::profile::schema::Phase;
+use crate::profile::{self, CompileOptions, Mode, PhaseFilter, SockFilter};
 
 /// One phase, compiled in both modes.
 pub struct CompiledPhase {
@@ -33,38 +33,27 @@ pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<
     Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain })
 }
 
-/// The phases of a speaker multi-phase profile (boot required), each with
-/// the safety margin (`profile::margin`) unless the profile turns it off.
-///
-/// The boot filter allows the boot *and* the running syscalls: a service
-/// serves as soon as it is ready, and the switch to the running filter
-/// lands a little later (after the readiness probe fires), so requests
-/// served in between must not be denied.  Likewise the shutdown filter
-/// allows shutdown ∪ running: the switch lands before the signal, and the
-/// service goes on with its running-phase loop until it notices the signal
-/// (redis, e.g., may call epoll_wait once more before it saves its dump;
-/// whether a trace sees that call in its shutdown phase is a matter of
-/// timing).  The running filter allows exactly the running set; `stop`
-/// switches to the shutdown filter before it sends SIGTERM.
+/// The phases of a speaker multi-phase profile (boot required), compiled
+/// as the profile says (its `compile` mode, margin, `allow` and `deny`).
 pub fn from_profile(path: &Path) -> Result<Vec<CompiledPhase>> {
-    from_profile_with(path, true)
+    from_profile_with(path, &CompileOptions::default())
 }
 
-/// Like [`from_profile`]; `margin: false` leaves out the safety margin
-/// (`profile::margin`) even if the profile asks for it.
-pub fn from_profile_with(path: &Path, margin: bool) -> Result<Vec<CompiledPhase>> {
-    let mut p = profile::load_profile(path)?;
-    if !margin {
-        p.margin = Some(false);
-    }
-    profile::margin::apply(&mut p);
-    widen_for_switches(&mut p);
+/// Like [`from_profile`], with the command line's say over the profile
+/// (`--compile`, `--no-margin`, `--allow`, `--deny`).  Every phase's set
+/// comes from [`profile::phase_sets`], the one place phases are compiled
+/// from: the boot filter allows boot ∪ running, the shutdown filter
+/// shutdown ∪ running, a reload filter boot ∪ running ∪ reload (see
+/// [`widen_for_switches`]); the running filter the running set.
+pub fn from_profile_with(path: &Path, opts: &CompileOptions) -> Result<Vec<CompiledPhase>> {
+    let p = profile::load_profile(path)?;
+    let sets = profile::phase_sets(&p, opts, path)?;
     let mut out = Vec::new();
     for phase in Phase::ALL {
-        if p.phase(phase).is_none() {
+        if sets.profile.phase(phase).is_none() {
             continue;
         }
-        let f = profile::phase_filter_at(&p, phase, path)?;
+        let f = sets.filter(phase, path)?;
         out.push(compile_one(phase, &f, path)?);
     }
     anyhow::ensure!(
@@ -75,40 +64,8 @@ pub fn from_profile_with(path: &Path, margin: bool) -> Result<Vec<CompiledPhase>
     Ok(out)
 }
 
-/// Adds the running set to the boot and shutdown sets (see
-/// [`from_profile`] for why), and makes the reload phase of a profile that
-/// reloads (`reload`, or a traced `phases.reload`) boot ∪ running ∪ reload.
-///
-/// Why that union: a reload re-runs part of the boot (nginx re-reads its
-/// configuration and forks new workers that set themselves up as at boot),
-/// while requests go on being served (running); what the traced reload did
-/// is added, so that timing differences between the trace and production
-/// (which worker sets itself up when) cannot break a reload.  Every entry
-/// was traced: a reload needs no more than what was traced, and a profile
-/// with `reload` but no traced reload phase reloads under its boot filter.
-pub fn widen_for_switches(p: &mut Profile) {
-    if let Some(running) = p.phase(Phase::Running).cloned() {
-        for phase in [Phase::Boot, Phase::Shutdown] {
-            add_to_phase(p, phase, &running.syscalls);
-        }
-    }
-    if p.reload.is_some() || p.phase(Phase::Reload).is_some() {
-        let boot = p.phase(Phase::Boot).map(|s| s.syscalls.clone()).unwrap_or_default();
-        p.phases.entry(Phase::Reload).or_default();
-        add_to_phase(p, Phase::Reload, &boot);
-    }
-}
-
-/// Adds `entries` missing from phase `phase` of `p` (if it has that phase).
-pub fn add_to_phase(p: &mut Profile, phase: Phase, entries: &[SyscallEntry]) {
-    if let Some(set) = p.phases.get_mut(&phase) {
-        for e in entries {
-            if !set.syscalls.iter().any(|b| b.name == e.name && b.arch == e.arch) {
-                set.syscalls.push(e.clone());
-            }
-        }
-    }
-}
+/// Where they live now (the profile layer compiles phases).
+pub use crate::profile::policy::{add_to_phase, widen_for_switches};
 
 /// One file per phase (each OCI seccomp JSON or a one-phase speaker profile).
 pub fn from_files(boot: &Path, running: &Path, shutdown: Option<&Path>) -> Result<Vec<CompiledPhase>> {
@@ -124,7 +81,7 @@ pub fn from_files(boot: &Path, running: &Path, shutdown: Option<&Path>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::schema::{PhaseSet, Reload};
+    use crate::profile::schema::{PhaseSet, Profile, Reload, SyscallEntry};
 
     fn set(names: &[&str]) -> PhaseSet {
         PhaseSet {

@@ -65,6 +65,9 @@ pub enum ProfileError {
     #[error("{}: syscall '{name}': {msg}", path.display())]
     BadArgument { path: PathBuf, name: String, msg: String },
 
+    #[error("{}: {msg}", path.display())]
+    BadList { path: PathBuf, msg: String },
+
     #[error("{}: has no {phase} phase", path.display())]
     MissingPhase { path: PathBuf, phase: Phase },
 

@@ -120,6 +120,19 @@ impl CmpOp {
             _ => return None,
         })
     }
+
+    /// The OCI spelling (inverse of [`CmpOp::parse`]).
+    pub fn scmp_name(self) -> &'static str {
+        match self {
+            CmpOp::Ne => "SCMP_CMP_NE",
+            CmpOp::Lt => "SCMP_CMP_LT",
+            CmpOp::Le => "SCMP_CMP_LE",
+            CmpOp::Eq => "SCMP_CMP_EQ",
+            CmpOp::Ge => "SCMP_CMP_GE",
+            CmpOp::Gt => "SCMP_CMP_GT",
+            CmpOp::MaskedEq => "SCMP_CMP_MASKED_EQ",
+        }
+    }
 }
 
 /// One argument condition (OCI `args[]`): `arg[index] OP value` or, for

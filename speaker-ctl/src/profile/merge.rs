@@ -51,6 +51,16 @@ pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
         if out.ready.is_none() {
             out.ready.clone_from(&p.ready);
         }
+        if out.compile.is_none() {
+            out.compile = p.compile;
+        }
+        for (mine, theirs) in [(&mut out.allow, &p.allow), (&mut out.deny, &p.deny)] {
+            for n in theirs {
+                if !mine.contains(n) {
+                    mine.push(n.clone());
+                }
+            }
+        }
         match (&mut out.reload, &p.reload) {
             (None, Some(r)) => out.reload = Some(r.clone()),
             (Some(o), Some(r)) => {

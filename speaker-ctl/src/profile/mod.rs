@@ -5,7 +5,9 @@
 //! [`translate`] turns one phase of a speaker profile into a
 //! [`PhaseFilter`] ([`filter`]), [`oci`] holds the OCI format and its pure
 //! translations, [`bpf`] builds the program with libseccomp; [`merge`] and
-//! [`diff`] work on whole profiles.
+//! [`diff`] work on whole profiles; [`risk`] classifies every syscall and
+//! [`policy`] turns a traced profile into what each phase allows (the one
+//! place phases are compiled from).
 pub mod arch;
 pub mod audit;
 pub mod bpf;
@@ -18,6 +20,8 @@ pub mod margin;
 pub mod merge;
 pub mod mode;
 pub mod oci;
+pub mod policy;
+pub mod risk;
 pub mod schema;
 pub mod table;
 pub mod translate;
@@ -32,4 +36,5 @@ pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFi
 pub use merge::{contributions, merge, Contribution};
 pub use mode::Mode;
 pub use oci::{docker_count, DockerCount, OciProfile};
+pub use policy::{phase_sets, CompileMode, CompileOptions, PhaseSets};
 pub use translate::{allowed_count, phase_filter, phase_filter_at};

@@ -36,6 +36,15 @@
 //!   low-risk set of `profile::margin` (clocks, sleeping, yielding,
 //!   returning from signal handlers, the heap, unmapping, exiting);
 //!   `false` compiles exactly what was traced.
+//! * `compile` (optional, `"balanced"` by default, or `"strict"`): how the
+//!   phases are compiled (see `profile::policy`): `strict` allows what was
+//!   traced (and the margin), `balanced` also the low-risk members of the
+//!   syscall families each phase used and the low-risk syscalls boot used
+//!   (`profile::risk`).  Not the enforce/complain mode of a container.
+//! * `allow`, `deny` (optional lists of x86_64 syscall names): what the
+//!   operator decided, for every phase: `allow` adds a syscall
+//!   unconditionally (e.g. `mprotect` for a JIT), `deny` removes it (even
+//!   if traced).  `--allow`/`--deny` on the command line win over them.
 //! * `ready` (optional) is the readiness condition that ends the boot phase,
 //!   in `speaker-ctl trace --ready` syntax; runtimes use it to switch
 //!   automatically.
@@ -54,9 +63,12 @@
 //! switch to the running filter lands) and the **shutdown filter allows
 //! shutdown ∪ running** (the switch lands before SIGTERM, and the service
 //! runs its running-phase loop until it notices the signal).  The running
-//! filter allows exactly the running set.
+//! filter allows the running set (in `balanced` mode, with its low-risk
+//! family members and the low-risk syscalls boot used: `profile::policy`).
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+pub use super::policy::CompileMode;
 
 /// The `schema` value this version of speaker reads and writes.
 pub const SCHEMA_V1: &str = "speaker.profile/v1";
@@ -214,6 +226,15 @@ pub struct Profile {
     /// Which signals reload the service (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<Reload>,
+    /// How the phases are compiled (default balanced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<CompileMode>,
+    /// Syscalls every phase allows, whatever was traced (operator's decision).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// Syscalls no phase allows, whatever was traced (operator's decision).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 fn default_action() -> String {
@@ -237,6 +258,9 @@ impl Profile {
             learned: BTreeMap::new(),
             margin: None,
             reload: None,
+            compile: None,
+            allow: Vec::new(),
+            deny: Vec::new(),
         }
     }
 
@@ -270,5 +294,22 @@ mod tests {
         let p: Profile = serde_json::from_str(new).unwrap();
         assert_eq!(p.reload.as_ref().unwrap().ready(), "auto");
         assert_eq!(p.phase(Phase::Reload).unwrap().syscalls[0].name, "clone");
+    }
+
+    #[test]
+    fn compile_allow_and_deny_are_optional_and_round_trip() {
+        let old = r#"{"schema":"speaker.profile/v1","phases":{"boot":{"syscalls":[{"name":"read"}]}}}"#;
+        let p: Profile = serde_json::from_str(old).unwrap();
+        assert_eq!((p.compile, p.allow.len(), p.deny.len()), (None, 0, 0));
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(!text.contains("compile") && !text.contains("allow") && !text.contains("deny"), "{text}");
+        let new = r#"{"schema":"speaker.profile/v1","compile":"strict","allow":["mprotect"],"deny":["ptrace"],
+            "phases":{"boot":{"syscalls":[]}}}"#;
+        let p: Profile = serde_json::from_str(new).unwrap();
+        assert_eq!(p.compile, Some(CompileMode::Strict));
+        assert_eq!((p.allow.as_slice(), p.deny.as_slice()), (&["mprotect".to_string()][..], &["ptrace".to_string()][..]));
+        let back: Profile = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        assert!(serde_json::from_str::<Profile>(&new.replace("strict", "loose")).is_err());
     }
 }

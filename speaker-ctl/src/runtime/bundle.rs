@@ -21,6 +21,13 @@ pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
 pub const ANNOTATION_READY: &str = "io.speaker.ready";
 /// `complain` or `enforce` (the default): the mode the container starts in.
 pub const ANNOTATION_MODE: &str = "io.speaker.mode";
+/// `strict` or `balanced`: how the profile's phases are compiled (default:
+/// the profile's `compile`, else balanced).
+pub const ANNOTATION_COMPILE: &str = "io.speaker.compile";
+/// Comma-separated syscalls every phase allows (`--allow`).
+pub const ANNOTATION_ALLOW: &str = "io.speaker.allow";
+/// Comma-separated syscalls no phase allows (`--deny`).
+pub const ANNOTATION_DENY: &str = "io.speaker.deny";
 /// containerd's CRI: `sandbox` (the pod's pause container) or `container`.
 pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// containerd's CRI: the container's name in the pod spec.

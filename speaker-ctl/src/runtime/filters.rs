@@ -4,11 +4,11 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-use super::bundle::{Bundle, ANNOTATION_MODE, ANNOTATION_PROFILE, ANNOTATION_READY};
-use crate::container::phases::{add_to_phase, compile_one, widen_for_switches, CompiledPhase};
+use super::bundle::{Bundle, ANNOTATION_ALLOW, ANNOTATION_COMPILE, ANNOTATION_DENY, ANNOTATION_MODE, ANNOTATION_PROFILE, ANNOTATION_READY};
+use crate::container::phases::{add_to_phase, compile_one, CompiledPhase};
 use crate::container::ready::Readiness;
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, Arch, Mode, OciProfile};
+use crate::profile::{self, Arch, CompileMode, CompileOptions, Mode, OciProfile};
 
 /// seccomp's flag that makes the kernel report every denial of the
 /// filter (audit `type=1326`), whatever its action: crun passes OCI
@@ -150,10 +150,14 @@ pub struct BundleFilters {
     pub ready: Option<String>,
     /// The mode the container starts in (annotation `io.speaker.mode`).
     pub mode: Mode,
+    /// How the phases were compiled (annotation `io.speaker.compile`, else
+    /// the profile's `compile`, else balanced).
+    pub compile: CompileMode,
 }
 
-/// Loads the profile and makes every phase's filter.  Like `speaker-ctl
-/// run`, boot and shutdown also allow the running set; the boot filter
+/// Loads the profile and makes every phase's filter from
+/// `profile::phase_sets` (as `speaker-ctl run` does: compile mode, margin,
+/// allow/deny, boot and shutdown also allow the running set); the boot filter
 /// crun installs also allows [`RUNTIME_PROLOGUE`].
 impl BundleFilters {
     pub fn compile(bundle: &Bundle, path: &Path) -> Result<BundleFilters> {
@@ -202,9 +206,9 @@ impl BundleFilters {
         // `crate::container::phases::widen_for_switches`), the running set as
         // traced; the first process's boot filter also lets crun finish
         // (prologue; start-up, which any boot phase already has).
-        let mut own = profile.clone();
-        profile::margin::apply(&mut own);
-        widen_for_switches(&mut own);
+        let opts = compile_options(bundle)?;
+        let sets = profile::phase_sets(&profile, &opts, path)?;
+        let own = sets.profile.clone();
         let (prologue, startup) = (named(RUNTIME_PROLOGUE), named(PROGRAM_STARTUP));
         let mut first = own.clone();
         add_to_phase(&mut first, Phase::Boot, &prologue);
@@ -224,9 +228,9 @@ impl BundleFilters {
             if src.phase(phase).is_none() {
                 continue;
             }
-            let filter = profile::phase_filter_at(src, phase, path)?;
+            let filter = sets.filter_of(src, phase, path)?;
             phases.push(compile_one(phase, &filter, path)?);
-            let (mut o, _dropped) = profile::oci::from_phase(src, phase, path)?;
+            let (mut o, _dropped) = sets.oci_of(src, phase, path)?;
             o.flags.push(FLAG_LOG.to_string());
             if mode == Mode::Complain {
                 o.default_action = "SCMP_ACT_LOG".to_string();
@@ -234,18 +238,39 @@ impl BundleFilters {
             }
             oci.push((phase, o));
             let exec_src = if phase == Phase::Boot { &first } else { &exec };
-            let (mut o, _dropped) = profile::oci::from_phase(exec_src, phase, path)?;
+            let (mut o, _dropped) = sets.oci_of(exec_src, phase, path)?;
             o.flags.push(FLAG_LOG.to_string());
             exec_oci.push((phase, o));
-            let f = profile::phase_filter_at(exec_src, phase, path)?;
+            let f = sets.filter_of(exec_src, phase, path)?;
             exec_progs.push((phase, profile::compile(&f).with_context(|| format!("cannot compile the exec filter of the {phase} phase"))?));
         }
         let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
         if let Some(r) = &ready {
             Readiness::parse_for_runtime(r).with_context(|| format!("readiness condition of {}", path.display()))?;
         }
-        Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready, mode })
+        Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready, mode, compile: sets.mode })
     }
+}
+
+/// The annotations' say over how the profile is compiled:
+/// `io.speaker.compile` (strict or balanced), `io.speaker.allow` and
+/// `io.speaker.deny` (comma-separated syscall names), as `speaker-ctl run
+/// --compile/--allow/--deny`.
+pub fn compile_options(bundle: &Bundle) -> Result<CompileOptions> {
+    let mode = match bundle.annotation(ANNOTATION_COMPILE) {
+        None => None,
+        Some(m) => Some(
+            m.parse::<CompileMode>()
+                .map_err(|e| anyhow::anyhow!("annotation {ANNOTATION_COMPILE} of {}: {e}", bundle.config_path.display()))?,
+        ),
+    };
+    let list = |key: &str| -> Vec<String> {
+        bundle
+            .annotation(key)
+            .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    Ok(CompileOptions { mode, margin: None, allow: list(ANNOTATION_ALLOW), deny: list(ANNOTATION_DENY) })
 }
 
 #[cfg(test)]
@@ -259,7 +284,7 @@ mod tests {
 
     #[test]
     fn boot_filter_is_boot_running_and_runtime_prologue_and_exec_filters_add_start_up() {
-        let (_d, b) = setup("widen", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        let (_d, b) = setup("widen", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.compile":"strict""#);
         assert_eq!(b.profile_path(), Some(b.dir.join("profile.json")));
         assert_eq!(b.process_args(), vec!["svc", "--x"]);
         let filters = BundleFilters::compile(&b, &b.profile_path().unwrap()).unwrap();
@@ -286,6 +311,35 @@ mod tests {
             assert!(exec(Phase::Shutdown).contains(&n.to_string()), "{n} missing from the shutdown exec filter");
         }
         assert_eq!(filters.exec_progs.len(), 3);
+    }
+
+    #[test]
+    fn balanced_is_the_default_and_annotations_choose_allow_and_deny() {
+        let (_d, b) = setup("balanced", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        let filters = BundleFilters::compile(&b, &b.profile_path().unwrap()).unwrap();
+        assert_eq!(filters.compile, CompileMode::Balanced);
+        let running = names(&filters.oci.iter().find(|(q, _)| *q == Phase::Running).unwrap().1);
+        // accept4's family, and getpriority (low, used by boot); never bind or capset.
+        for n in ["accept4", "accept", "getpriority"] {
+            assert!(running.contains(&n.to_string()), "{n} missing from balanced running {running:?}");
+        }
+        for n in ["bind", "capset", "execve"] {
+            assert!(!running.contains(&n.to_string()), "{n} must not be in balanced running");
+        }
+        let (_d, b) = setup(
+            "lists",
+            PROFILE,
+            r#""io.speaker.profile":"profile.json","io.speaker.compile":"strict","io.speaker.allow":"mprotect, madvise","io.speaker.deny":"accept4""#,
+        );
+        let filters = BundleFilters::compile(&b, &b.profile_path().unwrap()).unwrap();
+        let running = names(&filters.oci.iter().find(|(q, _)| *q == Phase::Running).unwrap().1);
+        assert_eq!(running, vec!["madvise", "mprotect"]);
+        let (_d, b) = setup("badmode", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.compile":"loose""#);
+        let err = format!("{:#}", BundleFilters::compile(&b, &b.profile_path().unwrap()).err().unwrap());
+        assert!(err.contains("io.speaker.compile") && err.contains("loose"), "{err}");
+        let (_d, b) = setup("badname", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.allow":"mprotekt""#);
+        let err = format!("{:#}", BundleFilters::compile(&b, &b.profile_path().unwrap()).err().unwrap());
+        assert!(err.contains("mprotekt"), "{err}");
     }
 
     #[test]
