@@ -5,7 +5,7 @@
 //! and passed.
 //!
 //! The profiles are the Debian 13 guest's own, examples/profiles/debian13/
-//! (traced there by `scripts/demo --kernel debian --update-profiles`):
+//! (traced there by `scripts/demo --guest trixie --all --update-profiles`):
 //! trixie's glibc 2.41, nginx and redis make syscalls bookworm's do not
 //! (`fstat` above all), so the bookworm guest's examples/profiles/ would
 //! deny them in the running phase.

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use speaker::profile::schema::{Phase, Profile, SyscallEntry};
+use speaker::profile::CompileMode;
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
 
@@ -53,6 +54,9 @@ pub fn probe_profile() -> Result<PathBuf, String> {
         ensure!(o.code == 0, "tracing speaker-probe failed: {}", o.stderr);
         let mut p: Profile = serde_json::from_str(&fs::read_to_string(out).unwrap()).map_err(|e| e.to_string())?;
         p.ready = None;
+        // The scenarios prove the mechanism with getpriority, a low-risk
+        // syscall that `balanced` would give the running phase back.
+        p.compile = Some(CompileMode::Strict);
         let boot = p.phases.get_mut(&Phase::Boot).ok_or("no boot phase")?;
         boot.syscalls.push(SyscallEntry { name: "getpriority".into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None });
         let running = p.phase(Phase::Running).ok_or("no running phase")?;

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use speaker::profile::schema::{Phase, Profile, SyscallEntry};
+use speaker::profile::CompileMode;
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Out, Outcome};
 
@@ -100,6 +101,8 @@ pub fn reload_profile() -> Result<PathBuf, String> {
         boot.syscalls.push(SyscallEntry { name: "getpriority".into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None });
         // The runtime's monitor: same ports and tasks for 2 s.
         p.ready = Some("auto".into());
+        // getpriority is low-risk: only `strict` keeps it boot-only.
+        p.compile = Some(CompileMode::Strict);
         fs::write(out, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| e.to_string())?;
         Ok(PathBuf::from(out))
     })

@@ -65,6 +65,8 @@ pub fn allow_list_profile(name: &str) -> PathBuf {
             "schema": "speaker.profile/v1",
             "name": name,
             "default_action": "SCMP_ACT_ERRNO",
+            // The phases exactly as listed (getpriority is low-risk).
+            "compile": "strict",
             "phases": {
                 "boot": phase(&["sysinfo"]),
                 "running": phase(&["sysinfo", "mount", "sethostname", "getpriority"]),
