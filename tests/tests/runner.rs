@@ -44,29 +44,36 @@ fn qemu_run_reports_guest_timeout() {
     assert!(err.contains("did not finish within 20s"), "{err}");
 }
 
+/// One boot for the two tests below: speaker.ko loaded, a shared directory,
+/// and a command whose status is not 0 (`speaker-ctl version`, then the
+/// share's script, which exits 7).
+fn status_and_share_boot() -> &'static (Option<i32>, String) {
+    static RUN: std::sync::OnceLock<(Option<i32>, String)> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("speaker-share-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hello.sh"), "echo hello from the share; exit 7\n").unwrap();
+        let out = Command::new(root().join("qemu/run"))
+            .args(["--share", dir.to_str().unwrap(), "--", "sh", "-c", "speaker-ctl version && sh /mnt/share/hello.sh"])
+            .output()
+            .expect("cannot run qemu/run");
+        let _ = std::fs::remove_dir_all(&dir);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+}
+
 #[test]
 fn qemu_run_returns_the_command_status() {
-    let out = Command::new(root().join("qemu/run"))
-        .args(["--", "sh", "-c", "speaker-ctl version && exit 3"])
-        .output()
-        .expect("cannot run qemu/run");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let (code, stdout) = status_and_share_boot();
+    assert_eq!(*code, Some(7), "{stdout}");
     assert!(stdout.contains("speaker-ctl 0.1.0 (ABI 1)") && stdout.contains("speaker.ko 0.1.0 (ABI 1"), "{stdout}");
 }
 
 #[test]
 fn qemu_run_shares_a_directory_read_only_copy() {
-    let dir = std::env::temp_dir().join(format!("speaker-share-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("hello.sh"), "echo hello from the share; exit 7\n").unwrap();
-    let out = Command::new(root().join("qemu/run"))
-        .args(["--no-module", "--share", dir.to_str().unwrap(), "--", "sh", "/mnt/share/hello.sh"])
-        .output()
-        .expect("cannot run qemu/run");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(out.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from the share"));
+    let (code, stdout) = status_and_share_boot();
+    assert_eq!(*code, Some(7), "{stdout}");
+    assert!(stdout.contains("hello from the share"), "{stdout}");
 }
 
 #[test]

@@ -14,5 +14,9 @@ speaker_tests::vm_oci_tests!(
     qemu_args: speaker_tests::host::vm_oci_share_args("vm-oci-share", &["--kernel", "debian", "--guest", "bookworm"]),
     complete: every_vm_oci_scenario_has_a_test_and_the_kernel_log_is_clean,
     // Only the bookworm guest has PostgreSQL and MariaDB.
-    also: [postgres_and_mariadb_keep_their_data_across_restart],
+    also: [
+        postgres_and_mariadb_keep_their_data_across_restart,
+        postgres_vacuum_truncate_survives_the_running_phase,
+        held_out_workloads_pass_under_balanced,
+    ],
 );

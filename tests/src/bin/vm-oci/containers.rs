@@ -110,13 +110,21 @@ pub fn rt_to_file(args: &[&str], out: &str) -> Result<std::process::Child, Strin
 /// Runs `service`'s container (from services.sh and its committed profile)
 /// until its automatic switch.
 pub fn start_service(service: &str, id: &str) -> Result<(), String> {
+    start_service_with(service, id, &[], 60)
+}
+
+/// [`start_service`] with more `oci-bundle` arguments (annotations), waiting
+/// up to `secs` for the switch.
+pub fn start_service_with(service: &str, id: &str, extra: &[&str], secs: u64) -> Result<(), String> {
     remove_all_containers();
     let cmd = service_var(&format!("{service}_cmd"));
     let words: Vec<&str> = cmd.split_whitespace().collect();
     let profile = share().join(format!("profiles/{service}.json"));
-    let b = bundle(service, &["--profile", profile.to_str().unwrap()], &words)?;
+    let mut args = vec!["--profile", profile.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let b = bundle(service, &args, &words)?;
     run_detached(&b, id)?;
-    wait_phase(id, "running", 60)?;
+    wait_phase(id, "running", secs)?;
     // The monitor logs the switch right after it (and after saving state).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -30,6 +30,7 @@ use crate::workloads::every_demo_workload_runs_after_the_switch;
 mod containers;
 mod denials;
 mod fail_closed;
+mod heldout;
 mod probe;
 mod reload;
 mod services;
@@ -58,6 +59,8 @@ fn main() {
         ("foreground_runs_send_reload_signals_through_the_reload_phase", foreground_runs_send_reload_signals_through_the_reload_phase),
         ("every_demo_workload_runs_after_the_switch", every_demo_workload_runs_after_the_switch),
         ("postgres_and_mariadb_keep_their_data_across_restart", postgres_and_mariadb_keep_their_data_across_restart),
+        ("postgres_vacuum_truncate_survives_the_running_phase", heldout::postgres_vacuum_truncate_survives_the_running_phase),
+        ("held_out_workloads_pass_under_balanced", heldout::held_out_workloads_pass_under_balanced),
         (
             "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles",
             fail_closed::speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,

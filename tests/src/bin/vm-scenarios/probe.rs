@@ -20,6 +20,9 @@ pub struct Probe {
     pub tasks: usize,
 }
 
+/// See [`Probe::wait_ready`].
+const PROBE_TIMEOUT_SECS: u64 = 180;
+
 impl Probe {
     pub fn start(cid: &str, phases: &[PathBuf], probe_args: &[&str], tasks: usize) -> Result<Probe, String> {
         let dir = PathBuf::from(format!("/tmp/c/{cid}"));
@@ -45,8 +48,12 @@ impl Probe {
         Ok(p)
     }
 
+    /// How long a probe may take to start or answer: generous, since a
+    /// scenario may storm the guest's two vCPUs while another guest shares
+    /// the host's cores (scripts/test runs two at once); a passing probe
+    /// answers in well under a second.
     pub fn wait_ready(&self) -> Outcome {
-        wait_until(&format!("{} tasks of {} to be ready", self.tasks, self.cid), Duration::from_secs(60), || {
+        wait_until(&format!("{} tasks of {} to be ready", self.tasks, self.cid), Duration::from_secs(PROBE_TIMEOUT_SECS), || {
             fs::read_dir(&self.dir)
                 .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("ready.")).count())
                 .unwrap_or(0)
@@ -89,7 +96,7 @@ impl Probe {
             v.sort();
             v
         };
-        wait_until(&format!("{} tasks of {} to answer '{op}'", self.tasks, self.cid), Duration::from_secs(60), || {
+        wait_until(&format!("{} tasks of {} to answer '{op}'", self.tasks, self.cid), Duration::from_secs(PROBE_TIMEOUT_SECS), || {
             collect().len() >= self.tasks
         })?;
         Ok(collect())
