@@ -253,6 +253,9 @@ pub struct SwitchArgs {
     /// Enforce mode: everything outside the phase's set is denied (the profile's default action).
     #[arg(long)]
     pub enforce: bool,
+    /// Compile the container's phases again from this profile first (e.g. the output of 'speaker-ctl profile learn'), then switch: the live container gets the new filter without a restart.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

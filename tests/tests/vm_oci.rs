@@ -18,5 +18,6 @@ speaker_tests::vm_oci_tests!(
         postgres_and_mariadb_keep_their_data_across_restart,
         postgres_vacuum_truncate_survives_the_running_phase,
         held_out_workloads_pass_under_balanced,
+        held_out_failure_is_fixed_by_complain_learn_enforce,
     ],
 );

@@ -4,6 +4,7 @@ use anyhow::Result;
 use crate::cli::SwitchArgs;
 use crate::container::switch::switch_mode;
 use crate::profile::Mode;
+use crate::runtime::reprofile::reprofile;
 
 pub fn run(args: SwitchArgs) -> Result<i32> {
     let mode = match (args.complain, args.enforce) {
@@ -11,6 +12,14 @@ pub fn run(args: SwitchArgs) -> Result<i32> {
         (_, true) => Some(Mode::Enforce),
         _ => None,
     };
+    if let Some(p) = &args.profile {
+        reprofile(&args.cid, p)?;
+    }
+    // With only a new profile: the current phase, recompiled.
+    let mode = mode.or_else(|| {
+        (args.profile.is_some() && args.to.is_none())
+            .then(|| crate::container::state::ContainerState::load(&args.cid).map(|s| s.mode).unwrap_or_default())
+    });
     let s = switch_mode(&args.cid, args.to, mode)?;
     let r = s.report;
     let (from, to) = if s.from_mode == s.to_mode && s.to_mode == Mode::Enforce {

@@ -16,6 +16,7 @@ pub mod filters;
 pub mod guard;
 pub mod kill;
 pub mod monitor;
+pub mod reprofile;
 pub mod run;
 pub mod start;
 

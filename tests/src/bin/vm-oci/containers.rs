@@ -116,10 +116,14 @@ pub fn start_service(service: &str, id: &str) -> Result<(), String> {
 /// [`start_service`] with more `oci-bundle` arguments (annotations), waiting
 /// up to `secs` for the switch.
 pub fn start_service_with(service: &str, id: &str, extra: &[&str], secs: u64) -> Result<(), String> {
+    start_service_profile(service, id, &share().join(format!("profiles/{service}.json")), extra, secs)
+}
+
+/// [`start_service_with`] under the profile `profile`.
+pub fn start_service_profile(service: &str, id: &str, profile: &Path, extra: &[&str], secs: u64) -> Result<(), String> {
     remove_all_containers();
     let cmd = service_var(&format!("{service}_cmd"));
     let words: Vec<&str> = cmd.split_whitespace().collect();
-    let profile = share().join(format!("profiles/{service}.json"));
     let mut args = vec!["--profile", profile.to_str().unwrap()];
     args.extend_from_slice(extra);
     let b = bundle(service, &args, &words)?;

@@ -6,11 +6,13 @@
 //! service did, not what it may do).
 
 use std::fs;
+use std::path::Path;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, Outcome};
+use speaker_tests::guest::{run, Outcome, PrintkUnlimited};
 
-use crate::containers::{crun_status, phase_of, service_var, start_service_with, stop_and_delete};
+use crate::containers::{crun_status, phase_of, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete};
+
 use crate::workloads::{demo_services, empty_log};
 
 /// One held-out run of a service under a compile mode.
@@ -102,4 +104,52 @@ pub fn postgres_vacuum_truncate_survives_the_running_phase() -> Outcome {
     ensure!(r.denials.is_empty(), "denials during VACUUM truncate:\n{}", r.denials);
     ensure!(r.fatal.is_empty(), "postgres' log after VACUUM truncate: {:?}", r.fatal);
     Ok(())
+}
+
+/// The learn loop closes what the profile missed, without a restart: nginx
+/// under a strict profile whose running phase lacks `sendfile` fails the
+/// held-out large-file workload; the container goes to complain mode, the
+/// workload passes and `sendfile` is logged; `profile learn` adds it to the
+/// running phase; `switch --enforce --profile` gives the same container
+/// the learned filter, and the workload passes under enforce with no new
+/// denial (same first process: no restart).
+pub fn held_out_failure_is_fixed_by_complain_learn_enforce() -> Outcome {
+    let _unlimited = PrintkUnlimited::new()?;
+    let id = "learnloop";
+    let base: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(share().join("profiles/nginx.json")).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let mut p = base.clone();
+    p["compile"] = "strict".into();
+    for phase in ["running", "reload", "shutdown"] {
+        if let Some(list) = p["phases"][phase]["syscalls"].as_array_mut() {
+            list.retain(|e| e["name"] != "sendfile");
+        }
+    }
+    let without = "/srv/nginx-without-sendfile.json";
+    fs::write(without, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| e.to_string())?;
+    let log = service_var("nginx_log");
+    empty_log(&log);
+    start_service_profile("nginx", id, Path::new(without), &[], 120)?;
+    let pid = state_pid(id);
+    let largefile = service_var("nginx_heldout_largefile");
+    let o = run("sh", &["-c", &largefile]);
+    ensure!(o.code != 0, "the large file was served under a running phase without sendfile: {}", o.stdout);
+    let o = run("speaker-ctl", &["switch", id, "--complain"]);
+    ensure!(o.code == 0, "switch --complain: {}{}", o.stdout, o.stderr);
+    let o = run("sh", &["-c", &largefile]);
+    ensure!(o.code == 0, "the large file in complain mode: {}{}", o.stdout, o.stderr);
+    let learned = "/srv/nginx-learned.json";
+    let o = run("speaker-ctl", &["profile", "learn", id, "-o", learned]);
+    ensure!(o.code == 0 && o.stdout.contains("+sendfile"), "profile learn: {}{}", o.stdout, o.stderr);
+    let o = run("speaker-ctl", &["switch", id, "--enforce", "--profile", learned]);
+    ensure!(o.code == 0, "switch --enforce --profile: {}{}", o.stdout, o.stderr);
+    ensure!(phase_of(id).as_deref() == Some("running"), "not in running after the switch: {:?}", phase_of(id));
+    let before = run("speaker-ctl", &["denials", id]).stdout.lines().count();
+    let o = run("sh", &["-c", &largefile]);
+    ensure!(o.code == 0, "the large file under the learned profile, enforced: {}{}", o.stdout, o.stderr);
+    let after = run("speaker-ctl", &["denials", id]).stdout;
+    ensure!(after.lines().count() == before, "new denials under the learned profile: {after}");
+    ensure!(state_pid(id) == pid, "the container was restarted (pid {pid} -> {})", state_pid(id));
+    stop_and_delete(id)
 }
