@@ -75,6 +75,11 @@ nginx_heldout_logrotate="mv /var/log/nginx/access.log /var/log/nginx/access.log.
 nginx_heldout_manyclients="ab -q -k -n 20000 -c 200 http://127.0.0.1/ > /tmp/nginx-many.out && grep -q 'Failed requests: *0' /tmp/nginx-many.out \
   && ! grep -q Non-2xx /tmp/nginx-many.out"
 # What in nginx's error log means a held-out run failed.
+# An operator's decision (issue 23's per-service allow list, passed as the
+# annotation io.speaker.allow): nginx's master chowns its logs to the worker
+# user when it reopens them on SIGUSR1 (log rotation), which no trace sees
+# unless it rotates logs; chown is moderate, so balanced does not add it.
+nginx_allow="chown"
 nginx_fatal="\\[(crit|alert|emerg)\\]|Operation not permitted|exited on signal"
 
 # redis: default save points (so SIGTERM makes it save its dump), data and

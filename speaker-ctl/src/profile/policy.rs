@@ -42,7 +42,8 @@ use super::translate::phase_filter_at;
 pub enum CompileMode {
     /// Traced (+ margin).
     Strict,
-    /// Traced ∪ low-risk family members ∪ low-risk boot syscalls (+ margin).
+    /// Traced ∪ the low-risk members of the families of what was traced or
+    /// of the low-risk syscalls boot used ∪ those boot syscalls (+ margin).
     #[default]
     Balanced,
 }
@@ -142,7 +143,11 @@ pub fn balanced_additions(traced: &BTreeSet<String>, boot: Option<&BTreeSet<Stri
             forms.insert(n.to_string());
         }
     };
-    let families: BTreeSet<&str> = traced.iter().filter_map(|n| t.family(n)).collect();
+    // The families of what the phase traced, and of the low-risk syscalls
+    // boot used (a service that read one identity at boot may read another
+    // later: getpid at boot, gettid in a thread started by an operation).
+    let low_boot: Vec<&String> = boot.into_iter().flatten().filter(|n| is_low(n)).collect();
+    let families: BTreeSet<&str> = traced.iter().chain(low_boot.iter().copied()).filter_map(|n| t.family(n)).collect();
     for f in families {
         for e in t.members(f) {
             add(&e.name);

@@ -34,7 +34,14 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
     empty_log(&log);
     let id = format!("{service}-ho-{mode}");
     let compile = format!("io.speaker.compile={mode}");
-    start_service_with(service, &id, &["--annotation", &compile], 180)?;
+    let mut annotations = vec!["--annotation".to_string(), compile];
+    // The operator's allow list for the service (services.sh `<svc>_allow`).
+    let allow: Vec<String> = service_var(&format!("{service}_allow")).split_whitespace().map(str::to_string).collect();
+    if !allow.is_empty() {
+        annotations.extend(["--annotation".to_string(), format!("io.speaker.allow={}", allow.join(","))]);
+    }
+    let annotations: Vec<&str> = annotations.iter().map(String::as_str).collect();
+    start_service_with(service, &id, &annotations, 180)?;
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for w in names {
         let o = run("sh", &["-c", &service_var(&format!("{service}_heldout_{w}"))]);
