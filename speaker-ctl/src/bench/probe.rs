@@ -80,8 +80,10 @@ pub struct Setup<'a> {
 pub struct Measured {
     /// Nanoseconds per call of each probe.
     pub ns_per_call: Vec<f64>,
-    /// x86_64 syscall numbers the kernel's action cache allows outright.
-    pub cached: BTreeSet<u32>,
+    /// x86_64 syscall numbers the kernel's action cache allows outright
+    /// (`None`: the kernel does not show it, no `CONFIG_SECCOMP_CACHE_DEBUG`,
+    /// as on Debian's kernel).
+    pub cached: Option<BTreeSet<u32>>,
 }
 
 fn now_ns() -> u64 {
@@ -133,9 +135,10 @@ fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::F
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
 
-fn cache_of(pid: i32) -> BTreeSet<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/seccomp_cache")).unwrap_or_default();
-    text.lines()
+fn cache_of(pid: i32) -> Option<BTreeSet<u32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/seccomp_cache")).ok()?;
+    let cached = text
+        .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             match (w.next(), w.next().and_then(|n| n.parse().ok()), w.next()) {
@@ -143,7 +146,8 @@ fn cache_of(pid: i32) -> BTreeSet<u32> {
                 _ => None,
             }
         })
-        .collect()
+        .collect();
+    Some(cached)
 }
 
 /// Forks a child set up as `setup`, times `calls` calls of each probe and
