@@ -93,7 +93,7 @@ pub fn markdown(res: &Results) -> String {
     let deep = fact(res, "filter.probe.deep");
     let _ = writeln!(
         m,
-        "\n**Filter cost per syscall** (ns per call, {}; {} calls per round; \"cached\": the kernel's action cache allows it without running the filter; \"insns\": BPF instructions run, all filters of the task)\n",
+        "\n**Filter cost per syscall** (ns per call, {}; {} calls per round, the median of 9 batches; \"cached\": the kernel's action cache allows it without running the filter; \"insns\": BPF instructions run, all filters of the task)\n",
         clock_note(res, "filter"),
         fact(res, "filter.calls_per_run")
     );
@@ -251,7 +251,7 @@ pub fn compare(runs: &[(String, Results)]) -> String {
     for name in names {
         let vals: Vec<Option<f64>> = runs.iter().map(|(_, r)| r.ratio_named(name).map(|x| x.value)).collect();
         let present: Vec<f64> = vals.iter().flatten().copied().collect();
-        let cells: Vec<String> = vals.iter().map(|v| v.map(num).unwrap_or_else(|| "–".into())).collect();
+        let cells: Vec<String> = vals.iter().map(|v| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "–".into())).collect();
         let _ = writeln!(m, "| {name} | {} | ±{:.2} % |", cells.join(" | "), spread_pct(&present));
     }
     m
@@ -346,6 +346,6 @@ mod tests {
             ("run".to_string(), r)
         };
         let text = compare(&[run(0.99), run(1.0), run(1.01)]);
-        assert!(text.contains("| getppid: swapped / fresh | 0.990 | 1.00 | 1.01 | ±1.00 % |"), "{text}");
+        assert!(text.contains("| getppid: swapped / fresh | 0.9900 | 1.0000 | 1.0100 | ±1.00 % |"), "{text}");
     }
 }
