@@ -18,7 +18,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         threads: args.threads,
         processes: args.processes,
         syscalls: pick(args.syscalls, 20000, 2000),
-        requests: pick(args.requests, 100, 40),
+        requests: pick(args.requests, 2000, 200),
         switches: pick(args.switches as u64, 100, 10) as usize,
         baseline_secs: if smoke && args.baseline_secs == 10.0 { 2.0 } else { args.baseline_secs },
         bundles: args.bundles,
