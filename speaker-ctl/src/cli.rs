@@ -307,7 +307,7 @@ pub struct BenchArgs {
     /// Syscalls per filter-cost measurement.
     #[arg(long, default_value_t = 20000)]
     pub syscalls: u64,
-    /// Requests per throughput measurement (ab; redis-benchmark gets ten times as many, of GET and of SET; a fifth under the tracers). Under -icount nginx serves ~4000 requests per guest second, redis ~15000.
+    /// Requests per throughput measurement (ab; redis-benchmark gets four times as many, of GET and of SET; a fifth under the tracers). Under -icount nginx serves ~4000 requests per guest second, redis ~15000.
     #[arg(long, default_value_t = 2000)]
     pub requests: u64,
     /// Switches while clients hammer nginx and redis.

@@ -25,7 +25,7 @@ pub const SERVICES: [Service; 2] = [Service::Nginx, Service::Redis];
 /// redis-benchmark gets this many times the requests of ab: redis serves
 /// several times more per second, and redis-benchmark times a test in whole
 /// milliseconds (its rate is only as fine as a test is long).
-pub const REDIS_FACTOR: u64 = 10;
+pub const REDIS_FACTOR: u64 = 4;
 
 impl Service {
     pub fn name(self) -> &'static str {

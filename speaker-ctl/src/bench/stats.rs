@@ -44,8 +44,8 @@ impl Resolution {
     /// How results.md reads it.
     pub fn describe(self) -> &'static str {
         match self {
-            Resolution::Higher => "higher in every round",
-            Resolution::Lower => "lower in every round",
+            Resolution::Higher => "above 1",
+            Resolution::Lower => "below 1",
             Resolution::Equal => "equal within 1 %",
             Resolution::NotResolved => "not resolved",
         }
