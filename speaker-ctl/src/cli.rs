@@ -48,6 +48,20 @@ pub enum Command {
     Bench(BenchArgs),
     /// Rewrite results.md and the plots of a bench run from its results.json (in DIR).
     BenchReport { dir: PathBuf },
+    /// Join the results.json of several boots of one bench run (scripts/bench: the icount boot's and the wall-clock boot's) into OUT's results.json, results.md and plots.
+    BenchMerge {
+        /// Where the merged results go.
+        #[arg(long)]
+        out: PathBuf,
+        /// The boots' results.json files.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+    },
+    /// Print the ratios of several bench runs (their results.json) side by side with their spread across the runs.
+    BenchCompare {
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+    },
     /// (internal) The payload of `bench` containers: idle threads in idle processes.
     #[command(hide = true)]
     BenchPayload {
@@ -313,6 +327,9 @@ pub struct BenchArgs {
     /// A short run: 3 runs, few iterations, every figure still present (unless given explicitly).
     #[arg(long)]
     pub smoke: bool,
+    /// The guest's clock: icount (scripts/bench boots with `qemu/run --icount`: guest time counts instructions) or wall.
+    #[arg(long, default_value = "wall", value_parser = ["wall", "icount"])]
+    pub clock: String,
     /// Suites to run: filter, switch, service, throughput, tracing, memory.
     #[arg(long, value_delimiter = ',', default_value = "filter,switch,service,throughput,tracing,memory")]
     pub suites: Vec<String>,
@@ -325,8 +342,8 @@ pub struct BenchArgs {
     /// Syscalls per filter-cost measurement.
     #[arg(long, default_value_t = 20000)]
     pub syscalls: u64,
-    /// Requests per throughput measurement (ab; redis-benchmark, of GET and of SET; a fifth under the tracers). Under TCG nginx and redis serve tens of requests per second.
-    #[arg(long, default_value_t = 100)]
+    /// Requests per throughput measurement (ab; redis-benchmark gets four times as many, of GET and of SET; a fifth under the tracers). Under -icount nginx serves ~4000 requests per guest second, redis ~15000.
+    #[arg(long, default_value_t = 2000)]
     pub requests: u64,
     /// Switches while clients hammer nginx and redis.
     #[arg(long, default_value_t = 100)]

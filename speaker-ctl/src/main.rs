@@ -27,6 +27,8 @@ fn main() {
         Command::Denials(args) => commands::denials::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::BenchReport { dir } => commands::bench::report(&dir),
+        Command::BenchMerge { out, parts } => commands::bench::merge(&out, &parts),
+        Command::BenchCompare { runs } => commands::bench::compare(&runs),
         Command::BenchPayload { threads, processes } => commands::bench::payload(threads, processes),
     };
     match result {

@@ -1,6 +1,7 @@
-//! `scripts/bench --smoke` (one boot of the full guest, few iterations)
-//! writes every figure of the benchmark, both plots, and leaves the guest
-//! kernel's log free of KASAN and lockdep reports.
+//! `scripts/bench --smoke` (two boots of the full guest, one under -icount
+//! for the CPU-cost figures and one on the wall clock; few iterations)
+//! writes every figure of the benchmark, the ratios with their ranges, both
+//! plots, and leaves the guest kernel's logs free of reports.
 use std::process::Command;
 
 #[test]
@@ -18,6 +19,19 @@ fn bench_smoke_writes_every_figure() {
     let missing: Vec<String> = speaker::bench::required_figures().into_iter().filter(|f| !res.figures.contains_key(f)).collect();
     assert!(missing.is_empty(), "figures missing from results.json: {missing:?}");
     assert!(!res.ratios.is_empty(), "no ratio in results.json");
+    let clocks: Vec<speaker::bench::Clock> = res.meta.boots.iter().map(|b| b.clock).collect();
+    assert_eq!(clocks, [speaker::bench::Clock::Icount, speaker::bench::Clock::Wall], "the boots merged into results.json");
+    // The P1 and P4 ratios come from interleaved rounds: each has a range
+    // and a reading (resolved or not).
+    for name in [
+        "getppid: swapped / fresh",
+        "deep: running / Docker default",
+        "nginx: speaker running / no seccomp",
+        "redis: Docker default / no seccomp",
+    ] {
+        let r = res.ratios.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no ratio '{name}' in results.json"));
+        assert!(r.min.is_some() && r.max.is_some() && r.resolution.is_some(), "ratio '{name}' has no range: {r:?}");
+    }
     for plot in ["switch-latency.svg", "throughput.svg"] {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap_or_default();
         assert!(svg.starts_with("<svg") && (svg.contains("<circle") || svg.contains("<rect x")), "{plot} is not a plot");

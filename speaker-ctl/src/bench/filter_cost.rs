@@ -11,12 +11,15 @@
 use super::bpf_path;
 use super::error::BenchError;
 use super::probe::{self, Probe, Setup};
-use super::results::{Results, PROBES};
+use super::results::{Results, FILTER_CASES, FILTER_PROBES};
 use super::Options;
 use crate::device::Device;
 use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
 use crate::profile::{self, Arch, Layout, SockFilter};
+
+pub const CASES: [&str; 6] = FILTER_CASES;
+pub const PROBES: [&str; 3] = FILTER_PROBES;
 
 /// What the measuring child makes after its last filter change, besides
 /// the probes.
@@ -90,7 +93,7 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
         ),
     ];
     let mut samples = vec![vec![Vec::new(); probes.len()]; setups.len()];
-    let mut cached = vec![std::collections::BTreeSet::new(); setups.len()];
+    let mut cached = vec![None; setups.len()];
     // A warm-up round, not counted.
     for (_, setup, _) in &setups {
         probe::measure(setup, &probes, opts.syscalls / 10 + 1)?;
@@ -106,15 +109,18 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     }
     res.fact("filter.probe.deep", deep.name);
     res.fact("filter.calls_per_run", opts.syscalls);
+    res.fact("clock.filter", opts.clock.name());
     for (i, (case, _, progs)) in setups.iter().enumerate() {
         for (j, p) in probes.iter().enumerate() {
             let probe = PROBES[j];
             if *case == "none" && probe == "denied" {
                 continue;
             }
-            res.figure(format!("filter.{case}.{probe}"), &samples[i][j], "ns/call");
+            res.figure_rounds(format!("filter.{case}.{probe}"), &samples[i][j], "ns/call");
             if *case != "none" {
-                res.fact(format!("filter.cached.{case}.{probe}"), cached[i].contains(&(p.nr as u32)));
+                if let Some(c) = &cached[i] {
+                    res.fact(format!("filter.cached.{case}.{probe}"), c.contains(&(p.nr as u32)));
+                }
                 res.fact(format!("filter.instructions.{case}.{probe}"), path_len(progs, p));
             }
         }
@@ -122,16 +128,20 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
             res.fact(format!("filter.program_length.{case}"), first.len());
         }
     }
-    for probe in ["getppid", "deep"] {
+    // P1: swapped / fresh and running / Docker default, per probe (the
+    // denied one runs the filters: no action cache covers it).
+    for probe in PROBES {
         let f = |case: &str| format!("filter.{case}.{probe}");
-        res.ratio(&format!("{probe}: swapped / fresh"), &f("running_swapped"), &f("running_fresh"), "within 5%");
-        res.ratio(&format!("{probe}: swapped under an app filter / fresh"), &f("running_swapped_app"), &f("running_fresh"), "");
-        res.ratio(&format!("{probe}: running / Docker default"), &f("running_fresh"), &f("docker"), "<= 1");
-        res.ratio(&format!("{probe}: Docker default / no seccomp"), &f("docker"), &f("none"), "");
+        res.paired_ratio(&format!("{probe}: swapped / fresh"), &f("running_swapped"), &f("running_fresh"), "within 5%");
+        res.paired_ratio(&format!("{probe}: swapped under an app filter / fresh"), &f("running_swapped_app"), &f("running_fresh"), "");
+        res.paired_ratio(&format!("{probe}: running / Docker default"), &f("running_fresh"), &f("docker"), "<= 1");
+        if probe != "denied" {
+            res.paired_ratio(&format!("{probe}: Docker default / no seccomp"), &f("docker"), &f("none"), "");
+        }
     }
     for probe in ["deep", "denied"] {
         let f = |case: &str| format!("filter.{case}.{probe}");
-        res.ratio(&format!("{probe}: Docker linear / binary tree"), &f("docker_linear"), &f("docker"), "");
+        res.paired_ratio(&format!("{probe}: Docker linear / binary tree"), &f("docker_linear"), &f("docker"), "");
     }
     Ok(())
 }

@@ -80,6 +80,7 @@ fn idle_children(n: usize, prog: &[crate::profile::SockFilter]) -> Result<Vec<ni
 }
 
 pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
+    res.fact("clock.memory", opts.clock.name());
     let dev = Device::open()?;
     let boot = denylist(&["sysinfo"])?;
     let mut per_container = Vec::new();

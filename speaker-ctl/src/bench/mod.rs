@@ -1,6 +1,10 @@
 //! `speaker-ctl bench`: what speaker costs, measured side by side in one
-//! boot of the guest (absolute times under TCG and a debug kernel mean
-//! little; ratios measured in one run do).
+//! boot of the guest. scripts/bench boots twice: the CPU-cost suites
+//! (filter, throughput, tracing, memory) under QEMU's -icount, where guest
+//! time counts instructions and a busy host cannot move a figure, and the
+//! wall-clock suites (switch, service: switch latency, restart vs switch,
+//! requests while switching) without it; `speaker-ctl bench-merge` joins
+//! the two results.
 //!
 //! One file per suite: [`filter_cost`] (a syscall under no filter, Docker's
 //! default profile, speaker's running filter fresh, swapped in, and swapped
@@ -29,8 +33,8 @@ pub mod tracing;
 use std::path::PathBuf;
 
 pub use error::BenchError;
-pub use results::{required_figures, Ratio, Results};
-pub use stats::Figure;
+pub use results::{required_figures, Clock, Ratio, Results};
+pub use stats::{Figure, Resolution};
 
 /// The suites, in the order they run.
 pub const SUITES: [&str; 6] = ["filter", "switch", "service", "throughput", "tracing", "memory"];
@@ -44,6 +48,9 @@ pub struct Options {
     pub runs: usize,
     /// A short run (few iterations), every figure still present.
     pub smoke: bool,
+    /// The guest's clock (scripts/bench boots with `qemu/run --icount` for
+    /// the CPU-cost suites and says so).
+    pub clock: Clock,
     /// Suites to run (names from [`SUITES`]).
     pub suites: Vec<String>,
     pub threads: Vec<usize>,

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use super::error::BenchError;
+use super::stats::Figure;
 use crate::container::seccomp;
 use crate::device::Device;
 use crate::profile::SockFilter;
@@ -78,10 +79,12 @@ pub struct Setup<'a> {
 
 /// What one child measured.
 pub struct Measured {
-    /// Nanoseconds per call of each probe.
+    /// Nanoseconds per call of each probe (its median batch).
     pub ns_per_call: Vec<f64>,
-    /// x86_64 syscall numbers the kernel's action cache allows outright.
-    pub cached: BTreeSet<u32>,
+    /// x86_64 syscall numbers the kernel's action cache allows outright
+    /// (`None`: the kernel does not show it, no `CONFIG_SECCOMP_CACHE_DEBUG`,
+    /// as on Debian's kernel).
+    pub cached: Option<BTreeSet<u32>>,
 }
 
 fn now_ns() -> u64 {
@@ -97,9 +100,20 @@ fn sync(w: &mut std::fs::File, r: &mut std::fs::File, tag: u8) -> std::io::Resul
     r.read_exact(&mut b)
 }
 
-/// The child: filters, hand-shakes, the timed loops; never returns.
+/// Each probe's calls are timed in this many batches; the median batch is
+/// the measurement. Under `-icount` a batch is an instruction count, and a
+/// timer tick or a kernel thread's burst lands in a few batches only.
+pub const BATCHES: usize = 9;
+/// Probes a child measures at most.
+const MAX_PROBES: usize = 8;
+const OUT_BYTES: usize = MAX_PROBES * BATCHES * 8;
+
+/// The child: filters, hand-shakes, the timed loops; never returns. It
+/// allocates nothing once its filters are in (they may not allow `brk` or
+/// `mmap`).
 fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::File, from_parent: &mut std::fs::File) -> ! {
-    let mut out = [0u64; 8];
+    let mut out = [0u8; OUT_BYTES];
+    let per_batch = (calls / BATCHES as u64).max(1);
     // Without SECCOMP_FILTER_FLAG_LOG: the denied probe would otherwise
     // measure the audit log (speaker's own filters log every denial).
     let ok = (|| -> std::io::Result<()> {
@@ -111,17 +125,19 @@ fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::F
             seccomp::install_with(p, 0)?;
         }
         sync(to_parent, from_parent, b'S')?;
-        for (i, p) in probes.iter().enumerate().take(out.len()) {
-            let t = now_ns();
-            for _ in 0..calls {
-                // SAFETY: the probes' arguments are bad descriptors or
-                // plain numbers; no memory is passed.
-                unsafe { libc::syscall(p.nr, p.args[0], p.args[1], p.args[2]) };
+        for (i, p) in probes.iter().enumerate().take(MAX_PROBES) {
+            for b in 0..BATCHES {
+                let t = now_ns();
+                for _ in 0..per_batch {
+                    // SAFETY: the probes' arguments are bad descriptors or
+                    // plain numbers; no memory is passed.
+                    unsafe { libc::syscall(p.nr, p.args[0], p.args[1], p.args[2]) };
+                }
+                let at = (i * BATCHES + b) * 8;
+                out[at..at + 8].copy_from_slice(&(now_ns() - t).to_ne_bytes());
             }
-            out[i] = now_ns() - t;
         }
-        let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        to_parent.write_all(&bytes)?;
+        to_parent.write_all(&out)?;
         // Wait until the parent has read the action cache.
         let mut b = [0u8; 1];
         let _ = from_parent.read(&mut b);
@@ -133,9 +149,10 @@ fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::F
     unsafe { libc::_exit(if ok { 0 } else { 1 }) }
 }
 
-fn cache_of(pid: i32) -> BTreeSet<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/seccomp_cache")).unwrap_or_default();
-    text.lines()
+fn cache_of(pid: i32) -> Option<BTreeSet<u32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/seccomp_cache")).ok()?;
+    let cached = text
+        .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             match (w.next(), w.next().and_then(|n| n.parse().ok()), w.next()) {
@@ -143,7 +160,8 @@ fn cache_of(pid: i32) -> BTreeSet<u32> {
                 _ => None,
             }
         })
-        .collect()
+        .collect();
+    Some(cached)
 }
 
 /// Forks a child set up as `setup`, times `calls` calls of each probe and
@@ -179,11 +197,16 @@ pub fn measure(setup: &Setup, probes: &[Probe], calls: u64) -> Result<Measured, 
             dev.switch(cid, prog, 1, 0)?;
         }
         down_w.write_all(b"G").map_err(lost)?;
-        let mut bytes = [0u8; 64];
+        let mut bytes = [0u8; OUT_BYTES];
         up_r.read_exact(&mut bytes).map_err(lost)?;
         let cached = cache_of(pid.as_raw());
-        let ns_per_call = (0..probes.len().min(8))
-            .map(|i| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes")) as f64 / calls.max(1) as f64)
+        let per_batch = (calls / BATCHES as u64).max(1) as f64;
+        let batches: Vec<f64> =
+            bytes.chunks_exact(8).map(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f64).collect();
+        let ns_per_call = batches
+            .chunks_exact(BATCHES)
+            .take(probes.len().min(MAX_PROBES))
+            .map(|b| Figure::of(b, "ns").map(|f| f.median / per_batch).unwrap_or(0.0))
             .collect();
         Ok(Measured { ns_per_call, cached })
     })();

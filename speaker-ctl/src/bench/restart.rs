@@ -19,6 +19,7 @@ fn rss_kb(pid: i32) -> Option<f64> {
 
 pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     let dev = Device::open()?;
+    res.fact("clock.service", opts.clock.name());
     let c = Container::start(opts, Service::Nginx, "speaker")?;
     let kid = c.state()?.kernel_id().to_string();
     let [running, boot] = c.programs()?;

@@ -5,6 +5,14 @@ use std::fmt::Write;
 
 use super::stats::Figure;
 
+/// A bar: a median with its min–max whisker, or, when the run did not
+/// resolve it, no bar but the words "not resolved" and the range.
+pub struct Bar {
+    pub label: String,
+    pub figure: Figure,
+    pub resolved: bool,
+}
+
 /// A named series of (x, figure) points.
 pub struct Series {
     pub name: String,
@@ -92,9 +100,9 @@ pub fn log_log(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> St
 }
 
 /// Grouped bars (one group per category, one bar per series) on a linear
-/// axis from 0.
-pub fn bars(title: &str, ylabel: &str, groups: &[(String, Vec<(String, Figure)>)]) -> String {
-    let top = groups.iter().flat_map(|g| &g.1).map(|b| b.1.max).fold(0.0, f64::max).max(1e-9) * 1.1;
+/// axis from 0; an unresolved bar is drawn as text, not as a bar.
+pub fn bars(title: &str, ylabel: &str, groups: &[(String, Vec<Bar>)]) -> String {
+    let top = groups.iter().flat_map(|g| &g.1).filter(|b| b.resolved).map(|b| b.figure.max).fold(0.0, f64::max).max(1e-9) * 1.1;
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let py = |y: f64| TOP + ph - y / top * ph;
     let mut out = String::new();
@@ -119,13 +127,22 @@ pub fn bars(title: &str, ylabel: &str, groups: &[(String, Vec<(String, Figure)>)
         let bw = gw * 0.8 / bars.len().max(1) as f64;
         let gx = LEFT + gw * g as f64 + gw * 0.1;
         let _ = writeln!(out, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, gx + gw * 0.4, TOP + ph + 16.0, escape(name));
-        for (b, (label, f)) in bars.iter().enumerate() {
+        for (b, Bar { label, figure: f, resolved }) in bars.iter().enumerate() {
             let k = legend.iter().position(|l| l == label).unwrap_or_else(|| {
                 legend.push(label.clone());
                 legend.len() - 1
             });
             let c = COLORS[k % COLORS.len()];
             let x = gx + bw * b as f64;
+            if !resolved {
+                let (cx, cy) = (x + bw * 0.45, TOP + ph - 8.0);
+                let _ = writeln!(
+                    out,
+                    r##"<text x="{cx:.1}" y="{cy:.1}" text-anchor="start" font-size="10" fill="{c}" transform="rotate(-90 {cx:.1} {cy:.1})">not resolved ({:.3}–{:.3})</text>"##,
+                    f.min, f.max
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
                 r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{c}"/>"#,
@@ -162,7 +179,12 @@ mod tests {
         let s = vec![Series { name: "sync".into(), points: vec![(1.0, fig(100.0)), (1000.0, fig(120.0))] }];
         let svg = log_log("switch <latency>", "tasks", "ms", &s);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n") && svg.contains("&lt;latency&gt;") && svg.contains("<polyline"));
-        let svg = bars("t", "ratio", &[("nginx".into(), vec![("none".into(), fig(1.0)), ("docker".into(), fig(0.98))])]);
+        let bar = |l: &str, m: f64, resolved: bool| Bar { label: l.into(), figure: fig(m), resolved };
+        let svg = bars("t", "ratio", &[("nginx".into(), vec![bar("none", 1.0, true), bar("docker", 0.98, true)])]);
         assert_eq!(svg.matches("<rect").count(), 2 + 2 + 2);
+        // An unresolved ratio is no bar: its legend entry and the words.
+        let svg = bars("t", "ratio", &[("nginx".into(), vec![bar("none", 1.0, true), bar("docker", 0.98, false)])]);
+        assert_eq!(svg.matches("<rect").count(), 2 + 1 + 2);
+        assert!(svg.contains("not resolved (0.882–1.078)"));
     }
 }

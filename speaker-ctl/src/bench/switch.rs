@@ -99,6 +99,7 @@ pub fn time_switches(dev: &Device, cid: &str, progs: [&[SockFilter]; 2], runs: u
 
 pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     let dev = Device::open()?;
+    res.fact("clock.switch", opts.clock.name());
     let boot = denylist(&["sysinfo"])?;
     let running = denylist(&["sysinfo", "mount", "getpriority", "sethostname"])?;
     let counts = opts.threads.iter().map(|&n| ("threads", n)).chain(opts.processes.iter().map(|&n| ("processes", n)));

@@ -6,11 +6,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::error::BenchError;
-use super::results::{Results, MODES};
+use super::results::Results;
 use super::service::{wait_until, Service};
 use super::Options;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+
+pub const MODES: [&str; 4] = super::results::TRACING_MODES;
 
 fn spawn(mode: &str, out: &std::path::Path) -> Result<Child, BenchError> {
     let exe = std::env::current_exe().map_err(|e| BenchError::io("finding speaker-ctl's own path", e))?;
@@ -66,6 +68,7 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
         println!("  nginx {mode}: {m:.0} requests/s");
     }
     res.fact("tracing.requests_per_run", requests);
+    res.fact("clock.tracing", opts.clock.name());
     for mode in &MODES[1..] {
         res.ratio(&format!("nginx under {mode} / untraced"), &format!("tracing.nginx.{mode}"), "tracing.nginx.untraced", "");
     }

@@ -2,7 +2,7 @@
 //! the full guest (scripts/bench boots it and collects the results).
 use anyhow::Result;
 
-use crate::bench::{self, Options};
+use crate::bench::{self, Clock, Options};
 use crate::cli::BenchArgs;
 
 pub fn run(args: BenchArgs) -> Result<i32> {
@@ -13,11 +13,12 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         out: args.out,
         runs: pick(args.runs as u64, 7, 3) as usize,
         smoke,
+        clock: Clock::parse(&args.clock).unwrap_or_default(),
         suites: args.suites,
         threads: args.threads,
         processes: args.processes,
         syscalls: pick(args.syscalls, 20000, 2000),
-        requests: pick(args.requests, 100, 40),
+        requests: pick(args.requests, 2000, 200),
         switches: pick(args.switches as u64, 100, 10) as usize,
         baseline_secs: if smoke && args.baseline_secs == 10.0 { 2.0 } else { args.baseline_secs },
         bundles: args.bundles,
@@ -45,5 +46,22 @@ pub fn payload(threads: usize, processes: usize) -> Result<i32> {
 pub fn report(dir: &std::path::Path) -> Result<i32> {
     let res = bench::report::load(&dir.join("results.json"))?;
     bench::report::write(&res, dir)?;
+    Ok(0)
+}
+
+/// `bench-merge --out DIR PARTS...`: one results.json (and results.md and
+/// plots) from the boots' results.
+pub fn merge(out: &std::path::Path, parts: &[std::path::PathBuf]) -> Result<i32> {
+    let parts = parts.iter().map(|p| bench::report::load(p)).collect::<Result<Vec<_>, _>>()?;
+    std::fs::create_dir_all(out)?;
+    bench::report::write(&bench::Results::merge(parts), out)?;
+    Ok(0)
+}
+
+/// `bench-compare RUNS...`: the runs' ratios side by side.
+pub fn compare(runs: &[std::path::PathBuf]) -> Result<i32> {
+    let runs =
+        runs.iter().map(|p| Ok((p.display().to_string(), bench::report::load(p)?))).collect::<Result<Vec<_>, bench::BenchError>>()?;
+    print!("{}", bench::report::compare(&runs));
     Ok(0)
 }
