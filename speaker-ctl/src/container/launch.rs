@@ -221,7 +221,7 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
             pid: pid.as_raw(),
             cmd: spec.cmd.clone(),
             started_unix_ms: now_unix_ms(),
-            phases: spec.phases.iter().map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }).collect(),
+            phases: spec.phases.iter().map(PhaseRecord::of).collect(),
             current: Phase::Boot,
             last_switch_unix_ms: None,
             kernel_id: None,

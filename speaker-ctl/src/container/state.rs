@@ -33,6 +33,13 @@ pub struct PhaseRecord {
     pub instructions: usize,
 }
 
+impl PhaseRecord {
+    /// What state.json records of a compiled phase.
+    pub fn of(p: &CompiledPhase) -> PhaseRecord {
+        PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }
+    }
+}
+
 /// What `speaker-runtime` adds for the OCI containers it wraps (written by
 /// the runtime layer).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

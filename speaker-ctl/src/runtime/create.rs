@@ -63,7 +63,7 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         pid: 0,
         cmd: bundle.process_args(),
         started_unix_ms: now_unix_ms(),
-        phases: filters.phases.iter().map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }).collect(),
+        phases: filters.phases.iter().map(PhaseRecord::of).collect(),
         current: Phase::Boot,
         last_switch_unix_ms: None,
         kernel_id: (kid != *id).then(|| kid.clone()),

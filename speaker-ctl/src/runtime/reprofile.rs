@@ -14,7 +14,7 @@ use super::bundle::Bundle;
 use super::create::CRUN_CONFIG;
 use super::filters::BundleFilters;
 use crate::container::exec_filter;
-use crate::container::phases::{from_profile_with, CompiledPhase};
+use crate::container::phases::from_profile_with;
 use crate::container::state::{ContainerState, PhaseRecord};
 use crate::profile::CompileOptions;
 
@@ -43,7 +43,7 @@ pub fn reprofile(cid: &str, path: &Path) -> Result<()> {
         );
     }
     st.save_programs(&phases)?;
-    st.phases = records(&phases);
+    st.phases = phases.iter().map(PhaseRecord::of).collect();
     if let Some((progs, oci)) = exec {
         exec_filter::save(cid, &progs, &oci)?;
     }
@@ -53,8 +53,4 @@ pub fn reprofile(cid: &str, path: &Path) -> Result<()> {
     st.save()?;
     st.log(&format!("profile replaced by {} (takes effect at the next switch)", path.display()));
     Ok(())
-}
-
-fn records(phases: &[CompiledPhase]) -> Vec<PhaseRecord> {
-    phases.iter().map(|p| PhaseRecord { phase: p.phase, allowed: p.allowed, instructions: p.prog.len() }).collect()
 }
