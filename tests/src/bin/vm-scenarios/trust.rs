@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{dmesg, kernel_trouble, run, LogSince, Outcome};
+use speaker_tests::guest::{kernel_trouble, run, LogSince, Outcome};
 
 use crate::cache;
 use crate::probe::Probe;
@@ -134,7 +134,7 @@ pub fn run_container_gets_no_keys() -> Outcome {
 /// waits for its grace period); then the fault is resolved.  The copied
 /// bytes must be the old program, intact, and the kernel log clean.
 pub fn get_filter_during_switch_is_safe() -> Outcome {
-    let before = kernel_trouble(&dmesg()).len();
+    let mut trouble_since = LogSince::now()?;
     let boot = raw::deny_getpriority();
     let dev = dev()?;
     let fd = dev.0;
@@ -194,8 +194,8 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     ensure!(c.ask(0)? >= 0, "the new (allow-all) program is not in force");
     drop(c);
     drop(dev);
-    let trouble = kernel_trouble(&dmesg());
-    ensure!(trouble.len() == before, "kernel log: {:?}", &trouble[before..]);
+    let trouble = kernel_trouble(&trouble_since.messages().join("\n"));
+    ensure!(trouble.is_empty(), "kernel log: {trouble:?}");
     Ok(())
 }
 
@@ -389,7 +389,7 @@ pub fn switch_beyond_max_insns_per_path_is_refused() -> Outcome {
 /// lives (it keeps the replaced programs), the container stays confined,
 /// and once it has exited the module unloads cleanly.
 pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
-    let before = kernel_trouble(&dmesg()).len();
+    let mut trouble_since = LogSince::now()?;
     // The device is opened after the fork: a child holding an inherited fd
     // would keep the module busy by itself.
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
@@ -408,8 +408,8 @@ pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
     ensure!(c.ask(0)? == -raw::DENY_ERRNO, "the container is no longer confined after the refused rmmod");
     drop(c);
     rmmod_then_insmod(Duration::from_secs(10))?;
-    let trouble = kernel_trouble(&dmesg());
-    ensure!(trouble.len() == before, "kernel log: {:?}", &trouble[before..]);
+    let trouble = kernel_trouble(&trouble_since.messages().join("\n"));
+    ensure!(trouble.is_empty(), "kernel log: {trouble:?}");
     Ok(())
 }
 
