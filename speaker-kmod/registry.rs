@@ -2,8 +2,10 @@
 
 //! The containers speaker.ko knows, and the operations on them.
 //!
-//! One global mutex serialises registration, switches (including their
-//! grace period), status, the sweeper and unloading.  Every operation first
+//! One global mutex serialises registration, switches, status, the sweeper
+//! and unloading.  Nothing that can wait on user space or on other tasks
+//! runs under it: a switch copies and checks its program before taking it
+//! and waits for its grace period after dropping it.  Every operation first
 //! sweeps: containers whose tasks have all exited are forgotten, and the
 //! programs kept for filters that died are freed (`keep.rs`).
 //!
@@ -288,43 +290,52 @@ pub(crate) struct SwitchOut {
 }
 
 /// Replaces the program of container `cid`'s filter.
+///
+/// Only the swap itself runs under the registry lock.  The program is
+/// copied from user space and checked before the lock is taken (the copy
+/// can sleep for as long as the caller likes: a userfaultfd page), and the
+/// RCU-tasks grace period is waited for after it is dropped (one task that
+/// stays in the kernel holds it up; the old program is kept anyway, so
+/// nothing the wait protects can be freed meanwhile): one slow caller never
+/// stalls the other containers' ioctls or the sweeper.
 pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     if args.phase > abi::PHASE_MAX || args.flags & !abi::SWITCH_DEFER_FREE != 0 || args.reserved != 0 {
         return Err(EINVAL);
     }
+    // Built once per switch, whatever the number of tasks, before the lock.
+    let new = OwnedProg::from_user(args.prog, args.prog_len)?;
+    let mask = CacheMask::of(&new);
+    let start = now_mono_ns();
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
     let c = reg.find(&args.cid)?;
-    // Built once per switch, whatever the number of tasks.
-    let mut new = OwnedProg::from_user(args.prog, args.prog_len)?;
     // SAFETY: the current program of a filter we hold a reference on; only
     // switches (serialised by the registry lock) replace it.
     let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
-    let start = now_mono_ns();
-    let (tasks, filters_above, cached_allow) = if new.same_as(current) {
+    let (tasks, filters_above, swapped) = if new.same_as(current) {
         // Nothing to publish (a repeated switch): keep nothing more.
-        (0, 0, CacheMask::of_insns(current).count())
+        (0, 0, false)
     } else {
         c.filter.check_path_len(new.len())?;
-        c.old.reserve(current.len())?;
-        if let Some(same) = c.old.take_same(&new) {
-            // Publish the kept copy again: phases ping-pong without growing.
-            new = same;
-        }
-        let mask = CacheMask::of(&new);
-        let wait = args.flags & abi::SWITCH_DEFER_FREE == 0;
-        let (stats, old) = c.filter.swap(new, &mask, wait);
+        // Publish the kept copy again if there is one: phases ping-pong
+        // without growing.  (`new` is then dropped: never published.)
+        let new = c.old.make_room(new, current.len())?;
+        let (stats, old) = c.filter.swap(new, &mask);
         c.old.keep(old);
-        (stats.tasks, stats.filters_above, mask.count())
+        (stats.tasks, stats.filters_above, true)
     };
-    let elapsed_ns = now_mono_ns().saturating_sub(start);
     c.phase = args.phase;
     c.allowed = args.allowed;
     c.switches = c.switches.saturating_add(1);
     c.last_switch_ns = now_real_ns();
     reg.settle();
-    Ok(SwitchOut { tasks, filters_above, cached_allow, elapsed_ns })
+    drop(reg);
+    if swapped && args.flags & abi::SWITCH_DEFER_FREE == 0 {
+        crate::filter::wait_for_old_runs();
+    }
+    let elapsed_ns = now_mono_ns().saturating_sub(start);
+    Ok(SwitchOut { tasks, filters_above, cached_allow: mask.count(), elapsed_ns })
 }
 
 /// Forgets container `cid` (its tasks keep their current filter; programs
