@@ -33,6 +33,16 @@
 //! (its last task exits and the last reader lets go), checked at every ioctl
 //! and once a second by the sweeper (`sweep.rs`).
 
+//!
+//! # When a kept program cannot be kept
+//!
+//! One rule: a kept program is freed only by dropping its [`OldProgs`] once
+//! the filter's sole reference is speaker's own.  On every path that cannot
+//! keep it any more (a push into a list reserved beforehand that fails all
+//! the same, the module unloading while programs are kept), it is leaked
+//! deliberately with [`OldProgs::leak`], which says so in the kernel log:
+//! freeing it there could race a reader that still holds it.
+
 use kernel::prelude::*;
 
 use crate::bpf::OwnedProg;
@@ -96,6 +106,16 @@ impl OldProgs {
         Ok(p)
     }
 
+    /// Gives up the kept programs without freeing them (see the module
+    /// docs): a path that cannot keep them any more, while a reader may
+    /// still hold one.
+    pub(crate) fn leak(self, why: &str) {
+        if !self.progs.is_empty() {
+            pr_err!("{}: leaking {} kept program(s) rather than freeing them under a possible reader\n", why, self.count());
+        }
+        core::mem::forget(self);
+    }
+
     /// Keeps `old`, a program the filter no longer points to.  Call
     /// [`OldProgs::make_room`] first.
     pub(crate) fn keep(&mut self, old: OwnedProg) {
@@ -103,8 +123,8 @@ impl OldProgs {
         match self.progs.push_within_capacity(old) {
             Ok(()) => self.insns += n,
             Err(kernel::alloc::kvec::PushError(old)) => {
-                // Unreachable after `make_room()`.  Freeing a program a reader
-                // may hold is never right: leak it rather.
+                // Unreachable after `make_room()`; the rule of the module
+                // docs applies all the same.
                 pr_err!("kept-program list full; leaking one program\n");
                 core::mem::forget(old);
             }

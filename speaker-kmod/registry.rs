@@ -42,7 +42,7 @@ kernel::sync::global_lock! {
 ///
 /// Called exactly once, before any other function of this module.
 pub(crate) unsafe fn init() -> Result {
-    let sweeper = Sweeper::new()?;
+    let sweeper = Sweeper::new(sweep_tick)?;
     // SAFETY: called once, by the function's contract.
     unsafe { REGISTRY.init() };
     REGISTRY.lock().sweeper = Some(sweeper);
@@ -66,9 +66,18 @@ struct Container {
 /// A filter speaker.ko no longer lists (unregistered, or its tasks exited)
 /// but still keeps replaced programs for, until it dies.
 struct Retired {
-    /// Held only to be dropped (freed) before `filter`, once it dies.
-    _old: OldProgs,
+    /// Dropped (freed) before `filter`, once it dies.
+    old: OldProgs,
     filter: FilterRef,
+}
+
+/// Retires `c` into `retired`, which has room for one more (reserved by the
+/// caller).  Should the push fail all the same, the kept programs are
+/// leaked, not freed (`keep.rs`).
+fn retire(retired: &mut KVec<Retired>, c: Container) {
+    if let Err(kernel::alloc::kvec::PushError(r)) = retired.push_within_capacity(Retired { old: c.old, filter: c.filter }) {
+        r.old.leak("retired list full");
+    }
 }
 
 /// Everything the module knows.
@@ -103,9 +112,7 @@ impl Registry {
                 drop(self.containers.remove(i));
             } else if self.retired.reserve(1, GFP_KERNEL).is_ok() {
                 if let Ok(c) = self.containers.remove(i) {
-                    let r = Retired { _old: c.old, filter: c.filter };
-                    // Cannot fail: reserved just above.
-                    let _ = self.retired.push_within_capacity(r);
+                    retire(&mut self.retired, c);
                 }
             } else {
                 // Out of memory: keep it listed, try again next sweep.
@@ -353,8 +360,7 @@ pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
     }
     if let Ok(c) = reg.containers.remove(i) {
         if !c.old.is_empty() {
-            // Cannot fail: reserved above.
-            let _ = reg.retired.push_within_capacity(Retired { _old: c.old, filter: c.filter });
+            retire(&mut reg.retired, c);
         }
     }
     reg.settle();
@@ -435,13 +441,17 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
 /// The thread-group ids (initial PID namespace) of the processes whose
 /// threads use container `cid`'s filter, at most `cap` of them, and their
 /// total count.
-pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVec<u32>, u32)> {
+///
+/// The answer can take `abi::MAX_PIDS` entries (256 KiB): it lives in a
+/// `KVVec`, which falls back to vmalloc where kmalloc would need an order-6
+/// block.
+pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVVec<u32>, u32)> {
+    // Allocated up front, before the lock: the walk holds spinlocks.
+    let mut out = KVVec::with_capacity(cap, GFP_KERNEL)?;
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
     let me = reg.find(cid)?.filter.as_ptr();
-    // Allocated up front: the walk holds spinlocks.
-    let mut out = KVec::with_capacity(cap, GFP_KERNEL)?;
     let mut total = 0u32;
     let mut last = -1;
     for_each_thread_locked(|t, top| {
@@ -460,7 +470,7 @@ pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVec<u32>, u32)> 
 
 /// Runs from the sweeper's work item: sweeps, and either queues the sweeper
 /// again or drops the module reference once nothing is kept.
-pub(crate) fn sweep_tick(this: Arc<Sweeper>) {
+fn sweep_tick(this: Arc<Sweeper>) {
     let mut reg = REGISTRY.lock();
     reg.sweep();
     if reg.needs_pin() {
@@ -481,13 +491,12 @@ pub(crate) fn sweep_tick(this: Arc<Sweeper>) {
 pub(crate) fn release_all() {
     let mut reg = REGISTRY.lock();
     // Unloading happens only while unpinned, so nothing is kept; should a
-    // kept program remain, a reader may hold it: leak it, never free it.
+    // kept program remain, a reader may hold it: leak it (`keep.rs`).
     for c in reg.containers.iter_mut() {
-        let old = core::mem::replace(&mut c.old, OldProgs::new());
-        if !old.is_empty() {
-            pr_err!("unloading while programs are kept; leaking {} of them\n", old.count());
-            core::mem::forget(old);
-        }
+        core::mem::replace(&mut c.old, OldProgs::new()).leak("unloading");
+    }
+    for r in reg.retired.iter_mut() {
+        core::mem::replace(&mut r.old, OldProgs::new()).leak("unloading");
     }
     // Replace the vectors, not just clear them: the static registry is never
     // dropped, so a cleared vector's buffer would leak at every unload.
