@@ -312,7 +312,6 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     // Built once per switch, whatever the number of tasks, before the lock.
     let new = OwnedProg::from_user(args.prog, args.prog_len)?;
     let mask = CacheMask::of(&new);
-    let start = now_mono_ns();
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
@@ -320,6 +319,9 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     // SAFETY: the current program of a filter we hold a reference on; only
     // switches (serialised by the registry lock) replace it.
     let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
+    // `elapsed_ns`: the swap and its grace period, not the waits for the
+    // lock or the sweeps around them.
+    let start = now_mono_ns();
     let (tasks, filters_above, swapped) = if new.same_as(current) {
         // Nothing to publish (a repeated switch): keep nothing more.
         (0, 0, false)
@@ -332,16 +334,18 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
         c.old.keep(old);
         (stats.tasks, stats.filters_above, true)
     };
+    let swap_ns = now_mono_ns().saturating_sub(start);
     c.phase = args.phase;
     c.allowed = args.allowed;
     c.switches = c.switches.saturating_add(1);
     c.last_switch_ns = now_real_ns();
     reg.settle();
     drop(reg);
+    let wait_start = now_mono_ns();
     if swapped && args.flags & abi::SWITCH_DEFER_FREE == 0 {
         crate::filter::wait_for_old_runs();
     }
-    let elapsed_ns = now_mono_ns().saturating_sub(start);
+    let elapsed_ns = swap_ns.saturating_add(now_mono_ns().saturating_sub(wait_start));
     Ok(SwitchOut { tasks, filters_above, cached_allow: mask.count(), elapsed_ns })
 }
 
