@@ -24,14 +24,17 @@
 //! 4. Trim again: a filter stacked concurrently with step 2 may have copied
 //!    a cache from below before it was trimmed; it is attached (under a
 //!    siglock) by now, so the second walk sees it.
-//! 5. Unless the caller asked not to wait (`SWITCH_DEFER_FREE`),
-//!    `synchronize_rcu_tasks()`: `seccomp_run_filters()` runs programs with
-//!    migration disabled but preemptible, outside any RCU read-side
-//!    section.  An RCU-tasks grace period ends only after every task has
-//!    voluntarily switched, returned to user space or idled, so when the
-//!    switch returns no syscall can still be decided by the old program.
-//! 6. The old program is handed back to the caller, who keeps it until the
+//! 5. The old program is handed back to the caller, who keeps it until the
 //!    filter dies (`keep.rs` says why a grace period is not enough).
+//! 6. Unless the caller asked not to wait (`SWITCH_DEFER_FREE`), the
+//!    switch waits for `synchronize_rcu_tasks()` ([`wait_for_old_runs`],
+//!    after the registry lock is dropped: the old program is kept, so the
+//!    wait protects nothing another ioctl could free):
+//!    `seccomp_run_filters()` runs programs with migration disabled but
+//!    preemptible, outside any RCU read-side section.  An RCU-tasks grace
+//!    period ends only after every task has voluntarily switched, returned
+//!    to user space or idled, so when the switch returns no syscall can
+//!    still be decided by the old program.
 //!
 //! Tasks forked during or after the swap share `F` with their parent, so
 //! they see `new` too.  Filters below `F` (the host's or the runtime's) are
@@ -155,8 +158,9 @@ impl FilterRef {
 
     /// Replaces the filter's program with `new` (see the module docs) and
     /// returns the old one, which the caller must keep until the filter
-    /// dies.  Waits for an RCU-tasks grace period unless `wait` is false.
-    pub(crate) fn swap(&self, new: OwnedProg, mask: &CacheMask, wait: bool) -> (SwapStats, OwnedProg) {
+    /// dies.  A task may still be running the old program when this
+    /// returns: [`wait_for_old_runs`] waits until none can.
+    pub(crate) fn swap(&self, new: OwnedProg, mask: &CacheMask) -> (SwapStats, OwnedProg) {
         let me = self.as_ptr();
         // SAFETY: the filter is alive (type invariant).
         unsafe { trim(me, mask) };
@@ -168,16 +172,21 @@ impl FilterRef {
         let old = field.swap(new.into_raw(), Ordering::AcqRel);
         let (tasks, again) = walk(me, mask);
         trimmed = trimmed.saturating_add(again);
-        if wait {
-            // SAFETY: plain sleeping call, we hold no spinlock here.
-            unsafe { bindings::synchronize_rcu_tasks() };
-        }
         // SAFETY: `old` was the filter's program, created by seccomp or by a
         // previous swap with `save_orig`; the filter no longer points to it,
         // so nothing else owns it; the caller keeps it until the filter dies.
         let old = unsafe { OwnedProg::from_raw(old) };
         (SwapStats { tasks, filters_above: trimmed }, old)
     }
+}
+
+/// Waits for an RCU-tasks grace period: afterwards no task is still
+/// running a program that a [`FilterRef::swap`] before the call replaced.
+/// Sleeps for as long as one task stays in the kernel without scheduling
+/// voluntarily, so callers hold no lock others wait for.
+pub(crate) fn wait_for_old_runs() {
+    // SAFETY: plain sleeping call; the callers hold no spinlock.
+    unsafe { bindings::synchronize_rcu_tasks() };
 }
 
 /// Trims the cache of every filter stacked above `me` in any thread.

@@ -33,6 +33,16 @@
 //! (its last task exits and the last reader lets go), checked at every ioctl
 //! and once a second by the sweeper (`sweep.rs`).
 
+//!
+//! # When a kept program cannot be kept
+//!
+//! One rule: a kept program is freed only by dropping its [`OldProgs`] once
+//! the filter's sole reference is speaker's own.  On every path that cannot
+//! keep it any more (a push into a list reserved beforehand that fails all
+//! the same, the module unloading while programs are kept), it is leaked
+//! deliberately with [`OldProgs::leak`], which says so in the kernel log:
+//! freeing it there could race a reader that still holds it.
+
 use kernel::prelude::*;
 
 use crate::bpf::OwnedProg;
@@ -69,34 +79,52 @@ impl OldProgs {
         self.progs.is_empty()
     }
 
-    /// Takes out the kept program identical to `new`, if there is one (it
-    /// can be published again in place of `new`).
-    pub(crate) fn take_same(&mut self, new: &OwnedProg) -> Option<OwnedProg> {
-        let i = self.progs.iter().position(|p| p.same_as(new.orig()))?;
-        let p = self.progs.remove(i).ok()?;
-        self.insns -= p.orig().len();
-        Some(p)
-    }
-
-    /// Makes room for one more program of `insns` instructions, so that
-    /// [`OldProgs::keep`] cannot fail after a swap.  `ENOSPC` past the limits.
-    pub(crate) fn reserve(&mut self, insns: usize) -> Result {
-        if self.progs.len() >= MAX_KEPT || self.insns + insns > MAX_KEPT_INSNS {
+    /// Makes room to keep the filter's current program (`current_len`
+    /// instructions) once `new` replaces it, so that [`OldProgs::keep`]
+    /// cannot fail after the swap, and returns the program to publish: the
+    /// kept copy identical to `new` if there is one (taken out of the list,
+    /// so a ping-pong between phases never grows it), else `new`.  The
+    /// limits are checked on the list as it will be after the swap:
+    /// `ENOSPC` only if the switch would grow it past them.  On error
+    /// nothing changed (`new` is dropped: it was never published).
+    pub(crate) fn make_room(&mut self, new: OwnedProg, current_len: usize) -> Result<OwnedProg> {
+        let same = self.progs.iter().position(|p| p.same_as(new.orig()));
+        let (count, insns) = match same {
+            Some(i) => (self.progs.len() - 1, self.insns - self.progs[i].orig().len()),
+            None => (self.progs.len(), self.insns),
+        };
+        if count >= MAX_KEPT || insns + current_len > MAX_KEPT_INSNS {
             return Err(ENOSPC);
         }
-        self.progs.reserve(1, GFP_KERNEL)?;
-        Ok(())
+        let Some(i) = same else {
+            self.progs.reserve(1, GFP_KERNEL)?;
+            return Ok(new);
+        };
+        // Removing keeps the capacity: the slot is there for `keep()`.
+        let p = self.progs.remove(i).map_err(|_| EINVAL)?;
+        self.insns -= p.orig().len();
+        Ok(p)
+    }
+
+    /// Gives up the kept programs without freeing them (see the module
+    /// docs): a path that cannot keep them any more, while a reader may
+    /// still hold one.
+    pub(crate) fn leak(self, why: &str) {
+        if !self.progs.is_empty() {
+            pr_err!("{}: leaking {} kept program(s) rather than freeing them under a possible reader\n", why, self.count());
+        }
+        core::mem::forget(self);
     }
 
     /// Keeps `old`, a program the filter no longer points to.  Call
-    /// [`OldProgs::reserve`] first.
+    /// [`OldProgs::make_room`] first.
     pub(crate) fn keep(&mut self, old: OwnedProg) {
         let n = old.orig().len();
         match self.progs.push_within_capacity(old) {
             Ok(()) => self.insns += n,
             Err(kernel::alloc::kvec::PushError(old)) => {
-                // Unreachable after `reserve()`.  Freeing a program a reader
-                // may hold is never right: leak it rather.
+                // Unreachable after `make_room()`; the rule of the module
+                // docs applies all the same.
                 pr_err!("kept-program list full; leaking one program\n");
                 core::mem::forget(old);
             }

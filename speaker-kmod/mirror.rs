@@ -106,8 +106,25 @@ unsafe impl<T> Plain for *mut T {}
 // SAFETY: as above.
 unsafe impl<T> Plain for *const T {}
 
+/// `refs` and `users` of a `struct seccomp_filter` (two `refcount_t`, one
+/// `atomic_t` each, next to each other at the start of the struct), read
+/// together.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct Counts {
+    refs: i32,
+    users: i32,
+}
+// SAFETY: two integers, no padding (8 bytes, aligned like the filter,
+// which is allocated by kzalloc): every bit pattern is valid.
+unsafe impl Plain for Counts {}
+const _: () = assert!(core::mem::offset_of!(SeccompFilter, users) == 4 && core::mem::size_of::<Counts>() == 8);
+
 /// Reads a `T` at kernel address `src` without ever faulting: a wrong
-/// address gives `None` or garbage, never an oops.  Used to check that
+/// address gives `None` or garbage, never an oops.  A `T` of 8 bytes or less
+/// is read with a single load on x86 (`copy_from_kernel_nofault()` copies
+/// 8 bytes at a time where unaligned access is cheap), so it is one
+/// snapshot of memory that other CPUs write.  Used to check that
 /// kernel memory reads like the mirror before the mirror is trusted.
 fn peek<T: Plain>(src: *const T) -> Option<T> {
     let mut v = core::mem::MaybeUninit::<T>::uninit();
@@ -158,14 +175,18 @@ impl SeccompFilter {
 
 /// One filter of [`SeccompFilter::check_chain`], read only through [`peek`].
 fn check_one(f: *const SeccompFilter) -> Result<(), &'static str> {
-    let refs = peek(field!(f, SeccompFilter, refs.refs.counter => i32)).ok_or("refs is unreadable")?;
-    let users = peek(field!(f, SeccompFilter, users.refs.counter => i32)).ok_or("users is unreadable")?;
+    // Both counts in one read: a fork takes `refs` then `users`, a release
+    // drops `users` then `refs`, so `users <= refs` holds at every instant,
+    // but not between two reads with a fork or release in between.
+    let counts = peek(field!(f, SeccompFilter, refs => Counts)).ok_or("refs/users are unreadable")?;
+    let (refs, users) = (counts.refs, counts.users);
     if refs < 1 || users < 0 || users > refs {
         return Err("refs/users are not reference counts");
     }
     let prog = peek(field!(f, SeccompFilter, prog => *mut bindings::bpf_prog)).ok_or("prog is unreadable")?;
     let here = f as usize;
-    if prog.is_null() || (prog as usize >= here && (prog as usize) < here + 1024) {
+    // Wrapping: `f` may be garbage near the top of the address space.
+    if prog.is_null() || (prog as usize >= here && (prog as usize) < here.wrapping_add(1024)) {
         return Err("prog does not point to a program");
     }
     let len = peek(field!(prog, bindings::bpf_prog, len => u32)).ok_or("prog->len is unreadable")?;

@@ -2,8 +2,10 @@
 
 //! The containers speaker.ko knows, and the operations on them.
 //!
-//! One global mutex serialises registration, switches (including their
-//! grace period), status, the sweeper and unloading.  Every operation first
+//! One global mutex serialises registration, switches, status, the sweeper
+//! and unloading.  Nothing that can wait on user space or on other tasks
+//! runs under it: a switch copies and checks its program before taking it
+//! and waits for its grace period after dropping it.  Every operation first
 //! sweeps: containers whose tasks have all exited are forgotten, and the
 //! programs kept for filters that died are freed (`keep.rs`).
 //!
@@ -40,7 +42,7 @@ kernel::sync::global_lock! {
 ///
 /// Called exactly once, before any other function of this module.
 pub(crate) unsafe fn init() -> Result {
-    let sweeper = Sweeper::new()?;
+    let sweeper = Sweeper::new(sweep_tick)?;
     // SAFETY: called once, by the function's contract.
     unsafe { REGISTRY.init() };
     REGISTRY.lock().sweeper = Some(sweeper);
@@ -64,9 +66,18 @@ struct Container {
 /// A filter speaker.ko no longer lists (unregistered, or its tasks exited)
 /// but still keeps replaced programs for, until it dies.
 struct Retired {
-    /// Held only to be dropped (freed) before `filter`, once it dies.
-    _old: OldProgs,
+    /// Dropped (freed) before `filter`, once it dies.
+    old: OldProgs,
     filter: FilterRef,
+}
+
+/// Retires `c` into `retired`, which has room for one more (reserved by the
+/// caller).  Should the push fail all the same, the kept programs are
+/// leaked, not freed (`keep.rs`).
+fn retire(retired: &mut KVec<Retired>, c: Container) {
+    if let Err(kernel::alloc::kvec::PushError(r)) = retired.push_within_capacity(Retired { old: c.old, filter: c.filter }) {
+        r.old.leak("retired list full");
+    }
 }
 
 /// Everything the module knows.
@@ -101,9 +112,7 @@ impl Registry {
                 drop(self.containers.remove(i));
             } else if self.retired.reserve(1, GFP_KERNEL).is_ok() {
                 if let Ok(c) = self.containers.remove(i) {
-                    let r = Retired { _old: c.old, filter: c.filter };
-                    // Cannot fail: reserved just above.
-                    let _ = self.retired.push_within_capacity(r);
+                    retire(&mut self.retired, c);
                 }
             } else {
                 // Out of memory: keep it listed, try again next sweep.
@@ -288,43 +297,56 @@ pub(crate) struct SwitchOut {
 }
 
 /// Replaces the program of container `cid`'s filter.
+///
+/// Only the swap itself runs under the registry lock.  The program is
+/// copied from user space and checked before the lock is taken (the copy
+/// can sleep for as long as the caller likes: a userfaultfd page), and the
+/// RCU-tasks grace period is waited for after it is dropped (one task that
+/// stays in the kernel holds it up; the old program is kept anyway, so
+/// nothing the wait protects can be freed meanwhile): one slow caller never
+/// stalls the other containers' ioctls or the sweeper.
 pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     if args.phase > abi::PHASE_MAX || args.flags & !abi::SWITCH_DEFER_FREE != 0 || args.reserved != 0 {
         return Err(EINVAL);
     }
+    // Built once per switch, whatever the number of tasks, before the lock.
+    let new = OwnedProg::from_user(args.prog, args.prog_len)?;
+    let mask = CacheMask::of(&new);
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
     let c = reg.find(&args.cid)?;
-    // Built once per switch, whatever the number of tasks.
-    let mut new = OwnedProg::from_user(args.prog, args.prog_len)?;
     // SAFETY: the current program of a filter we hold a reference on; only
     // switches (serialised by the registry lock) replace it.
     let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
+    // `elapsed_ns`: the swap and its grace period, not the waits for the
+    // lock or the sweeps around them.
     let start = now_mono_ns();
-    let (tasks, filters_above, cached_allow) = if new.same_as(current) {
+    let (tasks, filters_above, swapped) = if new.same_as(current) {
         // Nothing to publish (a repeated switch): keep nothing more.
-        (0, 0, CacheMask::of_insns(current).count())
+        (0, 0, false)
     } else {
         c.filter.check_path_len(new.len())?;
-        c.old.reserve(current.len())?;
-        if let Some(same) = c.old.take_same(&new) {
-            // Publish the kept copy again: phases ping-pong without growing.
-            new = same;
-        }
-        let mask = CacheMask::of(&new);
-        let wait = args.flags & abi::SWITCH_DEFER_FREE == 0;
-        let (stats, old) = c.filter.swap(new, &mask, wait);
+        // Publish the kept copy again if there is one: phases ping-pong
+        // without growing.  (`new` is then dropped: never published.)
+        let new = c.old.make_room(new, current.len())?;
+        let (stats, old) = c.filter.swap(new, &mask);
         c.old.keep(old);
-        (stats.tasks, stats.filters_above, mask.count())
+        (stats.tasks, stats.filters_above, true)
     };
-    let elapsed_ns = now_mono_ns().saturating_sub(start);
+    let swap_ns = now_mono_ns().saturating_sub(start);
     c.phase = args.phase;
     c.allowed = args.allowed;
     c.switches = c.switches.saturating_add(1);
     c.last_switch_ns = now_real_ns();
     reg.settle();
-    Ok(SwitchOut { tasks, filters_above, cached_allow, elapsed_ns })
+    drop(reg);
+    let wait_start = now_mono_ns();
+    if swapped && args.flags & abi::SWITCH_DEFER_FREE == 0 {
+        crate::filter::wait_for_old_runs();
+    }
+    let elapsed_ns = swap_ns.saturating_add(now_mono_ns().saturating_sub(wait_start));
+    Ok(SwitchOut { tasks, filters_above, cached_allow: mask.count(), elapsed_ns })
 }
 
 /// Forgets container `cid` (its tasks keep their current filter; programs
@@ -342,8 +364,7 @@ pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
     }
     if let Ok(c) = reg.containers.remove(i) {
         if !c.old.is_empty() {
-            // Cannot fail: reserved above.
-            let _ = reg.retired.push_within_capacity(Retired { _old: c.old, filter: c.filter });
+            retire(&mut reg.retired, c);
         }
     }
     reg.settle();
@@ -424,13 +445,17 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
 /// The thread-group ids (initial PID namespace) of the processes whose
 /// threads use container `cid`'s filter, at most `cap` of them, and their
 /// total count.
-pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVec<u32>, u32)> {
+///
+/// The answer can take `abi::MAX_PIDS` entries (256 KiB): it lives in a
+/// `KVVec`, which falls back to vmalloc where kmalloc would need an order-6
+/// block.
+pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVVec<u32>, u32)> {
+    // Allocated up front, before the lock: the walk holds spinlocks.
+    let mut out = KVVec::with_capacity(cap, GFP_KERNEL)?;
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
     let me = reg.find(cid)?.filter.as_ptr();
-    // Allocated up front: the walk holds spinlocks.
-    let mut out = KVec::with_capacity(cap, GFP_KERNEL)?;
     let mut total = 0u32;
     let mut last = -1;
     for_each_thread_locked(|t, top| {
@@ -449,7 +474,7 @@ pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVec<u32>, u32)> 
 
 /// Runs from the sweeper's work item: sweeps, and either queues the sweeper
 /// again or drops the module reference once nothing is kept.
-pub(crate) fn sweep_tick(this: Arc<Sweeper>) {
+fn sweep_tick(this: Arc<Sweeper>) {
     let mut reg = REGISTRY.lock();
     reg.sweep();
     if reg.needs_pin() {
@@ -470,13 +495,12 @@ pub(crate) fn sweep_tick(this: Arc<Sweeper>) {
 pub(crate) fn release_all() {
     let mut reg = REGISTRY.lock();
     // Unloading happens only while unpinned, so nothing is kept; should a
-    // kept program remain, a reader may hold it: leak it, never free it.
+    // kept program remain, a reader may hold it: leak it (`keep.rs`).
     for c in reg.containers.iter_mut() {
-        let old = core::mem::replace(&mut c.old, OldProgs::new());
-        if !old.is_empty() {
-            pr_err!("unloading while programs are kept; leaking {} of them\n", old.count());
-            core::mem::forget(old);
-        }
+        core::mem::replace(&mut c.old, OldProgs::new()).leak("unloading");
+    }
+    for r in reg.retired.iter_mut() {
+        core::mem::replace(&mut r.old, OldProgs::new()).leak("unloading");
     }
     // Replace the vectors, not just clear them: the static registry is never
     // dropped, so a cleared vector's buffer would leak at every unload.

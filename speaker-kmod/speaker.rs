@@ -69,10 +69,28 @@ impl kernel::InPlaceModule for SpeakerModule {
                 // is registered just below.
                 unsafe { registry::init()? };
                 pr_info!("ABI {}, module {}\n", abi::SPEAKER_ABI_VERSION, MODULE_VERSION);
-                MiscDeviceRegistration::register(MiscDeviceOptions { name: c"speaker" })
+                release_on_error(MiscDeviceRegistration::register(MiscDeviceOptions { name: c"speaker" }))
             },
         })
     }
+}
+
+/// `init`, and on its failure (`misc_register()` failed: the module does
+/// not load, so `drop` below never runs) what `drop` would release: the
+/// registry and its sweeper.
+fn release_on_error<T>(init: impl PinInit<T, Error>) -> impl PinInit<T, Error> {
+    let run = move |slot: *mut T| {
+        // SAFETY: `slot` is the caller's valid, pinned slot for a `T`, as
+        // `__init` requires; we forward its contract unchanged.
+        let r = unsafe { init.__init(slot) };
+        if r.is_err() {
+            registry::release_all();
+        }
+        r
+    };
+    // SAFETY: `run` initialises `slot` fully on `Ok` and leaves it
+    // uninitialised on `Err`, as the forwarded initialiser does.
+    unsafe { pin_init::pin_init_from_closure(run) }
 }
 
 #[pinned_drop]

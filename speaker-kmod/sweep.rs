@@ -20,10 +20,17 @@ use kernel::{
 };
 
 /// The delayed work item that sweeps the registry.
+///
+/// This file depends on no other part of speaker.ko: the registry hands
+/// the sweeper the function each run calls (`registry.rs` depends on
+/// `sweep.rs`, not the other way round).
 #[pin_data]
 pub(crate) struct Sweeper {
     #[pin]
     work: DelayedWork<Sweeper>,
+    /// What each run does: sweep, then [`Sweeper::schedule`] again or drop
+    /// the module reference.
+    tick: fn(Arc<Sweeper>),
 }
 
 impl_has_delayed_work! {
@@ -34,13 +41,15 @@ impl WorkItem for Sweeper {
     type Pointer = Arc<Sweeper>;
 
     fn run(this: Arc<Sweeper>) {
-        crate::registry::sweep_tick(this);
+        let tick = this.tick;
+        tick(this);
     }
 }
 
 impl Sweeper {
-    pub(crate) fn new() -> Result<Arc<Sweeper>> {
-        Arc::pin_init(pin_init!(Sweeper { work <- new_delayed_work!("speaker_sweep") }), GFP_KERNEL)
+    /// A sweeper whose runs call `tick`.
+    pub(crate) fn new(tick: fn(Arc<Sweeper>)) -> Result<Arc<Sweeper>> {
+        Arc::pin_init(pin_init!(Sweeper { work <- new_delayed_work!("speaker_sweep"), tick }), GFP_KERNEL)
     }
 
     /// Runs the sweeper in about a second.

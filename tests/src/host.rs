@@ -176,6 +176,7 @@ macro_rules! vm_scenarios_tests {
             rmmod_after_deferred_switches_is_safe,
             compat_cached_allow_is_revoked_after_switch,
             tsync_stacking_during_switch_is_safe,
+            switch_of_one_container_does_not_wait_for_another,
             module_unloads_cleanly,
         ]);
     };

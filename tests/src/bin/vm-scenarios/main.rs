@@ -73,6 +73,7 @@ const SCENARIOS: &[Scenario] = &[
     ("rmmod_after_deferred_switches_is_safe", trust::rmmod_after_deferred_switches_is_safe),
     ("compat_cached_allow_is_revoked_after_switch", trust::compat_cached_allow_is_revoked_after_switch),
     ("tsync_stacking_during_switch_is_safe", trust::tsync_stacking_during_switch_is_safe),
+    ("switch_of_one_container_does_not_wait_for_another", trust::switch_of_one_container_does_not_wait_for_another),
     ("module_unloads_cleanly", module_unloads_cleanly),
 ];
 

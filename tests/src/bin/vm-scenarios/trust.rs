@@ -175,15 +175,7 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     fault?;
     ensure!(switched == Some(0), "the switch during the blocked read failed: errno {switched:?}");
     resolved?;
-    let want: Vec<u8> = boot
-        .iter()
-        .flat_map(|i| {
-            let mut b = i.code.to_ne_bytes().to_vec();
-            b.extend([i.jt, i.jf]);
-            b.extend(i.k.to_ne_bytes());
-            b
-        })
-        .collect();
+    let want = prog_bytes(&boot);
     ensure!(normal == want, "the unblocked read did not return the boot program");
     ensure!(
         copied == want,
@@ -247,7 +239,14 @@ impl Uffd {
 
     /// Fills the page at `at` with zeroes, waking the faulting reader.
     fn resolve(&self, at: usize) -> Outcome {
-        let src = vec![0u8; 4096];
+        self.resolve_with(at, &[])
+    }
+
+    /// Fills the page at `at` with `bytes` (at most a page), then zeroes,
+    /// waking the faulting reader.
+    fn resolve_with(&self, at: usize, bytes: &[u8]) -> Outcome {
+        let mut src = vec![0u8; 4096];
+        src[..bytes.len()].copy_from_slice(bytes);
         let mut copy = [at as u64, src.as_ptr() as u64, 4096, 0, 0];
         // SAFETY: `copy` is a uffdio_copy; `src` is a readable page.
         let r = unsafe { libc::ioctl(self.fd, UFFDIO_COPY as _, copy.as_mut_ptr()) };
@@ -520,5 +519,85 @@ pub fn tsync_stacking_during_switch_is_safe() -> Outcome {
     drop(dev);
     outcome?;
     ensure!(stacked > 0, "no filter was stacked with TSYNC during the switches");
+    Ok(())
+}
+
+/// The bytes of a classic program as user space lays it out.
+fn prog_bytes(prog: &[libc::sock_filter]) -> Vec<u8> {
+    prog.iter()
+        .flat_map(|i| {
+            let mut b = i.code.to_ne_bytes().to_vec();
+            b.extend([i.jt, i.jf]);
+            b.extend(i.k.to_ne_bytes());
+            b
+        })
+        .collect()
+}
+
+/// A SWITCH of container A whose program sits on a userfaultfd page the
+/// caller leaves missing is parked inside the module, in `copy_from_user`.
+/// Meanwhile a SWITCH of container B must complete within a second: one
+/// slow caller must not stall every container behind the registry lock.
+/// Once the page is filled, A's switch completes too.
+pub fn switch_of_one_container_does_not_wait_for_another() -> Outcome {
+    let dev = dev()?;
+    let fd = dev.0;
+    let a = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
+    let b = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_native)])?;
+    ensure!(raw::register(fd, "park-a", a.pid, 1) == 0, "register of A failed");
+    ensure!(raw::register(fd, "park-b", b.pid, 1) == 0, "register of B failed");
+    // How long an unhindered switch of B takes here (TCG, busy host).
+    let t = std::time::Instant::now();
+    ensure!(raw::switch(fd, "park-b", &raw::allow_all(), 0) == 0, "the unhindered switch of B failed");
+    let unhindered = t.elapsed();
+    let deny = raw::deny_getpriority();
+    let uffd = Uffd::new(2 * 4096)?;
+    let page = uffd.addr;
+    let len = deny.len() as u32;
+    let parked = std::thread::spawn(move || crate::support::raw_switch(fd, "park-a", page as *const libc::sock_filter, len));
+    let fault = uffd.wait_fault(Duration::from_secs(60));
+    let mut b_result = None;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b_thread = fault.is_ok().then(|| {
+        let deny = deny.clone();
+        std::thread::spawn(move || {
+            let t = std::time::Instant::now();
+            let e = raw::switch(fd, "park-b", &deny, 0);
+            let _ = tx.send((e, t.elapsed()));
+        })
+    });
+    if b_thread.is_some() {
+        b_result = rx.recv_timeout(Duration::from_secs(1)).ok();
+    }
+    // Always let A go, so that nothing stays parked whatever happened.
+    let resolved = uffd.resolve_with(page, &prog_bytes(&deny));
+    let a_result = parked.join().map_err(|_| "the parked switch panicked".to_string())?;
+    let late = match b_thread {
+        Some(h) => {
+            let r = rx.recv_timeout(Duration::from_secs(120)).ok();
+            let _ = h.join();
+            r
+        }
+        None => None,
+    };
+    fault?;
+    resolved?;
+    let Some((e, took)) = b_result else {
+        return Err(match late {
+            Some((e, took)) => format!(
+                "the switch of B waited for A's parked switch: it returned (errno {e}) only after {} ms, once A's page was filled (unhindered: {} ms)",
+                took.as_millis(),
+                unhindered.as_millis()
+            ),
+            None => "the switch of B never returned".into(),
+        });
+    };
+    println!("  switch of B: {} ms while A's switch was parked ({} ms unhindered)", took.as_millis(), unhindered.as_millis());
+    ensure!(e == 0, "the switch of B gave errno {e}");
+    ensure!(a_result == 0, "the parked switch of A gave errno {a_result} once its page was filled");
+    ensure!(a.ask(0)? == -raw::DENY_ERRNO, "A does not deny getpriority after its switch");
+    ensure!(b.ask(0)? == -raw::DENY_ERRNO, "B does not deny getpriority after its switch");
+    drop((a, b));
+    drop(dev);
     Ok(())
 }
