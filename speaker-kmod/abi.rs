@@ -197,6 +197,19 @@ pub struct PidsArgs {
     pub count: u32,
 }
 
+/// speaker's mark on a filter made for a container: the first instruction
+/// of its classic program is `jeq #SPEAKER_MARK_K, 0, 0` (code
+/// [`SPEAKER_MARK_CODE`]), a no-op (both branches go on to the next
+/// instruction, and seccomp's action-cache emulation steps over it).
+/// [`SPEAKER_IOC_REGISTER`] takes the top filter of a task in a non-initial
+/// PID namespace (what a container is), or one whose program bears this
+/// mark; any other (a host process's own sandbox: sshd's privilege
+/// separation, a browser's, systemd's `SystemCallFilter=`) is refused with
+/// `EPERM`.
+pub const SPEAKER_MARK_CODE: u16 = 0x15;
+/// The constant of speaker's mark ("SPKR").
+pub const SPEAKER_MARK_K: u32 = 0x5350_4b52;
+
 /// Most pids [`SPEAKER_IOC_PIDS`] writes in one call.
 pub const MAX_PIDS: u32 = 65536;
 

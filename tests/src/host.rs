@@ -177,6 +177,7 @@ macro_rules! vm_scenarios_tests {
             compat_cached_allow_is_revoked_after_switch,
             tsync_stacking_during_switch_is_safe,
             switch_of_one_container_does_not_wait_for_another,
+            register_of_a_host_sandbox_is_refused,
             module_unloads_cleanly,
         ]);
     };

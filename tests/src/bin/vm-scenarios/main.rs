@@ -74,6 +74,7 @@ const SCENARIOS: &[Scenario] = &[
     ("compat_cached_allow_is_revoked_after_switch", trust::compat_cached_allow_is_revoked_after_switch),
     ("tsync_stacking_during_switch_is_safe", trust::tsync_stacking_during_switch_is_safe),
     ("switch_of_one_container_does_not_wait_for_another", trust::switch_of_one_container_does_not_wait_for_another),
+    ("register_of_a_host_sandbox_is_refused", trust::register_of_a_host_sandbox_is_refused),
     ("module_unloads_cleanly", module_unloads_cleanly),
 ];
 

@@ -175,7 +175,8 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     fault?;
     ensure!(switched == Some(0), "the switch during the blocked read failed: errno {switched:?}");
     resolved?;
-    let want = prog_bytes(&boot);
+    // RawContainer installs the program with speaker's mark in front.
+    let want = prog_bytes(&raw::marked(&boot));
     ensure!(normal == want, "the unblocked read did not return the boot program");
     ensure!(
         copied == want,
@@ -598,6 +599,39 @@ pub fn switch_of_one_container_does_not_wait_for_another() -> Outcome {
     ensure!(a.ask(0)? == -raw::DENY_ERRNO, "A does not deny getpriority after its switch");
     ensure!(b.ask(0)? == -raw::DENY_ERRNO, "B does not deny getpriority after its switch");
     drop((a, b));
+    drop(dev);
+    Ok(())
+}
+
+/// REGISTER takes what a container is: the top filter of a task in a
+/// non-initial PID namespace, or a filter bearing speaker's mark.  A host
+/// process's own sandbox (sshd's privilege separation, a browser's, a
+/// systemd `SystemCallFilter=`: initial PID namespace, a plain filter) is
+/// refused with EPERM, so no switch can ever loosen it.
+pub fn register_of_a_host_sandbox_is_refused() -> Outcome {
+    let dev = dev()?;
+    let fd = dev.0;
+    let ops = || -> Vec<raw::Op> { vec![Box::new(raw::getpriority_native)] };
+    let host = RawContainer::start_as(raw::Kind::Plain, &raw::deny_getpriority(), || {}, ops())?;
+    let e = raw::register(fd, "host-sandbox", host.pid, 1);
+    if e == 0 {
+        let _ = raw::unregister(fd, "host-sandbox");
+    }
+    ensure!(e == libc::EPERM, "register of a host process's own sandbox (initial PID namespace, no mark) gave errno {e}, want EPERM");
+    ensure!(host.ask(0)? == -raw::DENY_ERRNO, "the host sandbox no longer denies getpriority");
+    drop(host);
+    let ns = RawContainer::start_as(raw::Kind::PidNs, &raw::allow_all(), || {}, ops())?;
+    let e = raw::register(fd, "pidns", ns.pid, 1);
+    ensure!(e == 0, "register of the first process of a PID namespace gave errno {e}");
+    ensure!(raw::switch(fd, "pidns", &raw::deny_getpriority(), 0) == 0, "switch of the PID-namespace container failed");
+    ensure!(ns.ask(0)? == -raw::DENY_ERRNO, "the PID-namespace container does not deny getpriority after its switch");
+    ensure!(raw::unregister(fd, "pidns") == 0, "unregister failed");
+    drop(ns);
+    let marked = RawContainer::start(&raw::allow_all(), || {}, ops())?;
+    let e = raw::register(fd, "marked", marked.pid, 1);
+    ensure!(e == 0, "register of a filter with speaker's mark gave errno {e}");
+    ensure!(raw::unregister(fd, "marked") == 0, "unregister failed");
+    drop(marked);
     drop(dev);
     Ok(())
 }
