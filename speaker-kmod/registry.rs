@@ -19,7 +19,7 @@
 //! (a host agent under systemd's `SystemCallFilter=`) are not refused: their
 //! filter confines them, not a container.
 
-use core::ptr::NonNull;
+use core::ptr::{addr_of_mut, NonNull};
 use kernel::{bindings, prelude::*, sync::Arc};
 
 use crate::abi::{self, CID_LEN};
@@ -263,6 +263,8 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
     }
     // SAFETY: we hold a reference on `task`; `tgid` never changes.
     let tgid = unsafe { (*task).tgid };
+    // SAFETY: we hold a reference on `task`; `init_pid_ns` is a static.
+    let in_pid_ns = unsafe { bindings::task_active_pid_ns(task) != addr_of_mut!(bindings::init_pid_ns) };
     let mut result = Err(ESRCH);
     let take = |top: *mut SeccompFilter, count: i32, mode: i32| {
         result = if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
@@ -272,6 +274,10 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         } else if let Err(why) = SeccompFilter::check_chain(top, count) {
             pr_err!("the seccomp filters of pid {} do not read right through mirror.rs ({}); refusing\n", nr, why);
             Err(EINVAL)
+        // SAFETY: `top` is alive (siglock held) and its chain was checked
+        // just above: its program has a saved classic program.
+        } else if !in_pid_ns && !unsafe { bears_mark(top) } {
+            Err(EPERM)
         } else {
             // SAFETY: `top` is alive (siglock held) and non-null.
             Ok(unsafe { FilterRef::get(NonNull::new_unchecked(top)) })
@@ -286,6 +292,24 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         return Err(EBUSY);
     }
     Ok(filter)
+}
+
+/// Whether the program of `top` begins with speaker's mark
+/// ([`abi::SPEAKER_MARK_CODE`], [`abi::SPEAKER_MARK_K`]).
+///
+/// REGISTER takes what a container is: the top filter of a task in a
+/// non-initial PID namespace, or a filter its maker marked as one.  A host
+/// process's own sandbox (sshd's privilege separation, a browser's, a
+/// systemd `SystemCallFilter=`) is neither, so no switch can loosen it.
+///
+/// # Safety
+///
+/// `top` is a live filter whose chain passed [`SeccompFilter::check_chain`]
+/// (its program has a non-empty saved classic program).
+unsafe fn bears_mark(top: *mut SeccompFilter) -> bool {
+    // SAFETY: by the function's contract `top` and its program are alive.
+    let insns = unsafe { orig_insns((*top).prog) };
+    insns.first().is_some_and(|i| i.code == abi::SPEAKER_MARK_CODE && i.jt == 0 && i.jf == 0 && i.k == abi::SPEAKER_MARK_K)
 }
 
 /// Result of a switch, for the ioctl's out fields.
