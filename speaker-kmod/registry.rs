@@ -18,6 +18,15 @@
 //! never loosen its own filter or anyone's.  Callers under other filters
 //! (a host agent under systemd's `SystemCallFilter=`) are not refused: their
 //! filter confines them, not a container.
+//!
+//! # What may be registered
+//!
+//! `REGISTER` takes the top filter of a task in a non-initial PID namespace
+//! (what every container engine makes), or a filter whose program begins
+//! with speaker's mark (what speaker's own tools install: the tracer, the
+//! benchmarks).  A host process's own sandbox (sshd's privilege
+//! separation, a systemd `SystemCallFilter=`) is neither: `EPERM`, so no
+//! switch can ever loosen it ([`bears_mark`]).
 
 use core::ptr::{addr_of_mut, NonNull};
 use kernel::{bindings, prelude::*, sync::Arc};
