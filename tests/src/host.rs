@@ -246,6 +246,9 @@ macro_rules! vm_oci_tests {
             every_demo_workload_runs_after_the_switch,
             speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
             annotated_run_keeps_the_container_with_keep,
+            exec_during_boot_is_tightened_by_the_switch,
+            exec_process_cannot_switch_its_container,
+            status_counts_exec_processes,
             $($also,)*
         ]);
     };
