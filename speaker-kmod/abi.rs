@@ -19,6 +19,7 @@
 //! | [`SPEAKER_IOC_UNREGISTER`] | W | [`CidArgs`] | `EPERM` `EFAULT` `EINVAL` `ESRCH` |
 //! | [`SPEAKER_IOC_STATUS`] | RW | [`StatusArgs`] + [`StatusEntry`] array | `EPERM` `EFAULT` `EINVAL` |
 //! | [`SPEAKER_IOC_PIDS`] | RW | [`PidsArgs`] + `u32` array | `EPERM` `EFAULT` `EINVAL` `ESRCH` |
+//! | [`SPEAKER_IOC_ADD`] | W | [`RegisterArgs`] | `EPERM` `EFAULT` `EINVAL` `ESRCH` `EEXIST` `EBUSY` `ENOSPC` |
 //!
 //! Every command but `VERSION` needs `CAP_SYS_ADMIN` and a caller whose own
 //! seccomp chain contains no filter speaker.ko manages (`EPERM`): a
@@ -197,6 +198,19 @@ pub struct PidsArgs {
     pub count: u32,
 }
 
+/// speaker's mark on a filter made for a container: the first instruction
+/// of its classic program is `jeq #SPEAKER_MARK_K, 0, 0` (code
+/// [`SPEAKER_MARK_CODE`]), a no-op (both branches go on to the next
+/// instruction, and seccomp's action-cache emulation steps over it).
+/// [`SPEAKER_IOC_REGISTER`] takes the top filter of a task in a non-initial
+/// PID namespace (what a container is), or one whose program bears this
+/// mark; any other (a host process's own sandbox: sshd's privilege
+/// separation, a browser's, systemd's `SystemCallFilter=`) is refused with
+/// `EPERM`.
+pub const SPEAKER_MARK_CODE: u16 = 0x15;
+/// The constant of speaker's mark ("SPKR").
+pub const SPEAKER_MARK_K: u32 = 0x5350_4b52;
+
 /// Most pids [`SPEAKER_IOC_PIDS`] writes in one call.
 pub const MAX_PIDS: u32 = 65536;
 
@@ -206,6 +220,17 @@ pub const SPEAKER_IOC_SWITCH: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, core::mem::s
 pub const SPEAKER_IOC_UNREGISTER: u32 = ioc(IOC_WRITE, 0x04, core::mem::size_of::<CidArgs>());
 pub const SPEAKER_IOC_STATUS: u32 = ioc(IOC_READ | IOC_WRITE, 0x05, core::mem::size_of::<StatusArgs>());
 pub const SPEAKER_IOC_PIDS: u32 = ioc(IOC_READ | IOC_WRITE, 0x06, core::mem::size_of::<PidsArgs>());
+/// Adds the top filter of task `pid` to the registered container `cid`
+/// (a process exec'd into it: `docker exec`, a Kubernetes exec probe, a
+/// health check), under the same rules as [`SPEAKER_IOC_REGISTER`].  From
+/// then on the container's switches replace the program of every filter it
+/// owns, [`SPEAKER_IOC_STATUS`] and [`SPEAKER_IOC_PIDS`] count their tasks
+/// too, and their tasks are refused as callers like the container's own.
+/// `ESRCH`: no container `cid`; `ENOSPC`: it owns [`MAX_EXEC_FILTERS`]
+/// added filters already.
+pub const SPEAKER_IOC_ADD: u32 = ioc(IOC_WRITE, 0x07, core::mem::size_of::<RegisterArgs>());
+/// Most filters [`SPEAKER_IOC_ADD`] adds to one container (live ones).
+pub const MAX_EXEC_FILTERS: usize = 64;
 
 // The structs have no implicit padding (sizes are sums of their fields).
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 8 + MODULE_VERSION_LEN);

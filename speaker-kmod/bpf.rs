@@ -234,10 +234,13 @@ impl OwnedProg {
 
     /// Whether both programs have the same classic instructions.
     pub(crate) fn same_as(&self, other: &[bindings::sock_filter]) -> bool {
-        let a = self.orig();
-        a.len() == other.len()
-            && a.iter().zip(other.iter()).all(|(x, y)| x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k)
+        same_insns(self.orig(), other)
     }
+}
+
+/// Whether two classic programs are the same instructions.
+pub(crate) fn same_insns(a: &[bindings::sock_filter], b: &[bindings::sock_filter]) -> bool {
+    a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.code == y.code && x.jt == y.jt && x.jf == y.jf && x.k == y.k)
 }
 
 /// The original classic instructions of `prog`.

@@ -43,6 +43,7 @@ const _: () = assert!(abi::SPEAKER_IOC_SWITCH == kernel::ioctl::_IOWR::<SwitchAr
 const _: () = assert!(abi::SPEAKER_IOC_UNREGISTER == kernel::ioctl::_IOW::<CidArgs>(abi::SPEAKER_IOC_MAGIC, 0x04));
 const _: () = assert!(abi::SPEAKER_IOC_STATUS == kernel::ioctl::_IOWR::<StatusArgs>(abi::SPEAKER_IOC_MAGIC, 0x05));
 const _: () = assert!(abi::SPEAKER_IOC_PIDS == kernel::ioctl::_IOWR::<PidsArgs>(abi::SPEAKER_IOC_MAGIC, 0x06));
+const _: () = assert!(abi::SPEAKER_IOC_ADD == kernel::ioctl::_IOW::<RegisterArgs>(abi::SPEAKER_IOC_MAGIC, 0x07));
 
 /// An open `/dev/speaker`; all state is module-global (`registry`).
 pub(crate) struct SpeakerFile;
@@ -73,6 +74,7 @@ impl MiscDevice for SpeakerFile {
             abi::SPEAKER_IOC_UNREGISTER => unregister(user),
             abi::SPEAKER_IOC_STATUS => status(user),
             abi::SPEAKER_IOC_PIDS => pids(user),
+            abi::SPEAKER_IOC_ADD => add(user),
             _ => Err(ENOTTY),
         }
     }
@@ -94,6 +96,13 @@ fn register(user: UserSlice) -> Result<isize> {
     require_admin()?;
     let args: RegisterArgs = user.reader().read()?;
     registry::register(&args)?;
+    Ok(0)
+}
+
+fn add(user: UserSlice) -> Result<isize> {
+    require_admin()?;
+    let args: RegisterArgs = user.reader().read()?;
+    registry::add(&args)?;
     Ok(0)
 }
 

@@ -106,6 +106,23 @@ impl OldProgs {
         Ok(p)
     }
 
+    /// Checks, without changing what is kept, that [`OldProgs::make_room`]
+    /// for a program with the instructions `new` would succeed, and
+    /// reserves the slot it needs: a switch of several filters checks every
+    /// one before it swaps any.
+    pub(crate) fn check_room(&mut self, new: &[kernel::bindings::sock_filter], current_len: usize) -> Result {
+        let same = self.progs.iter().position(|p| crate::bpf::same_insns(p.orig(), new));
+        let (count, insns) = match same {
+            Some(i) => (self.progs.len() - 1, self.insns - self.progs[i].orig().len()),
+            None => (self.progs.len(), self.insns),
+        };
+        if count >= MAX_KEPT || insns + current_len > MAX_KEPT_INSNS {
+            return Err(ENOSPC);
+        }
+        self.progs.reserve(1, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// Gives up the kept programs without freeing them (see the module
     /// docs): a path that cannot keep them any more, while a reader may
     /// still hold one.

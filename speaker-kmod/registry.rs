@@ -18,12 +18,21 @@
 //! never loosen its own filter or anyone's.  Callers under other filters
 //! (a host agent under systemd's `SystemCallFilter=`) are not refused: their
 //! filter confines them, not a container.
+//!
+//! # What may be registered
+//!
+//! `REGISTER` takes the top filter of a task in a non-initial PID namespace
+//! (what every container engine makes), or a filter whose program begins
+//! with speaker's mark (what speaker's own tools install: the tracer, the
+//! benchmarks).  A host process's own sandbox (sshd's privilege
+//! separation, a systemd `SystemCallFilter=`) is neither: `EPERM`, so no
+//! switch can ever loosen it ([`bears_mark`]).
 
-use core::ptr::NonNull;
+use core::ptr::{addr_of_mut, NonNull};
 use kernel::{bindings, prelude::*, sync::Arc};
 
 use crate::abi::{self, CID_LEN};
-use crate::bpf::{orig_insns, CacheMask, OwnedProg};
+use crate::bpf::{orig_insns, same_insns, CacheMask, OwnedProg};
 use crate::filter::{chain_contains, FilterRef};
 use crate::keep::OldProgs;
 use crate::mirror::SeccompFilter;
@@ -49,10 +58,18 @@ pub(crate) unsafe fn init() -> Result {
     Ok(())
 }
 
-/// One registered container.
+/// One filter of a registered container: the one REGISTER took (its
+/// head), or one ADD took from a process exec'd into it.  All the filters
+/// of a container share its id, and a switch replaces every one's program.
+///
+/// # Invariants
+///
+/// Of the entries with one id, exactly one has `exec == false` (the
+/// head), and it comes first.
 struct Container {
     cid: [u8; CID_LEN],
     pid: u32,
+    exec: bool,
     /// Replaced programs; declared before `filter` so they are dropped first.
     old: OldProgs,
     filter: FilterRef,
@@ -106,17 +123,31 @@ impl Registry {
             let c = &self.containers[i];
             if c.filter.users() > 0 {
                 i += 1;
-            } else if c.old.is_empty() {
+                continue;
+            }
+            let (cid, head) = (c.cid, !c.exec);
+            let gone = if c.old.is_empty() {
                 // Nothing kept: dropping our reference is all (the last
                 // holder frees the filter, as seccomp does).
-                drop(self.containers.remove(i));
+                self.containers.remove(i).is_ok()
             } else if self.retired.reserve(1, GFP_KERNEL).is_ok() {
-                if let Ok(c) = self.containers.remove(i) {
-                    retire(&mut self.retired, c);
+                match self.containers.remove(i) {
+                    Ok(c) => {
+                        retire(&mut self.retired, c);
+                        true
+                    }
+                    Err(_) => false,
                 }
             } else {
                 // Out of memory: keep it listed, try again next sweep.
                 i += 1;
+                false
+            };
+            // INVARIANT: the next filter of the container, if any, heads it.
+            if gone && head {
+                if let Some(next) = self.containers.iter_mut().skip(i).find(|c| c.cid == cid) {
+                    next.exec = false;
+                }
             }
         }
         // A sole holder cannot lose that status: freeing is safe.
@@ -167,11 +198,35 @@ impl Registry {
         }
     }
 
+    /// The head entry of container `cid`.
     fn find(&mut self, cid: &[u8; CID_LEN]) -> Result<&mut Container> {
         if !valid_cid(cid) {
             return Err(EINVAL);
         }
         self.containers.iter_mut().find(|c| &c.cid == cid).ok_or(ESRCH)
+    }
+
+    /// Positions of every filter of container `cid`, the head first
+    /// (`ESRCH` if there is none).
+    fn members(&self, cid: &[u8; CID_LEN]) -> Result<KVec<usize>> {
+        if !valid_cid(cid) {
+            return Err(EINVAL);
+        }
+        let mut v = KVec::new();
+        for (i, c) in self.containers.iter().enumerate() {
+            if &c.cid == cid {
+                v.push(i, GFP_KERNEL)?;
+            }
+        }
+        if v.is_empty() {
+            return Err(ESRCH);
+        }
+        Ok(v)
+    }
+
+    /// Number of containers (heads).
+    fn heads(&self) -> usize {
+        self.containers.iter().filter(|c| !c.exec).count()
     }
 }
 
@@ -200,7 +255,7 @@ fn valid_cid(cid: &[u8; CID_LEN]) -> bool {
 pub(crate) fn count() -> u32 {
     let mut reg = REGISTRY.lock();
     reg.settle();
-    reg.containers.len() as u32
+    reg.heads() as u32
 }
 
 /// Registers the filter on top of task `pid`'s chain as container `cid`'s.
@@ -214,7 +269,7 @@ pub(crate) fn register(args: &abi::RegisterArgs) -> Result {
     if reg.containers.iter().any(|c| c.cid == args.cid) {
         return Err(EEXIST);
     }
-    if reg.containers.len() >= abi::MAX_CONTAINERS {
+    if reg.heads() >= abi::MAX_CONTAINERS {
         return Err(ENOSPC);
     }
     let filter = filter_of_pid(args.pid, args.filter_count)?;
@@ -226,6 +281,7 @@ pub(crate) fn register(args: &abi::RegisterArgs) -> Result {
         Container {
             cid: args.cid,
             pid: args.pid,
+            exec: false,
             old: OldProgs::new(),
             filter,
             phase: args.phase,
@@ -263,6 +319,8 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
     }
     // SAFETY: we hold a reference on `task`; `tgid` never changes.
     let tgid = unsafe { (*task).tgid };
+    // SAFETY: we hold a reference on `task`; `init_pid_ns` is a static.
+    let in_pid_ns = unsafe { bindings::task_active_pid_ns(task) != addr_of_mut!(bindings::init_pid_ns) };
     let mut result = Err(ESRCH);
     let take = |top: *mut SeccompFilter, count: i32, mode: i32| {
         result = if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
@@ -272,6 +330,10 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         } else if let Err(why) = SeccompFilter::check_chain(top, count) {
             pr_err!("the seccomp filters of pid {} do not read right through mirror.rs ({}); refusing\n", nr, why);
             Err(EINVAL)
+        // SAFETY: `top` is alive (siglock held) and its chain was checked
+        // just above: its program has a saved classic program.
+        } else if !in_pid_ns && !unsafe { bears_mark(top) } {
+            Err(EPERM)
         } else {
             // SAFETY: `top` is alive (siglock held) and non-null.
             Ok(unsafe { FilterRef::get(NonNull::new_unchecked(top)) })
@@ -286,6 +348,61 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
         return Err(EBUSY);
     }
     Ok(filter)
+}
+
+/// Adds the filter on top of task `pid`'s chain (a process exec'd into the
+/// container) to container `cid`, under the rules of [`register`].
+pub(crate) fn add(args: &abi::RegisterArgs) -> Result {
+    if !valid_cid(&args.cid) || args.phase > abi::PHASE_MAX {
+        return Err(EINVAL);
+    }
+    let mut reg = REGISTRY.lock();
+    reg.settle();
+    reg.check_caller()?;
+    let added = reg.members(&args.cid)?.len() - 1;
+    if added >= abi::MAX_EXEC_FILTERS {
+        return Err(ENOSPC);
+    }
+    let filter = filter_of_pid(args.pid, args.filter_count)?;
+    if reg.manages(filter.as_ptr()) {
+        return Err(EEXIST);
+    }
+    let head = reg.find(&args.cid)?;
+    let (switches, registered_ns, last_switch_ns) = (head.switches, head.registered_ns, head.last_switch_ns);
+    reg.containers.push(
+        Container {
+            cid: args.cid,
+            pid: args.pid,
+            exec: true,
+            old: OldProgs::new(),
+            filter,
+            phase: args.phase,
+            allowed: args.allowed,
+            switches,
+            registered_ns,
+            last_switch_ns,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(())
+}
+
+/// Whether the program of `top` begins with speaker's mark
+/// ([`abi::SPEAKER_MARK_CODE`], [`abi::SPEAKER_MARK_K`]).
+///
+/// REGISTER takes what a container is: the top filter of a task in a
+/// non-initial PID namespace, or a filter its maker marked as one.  A host
+/// process's own sandbox (sshd's privilege separation, a browser's, a
+/// systemd `SystemCallFilter=`) is neither, so no switch can loosen it.
+///
+/// # Safety
+///
+/// `top` is a live filter whose chain passed [`SeccompFilter::check_chain`]
+/// (its program has a non-empty saved classic program).
+unsafe fn bears_mark(top: *mut SeccompFilter) -> bool {
+    // SAFETY: by the function's contract `top` and its program are alive.
+    let insns = unsafe { orig_insns((*top).prog) };
+    insns.first().is_some_and(|i| i.code == abi::SPEAKER_MARK_CODE && i.jt == 0 && i.jf == 0 && i.k == abi::SPEAKER_MARK_K)
 }
 
 /// Result of a switch, for the ioctl's out fields.
@@ -309,36 +426,95 @@ pub(crate) fn switch(args: &abi::SwitchArgs) -> Result<SwitchOut> {
     if args.phase > abi::PHASE_MAX || args.flags & !abi::SWITCH_DEFER_FREE != 0 || args.reserved != 0 {
         return Err(EINVAL);
     }
-    // Built once per switch, whatever the number of tasks, before the lock.
-    let new = OwnedProg::from_user(args.prog, args.prog_len)?;
-    let mask = CacheMask::of(&new);
-    let mut reg = REGISTRY.lock();
-    reg.settle();
-    reg.check_caller()?;
-    let c = reg.find(&args.cid)?;
-    // SAFETY: the current program of a filter we hold a reference on; only
-    // switches (serialised by the registry lock) replace it.
-    let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
-    // `elapsed_ns`: the swap and its grace period, not the waits for the
+    // A process exec'd into the container may add a filter between the
+    // count and the swap: then the programs are built again.
+    for _ in 0..3 {
+        let n = {
+            let mut reg = REGISTRY.lock();
+            reg.settle();
+            reg.check_caller()?;
+            reg.members(&args.cid)?.len()
+        };
+        // One program per filter the container owns, copied and checked
+        // before the lock; each copy must be the first one's instructions
+        // (the caller cannot give its filters different programs by
+        // changing its buffer during the call).
+        let mut progs = KVec::with_capacity(n, GFP_KERNEL)?;
+        progs.push(OwnedProg::from_user(args.prog, args.prog_len)?, GFP_KERNEL)?;
+        for _ in 1..n {
+            let p = OwnedProg::from_user(args.prog, args.prog_len)?;
+            if !p.same_as(progs[0].orig()) {
+                return Err(EINVAL);
+            }
+            progs.push(p, GFP_KERNEL)?;
+        }
+        // Built once per switch, whatever the number of tasks.
+        let mask = CacheMask::of(&progs[0]);
+        let mut reg = REGISTRY.lock();
+        reg.settle();
+        reg.check_caller()?;
+        let members = reg.members(&args.cid)?;
+        if members.len() != n {
+            continue;
+        }
+        return swap_all(reg, &members, progs, &mask, args);
+    }
+    Err(EAGAIN)
+}
+
+/// The swap of [`switch`], under the registry lock (`reg`), of the filters
+/// at `members` to `progs` (one each): every filter is checked first
+/// (path length, room to keep its program), then every one is swapped, so
+/// a refused switch changes none.
+fn swap_all(
+    mut reg: kernel::sync::lock::GlobalGuard<REGISTRY>,
+    members: &[usize],
+    progs: KVec<OwnedProg>,
+    mask: &CacheMask,
+    args: &abi::SwitchArgs,
+) -> Result<SwitchOut> {
+    let new = progs[0].orig();
+    for &i in members {
+        let c = &mut reg.containers[i];
+        // SAFETY: the current program of a filter we hold a reference on;
+        // only switches (serialised by the registry lock) replace it.
+        let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
+        if !same_insns(new, current) {
+            c.filter.check_path_len(progs[0].len())?;
+            c.old.check_room(new, current.len())?;
+        }
+    }
+    // `elapsed_ns`: the swaps and their grace period, not the waits for the
     // lock or the sweeps around them.
     let start = now_mono_ns();
-    let (tasks, filters_above, swapped) = if new.same_as(current) {
-        // Nothing to publish (a repeated switch): keep nothing more.
-        (0, 0, false)
-    } else {
-        c.filter.check_path_len(new.len())?;
+    let (mut tasks, mut filters_above, mut swapped) = (0u32, 0u32, false);
+    for (&i, new) in members.iter().zip(progs) {
+        let c = &mut reg.containers[i];
+        // SAFETY: as above.
+        let current = unsafe { orig_insns((*c.filter.as_ptr()).prog) };
+        if new.same_as(current) {
+            // Nothing to publish (a repeated switch): keep nothing more.
+            continue;
+        }
         // Publish the kept copy again if there is one: phases ping-pong
         // without growing.  (`new` is then dropped: never published.)
+        // Cannot fail after check_room().
         let new = c.old.make_room(new, current.len())?;
-        let (stats, old) = c.filter.swap(new, &mask);
+        let (stats, old) = c.filter.swap(new, mask);
         c.old.keep(old);
-        (stats.tasks, stats.filters_above, true)
-    };
+        tasks = tasks.saturating_add(stats.tasks);
+        filters_above = filters_above.saturating_add(stats.filters_above);
+        swapped = true;
+    }
     let swap_ns = now_mono_ns().saturating_sub(start);
-    c.phase = args.phase;
-    c.allowed = args.allowed;
-    c.switches = c.switches.saturating_add(1);
-    c.last_switch_ns = now_real_ns();
+    let now = now_real_ns();
+    for &i in members {
+        let c = &mut reg.containers[i];
+        c.phase = args.phase;
+        c.allowed = args.allowed;
+        c.switches = c.switches.saturating_add(1);
+        c.last_switch_ns = now;
+    }
     reg.settle();
     drop(reg);
     let wait_start = now_mono_ns();
@@ -358,13 +534,15 @@ pub(crate) fn unregister(cid: &[u8; CID_LEN]) -> Result {
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
-    let i = reg.containers.iter().position(|c| &c.cid == cid).ok_or(ESRCH)?;
-    if !reg.containers[i].old.is_empty() {
-        reg.retired.reserve(1, GFP_KERNEL)?;
-    }
-    if let Ok(c) = reg.containers.remove(i) {
-        if !c.old.is_empty() {
-            retire(&mut reg.retired, c);
+    let members = reg.members(cid)?;
+    let keeping = members.iter().filter(|&&i| !reg.containers[i].old.is_empty()).count();
+    reg.retired.reserve(keeping, GFP_KERNEL)?;
+    // Last first, so the positions before stay valid.
+    for &i in members.iter().rev() {
+        if let Ok(c) = reg.containers.remove(i) {
+            if !c.old.is_empty() {
+                retire(&mut reg.retired, c);
+            }
         }
     }
     reg.settle();
@@ -381,10 +559,11 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
+    // The heads: one row per container.
     let picked: KVec<usize> = {
         let mut v = KVec::new();
         for (i, c) in reg.containers.iter().enumerate() {
-            if only.is_none_or(|cid| cid == &c.cid) {
+            if !c.exec && only.is_none_or(|cid| cid == &c.cid) {
                 v.push(i, GFP_KERNEL)?;
             }
         }
@@ -392,12 +571,19 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
     };
     let total = picked.len() as u32;
     let shown = &picked[..picked.len().min(cap)];
-    // (filter address, slot in `shown`), sorted for binary search.
-    let mut index = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
+    // (filter address, slot in `shown`) of every filter of the shown
+    // containers (exec'd processes' too), sorted for binary search.
+    let mut index = KVec::new();
+    let mut kept = KVec::with_capacity(shown.len(), GFP_KERNEL)?;
     for (slot, &i) in shown.iter().enumerate() {
-        index.push((reg.containers[i].filter.as_ptr() as usize, slot), GFP_KERNEL)?;
+        let mut k = 0u32;
+        for c in reg.containers.iter().filter(|c| c.cid == reg.containers[i].cid) {
+            index.push((c.filter.as_ptr() as usize, slot), GFP_KERNEL)?;
+            k = k.saturating_add(c.old.count() as u32);
+        }
+        kept.push(k, GFP_KERNEL)?;
     }
-    // Insertion sort: at most MAX_CONTAINERS entries, and core's sort
+    // Insertion sort: a few thousand entries at most, and core's sort
     // brings panic paths objtool warns about on Debian's kernel.
     for i in 1..index.len() {
         let mut j = i;
@@ -432,7 +618,7 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
                 tasks: tasks[slot],
                 allowed: c.allowed,
                 switches: c.switches,
-                kept: c.old.count() as u32,
+                kept: kept[slot],
                 registered_ns: c.registered_ns,
                 last_switch_ns: c.last_switch_ns,
             },
@@ -455,13 +641,16 @@ pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVVec<u32>, u32)>
     let mut reg = REGISTRY.lock();
     reg.settle();
     reg.check_caller()?;
-    let me = reg.find(cid)?.filter.as_ptr();
+    let mut mine = KVec::new();
+    for &i in reg.members(cid)?.iter() {
+        mine.push(reg.containers[i].filter.as_ptr(), GFP_KERNEL)?;
+    }
     let mut total = 0u32;
     let mut last = -1;
     for_each_thread_locked(|t, top| {
         // SAFETY: siglock held: the chain is attached and alive, and `t` is
         // a live task whose `tgid` never changes.
-        let (uses, tgid) = unsafe { (chain_contains(top, me), (*t).tgid) };
+        let (uses, tgid) = unsafe { (mine.iter().any(|&me| chain_contains(top, me)), (*t).tgid) };
         // Threads of one process are visited one after the other.
         if uses && tgid != last {
             last = tgid;

@@ -52,10 +52,18 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
     }
 }
 
-/// Calls `f(task, top_filter)` for every thread of every process, with the
-/// thread's siglock held (so `top_filter` and every filter below it stay
-/// attached and alive during the call).  Threads being released, and
-/// threads without a filter, are passed over.  `f` must not sleep.
+/// Calls `f(task, top_filter)` for every thread of every process.  The
+/// threads of one process are visited under one hold of their shared
+/// siglock, so `top_filter` and every filter below it stay attached and
+/// alive during the call, and the thread group cannot change its filters
+/// between two of its threads' visits: seccomp stacks a filter
+/// (`seccomp_attach_filter()`) and synchronises a group
+/// (`SECCOMP_FILTER_FLAG_TSYNC`, `seccomp_sync_threads()`) under that same
+/// lock.  A walk that took the lock per thread could visit T, let U
+/// TSYNC a filter onto T and T stack a private one on it, then visit U:
+/// T's new filter would never be seen (issue 18, item 3).  Threads being
+/// released, and threads without a filter, are passed over.  `f` must not
+/// sleep.
 pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter)) {
     let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
     let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
@@ -69,28 +77,36 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
         if p == init {
             break;
         }
+        // The group's siglock: every thread of a group shares the leader's
+        // sighand (CLONE_THREAD needs CLONE_SIGHAND).  A leader already
+        // released has no thread left to visit (it is released last).
+        // SAFETY: in an RCU section, `p` found through an RCU list.
+        let Some(sh) = (unsafe { lock_sighand(p) }) else { continue };
         // SAFETY: a task on the tasks list has a signal struct that is freed
-        // only after an RCU grace period (delayed_put_task_struct()).
+        // only after an RCU grace period (delayed_put_task_struct()); the
+        // thread list changes only under the siglock we hold.
         let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
         // SAFETY: `head` is a valid list head (above).
         let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
         while node != head {
-            // SAFETY: `node` is a `thread_node` of a task on the RCU-protected
-            // thread list (for_each_thread()).
+            // SAFETY: `node` is a `thread_node` of a task on the thread list,
+            // stable under the siglock.
             let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
-            // SAFETY: in an RCU section, `t` found through an RCU list.
-            if let Some(sh) = unsafe { lock_sighand(t) } {
-                // SAFETY: siglock held: the filter pointer is stable.
+            // A thread being released (`__exit_signal()`, under this lock)
+            // has its sighand cleared: its chain is no longer its own.
+            // SAFETY: siglock held: `sighand` and the filter pointer are stable.
+            if unsafe { read_volatile(addr_of!((*t).sighand)) } == sh {
+                // SAFETY: as above.
                 let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
                 if !top.is_null() {
                     f(t, top);
                 }
-                // SAFETY: locked by lock_sighand().
-                unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
             }
             // SAFETY: as for `node` above.
             node = unsafe { read_volatile(addr_of!((*node).next)) };
         }
+        // SAFETY: locked by lock_sighand().
+        unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
     }
 }
 

@@ -41,7 +41,8 @@ cat > $D/running.json <<'J'
  "syscalls":[{"names":["sysinfo","mount","sethostname","getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":1000}]}
 J
 C=$D/probe
-speaker-ctl run --name probe --boot $D/boot.json --running $D/running.json --detach -- speaker-probe serve $C --threads 16
+mkdir -p $C
+speaker-ctl run --name probe --volume $C --boot $D/boot.json --running $D/running.json --detach -- speaker-probe serve $C --threads 16
 while [ "$(ls $C 2>/dev/null | grep -c '^ready')" -lt 17 ]; do sleep 0.1; done
 ask() { # ask GEN OP: every task of the container makes the syscall
   echo "$1 $2" > $C/cmd.new && mv $C/cmd.new $C/cmd

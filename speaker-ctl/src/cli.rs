@@ -249,6 +249,9 @@ pub struct RunArgs {
     /// Do not set no_new_privs (setuid binaries in the container may then raise privileges).
     #[arg(long)]
     pub allow_new_privs: bool,
+    /// Let the container write this host directory (HOST, or HOST:CONTAINER to see it elsewhere; repeatable). Every other host file is read-only inside, and volumes are nodev and nosuid.
+    #[arg(long = "volume", short = 'v', value_name = "HOST[:CONTAINER]")]
+    pub volumes: Vec<String>,
     /// Command run inside the container.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,

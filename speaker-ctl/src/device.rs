@@ -58,13 +58,14 @@ pub type Result<T> = std::result::Result<T, DeviceError>;
 
 nix::ioctl_read!(ioc_version, abi::SPEAKER_IOC_MAGIC, 0x01, abi::VersionInfo);
 nix::ioctl_write_ptr!(ioc_register, abi::SPEAKER_IOC_MAGIC, 0x02, abi::RegisterArgs);
+nix::ioctl_write_ptr!(ioc_add, abi::SPEAKER_IOC_MAGIC, 0x07, abi::RegisterArgs);
 nix::ioctl_readwrite!(ioc_switch, abi::SPEAKER_IOC_MAGIC, 0x03, abi::SwitchArgs);
 nix::ioctl_write_ptr!(ioc_unregister, abi::SPEAKER_IOC_MAGIC, 0x04, abi::CidArgs);
 nix::ioctl_readwrite!(ioc_status, abi::SPEAKER_IOC_MAGIC, 0x05, abi::StatusArgs);
 nix::ioctl_readwrite!(ioc_pids, abi::SPEAKER_IOC_MAGIC, 0x06, abi::PidsArgs);
 
 /// The ioctl numbers as nix encodes them (for the ABI agreement test).
-pub fn nix_request_codes() -> [u64; 6] {
+pub fn nix_request_codes() -> [u64; 7] {
     [
         nix::request_code_read!(abi::SPEAKER_IOC_MAGIC, 0x01, std::mem::size_of::<abi::VersionInfo>()) as u64,
         nix::request_code_write!(abi::SPEAKER_IOC_MAGIC, 0x02, std::mem::size_of::<abi::RegisterArgs>()) as u64,
@@ -72,6 +73,7 @@ pub fn nix_request_codes() -> [u64; 6] {
         nix::request_code_write!(abi::SPEAKER_IOC_MAGIC, 0x04, std::mem::size_of::<abi::CidArgs>()) as u64,
         nix::request_code_readwrite!(abi::SPEAKER_IOC_MAGIC, 0x05, std::mem::size_of::<abi::StatusArgs>()) as u64,
         nix::request_code_readwrite!(abi::SPEAKER_IOC_MAGIC, 0x06, std::mem::size_of::<abi::PidsArgs>()) as u64,
+        nix::request_code_write!(abi::SPEAKER_IOC_MAGIC, 0x07, std::mem::size_of::<abi::RegisterArgs>()) as u64,
     ]
 }
 
@@ -161,6 +163,20 @@ impl Device {
             nix::Error::EPERM => DeviceError::NotPermitted { op: "register" },
             nix::Error::EBUSY => DeviceError::SharedFilter { pid },
             err => DeviceError::Ioctl { op: "register", err },
+        })?;
+        Ok(())
+    }
+
+    /// Adds the top filter of task `pid` (a process exec'd into container
+    /// `cid`, with `filter_count` filters) to the container: its switches
+    /// then reach that process too.
+    pub fn add(&self, cid: &str, pid: u32, filter_count: u32, phase: u32, allowed: u32) -> Result<()> {
+        let args = abi::RegisterArgs { cid: encode_cid(cid)?, pid, filter_count, phase, allowed };
+        // SAFETY: `args` is a valid RegisterArgs the kernel only reads.
+        unsafe { ioc_add(self.fd(), &args) }.map_err(|err| match err {
+            nix::Error::EPERM => DeviceError::NotPermitted { op: "add" },
+            nix::Error::EBUSY => DeviceError::SharedFilter { pid },
+            err => DeviceError::Ioctl { op: "add", err },
         })?;
         Ok(())
     }
@@ -306,6 +322,7 @@ mod tests {
             abi::SPEAKER_IOC_UNREGISTER,
             abi::SPEAKER_IOC_STATUS,
             abi::SPEAKER_IOC_PIDS,
+            abi::SPEAKER_IOC_ADD,
         ];
         let ours = nix_request_codes();
         for (m, o) in module.iter().zip(ours.iter()) {

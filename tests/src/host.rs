@@ -168,6 +168,7 @@ macro_rules! vm_scenarios_tests {
             rmmod_with_live_container_is_safe,
             switch_from_inside_container_is_refused,
             run_container_gets_no_keys,
+            run_container_cannot_write_host_files_or_make_devices,
             get_filter_during_switch_is_safe,
             register_of_shared_filter_is_refused,
             status_requires_cap_sys_admin,
@@ -177,6 +178,7 @@ macro_rules! vm_scenarios_tests {
             compat_cached_allow_is_revoked_after_switch,
             tsync_stacking_during_switch_is_safe,
             switch_of_one_container_does_not_wait_for_another,
+            register_of_a_host_sandbox_is_refused,
             module_unloads_cleanly,
         ]);
     };
@@ -244,6 +246,9 @@ macro_rules! vm_oci_tests {
             every_demo_workload_runs_after_the_switch,
             speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
             annotated_run_keeps_the_container_with_keep,
+            exec_during_boot_is_tightened_by_the_switch,
+            exec_process_cannot_switch_its_container,
+            status_counts_exec_processes,
             $($also,)*
         ]);
     };

@@ -9,9 +9,22 @@
 
 speaker_tests::vm_tests!(
     runner: "vm-oci",
-    runner_args: ["nginx_reload_keeps_serving", "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles"].map(String::from),
+    runner_args: [
+        "nginx_reload_keeps_serving",
+        "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles",
+        "exec_during_boot_is_tightened_by_the_switch",
+        "exec_process_cannot_switch_its_container",
+        "status_counts_exec_processes",
+    ]
+    .map(String::from),
     timeout: 1500,
     qemu_args: speaker_tests::host::vm_oci_share_args("vm-oci-soak-share", &["--rootfs", "full"]),
     complete: every_soak_scenario_has_a_test_and_the_debug_kernel_log_is_clean,
-    scenarios: [nginx_reload_keeps_serving, speaker_runtime_refuses_unparsed_flags_on_annotated_bundles]
+    scenarios: [
+        nginx_reload_keeps_serving,
+        speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
+        exec_during_boot_is_tightened_by_the_switch,
+        exec_process_cannot_switch_its_container,
+        status_counts_exec_processes
+    ]
 );

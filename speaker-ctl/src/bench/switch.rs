@@ -52,8 +52,16 @@ impl Payload {
             "--processes".into(),
             processes.to_string(),
         ];
-        let state = launch(NewContainer { cid: cid.to_string(), phases, cmd, net: false, detach: true, confine: Confinement::default() })
-            .map_err(|e| BenchError::container(format!("starting payload container {cid}"), e))?;
+        let state = launch(NewContainer {
+            cid: cid.to_string(),
+            phases,
+            cmd,
+            net: false,
+            detach: true,
+            confine: Confinement::default(),
+            volumes: Vec::new(),
+        })
+        .map_err(|e| BenchError::container(format!("starting payload container {cid}"), e))?;
         let payload = Payload { cid: cid.to_string(), pid: state.pid };
         let want = (threads.max(1) + processes.max(1) - 1) as u32;
         let dev = Device::open()?;

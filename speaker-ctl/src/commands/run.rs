@@ -12,6 +12,7 @@ use crate::container::confine::Confinement;
 use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
+use crate::container::rootfs::Volume;
 use crate::container::state::ContainerState;
 use crate::profile::Mode;
 use crate::sys::{process, signals};
@@ -24,7 +25,8 @@ pub fn run(args: RunArgs) -> Result<i32> {
     };
     let mode = if args.complain { Mode::Complain } else { Mode::Enforce };
     let confine = Confinement::with_caps(&args.cap_add, !args.allow_new_privs)?;
-    let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine };
+    let volumes = args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<Vec<_>, _>>()?;
+    let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine, volumes };
     let state = launch_in(spec, mode)?;
     if let Some(p) = &args.profile {
         if let Err(e) = crate::container::reload::remember(&state.cid, p) {

@@ -101,9 +101,11 @@ pub struct Confinement {
 }
 
 impl Default for Confinement {
-    /// Docker's default capabilities, `no_new_privs`.
+    /// Docker's default capabilities but CAP_MKNOD (the container sees the
+    /// host's file systems, not an image of its own: a device node made in
+    /// a volume would be the host's), `no_new_privs`.
     fn default() -> Confinement {
-        let caps = DOCKER_DEFAULT_CAPS.iter().map(|n| cap_bits(n).unwrap_or(0)).fold(0, |a, b| a | b);
+        let caps = DOCKER_DEFAULT_CAPS.iter().filter(|n| **n != "MKNOD").map(|n| cap_bits(n).unwrap_or(0)).fold(0, |a, b| a | b);
         Confinement { caps, no_new_privs: true }
     }
 }
@@ -240,9 +242,10 @@ mod tests {
     }
 
     #[test]
-    fn default_set_is_dockers_and_lacks_sys_admin() {
+    fn default_set_is_dockers_without_mknod_and_lacks_sys_admin() {
         let c = Confinement::default();
-        assert_eq!(c.caps.count_ones(), 14);
+        assert_eq!(c.caps.count_ones(), 13);
+        assert_eq!(c.caps & (1 << 27), 0, "CAP_MKNOD must not be in the default set");
         assert_eq!(c.caps & (1 << 21), 0, "CAP_SYS_ADMIN must not be in the default set");
         assert!(c.no_new_privs);
         let with = Confinement::with_caps(&["SYS_ADMIN".into()], false).unwrap();

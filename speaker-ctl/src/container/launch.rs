@@ -27,6 +27,7 @@ use std::os::fd::AsRawFd;
 use super::confine::Confinement;
 use super::phases::CompiledPhase;
 use super::register::register_at_exec_stop;
+use super::rootfs::{self, Volume};
 use super::seccomp;
 use super::state::{now_unix_ms, ContainerState, PhaseRecord};
 use crate::device::{self, Device};
@@ -46,14 +47,14 @@ pub struct NewContainer {
     pub detach: bool,
     /// Capabilities, `no_new_privs`; the container always gets its own `/dev`.
     pub confine: Confinement,
+    /// The host directories it may write; every other file is read-only.
+    pub volumes: Vec<Volume>,
 }
 
 /// Child side; never returns.  Only async-signal-safe work after clone
 /// (the parent is single-threaded, but keep it minimal anyway).
 fn child(
-    cid: &str,
-    net: bool,
-    confine: &Confinement,
+    spec: &NewContainer,
     stdio: Option<(i32, i32)>,
     boot: &[crate::profile::SockFilter],
     argv: &[CString],
@@ -67,13 +68,19 @@ fn child(
     if let Err(e) = mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>) {
         return fail(to_parent, "cannot make / private in the new mount namespace", e);
     }
+    if let Err((what, e)) = rootfs::make_read_only(&spec.volumes) {
+        return fail(to_parent, what, e);
+    }
     if let Err(e) = mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>) {
         return fail(to_parent, "cannot mount /proc for the new PID namespace", e);
     }
-    if let Err(e) = nix::unistd::sethostname(cid) {
+    if let Err((what, e)) = rootfs::protect_proc() {
+        return fail(to_parent, what, e);
+    }
+    if let Err(e) = nix::unistd::sethostname(&spec.cid) {
         return fail(to_parent, "cannot set the hostname", e);
     }
-    if net {
+    if spec.net {
         if let Err(e) = loopback_up() {
             return fail(to_parent, "cannot bring up lo in the new network namespace", e);
         }
@@ -85,7 +92,7 @@ fn child(
             }
         }
     }
-    if let Err((what, e)) = confine.apply() {
+    if let Err((what, e)) = spec.confine.apply() {
         return fail(to_parent, what, e);
     }
     if let Err(e) = nix::sys::ptrace::traceme() {
@@ -171,20 +178,12 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     let mut stack = vec![0u8; 256 * 1024];
-    let cid = spec.cid.clone();
-    let net = spec.net;
-    let confine = spec.confine;
     let boot_prog = boot.program(mode).to_vec();
     // SAFETY: the child runs `child()` on its own stack copy without CLONE_VM
     // (like fork); it only uses memory it owns in its copy and ends in exec
     // or _exit (the returned value becomes its exit status).
     let pid = unsafe {
-        nix::sched::clone(
-            Box::new(|| child(&cid, net, &confine, stdio, &boot_prog, &argv, &mut up_w)),
-            &mut stack,
-            flags,
-            Some(libc::SIGCHLD),
-        )
+        nix::sched::clone(Box::new(|| child(&spec, stdio, &boot_prog, &argv, &mut up_w)), &mut stack, flags, Some(libc::SIGCHLD))
     }
     .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);

@@ -9,6 +9,7 @@ pub mod phases;
 pub mod ready;
 pub mod register;
 pub mod reload;
+pub mod rootfs;
 pub mod seccomp;
 pub mod state;
 pub mod switch;

@@ -15,12 +15,33 @@ pub fn install(prog: &[SockFilter]) -> io::Result<()> {
     install_with(prog, SECCOMP_FILTER_FLAG_LOG)
 }
 
+/// speaker's mark (`abi::SPEAKER_MARK_CODE`, `abi::SPEAKER_MARK_K`): a
+/// no-op first instruction.  speaker.ko's REGISTER takes the filter of a
+/// task outside a PID namespace only if it bears the mark, so that a host
+/// process's own sandbox can never be registered and loosened.
+pub const MARK: SockFilter = SockFilter { code: crate::abi::SPEAKER_MARK_CODE, jt: 0, jf: 0, k: crate::abi::SPEAKER_MARK_K };
+
+/// Most instructions seccomp takes in one program (`BPF_MAXINSNS`).
+const MAX_INSNS: usize = 4096;
+
 /// Like [`install`], with seccomp(2) flags `flags` (the tracer's trap
-/// filter takes none: its traps are not denials).
+/// filter takes none: its traps are not denials).  The program is
+/// installed with speaker's [`MARK`] in front (unless it has it already):
+/// every filter speaker installs is one REGISTER takes.
 pub fn install_with(prog: &[SockFilter], flags: libc::c_ulong) -> io::Result<()> {
-    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
-    // SAFETY: `fprog` points to `prog`, which outlives the call; the kernel
-    // copies the program.
+    // On the stack, not the heap: this runs between fork and exec.
+    let mut buf = [MARK; MAX_INSNS + 1];
+    let marked: &[SockFilter] = if prog.first() == Some(&MARK) {
+        prog
+    } else if prog.len() < MAX_INSNS {
+        buf[1..=prog.len()].copy_from_slice(prog);
+        &buf[..=prog.len()]
+    } else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    let fprog = libc::sock_fprog { len: marked.len() as u16, filter: marked.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: `fprog` points to `marked`, which outlives the call; the
+    // kernel copies the program.
     let r = unsafe {
         libc::syscall(libc::SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, flags, &fprog)
     };

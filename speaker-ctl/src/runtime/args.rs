@@ -246,6 +246,24 @@ pub struct ExecArgs {
 /// `--opt=value`).
 const GLOBALS_WITH_VALUE: [&str; 7] = ["--root", "--log", "--log-format", "--log-level", "--rootless", "--cgroup-manager", "--criu"];
 
+/// Position of the command word (`exec`, `create`, …) in a line crun gets:
+/// the first word after the global options and their values.
+pub fn command_index(line: &[OsString]) -> Option<usize> {
+    let mut i = 0;
+    while i < line.len() {
+        let text = line[i].to_string_lossy();
+        if text == "--" {
+            return (i + 1 < line.len()).then_some(i + 1);
+        }
+        if !text.starts_with('-') {
+            return Some(i);
+        }
+        let takes_value = text.len() > 2 && !text.contains('=') && GLOBALS_WITH_VALUE.iter().any(|g| g.starts_with(text.as_ref()));
+        i += if takes_value { 2 } else { 1 };
+    }
+    None
+}
+
 /// Removes `--speaker-crun PATH` (or `--speaker-crun=PATH`) from the global
 /// options (before the command: the container's own arguments are never
 /// touched); returns the path and the line crun gets.
@@ -358,6 +376,14 @@ mod tests {
         assert_eq!((k.id.as_str(), k.signal.as_deref()), ("c1", Some("KILL")));
         let Some(RuntimeCommand::Delete(d)) = parse(&["delete", "-f", "c1"]).command else { panic!() };
         assert!(d.force && d.id == "c1");
+    }
+
+    #[test]
+    fn the_command_word_is_found_after_the_globals() {
+        let line = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(command_index(&line(&["--root", "/r", "--log=/l", "--debug", "exec", "c1", "ls"])), Some(4));
+        assert_eq!(command_index(&line(&["--ro", "exec", "exec", "c1"])), Some(2));
+        assert_eq!(command_index(&line(&["--root", "/r"])), None);
     }
 
     #[test]

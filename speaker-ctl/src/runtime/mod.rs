@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod create;
 pub mod crun;
 pub mod delete;
+pub mod exec;
 pub mod filters;
 pub mod guard;
 pub mod kill;
@@ -130,8 +131,9 @@ fn dispatch(inv: &Invocation, command: Option<RuntimeCommand>) -> Result<i32> {
         Some(RuntimeCommand::Delete(a)) => delete::delete(inv, &a),
         Some(RuntimeCommand::Run(a)) => run::run(inv, &a),
         // crun applies the container's current exec filter (kept in its
-        // state directory, see container::exec_filter).
-        Some(RuntimeCommand::Exec(_)) => inv.exec_crun(),
+        // state directory, see container::exec_filter); speaker.ko then
+        // adds it to the container.
+        Some(RuntimeCommand::Exec(a)) => exec::exec(inv, &a),
         // `restore` makes a container from a bundle and a checkpoint: never
         // one of speaker's (its phases cannot be restored).
         Some(RuntimeCommand::Other(line)) if line.first().is_some_and(|v| v == "restore") => match guard::refusal(inv, &line) {

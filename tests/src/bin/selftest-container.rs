@@ -30,8 +30,12 @@ use speaker_tests::guest::{cid_bytes, code_of, open_speaker, raw_ioctl, seccomp_
 use speaker_tests::tap;
 use speaker_tests::{abi, ioctl};
 
-/// `RET_ALLOW`.
-const ALLOW_ALL: [libc::sock_filter; 1] = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
+/// speaker's mark (REGISTER takes a filter outside a PID namespace only
+/// with it), then `RET_ALLOW`.
+const ALLOW_ALL: [libc::sock_filter; 2] = [
+    libc::sock_filter { code: abi::SPEAKER_MARK_CODE, jt: 0, jf: 0, k: abi::SPEAKER_MARK_K },
+    libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 },
+];
 /// Loads `seccomp_data.arch`, then `RET_ALLOW`: allows exactly as much.
 const ALLOW_ALL_TOO: [libc::sock_filter; 2] =
     [libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 4 }, libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];

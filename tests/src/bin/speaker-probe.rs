@@ -24,6 +24,8 @@
 //!   compromised service: opens `/dev/speaker` and switches container CID
 //!   (its own) to `RET_ALLOW`; the result is `open errno N`, `switch errno
 //!   N` or `switch 0`.
+//! * `speaker-probe fdswitch CID FD` (one shot): the same through a
+//!   `/dev/speaker` descriptor handed in as FD.
 //!
 //! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
 //! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0.
@@ -154,12 +156,18 @@ fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
 
 /// Tries to switch container `cid` to a one-instruction `RET_ALLOW` program.
 fn self_switch(cid: &str) -> String {
-    use speaker::abi;
     // SAFETY: plain open of a path literal.
     let fd = unsafe { libc::open(c"/dev/speaker".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     if fd < 0 {
         return format!("open errno {}", std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
     }
+    switch_to_allow(fd, cid)
+}
+
+/// Switches container `cid` to `RET_ALLOW` through `/dev/speaker` open as
+/// `fd`, and closes it: `switch errno N` or `switch 0`.
+fn switch_to_allow(fd: i32, cid: &str) -> String {
+    use speaker::abi;
     let prog = [libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
     let mut args = speaker_tests::ioctl::switch(speaker_tests::ioctl::encoded_cid(cid), &prog, abi::PHASE_RUNNING, 0, 0);
     // SAFETY: `args` is a valid SwitchArgs pointing to `prog`.
@@ -305,6 +313,12 @@ fn main() {
         println!("{}", KNOWN.join("\n"));
         return;
     }
+    // `fdswitch CID FD`: the attack with the device handed in as FD.
+    if args.get(1).map(String::as_str) == Some("fdswitch") && args.len() == 4 {
+        let fd: i32 = args[3].parse().expect("fdswitch CID FD");
+        println!("{}", switch_to_allow(fd, &args[2]));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("try") && args.len() > 2 {
         for name in &args[2..] {
             println!("{name}: {}", result_text(syscall_by_name(name, Path::new("/"))));
@@ -312,7 +326,7 @@ fn main() {
         return;
     }
     if args.len() < 3 || args[1] != "serve" {
-        eprintln!("usage: speaker-probe serve DIR [--threads N] [--depth D] [--storm] | try NAME... | known");
+        eprintln!("usage: speaker-probe serve DIR [--threads N] [--depth D] [--storm] | try NAME... | fdswitch CID FD | known");
         std::process::exit(2);
     }
     let mut threads = 0;

@@ -420,7 +420,7 @@ fn trace_profile_runs_the_service_without_denials() -> Outcome {
 fn run_service_under(cid: &str, profile_args: &[&str], port: u16) -> Outcome {
     let port_s = port.to_string();
     let mut child = Command::new("speaker-ctl")
-        .args(["run", "--name", cid])
+        .args(["run", "--name", cid, "--volume", "/tmp"])
         .args(profile_args)
         .arg("--")
         .args([FIXTURE, "--port", &port_s])

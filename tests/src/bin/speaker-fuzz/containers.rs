@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use speaker_tests::guest::{cid_bytes, seccomp_filters};
 use speaker_tests::{abi, ioctl};
 
-use crate::progs::{allow_all, valid_prog, ALLOW_ONE};
+use crate::progs::{allow_all, valid_prog, MARKED_ALLOW};
 use crate::rng::Rng;
 use crate::stats::{recent_cid, Stats, RECENT};
 use crate::worker::{call, close, open_dev};
@@ -23,7 +23,7 @@ pub struct Child {
 /// fork a grandchild (sharing the filter), sleep `ms`, exit.  Only raw
 /// syscalls on memory prepared before the fork.
 pub fn container_child(ready_w: i32, go_r: i32, filters: u32, grandchild: bool, ms: u64) -> ! {
-    let prog = libc::sock_fprog { len: 1, filter: ALLOW_ONE.as_ptr() as *mut _ };
+    let prog = libc::sock_fprog { len: MARKED_ALLOW.len() as u16, filter: MARKED_ALLOW.as_ptr() as *mut _ };
     let ts = libc::timespec { tv_sec: 0, tv_nsec: (ms as i64) * 1_000_000 };
     // SAFETY: raw syscalls on this process's own descriptors and on memory
     // built before the fork; ends in _exit.

@@ -89,3 +89,10 @@ pub fn malformed_prog(rng: &mut Rng) -> Vec<libc::sock_filter> {
 }
 
 pub static ALLOW_ONE: [libc::sock_filter; 1] = [libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: RET_ALLOW }];
+
+/// speaker's mark, then `RET_ALLOW`: what the fuzzer's containers install
+/// (REGISTER takes a filter outside a PID namespace only with the mark).
+pub static MARKED_ALLOW: [libc::sock_filter; 2] = [
+    libc::sock_filter { code: speaker_tests::abi::SPEAKER_MARK_CODE, jt: 0, jf: 0, k: speaker_tests::abi::SPEAKER_MARK_K },
+    libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: RET_ALLOW },
+];

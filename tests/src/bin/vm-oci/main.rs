@@ -29,6 +29,7 @@ use crate::workloads::every_demo_workload_runs_after_the_switch;
 
 mod containers;
 mod denials;
+mod exec;
 mod fail_closed;
 mod heldout;
 mod probe;
@@ -67,6 +68,9 @@ fn main() {
             fail_closed::speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
         ),
         ("annotated_run_keeps_the_container_with_keep", fail_closed::annotated_run_keeps_the_container_with_keep),
+        ("exec_during_boot_is_tightened_by_the_switch", exec::exec_during_boot_is_tightened_by_the_switch),
+        ("exec_process_cannot_switch_its_container", exec::exec_process_cannot_switch_its_container),
+        ("status_counts_exec_processes", exec::status_counts_exec_processes),
     ];
     run_scenarios(scenarios)
 }

@@ -264,7 +264,14 @@ pub fn ctl_run_nginx_reload_keeps_serving() -> Outcome {
     let id = "nginxr2";
     let dir = probe_dir(id)?;
     let cmd = reload_cmd(&dir);
-    let o = run("speaker-ctl", &["run", "-d", "--name", id, "--profile", profile.to_str().unwrap(), "--", "sh", "-c", &cmd]);
+    // nginx writes its logs, its temporary files and its pid file; the
+    // probe its answers: the rest of the host is read-only inside.
+    let d = dir.display().to_string();
+    let vols = ["/var/log/nginx", "/var/lib/nginx", "/run", d.as_str()].map(|v| ["--volume", v]).concat();
+    let mut args = vec!["run", "-d", "--name", id, "--profile", profile.to_str().unwrap()];
+    args.extend(vols);
+    args.extend(["--", "sh", "-c", &cmd]);
+    let o = run("speaker-ctl", &args);
     ensure!(o.code == 0, "speaker-ctl run: {}{}", o.stdout, o.stderr);
     wait_probe_ready(&dir, id)?;
     wait_nginx(state_pid(id))?;

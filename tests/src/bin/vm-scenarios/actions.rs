@@ -17,8 +17,9 @@ pub fn kill_process_action_kills_on_denied_syscall() -> Outcome {
     let r = deny_profile("kill-running", &["getpriority"], "SCMP_ACT_KILL_PROCESS");
     let dir = "/tmp/c/killer";
     let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let mut child = Command::new("speaker-ctl")
-        .args(["run", "--name", "killer", "--boot", b.to_str().unwrap(), "--running", r.to_str().unwrap(), "--"])
+        .args(["run", "--name", "killer", "--volume", dir, "--boot", b.to_str().unwrap(), "--running", r.to_str().unwrap(), "--"])
         .args(["speaker-probe", "serve", dir, "--threads", "2"])
         .spawn()
         .map_err(|e| e.to_string())?;

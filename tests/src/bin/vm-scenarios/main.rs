@@ -65,6 +65,7 @@ const SCENARIOS: &[Scenario] = &[
     ("rmmod_with_live_container_is_safe", rmmod_with_live_container_is_safe),
     ("switch_from_inside_container_is_refused", trust::switch_from_inside_container_is_refused),
     ("run_container_gets_no_keys", trust::run_container_gets_no_keys),
+    ("run_container_cannot_write_host_files_or_make_devices", trust::run_container_cannot_write_host_files_or_make_devices),
     ("get_filter_during_switch_is_safe", trust::get_filter_during_switch_is_safe),
     ("register_of_shared_filter_is_refused", trust::register_of_shared_filter_is_refused),
     ("status_requires_cap_sys_admin", trust::status_requires_cap_sys_admin),
@@ -74,6 +75,7 @@ const SCENARIOS: &[Scenario] = &[
     ("compat_cached_allow_is_revoked_after_switch", trust::compat_cached_allow_is_revoked_after_switch),
     ("tsync_stacking_during_switch_is_safe", trust::tsync_stacking_during_switch_is_safe),
     ("switch_of_one_container_does_not_wait_for_another", trust::switch_of_one_container_does_not_wait_for_another),
+    ("register_of_a_host_sandbox_is_refused", trust::register_of_a_host_sandbox_is_refused),
     ("module_unloads_cleanly", module_unloads_cleanly),
 ];
 

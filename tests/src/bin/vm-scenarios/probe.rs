@@ -31,6 +31,8 @@ impl Probe {
         // The probes make mount and sethostname, which need CAP_SYS_ADMIN on
         // top of the default set (`run_container_gets_no_keys` checks the default).
         let mut args = vec!["run".to_string(), "--name".into(), cid.into(), "--cap-add".into(), "SYS_ADMIN".into()];
+        // The host's files are read-only in the container but its volumes.
+        args.extend(["--volume".into(), dir.display().to_string()]);
         if phases.len() == 1 {
             args.extend(["--profile".into(), phases[0].display().to_string()]);
         } else {

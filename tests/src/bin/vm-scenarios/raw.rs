@@ -22,6 +22,19 @@ pub fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
+/// speaker's mark (`speaker::abi::SPEAKER_MARK_K`): a no-op first
+/// instruction that makes a filter registrable outside a PID namespace.
+pub fn mark() -> libc::sock_filter {
+    insn(abi::SPEAKER_MARK_CODE, 0, 0, abi::SPEAKER_MARK_K)
+}
+
+/// `prog` with speaker's mark in front.
+pub fn marked(prog: &[libc::sock_filter]) -> Vec<libc::sock_filter> {
+    let mut v = vec![mark()];
+    v.extend_from_slice(prog);
+    v
+}
+
 /// `return ALLOW`.
 pub fn allow_all() -> Vec<libc::sock_filter> {
     vec![insn(0x06, 0, 0, SECCOMP_RET_ALLOW)]
@@ -155,20 +168,48 @@ pub struct RawContainer {
     resp: OwnedFd,
 }
 
+/// What kind of process a [`RawContainer`] is.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A forked child whose filter bears speaker's mark (as the tools'
+    /// filters do): registrable.
+    Marked,
+    /// A forked child under a plain filter: a host process's own sandbox,
+    /// which REGISTER refuses.
+    Plain,
+    /// The first process of a new PID namespace, under a plain filter: a
+    /// container made by another tool, registrable.
+    PidNs,
+}
+
 impl RawContainer {
-    /// Forks a child that runs `setup()` (unconfined), installs `prog`, and
-    /// then serves `ops` until its request pipe closes.
+    /// Forks a child that runs `setup()` (unconfined), installs `prog` with
+    /// speaker's mark in front, and then serves `ops` until its request
+    /// pipe closes.
     pub fn start(prog: &[libc::sock_filter], setup: impl FnOnce(), ops: Vec<Op>) -> Result<RawContainer, String> {
+        Self::start_as(Kind::Marked, prog, setup, ops)
+    }
+
+    /// [`RawContainer::start`] for a child of kind `kind`.
+    pub fn start_as(kind: Kind, prog: &[libc::sock_filter], setup: impl FnOnce(), ops: Vec<Op>) -> Result<RawContainer, String> {
+        let prog = if kind == Kind::Marked { marked(prog) } else { prog.to_vec() };
         let (req_r, req_w) = pipe()?;
         let (resp_r, resp_w) = pipe()?;
-        // SAFETY: the runner is single-threaded here; the child only makes
-        // syscalls and exits with _exit.
-        match unsafe { libc::fork() } {
+        let pid = if kind == Kind::PidNs {
+            // SAFETY: clone without a new stack or CLONE_VM is fork into a
+            // new PID namespace; the child is as for fork below.
+            unsafe { libc::syscall(libc::SYS_clone, libc::CLONE_NEWPID | libc::SIGCHLD, 0, 0, 0, 0) as i32 }
+        } else {
+            // SAFETY: the runner is single-threaded here; the child only
+            // makes syscalls and exits with _exit.
+            unsafe { libc::fork() }
+        };
+        match pid {
             0 => {
                 drop(req_w);
                 drop(resp_r);
                 setup();
-                let ok = install(prog, 0) >= 0;
+                let ok = install(&prog, 0) >= 0;
                 let reply = |v: i64| {
                     // SAFETY: writing 8 bytes from a local to our pipe.
                     unsafe { libc::write(resp_w.as_raw_fd(), (&v as *const i64).cast(), 8) };

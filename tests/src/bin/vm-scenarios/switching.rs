@@ -147,6 +147,8 @@ pub fn host_filter_below_container_is_untouched() -> Outcome {
         "run",
         "--name",
         "above-host",
+        "--volume",
+        cdir,
         "--boot",
         b.to_str().unwrap(),
         "--running",

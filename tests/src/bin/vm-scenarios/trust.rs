@@ -90,7 +90,7 @@ pub fn switch_from_inside_container_is_refused() -> Outcome {
 }
 
 /// `speaker-ctl run` does not hand its container the keys: no
-/// CAP_SYS_ADMIN (Docker's default capabilities), `no_new_privs`, and its
+/// CAP_SYS_ADMIN (Docker's default capabilities but MKNOD), `no_new_privs`, and its
 /// own `/dev` without speaker's device (a node made with mknod in it cannot
 /// be opened).
 pub fn run_container_gets_no_keys() -> Outcome {
@@ -102,6 +102,8 @@ pub fn run_container_gets_no_keys() -> Outcome {
         "run",
         "--name",
         "nokeys",
+        "--volume",
+        dir,
         "--boot",
         b.to_str().unwrap(),
         "--running",
@@ -120,7 +122,7 @@ pub fn run_container_gets_no_keys() -> Outcome {
     let bnd = u64::from_str_radix(&field("CapBnd:"), 16).map_err(|e| format!("CapBnd: {e}"))?;
     let eff = u64::from_str_radix(&field("CapEff:"), 16).map_err(|e| format!("CapEff: {e}"))?;
     ensure!(bnd & (1 << 21) == 0 && eff & (1 << 21) == 0, "CAP_SYS_ADMIN is still there (CapBnd {bnd:x}, CapEff {eff:x})");
-    ensure!(bnd.count_ones() == 14, "the bounding set has {} capabilities, want Docker's 14 ({bnd:x})", bnd.count_ones());
+    ensure!(bnd.count_ones() == 13, "the bounding set has {} capabilities, want Docker's 14 but MKNOD ({bnd:x})", bnd.count_ones());
     ensure!(field("NoNewPrivs:") == "1", "no_new_privs is not set");
     // The boot filter allows mount; the missing capability refuses it.
     p.expect_all("sys mount", "errno 1")?;
@@ -175,7 +177,8 @@ pub fn get_filter_during_switch_is_safe() -> Outcome {
     fault?;
     ensure!(switched == Some(0), "the switch during the blocked read failed: errno {switched:?}");
     resolved?;
-    let want = prog_bytes(&boot);
+    // RawContainer installs the program with speaker's mark in front.
+    let want = prog_bytes(&raw::marked(&boot));
     ensure!(normal == want, "the unblocked read did not return the boot program");
     ensure!(
         copied == want,
@@ -599,5 +602,85 @@ pub fn switch_of_one_container_does_not_wait_for_another() -> Outcome {
     ensure!(b.ask(0)? == -raw::DENY_ERRNO, "B does not deny getpriority after its switch");
     drop((a, b));
     drop(dev);
+    Ok(())
+}
+
+/// REGISTER takes what a container is: the top filter of a task in a
+/// non-initial PID namespace, or a filter bearing speaker's mark.  A host
+/// process's own sandbox (sshd's privilege separation, a browser's, a
+/// systemd `SystemCallFilter=`: initial PID namespace, a plain filter) is
+/// refused with EPERM, so no switch can ever loosen it.
+pub fn register_of_a_host_sandbox_is_refused() -> Outcome {
+    let dev = dev()?;
+    let fd = dev.0;
+    let ops = || -> Vec<raw::Op> { vec![Box::new(raw::getpriority_native)] };
+    let host = RawContainer::start_as(raw::Kind::Plain, &raw::deny_getpriority(), || {}, ops())?;
+    let e = raw::register(fd, "host-sandbox", host.pid, 1);
+    if e == 0 {
+        let _ = raw::unregister(fd, "host-sandbox");
+    }
+    ensure!(e == libc::EPERM, "register of a host process's own sandbox (initial PID namespace, no mark) gave errno {e}, want EPERM");
+    ensure!(host.ask(0)? == -raw::DENY_ERRNO, "the host sandbox no longer denies getpriority");
+    drop(host);
+    let ns = RawContainer::start_as(raw::Kind::PidNs, &raw::allow_all(), || {}, ops())?;
+    let e = raw::register(fd, "pidns", ns.pid, 1);
+    ensure!(e == 0, "register of the first process of a PID namespace gave errno {e}");
+    ensure!(raw::switch(fd, "pidns", &raw::deny_getpriority(), 0) == 0, "switch of the PID-namespace container failed");
+    ensure!(ns.ask(0)? == -raw::DENY_ERRNO, "the PID-namespace container does not deny getpriority after its switch");
+    ensure!(raw::unregister(fd, "pidns") == 0, "unregister failed");
+    drop(ns);
+    let marked = RawContainer::start(&raw::allow_all(), || {}, ops())?;
+    let e = raw::register(fd, "marked", marked.pid, 1);
+    ensure!(e == 0, "register of a filter with speaker's mark gave errno {e}");
+    ensure!(raw::unregister(fd, "marked") == 0, "unregister failed");
+    drop(marked);
+    drop(dev);
+    Ok(())
+}
+
+/// `speaker-ctl run` is a boundary for files and devices: root in the
+/// container (Docker's default capabilities) cannot write a host file
+/// outside its volumes, nor a kernel setting under /proc/sys, nor make a
+/// device node (no CAP_MKNOD); given CAP_MKNOD, a node it makes in a volume
+/// cannot be opened (volumes are nodev).  Its volume is writable.
+pub fn run_container_cannot_write_host_files_or_make_devices() -> Outcome {
+    let vol = "/tmp/c/rofs";
+    let _ = fs::remove_dir_all(vol);
+    fs::create_dir_all(vol).map_err(|e| e.to_string())?;
+    let _ = fs::remove_file("/etc/speaker-rofs");
+    let b = crate::profiles::deny_profile("rofs", &["sysinfo"], "SCMP_ACT_ERRNO");
+    // Each line: what was tried, then its exit status (0: it worked).
+    let script = format!(
+        "t() {{ w=$1; shift; \"$@\" 2>/dev/null; echo \"$w $?\"; }}; \
+         t etc sh -c 'echo x > /etc/speaker-rofs'; \
+         t vol sh -c 'echo x > {vol}/ok'; \
+         t sysctl sh -c 'echo 3 > /proc/sys/vm/drop_caches'; \
+         t mknod-dev mknod /dev/speaker-rofs c 1 3; \
+         t mknod-vol mknod {vol}/null c 1 3; \
+         t open-vol-node sh -c 'echo x > {vol}/null'"
+    );
+    let go = |extra: &[&str]| -> Result<String, String> {
+        let bs = b.to_str().unwrap();
+        let mut args = vec!["run", "--name", "rofs", "--volume", vol, "--boot", bs, "--running", bs];
+        args.extend(extra);
+        args.extend(["--", "sh", "-c", script.as_str()]);
+        crate::support::ctl_ok(&args)
+    };
+    let out = go(&[])?;
+    let status = |what: &str, out: &str| -> String {
+        out.lines().find_map(|l| l.strip_prefix(&format!("{what} "))).unwrap_or("missing").trim().to_string()
+    };
+    ensure!(status("vol", &out) == "0", "writing the volume failed: {out:?}");
+    ensure!(fs::read_to_string(format!("{vol}/ok")).map(|s| s == "x\n").unwrap_or(false), "the volume's file is not on the host");
+    for what in ["etc", "sysctl", "mknod-dev", "mknod-vol"] {
+        ensure!(status(what, &out) != "0" && status(what, &out) != "missing", "root in the container could do '{what}': {out:?}");
+    }
+    ensure!(!std::path::Path::new("/etc/speaker-rofs").exists(), "the container wrote /etc/speaker-rofs on the host");
+    ensure!(!std::path::Path::new(&format!("{vol}/null")).exists(), "the container made a device node in its volume");
+    // With CAP_MKNOD the node is made, but the volume is nodev.
+    let out = go(&["--cap-add", "MKNOD"])?;
+    ensure!(status("mknod-vol", &out) == "0", "with CAP_MKNOD, mknod in the volume failed: {out:?}");
+    ensure!(status("open-vol-node", &out) != "0", "a device node made in a volume could be opened: {out:?}");
+    let _ = fs::remove_dir_all(vol);
     Ok(())
 }
