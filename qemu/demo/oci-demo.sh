@@ -52,6 +52,29 @@ check_workload() {
 # print them).
 perm_errors() { grep -iE "operation not permitted|permission denied|\((1|13): " "$1" 2>/dev/null || true; }
 
+# held_out SVC MODE CONTAINER: runs SVC's held-out workloads (never traced)
+# against CONTAINER, compiled in MODE; a workload passes if it exits 0 and
+# the service still runs in its running phase.  Appends
+# "SVC MODE PASSED TOTAL FAILED-NAMES" to $out/heldout.txt.
+held_out() {
+  local svc=$1 mode=$2 ct=$3 pass=0 total=0 failed= hv=${1}_heldout
+  for w in ${!hv}; do
+    local wv=${svc}_heldout_$w
+    total=$((total + 1))
+    if sh -c "${!wv}" > "$out/$svc-heldout-$mode-$w.log" 2>&1 && [ "$(phase_of "$ct")" = running ]; then
+      pass=$((pass + 1)); echo "$svc ($mode): held-out '$w': ok"
+    else
+      failed="$failed${failed:+,}$w"; echo "$svc ($mode): held-out '$w': FAILED ($(tail -c 200 "$out/$svc-heldout-$mode-$w.log" | tr '\n' ' '))"
+      [ "$(phase_of "$ct")" = running ] || break
+    fi
+  done
+  echo "$svc $mode $pass $total ${failed:--}" >> "$out/heldout.txt"
+}
+
+# fatal_lines SVC: lines of SVC's log that say it crashed or failed
+# (services.sh <svc>_fatal).
+fatal_lines() { local fv=${1}_fatal lv=${1}_log; grep -E "${!fv}" "${!lv}" 2>/dev/null || true; }
+
 for svc in $services; do
   cmd_var=${svc}_cmd ready_var=${svc}_ready work_var=${svc}_workload works_var=${svc}_workloads sig_var=${svc}_reload_signal log_var=${svc}_log
   cmd=${!cmd_var} ready=${!ready_var} workload=${!work_var} workloads=${!works_var} reload_signal=${!sig_var:-} svclog=${!log_var}
@@ -90,8 +113,13 @@ for svc in $services; do
   bundle=/srv/containers/$svc
   mkdir -p "$bundle/rootfs"
   mountpoint -q "$bundle/rootfs" || mount --bind / "$bundle/rootfs"
+  # The operator's allow list for the service (services.sh <svc>_allow: what
+  # an operator decided the running phase may do, e.g. nginx's chown when it
+  # reopens its logs), as the io.speaker.allow annotation.
+  allow_var=${svc}_allow allow=()
+  [ -z "${!allow_var:-}" ] || allow=(--annotation "io.speaker.allow=$(tr ' ' ',' <<<"${!allow_var}")")
   # shellcheck disable=SC2086
-  oci-bundle "$bundle" --hostname "$svc" --profile "$profile" -- $cmd
+  oci-bundle "$bundle" --hostname "$svc" --profile "$profile" "${allow[@]}" -- $cmd
   [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/redis.log /srv/redis/appendonlydir
   # (emptied, not removed: the service's user owns it)
   [ ! -f "$svclog" ] || : > "$svclog"
@@ -124,6 +152,15 @@ for svc in $services; do
     [ -z "$(perm_errors "$svclog")" ] || { perm_errors "$svclog"; fail "$svc: permission errors in $svclog after the reload"; }
     echo "$svc: serves after the reload, no permission error"
   fi
+
+  step "$svc: held-out workloads (never traced), balanced (the default compile mode)"
+  held_out "$svc" balanced "$svc-demo"
+  read -r _ _ hp ht hf < <(tail -n 1 "$out/heldout.txt")
+  [ "$hp" = "$ht" ] || fail "$svc: held-out workloads failed under balanced: $hf"
+  n=$(speaker-ctl denials "$svc-demo" | tail -n +2 | grep -c . || true)
+  [ "$n" = 0 ] || { speaker-ctl denials "$svc-demo"; fail "$svc: $n denials under balanced"; }
+  [ -z "$(fatal_lines "$svc")" ] || { fatal_lines "$svc"; fail "$svc: fatal lines in its log under balanced"; }
+  echo "$svc: $hp/$ht held-out workloads passed under balanced, 0 denials, no fatal line in its log"
 
   step "$svc: a boot-only syscall inside the running container"
   boot=$(speaker-ctl profile show --phase boot "$profile")
@@ -162,7 +199,35 @@ for svc in $services; do
   esac
   speaker-runtime delete "$svc-demo"
   emit "profiles/$svc.json" "$profile"
+
+  step "$svc: the held-out workloads again, compiled strict (traced + margin: reported, not required)"
+  [ "$svc" != redis ] || rm -rf /srv/redis/dump.rdb /srv/redis/redis.log /srv/redis/appendonlydir
+  [ ! -f "$svclog" ] || : > "$svclog"
+  # shellcheck disable=SC2086
+  oci-bundle "$bundle" --hostname "$svc" --profile "$profile" "${allow[@]}" --annotation io.speaker.compile=strict -- $cmd
+  speaker-runtime run -d --bundle "$bundle" "$svc-strict" > "$out/$svc-strict-container.log" 2>&1 < /dev/null \
+    || { cat "$out/$svc-strict-container.log"; fail "$svc: speaker-runtime run (strict)"; }
+  for _ in $(seq 600); do [ "$(phase_of "$svc-strict")" = running ] && break; sleep 0.1; done
+  [ "$(phase_of "$svc-strict")" = running ] || { cat "/run/speaker/$svc-strict/monitor.log"; fail "$svc: no automatic switch (strict)"; }
+  held_out "$svc" strict "$svc-strict"
+  echo "$svc (strict): $(speaker-ctl denials "$svc-strict" | tail -n +2 | grep -c . || true) denials; fatal lines in its log: $(fatal_lines "$svc" | grep -c . || true)"
+  speaker-runtime kill "$svc-strict" KILL 2>/dev/null || true
+  for _ in $(seq 100); do speaker-runtime state "$svc-strict" 2>/dev/null | grep -q '"stopped"' && break; sleep 0.1; done
+  speaker-runtime delete -f "$svc-strict" 2>/dev/null || true
 done
+
+{
+  echo "| service | held-out workloads | passed, balanced (default) | passed, strict | failed under strict |"
+  echo "|---|---:|---:|---:|---|"
+  for svc in $services; do
+    read -r _ _ bp bt _ < <(grep "^$svc balanced " "$out/heldout.txt")
+    read -r _ _ sp st sf < <(grep "^$svc strict " "$out/heldout.txt")
+    echo "| $svc | $bt | $bp/$bt | $sp/$st | ${sf//,/, } |"
+  done
+  echo
+  echo "Held-out workloads: services.sh's <svc>_heldout, never traced; run after the automatic switch, in enforce mode. A failure under strict that stopped the service ends its run (the rest are not attempted)."
+} > "$out/heldout.md"
+emit heldout.md "$out/heldout.md"
 
 step "the benchmark alone (one trace per service): syscalls allowed per phase vs Docker's default profile (x86_64)"
 speaker-ctl profile table --baseline "$share/docker-default-seccomp.json" \

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use speaker_tests::guest::{dmesg, kernel_trouble, raw_ioctl};
+use speaker_tests::guest::{kernel_trouble, raw_ioctl, LogSince};
 use speaker_tests::{abi, ensure, ioctl};
 
 use crate::containers::containers;
@@ -134,7 +134,9 @@ pub fn fuzz(cfg: &Config) -> Result<Report, String> {
         "FUZZ seed {} calls {} threads {} rounds {} (rerun: speaker-fuzz --seed {} --calls {})",
         cfg.seed, cfg.calls, cfg.threads, cfg.rounds, cfg.seed, cfg.calls
     );
-    let trouble_before = kernel_trouble(&dmesg()).len();
+    // What the kernel logs from here on (not a count of dmesg's lines: the
+    // ring buffer may wrap during a long run and drop earlier ones).
+    let mut since = LogSince::now()?;
     // SAFETY: prctl without pointers: orphaned grandchildren come to us.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
     arena();
@@ -160,7 +162,7 @@ pub fn fuzz(cfg: &Config) -> Result<Report, String> {
         .map(|(n, (c, ns))| format!("{n}={c}x{:.2}ms", if c == 0 { 0.0 } else { ns as f64 / c as f64 / 1e6 }))
         .collect();
     println!("FUZZ worker time per operation: {}", line.join(" "));
-    let trouble = kernel_trouble(&dmesg()).split_off(trouble_before);
+    let trouble = kernel_trouble(&since.messages().join("\n"));
     let violations = stats.violations.lock().unwrap_or_else(|e| e.into_inner()).clone();
     Ok(Report {
         calls,
