@@ -284,7 +284,7 @@ pub fn write(res: &Results, dir: &Path) -> Result<(), BenchError> {
     put("switch-latency.svg", &plot1)?;
     let title = format!("Throughput relative to no seccomp (median and min–max of per-round ratios; {})", clock_note(res, "throughput"));
     put("throughput.svg", &svg::bars(&title, "requests/s ÷ no seccomp", &throughput_bars(res)))?;
-    let images: String = plots_with_results(res).iter().map(|(file, alt)| format!("![{alt}](docs/bench/{file})\n")).collect();
+    let images: String = plots_with_results(res).iter().map(|(file, alt)| format!("![{alt}](docs/src/bench/{file})\n")).collect();
     put("plots.md", &images)?;
     println!("\n{md}");
     Ok(())
