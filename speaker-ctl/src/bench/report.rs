@@ -1,4 +1,4 @@
-//! results.json, results.md (the README's performance tables) and the two
+//! results.json, results.md (docs/src/benchmarks.md's tables) and the two
 //! plots (switch-latency.svg, throughput.svg).
 use std::fmt::Write;
 use std::path::Path;
@@ -330,7 +330,7 @@ mod tests {
         let resolved: Vec<(&str, bool)> = bars[0].1.iter().map(|b| (b.label.as_str(), b.resolved)).collect();
         assert_eq!(resolved, vec![("no seccomp", true), ("Docker default", false), ("speaker running", true)]);
         assert_eq!(plots_with_results(&res), vec![("throughput.svg", "throughput relative to no seccomp")]);
-        // Nothing resolved: the plot is left out of the README.
+        // Nothing resolved: the plot is left out of the book.
         res.ratios.retain(|r| r.name.contains("Docker"));
         assert!(plots_with_results(&res).is_empty());
     }
