@@ -7,6 +7,10 @@ SPEAKER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SPEAKER_CACHE=${SPEAKER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/speaker}
 KSRC=$SPEAKER_CACHE/src/$KERNEL_DIR
 export PATH=$SPEAKER_CACHE/tools/bin:$PATH
+# mdBook builds the book in docs/ (scripts/build-docs); scripts/setup installs
+# this version from crates.io into its own directory of the cache.
+MDBOOK_VERSION=0.5.4
+MDBOOK=$SPEAKER_CACHE/tools/mdbook-$MDBOOK_VERSION/bin/mdbook
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 export RUST_LIB_SRC=/usr/src/rustc-$RUSTC_VERSION/library
 

@@ -4,8 +4,8 @@
 //! runs them again, each time directly and as the command of a container
 //! (switched every 50 ms when the module is there; the same launcher and
 //! filter, unswitched, for the baseline).  Every test must pass, or fail
-//! (or skip) exactly as on the same kernel without the module; README's
-//! "Tests" section lists those that fail.
+//! (or skip) exactly as on the same kernel without the module;
+//! docs/src/testing.md lists those that fail.
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 

@@ -1,4 +1,4 @@
-//! results.json, results.md (the README's performance tables) and the two
+//! results.json, results.md (docs/src/benchmarks.md's tables) and the two
 //! plots (switch-latency.svg, throughput.svg).
 use std::fmt::Write;
 use std::path::Path;
@@ -284,7 +284,7 @@ pub fn write(res: &Results, dir: &Path) -> Result<(), BenchError> {
     put("switch-latency.svg", &plot1)?;
     let title = format!("Throughput relative to no seccomp (median and min–max of per-round ratios; {})", clock_note(res, "throughput"));
     put("throughput.svg", &svg::bars(&title, "requests/s ÷ no seccomp", &throughput_bars(res)))?;
-    let images: String = plots_with_results(res).iter().map(|(file, alt)| format!("![{alt}](docs/bench/{file})\n")).collect();
+    let images: String = plots_with_results(res).iter().map(|(file, alt)| format!("![{alt}](docs/src/bench/{file})\n")).collect();
     put("plots.md", &images)?;
     println!("\n{md}");
     Ok(())
@@ -330,7 +330,7 @@ mod tests {
         let resolved: Vec<(&str, bool)> = bars[0].1.iter().map(|b| (b.label.as_str(), b.resolved)).collect();
         assert_eq!(resolved, vec![("no seccomp", true), ("Docker default", false), ("speaker running", true)]);
         assert_eq!(plots_with_results(&res), vec![("throughput.svg", "throughput relative to no seccomp")]);
-        // Nothing resolved: the plot is left out of the README.
+        // Nothing resolved: the plot is left out of the book.
         res.ratios.retain(|r| r.name.contains("Docker"));
         assert!(plots_with_results(&res).is_empty());
     }

@@ -12,8 +12,8 @@
 //!   libseccomp's default linear list: `speaker-ctl bench` measures both on
 //!   Docker's default profile, where a denied syscall runs ~600
 //!   instructions of the list against ~17 of the tree (allowed syscalls
-//!   the kernel's action cache covers run none either way; see the
-//!   README's performance section);
+//!   the kernel's action cache covers run none either way; see
+//!   docs/src/benchmarks.md);
 //! * the program is exported with `seccomp_export_bpf` into a memfd and read
 //!   back as [`SockFilter`]s.
 use std::io::{Read, Seek, SeekFrom};

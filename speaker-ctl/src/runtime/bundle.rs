@@ -8,7 +8,7 @@
 //! annotations, the sandbox (pause) container included: a sandbox is never
 //! speaker's, and `io.speaker.profile.NAME` is the profile of the container
 //! named NAME (`io.kubernetes.cri.container-name`), ahead of
-//! `io.speaker.profile` (docs/kubernetes.md).
+//! `io.speaker.profile` (docs/src/kubernetes.md).
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

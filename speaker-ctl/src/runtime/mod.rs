@@ -1,7 +1,7 @@
 //! `speaker-runtime`: an OCI runtime that wraps crun (speaker-ctl under a
 //! second name, or `speaker-ctl runtime ...`).  Bundles annotated with
 //! `io.speaker.profile` get speaker's phases; everything else is crun's
-//! (the README's "OCI containers" section is the manual).
+//! (docs/src/engines.md is the manual).
 //!
 //! One file per OCI verb speaker takes part in ([`create`], [`start`],
 //! [`kill`], [`delete`], [`run`]), the command line ([`args`]), crun

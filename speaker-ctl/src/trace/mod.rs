@@ -1,5 +1,5 @@
 //! Tracing a service syscall by syscall, per phase (`speaker-ctl trace`;
-//! the README and `speaker-ctl trace --help` are its manual).
+//! docs/src/profiles.md and `speaker-ctl trace --help` are its manual).
 //!
 //! [`session::run`] checks the [`TraceOptions`], starts the command
 //! ([`spawn`]) and runs the trace loop ([`tracer`]) on the main thread

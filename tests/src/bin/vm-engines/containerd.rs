@@ -22,7 +22,7 @@ pub fn ctr(args: &[&str]) -> Out {
 }
 
 /// The CRI runtime `speaker` of /etc/containerd/config.toml (the stanza of
-/// docs/kubernetes.md) is what containerd 1.7 reads.
+/// docs/src/kubernetes.md) is what containerd 1.7 reads.
 pub fn containerd_cri_config_has_speaker_runtime() -> Outcome {
     setup()?;
     let dump = ok("containerd config dump", &run("containerd", &["config", "dump"]))?;
