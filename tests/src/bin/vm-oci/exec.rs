@@ -75,10 +75,18 @@ pub fn exec_process_cannot_switch_its_container() -> Outcome {
     let mut cmd = Command::new("speaker-runtime");
     cmd.args(["exec", "--preserve-fds", "1", "--cap", "CAP_SYS_ADMIN", id, "speaker-probe", "fdswitch", id, "3"]);
     cmd.stdin(Stdio::null());
-    // SAFETY: dup2 between fork and exec, on descriptors this process owns;
-    // fd 3 (without close-on-exec) is what crun's --preserve-fds 1 passes.
+    // SAFETY: dup2 and fcntl between fork and exec, on descriptors this
+    // process owns; fd 3 without close-on-exec is what crun's
+    // --preserve-fds 1 passes (dup2 onto itself would keep the flag).
     unsafe {
-        cmd.pre_exec(move || if libc::dup2(fd, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+        cmd.pre_exec(move || {
+            let r = if fd == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(fd, 3) };
+            if r < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
     }
     let o = cmd.output().map_err(|e| e.to_string())?;
     let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
