@@ -2,6 +2,7 @@
 //! /proc.  The bottom layer: it imports nothing else from the crate.
 pub mod fs;
 pub mod kmsg;
+pub mod output;
 pub mod process;
 pub mod procfs;
 pub mod signals;
