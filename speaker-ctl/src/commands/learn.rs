@@ -28,7 +28,7 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
     if d.is_empty() {
         println!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow");
     } else {
-        print!("{}", super::profile::render_diff(&base_path, output, &d));
+        print!("{}", profile::diff::render(&base_path.display().to_string(), &output.display().to_string(), &d));
         for o in &obs {
             println!("  {} {}: {} record{}", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" });
         }

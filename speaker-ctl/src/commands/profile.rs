@@ -144,35 +144,8 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
     if d.is_empty() {
         return Ok(0);
     }
-    print!("{}", render_diff(a_path, b_path, &d));
+    print!("{}", profile::diff::render(&a_path.display().to_string(), &b_path.display().to_string(), &d));
     Ok(1)
-}
-
-/// `d` as `profile diff` prints it.
-pub fn render_diff(a_path: &Path, b_path: &Path, d: &profile::ProfileDiff) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("--- {}\n+++ {}\n", a_path.display(), b_path.display()));
-    if let Some((x, y)) = &d.default_action {
-        out.push_str(&format!("default_action: {x} vs {y}\n"));
-    }
-    if let Some((x, y)) = &d.architectures {
-        out.push_str(&format!("architectures: [{}] vs [{}]\n", x.join(", "), y.join(", ")));
-    }
-    for p in d.phases.iter().filter(|p| !p.is_empty()) {
-        let presence = match (p.in_a, p.in_b) {
-            (true, false) => " (only in A)",
-            (false, true) => " (only in B)",
-            _ => "",
-        };
-        out.push_str(&format!("@@ {}{presence}: {} only in A, {} only in B @@\n", p.phase, p.only_a.len(), p.only_b.len()));
-        for n in &p.only_a {
-            out.push_str(&format!("-{n}\n"));
-        }
-        for n in &p.only_b {
-            out.push_str(&format!("+{n}\n"));
-        }
-    }
-    out
 }
 
 /// Words joined by spaces, wrapped to `width` columns.

@@ -139,7 +139,7 @@ pub fn write_profile_atomic(path: impl AsRef<Path>, profile: &Profile) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::merge::tests::{entry, profile};
+    use crate::profile::labels::tests::{entry, profile};
     use std::path::PathBuf;
 
     fn tmp(name: &str, text: &str) -> PathBuf {

@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod file;
 pub mod filter;
+pub mod labels;
 pub mod learn;
 pub mod margin;
 pub mod merge;

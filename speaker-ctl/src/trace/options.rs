@@ -120,25 +120,10 @@ impl Settings {
     }
 }
 
-/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` or a bare number of seconds
+/// (the one syntax of every option, `sys::duration`).
 pub fn parse_duration(option: &str, s: &str) -> Result<Duration> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "us" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
-    };
-    let v: f64 = num.parse().unwrap_or(f64::NAN);
-    let secs = v * scale;
-    if num.is_empty() || !(0.0..=1e9).contains(&secs) {
-        bail!("invalid {option} '{s}': expected a duration like 500ms, 5s, 2m or 1h");
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::sys::duration::parse(s).map_err(|e| anyhow::anyhow!("invalid {option} {e}"))
 }
 
 /// `--mode`.
