@@ -8,8 +8,12 @@ use crate::container::state::ContainerState;
 use crate::profile::learn::learn;
 use crate::profile::schema::Phase;
 use crate::profile::{self};
+use crate::sys::output::Target;
+use crate::{out, outln};
 
 pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path>, phase: Option<Phase>) -> Result<i32> {
+    let target = Target::parse(output.as_os_str());
+    target.check()?;
     let base_path = match base {
         Some(p) => p.to_path_buf(),
         None => ContainerState::load(cid)
@@ -26,14 +30,14 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
     let learned = learn(&base, &obs);
     let d = profile::diff(&base, &learned);
     if d.is_empty() {
-        println!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow");
+        outln!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow")?;
     } else {
-        print!("{}", profile::diff::render(&base_path.display().to_string(), &output.display().to_string(), &d));
+        out!("{}", profile::diff::render(&base_path.display().to_string(), &target.display(), &d))?;
         for o in &obs {
-            println!("  {} {}: {} record{}", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" });
+            outln!("  {} {}: {} record{}", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" })?;
         }
     }
-    profile::write_profile_atomic(output, &learned).with_context(|| format!("cannot write {}", output.display()))?;
-    eprintln!("speaker-ctl: wrote {}", output.display());
+    profile::write_profile(&target, &learned)?;
+    eprintln!("speaker-ctl: wrote {}", target.display());
     Ok(0)
 }

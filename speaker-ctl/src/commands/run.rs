@@ -13,6 +13,7 @@ use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
 use crate::container::state::ContainerState;
+use crate::outln;
 use crate::profile::Mode;
 use crate::sys::{process, signals};
 
@@ -32,7 +33,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
     if args.detach {
-        println!("{} {}", state.cid, state.pid);
+        outln!("{} {}", state.cid, state.pid)?;
         return Ok(0);
     }
     // SIGINT, SIGTERM and SIGHUP sent to a foreground speaker-ctl go to

@@ -115,6 +115,40 @@ pub fn load_phase_file(path: impl AsRef<Path>) -> Result<PhaseFilter, ProfileErr
     }
 }
 
+/// Everything wrong with profile file `path` as a consumer would find it
+/// (`speaker-ctl run --profile`, the runtime, `merge`): the validator's
+/// problems, a missing boot phase, and whatever stops a phase from
+/// compiling.  One line per problem, `FILE: LOCATION: problem`; none: valid.
+pub fn check_profile_file(path: &Path) -> Vec<String> {
+    let shown = path.display();
+    let p = match validate::load(path) {
+        Ok(Loaded::Speaker(p)) => p,
+        Ok(Loaded::Oci(o)) => return vec![format!("{shown}: {}", validate::oci_where_speaker_expected(&o))],
+        Err(ProfileError::Problems { problems, .. }) => return problems.iter().map(|p| format!("{shown}: {p}")).collect(),
+        Err(ProfileError::Read { error, .. }) => return vec![format!("{shown}: (file): cannot read: {}", crate::sys::fs::error_text(&error))],
+        Err(e) => return vec![e.to_string()],
+    };
+    if p.phase(Phase::Boot).is_none() {
+        return vec![format!("{shown}: phases: no boot phase (a profile for 'speaker-ctl run' and speaker-runtime needs phases.boot)")];
+    }
+    let compiled = (|| -> Result<(), ProfileError> {
+        validate(&p, path)?;
+        let sets = super::policy::phase_sets(&p, &super::policy::CompileOptions::default(), path)?;
+        for &phase in sets.profile.phases.keys() {
+            super::bpf::compile(&sets.filter(phase, path)?)?;
+        }
+        Ok(())
+    })();
+    match compiled {
+        Ok(()) => Vec::new(),
+        Err(e) => {
+            let text = e.to_string();
+            let prefix = format!("{shown}: ");
+            vec![if text.starts_with(&prefix) { text } else { format!("{shown}: (compile): {text}") }]
+        }
+    }
+}
+
 /// A profile as written: pretty JSON and a newline.
 pub fn profile_text(profile: &Profile) -> String {
     let mut text = serde_json::to_string_pretty(profile).expect("a Profile always serializes");
