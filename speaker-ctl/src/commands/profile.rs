@@ -87,7 +87,13 @@ fn validate(files: &[PathBuf]) -> Result<i32> {
             bad += 1;
         }
         for p in problems {
-            outln!("{p}")?;
+            // A closed stdout (`| head -1`) stops the listing, not the
+            // verdict: the exit status still says whether all are valid.
+            if let Err(e) = outln!("{p}") {
+                if !matches!(e, crate::sys::output::OutputError::Closed(_)) {
+                    return Err(e.into());
+                }
+            }
         }
     }
     if bad > 0 {

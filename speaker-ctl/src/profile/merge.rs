@@ -58,8 +58,10 @@ pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
         match (&mut out.reload, &p.reload) {
             (None, Some(r)) => out.reload = Some(r.clone()),
             (Some(o), Some(r)) => {
+                // One entry per signal, whatever its spelling (HUP, SIGHUP, 1).
+                let number = |s: &String| super::validate::reload_signal(s).ok();
                 for s in &r.signals {
-                    if !o.signals.contains(s) {
+                    if !o.signals.iter().any(|mine| mine == s || (number(mine).is_some() && number(mine) == number(s))) {
                         o.signals.push(s.clone());
                     }
                 }

@@ -28,6 +28,16 @@ pub const ANNOTATION_COMPILE: &str = "io.speaker.compile";
 pub const ANNOTATION_ALLOW: &str = "io.speaker.allow";
 /// Comma-separated syscalls no phase allows (`--deny`).
 pub const ANNOTATION_DENY: &str = "io.speaker.deny";
+/// Every annotation of speaker's (`io.speaker.profile.NAME` aside).
+pub const KNOWN_ANNOTATIONS: &[&str] =
+    &[ANNOTATION_PROFILE, ANNOTATION_READY, ANNOTATION_MODE, ANNOTATION_COMPILE, ANNOTATION_ALLOW, ANNOTATION_DENY];
+
+/// Whether `key` is one of speaker's annotations (`io.speaker.profile.NAME`
+/// with a non-empty NAME included).
+pub fn is_known_annotation(key: &str) -> bool {
+    KNOWN_ANNOTATIONS.contains(&key) || key.strip_prefix("io.speaker.profile.").is_some_and(|n| !n.is_empty())
+}
+
 /// containerd's CRI: `sandbox` (the pod's pause container) or `container`.
 pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// containerd's CRI: the container's name in the pod spec.
@@ -82,6 +92,17 @@ impl Bundle {
             if let Some((k, _)) = a.iter().find(|(k, v)| k.starts_with("io.speaker.") && !v.is_string()) {
                 anyhow::bail!(
                     "{}: annotation {k} is not a string; annotation values are strings (OCI runtime spec)",
+                    b.config_path.display()
+                );
+            }
+            // A typo in one of speaker's annotations would run the
+            // container without speaker (or without what was asked): refused.
+            if let Some(k) = a.keys().find(|k| k.starts_with("io.speaker.") && !is_known_annotation(k)) {
+                let hint = crate::profile::validate::suggestion(k, KNOWN_ANNOTATIONS)
+                    .map(|s| format!("did you mean {s}?"))
+                    .unwrap_or_else(|| format!("speaker's are {}", KNOWN_ANNOTATIONS.join(", ")));
+                anyhow::bail!(
+                    "{}: unknown annotation {k} ({hint}); fix it, or remove it to run the container without speaker",
                     b.config_path.display()
                 );
             }
