@@ -9,7 +9,7 @@ use crate::profile::learn::learn;
 use crate::profile::schema::Phase;
 use crate::profile::{self};
 use crate::sys::output::Target;
-use crate::{out, outln};
+use crate::out;
 
 pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path>, phase: Option<Phase>) -> Result<i32> {
     let target = Target::parse(output.as_os_str());
@@ -29,12 +29,22 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
     let obs = observations(cid, &source, phase)?;
     let learned = learn(&base, &obs);
     let d = profile::diff(&base, &learned);
+    // With the profile itself on standard output, the report goes to stderr.
+    let to_stdout = target != Target::Stdout;
+    let say = |text: String| -> Result<()> {
+        if to_stdout {
+            out!("{text}")?;
+        } else {
+            eprint!("{text}");
+        }
+        Ok(())
+    };
     if d.is_empty() {
-        outln!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow")?;
+        say(format!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow\n"))?;
     } else {
-        out!("{}", profile::diff::render(&base_path.display().to_string(), &target.display(), &d))?;
+        say(profile::diff::render(&base_path.display().to_string(), &target.display(), &d))?;
         for o in &obs {
-            outln!("  {} {}: {} record{}", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" })?;
+            say(format!("  {} {}: {} record{}\n", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" }))?;
         }
     }
     profile::write_profile(&target, &learned)?;

@@ -184,7 +184,14 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
                 },
             )
             .collect();
-        outln!("{}: {}", c.input.display(), parts.join("; "))?;
+        // With the profile itself on standard output, the report goes to
+        // stderr.
+        let line = format!("{}: {}", c.input.display(), parts.join("; "));
+        if target == Target::Stdout {
+            eprintln!("{line}");
+        } else {
+            outln!("{line}")?;
+        }
     }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
     eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
@@ -198,7 +205,12 @@ fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
     if d.is_empty() {
         return Ok(0);
     }
-    out!("{}", profile::diff::render(&a_path.display().to_string(), &b_path.display().to_string(), &d))?;
+    // A closed stdout cuts the listing, not the verdict (1: different).
+    if let Err(e) = out!("{}", profile::diff::render(&a_path.display().to_string(), &b_path.display().to_string(), &d)) {
+        if !matches!(e, crate::sys::output::OutputError::Closed(_)) {
+            return Err(e.into());
+        }
+    }
     Ok(1)
 }
 

@@ -1,7 +1,8 @@
 //! The one output writer of every command: `-o FILE` targets and standard
 //! output.
 //!
-//! * `-o -` is standard output.
+//! * `-o -` is standard output (so are `/dev/stdout`, `/dev/fd/1` and
+//!   `/proc/self/fd/1`).
 //! * A regular file, or a path that does not exist yet, is replaced
 //!   atomically (a temporary file in the same directory, fsync'd, renamed
 //!   over it: readers see the old or the new file, never a partial one).
@@ -60,9 +61,10 @@ pub enum Method {
 }
 
 impl Target {
-    /// `-` is standard output, anything else a path.
+    /// `-` (and `/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`) is standard
+    /// output, anything else a path.
     pub fn parse(s: &OsStr) -> Target {
-        if s == "-" {
+        if ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].iter().any(|o| s == *o) {
             Target::Stdout
         } else {
             Target::Path(PathBuf::from(s))
@@ -225,6 +227,11 @@ pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cur {
         if c.downcast_ref::<StdoutClosed>().is_some() || matches!(c.downcast_ref::<OutputError>(), Some(OutputError::Closed(_))) {
+            return true;
+        }
+        // Wrapped `#[error(transparent)]` (e.g. a ProfileError): the
+        // wrapper shows, and is, the closed stdout.
+        if c.to_string() == StdoutClosed.to_string() {
             return true;
         }
         cur = c.source();

@@ -20,6 +20,7 @@ fn explain(target: &Target, e: OutputError) -> anyhow::Error {
             io_text(&error),
             dir_of(&path).display()
         ),
+        OutputError::Closed(c) => anyhow::Error::new(c),
         other => anyhow!("cannot write profile '{shown}': {other}"),
     }
 }
