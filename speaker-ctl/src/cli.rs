@@ -276,6 +276,10 @@ pub enum ProfileCommand {
         files: Vec<PathBuf>,
     },
     /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running).
+    #[command(after_help = help_tail!(
+        "  speaker-ctl profile export --phase running web.json > web-running.json\n  \
+         speaker-ctl profile export --phase boot --compile strict --no-margin -o web-boot.json web.json"
+    ))]
     Export {
         /// The phase to export.
         #[arg(long, value_enum)]

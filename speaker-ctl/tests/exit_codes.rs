@@ -138,13 +138,18 @@ fn completions_and_man_pages_come_from_the_command_line() {
 
 #[test]
 fn runtime_speaks_for_itself() {
-    let run = |args: &[&str]| Command::new(speaker_ctl()).arg("runtime").args(args).env("SPEAKER_CRUN", "/bin/echo").output().unwrap();
+    // A stand-in for crun that says what it was asked.
+    let d = tmpdir("fake-crun");
+    let crun = d.join("crun");
+    std::fs::write(&crun, "#!/bin/sh\necho \"crun stand-in $*\"\n").unwrap();
+    std::fs::set_permissions(&crun, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| Command::new(speaker_ctl()).arg("runtime").args(args).env("SPEAKER_CRUN", &crun).output().unwrap();
     let o = run(&["--version"]);
     assert_eq!(o.status.code(), Some(0));
     let out = text(&o.stdout);
     let mut lines = out.lines();
     assert!(lines.next().unwrap().starts_with("speaker-runtime 0."), "{out}");
-    assert_eq!(lines.next(), Some("--version"), "crun's version follows: {out}");
+    assert_eq!(lines.next(), Some("crun stand-in --version"), "crun's version follows: {out}");
     let o = run(&["--help"]);
     assert_eq!(o.status.code(), Some(0));
     let out = text(&o.stdout);
@@ -152,7 +157,7 @@ fn runtime_speaks_for_itself() {
     for want in ["io.speaker.profile", "io.speaker.ready", "SPEAKER_CRUN", "daemon.json", "Examples:", "Exit status:"] {
         assert!(ours.contains(want), "{want}: {ours}");
     }
-    assert_eq!(crun.trim(), "--help");
+    assert_eq!(crun.trim(), "crun stand-in --help");
 }
 
 /// A service that exits before it is ready: the trace failed (1), says so,
