@@ -92,7 +92,11 @@ fn denials_read_past_undecodable_lines() {
     let log = d.join("kern.log");
     let mut f = std::fs::File::create(&log).unwrap();
     f.write_all(b"binary junk \xff\xfe\x00\xc3 here\n").unwrap();
-    writeln!(f, "audit: type=1326 audit(1700000000.123:46): pid=4242 comm=\"probe\" sig=0 arch=c000003e syscall=165 compat=0 ip=0x1 code=0x50000").unwrap();
+    writeln!(
+        f,
+        "audit: type=1326 audit(1700000000.123:46): pid=4242 comm=\"probe\" sig=0 arch=c000003e syscall=165 compat=0 ip=0x1 code=0x50000"
+    )
+    .unwrap();
     f.write_all(b"\xff\xff\xff\n").unwrap();
     drop(f);
     let o = ctl(&["denials", "--from-log", log.to_str().unwrap()]);
@@ -179,7 +183,8 @@ fn trace_with_a_failing_workload_fails() {
     let port = free_port().to_string();
     let out = d.join("p.json");
     let ready = format!("port:{port}");
-    let run = trace(&["trace", "--ready", &ready, "--workload", "exit 3", "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
+    let run =
+        trace(&["trace", "--ready", &ready, "--workload", "exit 3", "-o", out.to_str().unwrap(), "--", fixture_str(), "--port", &port]);
     assert_eq!(run.code(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("the workload exited with status 3"), "{}", run.stderr);
     assert_no_leftovers(&format!("--port {port}"));
@@ -191,10 +196,19 @@ fn trace_with_a_failing_workload_fails() {
 fn trace_succeeds_whatever_the_service_exits_with_after_sigterm() {
     let d = tmpdir("sigterm");
     let out = d.join("p.json");
-    let run = trace(&["trace", "--ready", "cmd:true", "--running-for", "300ms", "-o", out.to_str().unwrap(), "--", "sh", "-c", "exec sleep 300"]);
+    let run =
+        trace(&["trace", "--ready", "cmd:true", "--running-for", "300ms", "-o", out.to_str().unwrap(), "--", "sh", "-c", "exec sleep 300"]);
     assert_eq!(run.code(), 0, "{}", run.stderr);
-    assert!(run.stderr.contains("boot ended after") && run.stderr.contains("(ready command succeeded): running for 300ms"), "{}", run.stderr);
-    assert!(run.stderr.contains("--running-for after") && run.stderr.contains("SIGTERM, shutdown: waiting for 1 process to exit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("boot ended after") && run.stderr.contains("(ready command succeeded): running for 300ms"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--running-for after") && run.stderr.contains("SIGTERM, shutdown: waiting for 1 process to exit"),
+        "{}",
+        run.stderr
+    );
     assert_no_leftovers("sleep 300");
 }
 

@@ -38,7 +38,8 @@ fn profile(d: &Path, name: &str) -> PathBuf {
 /// /dev/null itself, whose type is all the test looks at then).
 fn char_device(d: &Path) -> PathBuf {
     let p = d.join("null");
-    let made = nix::sys::stat::mknod(&p, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o666), libc::makedev(1, 3));
+    let made =
+        nix::sys::stat::mknod(&p, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o666), libc::makedev(1, 3));
     if made.is_ok() {
         p
     } else {

@@ -45,7 +45,11 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
             GOOD.replace("SIGHUP", "SIGFOO"),
             "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)",
         ),
-        ("bad-ready.json", GOOD.replace("port:8080", "port:http"), "ready: malformed readiness condition 'port:http': 'http' is not a TCP port"),
+        (
+            "bad-ready.json",
+            GOOD.replace("port:8080", "port:http"),
+            "ready: malformed readiness condition 'port:http': 'http' is not a TCP port",
+        ),
         ("empty-name.json", GOOD.replace("{\"name\":\"mount\"}", "{\"name\":\"\"}"), "phases.boot.syscalls[1].name: empty string"),
         (
             "duplicate.json",

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::bench::{self, Clock, Options};
 use crate::cli::BenchArgs;
-use crate::{out, outln};
+use crate::sys::output::{out, outln};
 
 pub fn run(args: BenchArgs) -> Result<i32> {
     let smoke = args.smoke;

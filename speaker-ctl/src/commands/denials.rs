@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::DenialsArgs;
 use crate::container::denials::{collect, follow, Denial, Source};
 use crate::container::state::ContainerState;
-use crate::outln;
+use crate::sys::output::outln;
 
 fn time(d: &Denial) -> String {
     match d.record.monotonic_us {

@@ -6,7 +6,7 @@ use clap::CommandFactory;
 use std::path::Path;
 
 use crate::cli::Cli;
-use crate::sys::output::{Target, write_stdout};
+use crate::sys::output::{write_stdout, Target};
 
 /// Prints the completion script for `shell`.
 pub fn completions(shell: clap_complete::Shell) -> Result<i32> {

@@ -8,8 +8,8 @@ use crate::container::state::ContainerState;
 use crate::profile::learn::learn;
 use crate::profile::schema::Phase;
 use crate::profile::{self};
+use crate::sys::output::out;
 use crate::sys::output::Target;
-use crate::out;
 
 pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path>, phase: Option<Phase>) -> Result<i32> {
     let target = Target::parse(output.as_os_str());

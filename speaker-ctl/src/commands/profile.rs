@@ -7,7 +7,7 @@ use crate::cli::{ExportFormat, ProfileCommand};
 use crate::profile::schema::{Phase, Profile};
 use crate::profile::{self, oci, table};
 use crate::sys::output::Target;
-use crate::{out, outln};
+use crate::sys::output::{out, outln};
 
 /// Width the `show` table is wrapped to.
 const SHOW_WIDTH: usize = 100;

@@ -13,8 +13,8 @@ use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
 use crate::container::state::ContainerState;
-use crate::outln;
 use crate::profile::Mode;
+use crate::sys::output::outln;
 use crate::sys::{process, signals};
 
 pub fn run(args: RunArgs) -> Result<i32> {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use crate::cli::SignalArgs;
 use crate::container::reload::{self, kill_first_process, parse_signal};
 use crate::container::state::ContainerState;
-use crate::outln;
+use crate::sys::output::outln;
 
 pub fn run(args: SignalArgs) -> Result<i32> {
     let sig = parse_signal(&args.signal)?;

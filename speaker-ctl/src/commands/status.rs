@@ -5,8 +5,8 @@ use crate::cli::StatusArgs;
 use crate::container::denials::{collect, Source};
 use crate::container::state::{kernel_id, ContainerState};
 use crate::device::Device;
-use crate::outln;
 use crate::profile::schema::Phase;
+use crate::sys::output::outln;
 
 fn phase_name(i: u32) -> String {
     Phase::from_index(i).map(|p| p.to_string()).unwrap_or_else(|| format!("phase-{i}"))
@@ -66,7 +66,15 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     }
     outln!(
         "{:<20} {:>7} {:<9} {:<8} {:>6} {:>8} {:>8} {:>5} {:>7}  LAST SWITCH",
-        "CONTAINER", "PID", "PHASE", "MODE", "TASKS", "ALLOWED", "SWITCHES", "KEPT", "DENIALS"
+        "CONTAINER",
+        "PID",
+        "PHASE",
+        "MODE",
+        "TASKS",
+        "ALLOWED",
+        "SWITCHES",
+        "KEPT",
+        "DENIALS"
     )?;
     for c in &list {
         outln!(

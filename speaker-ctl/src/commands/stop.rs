@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::cli::StopArgs;
 use crate::container::state::ContainerState;
 use crate::container::switch::switch;
-use crate::outln;
 use crate::profile::schema::Phase;
+use crate::sys::output::outln;
 
 pub fn run(args: StopArgs) -> Result<i32> {
     let state = ContainerState::load(&args.cid)?;

@@ -3,9 +3,9 @@ use anyhow::Result;
 
 use crate::cli::SwitchArgs;
 use crate::container::switch::switch_mode;
-use crate::outln;
 use crate::profile::Mode;
 use crate::runtime::reprofile::reprofile;
+use crate::sys::output::outln;
 
 pub fn run(args: SwitchArgs) -> Result<i32> {
     let mode = match (args.complain, args.enforce) {

@@ -3,7 +3,7 @@ use anyhow::Result;
 
 use crate::abi;
 use crate::device::{decode_str, Device, DeviceError};
-use crate::outln;
+use crate::sys::output::outln;
 
 /// Exits 0 whether or not speaker.ko is loaded ("speaker.ko: not loaded"):
 /// the question was answered.  1 only if the module is there but cannot

@@ -1,8 +1,8 @@
 //! Comparing two profiles phase by phase, and how syscall entries are shown.
 use std::collections::BTreeSet;
 
-pub use super::labels::{entry_label, phase_labels};
 use super::labels::normalized_action;
+pub use super::labels::{entry_label, phase_labels};
 use super::schema::{Phase, PhaseSet, Profile};
 
 /// The difference of one phase between two profiles.

@@ -82,7 +82,12 @@ pub fn load_profile_lossy(path: impl AsRef<Path>) -> Result<(Profile, Vec<String
             let p = oci::to_profile(&o, Phase::Boot, path)?;
             let notes = validate::oci_losses(&o)
                 .into_iter()
-                .map(|l| format!("{}: a Docker/OCI profile, read as one boot phase of what it allows unconditionally; left out: {l}", path.display()))
+                .map(|l| {
+                    format!(
+                        "{}: a Docker/OCI profile, read as one boot phase of what it allows unconditionally; left out: {l}",
+                        path.display()
+                    )
+                })
                 .collect();
             Ok((p, notes))
         }
@@ -125,7 +130,9 @@ pub fn check_profile_file(path: &Path) -> Vec<String> {
         Ok(Loaded::Speaker(p)) => p,
         Ok(Loaded::Oci(o)) => return vec![format!("{shown}: {}", validate::oci_where_speaker_expected(&o))],
         Err(ProfileError::Problems { problems, .. }) => return problems.iter().map(|p| format!("{shown}: {p}")).collect(),
-        Err(ProfileError::Read { error, .. }) => return vec![format!("{shown}: (file): cannot read: {}", crate::sys::fs::error_text(&error))],
+        Err(ProfileError::Read { error, .. }) => {
+            return vec![format!("{shown}: (file): cannot read: {}", crate::sys::fs::error_text(&error))]
+        }
         Err(e) => return vec![e.to_string()],
     };
     if p.phase(Phase::Boot).is_none() {

@@ -103,12 +103,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// The known word closest to `word`, if it is close enough to be a typo.
 pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
-    known
-        .iter()
-        .map(|k| (distance(&lower, k), *k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
-        .min()
-        .map(|(_, k)| k)
+    known.iter().map(|k| (distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
 }
 
 fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
@@ -317,7 +312,10 @@ impl Checker {
             let Some(v) = doc.get(key) else { continue };
             for (i, n) in self.names(v, key) {
                 if Arch::native().resolve(n).is_none() {
-                    self.push(format!("{key}[{i}]"), format!("unknown syscall '{n}' on x86_64 (libseccomp cannot resolve it; check the spelling)"));
+                    self.push(
+                        format!("{key}[{i}]"),
+                        format!("unknown syscall '{n}' on x86_64 (libseccomp cannot resolve it; check the spelling)"),
+                    );
                 }
                 lists.entry(key).or_default().insert(n.to_string(), i);
             }
@@ -378,7 +376,9 @@ impl Checker {
             if arch.resolve(name).is_none() {
                 self.push(
                     format!("{at}.name"),
-                    format!("unknown syscall '{name}' on {arch} (libseccomp cannot resolve it; check the spelling or the entry's \"arch\")"),
+                    format!(
+                        "unknown syscall '{name}' on {arch} (libseccomp cannot resolve it; check the spelling or the entry's \"arch\")"
+                    ),
                 );
             } else if !arches.contains(&arch) {
                 self.push(
@@ -600,5 +600,16 @@ mod tests {
         assert_eq!(suggestion("defualt_action", TOP_KEYS), Some("default_action"));
         assert_eq!(suggestion("Schema", TOP_KEYS), Some("schema"));
         assert_eq!(suggestion("completely_else", TOP_KEYS), None);
+    }
+}
+
+#[cfg(test)]
+mod libseccomp_names {
+    #[test]
+    fn libseccomp_names_are_unique_per_number() {
+        let all: Vec<String> = (0..1024u64).filter_map(|nr| crate::profile::Arch::X86_64.syscall_name(nr)).collect();
+        let set: std::collections::BTreeSet<&String> = all.iter().collect();
+        assert_eq!(set.len(), all.len(), "duplicates among {} names", all.len());
+        assert!(all.iter().all(|n| !n.is_empty()), "empty names");
     }
 }

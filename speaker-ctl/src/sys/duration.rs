@@ -27,6 +27,8 @@ pub fn parse(s: &str) -> Result<Duration, String> {
 }
 
 /// A duration as the syntax writes it (`1.5s`, `500ms`, `2m`).
+// `%` rather than `is_multiple_of`: the workspace's rust-version is 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 pub fn show(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 60_000 == 0 && ms >= 60_000 {
@@ -53,6 +55,9 @@ mod tests {
         for bad in ["", "s", "5x", "-1s", "1..2s", "abc"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert_eq!([show(Duration::from_secs(120)), show(Duration::from_millis(500)), show(Duration::from_secs(10))], ["2m", "500ms", "10s"]);
+        assert_eq!(
+            [show(Duration::from_secs(120)), show(Duration::from_millis(500)), show(Duration::from_secs(10))],
+            ["2m", "500ms", "10s"]
+        );
     }
 }

@@ -103,11 +103,8 @@ impl Target {
             Method::Replace(real) => {
                 let probe = temp_path(&real, "probe");
                 let renamed = temp_path(&real, "probe2");
-                let result = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&probe)
-                    .and_then(|_| std::fs::rename(&probe, &renamed));
+                let result =
+                    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).and_then(|_| std::fs::rename(&probe, &renamed));
                 let _ = std::fs::remove_file(&probe);
                 let _ = std::fs::remove_file(&renamed);
                 result.map_err(|error| OutputError::Write { path: path.clone(), error })
@@ -210,17 +207,17 @@ pub fn print(args: fmt::Arguments<'_>) -> Result<(), OutputError> {
 
 /// `println!` that returns a [`Result`] (`OutputError`) instead of
 /// panicking when standard output is closed or fails.
-#[macro_export]
 macro_rules! outln {
     () => { $crate::sys::output::print(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::sys::output::print(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 /// `print!` that returns a [`Result`] (see [`outln!`]).
-#[macro_export]
 macro_rules! out {
     ($($arg:tt)*) => { $crate::sys::output::print(format_args!($($arg)*)) };
 }
+
+pub(crate) use {out, outln};
 
 /// Whether an error (or any of its causes) is a closed standard output.
 pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {

@@ -20,8 +20,8 @@ use crate::container::ready::{spawn_cmd_poller, Readiness};
 use crate::device::DeviceError;
 use crate::profile::schema::Phase;
 use crate::sys::fs::errno_text;
-use crate::sys::process::{self, find_executable, pipe_cloexec};
 use crate::sys::output::Target;
+use crate::sys::process::{self, find_executable, pipe_cloexec};
 use crate::sys::signals;
 
 /// Picks the tracing mode: filter mode needs speaker.ko (`--mode auto`

@@ -143,17 +143,26 @@ impl PhaseSupervisor {
         self.cmd_stop.store(true, Ordering::Release);
         let s = self.state.t0.elapsed().as_secs_f64();
         if from == Phase::Boot {
-            let what = if self.opts.one_shot { "before it ended".to_string() } else { format!("before it was ready (--ready {})", self.opts.ready_text) };
+            let what = if self.opts.one_shot {
+                "before it ended".to_string()
+            } else {
+                format!("before it was ready (--ready {})", self.opts.ready_text)
+            };
             self.state.fail(format!("'{}' was stopped ({why}) {what}: the profile has no running phase", self.opts.cmd[0]));
         } else if from == Phase::Reload {
-            self.state.fail(format!("'{}' was stopped ({why}) before its reload was over: the reload phase may be incomplete", self.opts.cmd[0]));
+            self.state
+                .fail(format!("'{}' was stopped ({why}) before its reload was over: the reload phase may be incomplete", self.opts.cmd[0]));
         }
         let tasks = self.live_processes();
         let limit = match self.opts.shutdown_timeout {
             Some(d) => format!(", SIGKILL after {} (--shutdown-timeout)", show(d)),
             None => String::new(),
         };
-        self.note(&format!("{why} after {s:.2}s: SIGTERM, shutdown: waiting for {} process{} to exit{limit}", tasks.len(), plural_es(tasks.len())));
+        self.note(&format!(
+            "{why} after {s:.2}s: SIGTERM, shutdown: waiting for {} process{} to exit{limit}",
+            tasks.len(),
+            plural_es(tasks.len())
+        ));
         self.write_profile();
         self.state.stopped.store(true, Ordering::Release);
         let now = Instant::now();
@@ -202,7 +211,11 @@ impl PhaseSupervisor {
                     "still waiting {:.0}s after SIGTERM for {}{}",
                     (now - at).as_secs_f64(),
                     list(&left),
-                    if self.opts.shutdown_timeout.is_none() { " (Ctrl-C again kills them; --shutdown-timeout bounds the wait)" } else { "" }
+                    if self.opts.shutdown_timeout.is_none() {
+                        " (Ctrl-C again kills them; --shutdown-timeout bounds the wait)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }
