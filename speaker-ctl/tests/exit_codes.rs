@@ -212,6 +212,40 @@ fn trace_succeeds_whatever_the_service_exits_with_after_sigterm() {
     assert_no_leftovers("sleep 300");
 }
 
+/// A trace with a reload: ready, running, the reload signal, the reload's
+/// readiness, shutdown: 0, each step reported.
+#[test]
+fn trace_with_a_reload_succeeds() {
+    let d = tmpdir("reload");
+    let out = d.join("p.json");
+    let run = trace(&[
+        "trace",
+        "--ready",
+        "cmd:true",
+        "--running-for",
+        "200ms",
+        "--reload-signal",
+        "HUP",
+        "--reload-ready",
+        "cmd:true",
+        "-o",
+        out.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "trap 'umask 022' HUP; trap 'exit 0' TERM; while :; do sleep 0.1; done",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert!(run.stderr.contains("running for 200ms (--running-for), then the reload"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(": SIGHUP, reload") && run.stderr.contains("reload over (ready command succeeded) after"),
+        "{}",
+        run.stderr
+    );
+    let p = load(&out);
+    assert!(p.phase(speaker::profile::schema::Phase::Reload).is_some() && p.reload.is_some());
+}
+
 /// A service that ignores SIGTERM: --shutdown-timeout ends it with SIGKILL,
 /// says so, and the trace fails.
 #[test]
@@ -237,7 +271,14 @@ fn shutdown_timeout_ends_in_sigkill() {
     assert_eq!(run.code(), 1, "{}", run.stderr);
     assert!(start.elapsed() < Duration::from_secs(30));
     assert!(run.stderr.contains("SIGKILL after 1s (--shutdown-timeout)"), "{}", run.stderr);
-    assert!(run.stderr.contains("still running 1s after SIGTERM: SIGKILL"), "{}", run.stderr);
+    assert!(run.stderr.contains("still running 1s after SIGTERM (--shutdown-timeout): SIGKILL"), "{}", run.stderr);
+    // No progress line looks like a phase's summary line ("speaker-ctl: shutdown: N syscalls").
+    let phase_lines = run
+        .stderr
+        .lines()
+        .filter(|l| ["boot: ", "running: ", "shutdown: "].iter().any(|p| l.starts_with(&format!("speaker-ctl: {p}"))))
+        .count();
+    assert_eq!(phase_lines, 3, "{}", run.stderr);
     assert!(run.stderr.contains("did not exit within 1s of SIGTERM (--shutdown-timeout)"), "{}", run.stderr);
     assert!(load(&out).phase(speaker::profile::schema::Phase::Shutdown).is_some());
 }

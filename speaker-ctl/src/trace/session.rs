@@ -136,6 +136,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         next_netns_check: now + Duration::from_millis(250),
         next_progress: now + Duration::from_secs(1),
         reloaded: false,
+        reload_over: false,
         shutdown_at: None,
         next_wait_note: now,
     };

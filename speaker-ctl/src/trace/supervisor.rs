@@ -74,6 +74,8 @@ pub struct PhaseSupervisor {
     pub next_progress: Instant,
     /// The reload (`--reload-signal`) has been made.
     pub reloaded: bool,
+    /// The reload's readiness condition held (the reload phase is complete).
+    pub reload_over: bool,
     /// When speaker-ctl sent SIGTERM (the shutdown phase began).
     pub shutdown_at: Option<Instant>,
     /// When the next "waiting in shutdown" line is due.
@@ -149,7 +151,7 @@ impl PhaseSupervisor {
                 format!("before it was ready (--ready {})", self.opts.ready_text)
             };
             self.state.fail(format!("'{}' was stopped ({why}) {what}: the profile has no running phase", self.opts.cmd[0]));
-        } else if from == Phase::Reload {
+        } else if from == Phase::Reload && !self.reload_over {
             self.state
                 .fail(format!("'{}' was stopped ({why}) before its reload was over: the reload phase may be incomplete", self.opts.cmd[0]));
         }
@@ -198,7 +200,7 @@ impl PhaseSupervisor {
                     show(limit),
                     left.join(", ")
                 ));
-                self.note(&format!("shutdown: {} still running {} after SIGTERM: SIGKILL", list(&left), show(limit)));
+                self.note(&format!("{} still running {} after SIGTERM (--shutdown-timeout): SIGKILL", list(&left), show(limit)));
                 self.kill_traced();
                 return;
             }
@@ -385,9 +387,8 @@ impl PhaseSupervisor {
             } else if phase == Phase::Reload {
                 if let Some(why) = opts.reload.as_ref().and_then(|r| self.ready_now(&r.ready, Phase::Reload, now)) {
                     self.cmd_stop.store(true, Ordering::Release);
-                    let secs = self.state.t0.elapsed().as_secs_f64();
-                    self.note(&format!("reload over ({why}) after {secs:.2}s: SIGTERM, shutdown"));
-                    self.begin_shutdown("reload over");
+                    self.reload_over = true;
+                    self.begin_shutdown(&format!("reload over ({why})"));
                 }
             } else if phase == Phase::Running {
                 let workload_done = self.workload.as_ref().map(Workload::done);
