@@ -282,3 +282,26 @@ fn shutdown_timeout_ends_in_sigkill() {
     assert!(run.stderr.contains("did not exit within 1s of SIGTERM (--shutdown-timeout)"), "{}", run.stderr);
     assert!(load(&out).phase(speaker::profile::schema::Phase::Shutdown).is_some());
 }
+
+/// speaker-runtime checks the id of an annotated container before it
+/// writes any state (ids name directories).
+#[test]
+fn runtime_checks_container_ids() {
+    let d = tmpdir("runtime-id");
+    let p = d.join("p.json");
+    std::fs::write(&p, r#"{"schema":"speaker.profile/v1","phases":{"boot":{"syscalls":[{"name":"read"}]}}}"#).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        format!(r#"{{"ociVersion":"1.0.2","process":{{"args":["true"]}},"annotations":{{"io.speaker.profile":"{}"}}}}"#, p.display()),
+    )
+    .unwrap();
+    let o = Command::new(speaker_ctl())
+        .args(["runtime", "create", "--bundle", d.to_str().unwrap(), "../escape"])
+        .env("SPEAKER_CRUN", "/bin/echo")
+        .env("SPEAKER_STATE_DIR", d.join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("invalid container id '../escape'"), "{}", text(&o.stderr));
+    assert!(!d.join("escape").exists() && !d.join("state").exists(), "state was written");
+}

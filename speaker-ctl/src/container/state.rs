@@ -219,6 +219,7 @@ impl ContainerState {
     }
 
     pub fn save(&self) -> Result<()> {
+        check_id(&self.cid)?;
         let dir = Self::dir_of(&self.cid);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let text = serde_json::to_string_pretty(self)?;
