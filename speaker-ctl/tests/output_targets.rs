@@ -95,10 +95,12 @@ fn fifo_stays_a_fifo_and_is_read() {
         };
         let o = ctl(&args);
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        // Checked before waiting for the reader: a replaced FIFO never
+        // gets a writer, and its reader would wait forever.
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "{args:?}: the FIFO was replaced");
         let text = reader.join().unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: the reader got {text:?}: {e}"));
         assert_eq!(v["schema"], "speaker.profile/v1");
-        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "{args:?}: the FIFO was replaced");
     }
 }
 
