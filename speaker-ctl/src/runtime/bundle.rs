@@ -63,12 +63,29 @@ pub fn config_path(dir: &Path, config: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The largest OCI configuration speaker reads (crun's are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads `path`, refusing more than [`MAX_CONFIG_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl Bundle {
     /// Reads the bundle's configuration file ([`config_path`]).
     pub fn open(dir: &Path, config: Option<&Path>) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle directory {} does not exist", dir.display()))?;
         let config_path = config_path(&dir, config);
-        let original = std::fs::read(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
+        let original = read_capped(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
         let config: Value = serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         Ok(Bundle { dir, config_path, config })
     }
