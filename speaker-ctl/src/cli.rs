@@ -1,9 +1,87 @@
 //! speaker-ctl's command line (clap derive); doc comments are the `--help` text.
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::container::state::check_id;
 use crate::profile::schema::Phase;
 use crate::profile::{CompileMode, CompileOptions};
+
+/// The exit status convention (the tail of every `--help`).
+pub const EXIT_STATUS: &str = "Exit status: 0 success; 1 the operation failed (an invalid input file, an unknown container, \
+a trace whose service was never ready or whose workload failed, ...); 2 a command-line usage error. \
+Standard output closed by its reader (e.g. `| head -1`) ends the command quietly, with 0.";
+
+/// `--help`'s tail: the examples, then the exit status convention.
+macro_rules! help_tail {
+    ($examples:expr) => {
+        concat!("Examples:\n", $examples, "\n\nExit status: 0 success; 1 the operation failed (an invalid input file, an unknown container, a trace whose service was never ready or whose workload failed, ...); 2 a command-line usage error. Standard output closed by its reader (e.g. `| head -1`) ends the command quietly, with 0.")
+    };
+    ($examples:expr, $status:expr) => {
+        concat!("Examples:\n", $examples, "\n\nExit status: ", $status)
+    };
+}
+
+/// A container id on the command line (checked as everywhere: `check_id`).
+pub fn container_id(s: &str) -> Result<String, String> {
+    check_id(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// A duration on the command line: `10s`, `500ms`, `2m` (a bare number
+/// is seconds).
+pub fn duration(s: &str) -> Result<Duration, String> {
+    crate::sys::duration::parse(s)
+}
+
+impl ValueEnum for Phase {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Phase::ALL
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name()))
+    }
+}
+
+impl ValueEnum for CompileMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CompileMode::Strict, CompileMode::Balanced]
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            CompileMode::Strict => "strict",
+            CompileMode::Balanced => "balanced",
+        }))
+    }
+}
+
+/// `trace --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceMode {
+    /// A stop at every syscall (like strace).
+    Ptrace,
+    /// seccomp traps each new syscall once per phase (needs speaker.ko and root).
+    Filter,
+    /// filter when speaker.ko can be used, else ptrace.
+    Auto,
+}
+
+impl TraceMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceMode::Ptrace => "ptrace",
+            TraceMode::Filter => "filter",
+            TraceMode::Auto => "auto",
+        }
+    }
+}
+
+/// `profile export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The Docker/OCI seccomp JSON.
+    Oci,
+}
 
 /// speaker: split-phase seccomp for containers.
 ///
@@ -17,7 +95,20 @@ use crate::profile::{CompileMode, CompileOptions};
 /// annotated with io.speaker.profile get speaker's phases, everything else
 /// is passed to crun unchanged.
 #[derive(Debug, Parser)]
-#[command(name = "speaker-ctl", version, propagate_version = true)]
+#[command(
+    name = "speaker-ctl",
+    version,
+    propagate_version = true,
+    after_help = help_tail!(
+        "  speaker-ctl trace --ready port:8080 --workload 'ab -n 1000 http://127.0.0.1:8080/' -o web.json -- /usr/sbin/web\n  \
+         speaker-ctl profile validate web.json\n  \
+         speaker-ctl run --name web --profile web.json --detach -- /usr/sbin/web\n  \
+         speaker-ctl status web\n  \
+         speaker-ctl denials web\n  \
+         speaker-ctl completions bash > /etc/bash_completion.d/speaker-ctl",
+        "0 success; 1 the operation failed (an invalid input file, an unknown container, a trace whose service was never ready or whose workload failed, ...); 2 a command-line usage error. Standard output closed by its reader (e.g. `| head -1`) ends the command quietly, with 0. Exceptions: `run` in the foreground exits with the container's status; `profile diff` exits like diff(1): 0 same, 1 different, 2 trouble."
+    )
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -25,30 +116,82 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print speaker-ctl's version and the loaded speaker.ko's ABI and module versions.
+    /// Print speaker-ctl's version and the loaded speaker.ko's ABI and module versions ("speaker.ko: not loaded" without it).
+    #[command(after_help = help_tail!("  speaker-ctl version"))]
     Version,
     /// Run a command, trace every syscall of every process and thread it creates, and write a multi-phase profile.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl trace --ready port:80 --workload 'ab -q -n 500 http://127.0.0.1/' --running-for 5s -o nginx.json -- nginx -g 'daemon off;'\n  \
+         speaker-ctl trace --ready 'log:Ready to accept' --reload-signal HUP --shutdown-timeout 30s -o svc.json -- ./svc\n  \
+         speaker-ctl trace --one-shot -o job.json -- ./batch-job --input data",
+        "0 the service was ready, ran and was shut down (whatever status it exited with after speaker-ctl's SIGTERM), and the workload (if any) exited 0; with --one-shot: the command exited 0. 1 the trace failed: the service exited (or was stopped) before it was ready, exited on its own before speaker-ctl stopped it, its workload failed, --shutdown-timeout killed it, or a bad input (the profile is still written if anything was traced). 2 a command-line usage error."
+    ))]
     Trace(TraceArgs),
-    /// Inspect, convert, merge and compare profiles.
+    /// Inspect, validate, convert, merge and compare profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
     /// Start a command as a container under its boot-phase filter and register it with speaker.ko.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl run --name web --profile web.json --detach -- /usr/sbin/web\n  \
+         speaker-ctl run --name web --profile web.json --complain --compile strict -- /usr/sbin/web\n  \
+         speaker-ctl run --name t --boot boot-oci.json --running running-oci.json -- ./svc",
+        "with --detach: 0 once the container is started, 1 if it could not be; in the foreground: the container's exit status (1 if speaker could not start it); 2 a command-line usage error."
+    ))]
     Run(RunArgs),
     /// Switch a running container to its next phase's seccomp filter.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl switch web                  # boot -> running\n  \
+         speaker-ctl switch web --to shutdown\n  \
+         speaker-ctl switch web --enforce        # complain -> enforce, same phase\n  \
+         speaker-ctl switch web --profile learned.json"
+    ))]
     Switch(SwitchArgs),
     /// Switch a container to its shutdown phase (if any), then SIGTERM it, then SIGKILL after a timeout.
+    #[command(after_help = help_tail!("  speaker-ctl stop web\n  speaker-ctl stop web --timeout 30s"))]
     Stop(StopArgs),
     /// Send a signal to a container: a reload signal of its profile (reload.signals, e.g. HUP) switches it to its reload filter, delivers the signal, waits for the reload's readiness and switches back to running; TERM/INT switch to shutdown first; others are just delivered.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl signal web HUP              # reload through the reload phase\n  \
+         speaker-ctl signal web USR1\n  \
+         speaker-ctl signal web HUP --timeout 5m",
+        "0 the signal was delivered (and a reload was ready in time); 1 it could not be, or the reload was not ready within --timeout (the container stays in its reload phase); 2 a command-line usage error."
+    ))]
     Signal(SignalArgs),
     /// Show the containers speaker.ko knows: phase, tasks, allowed syscalls, last switch.
+    #[command(after_help = help_tail!("  speaker-ctl status\n  speaker-ctl status web --json"))]
     Status(StatusArgs),
     /// List the syscalls containers' filters did not allow (or, in complain mode, logged), per container and phase, from the kernel's audit records (type=1326).
+    #[command(after_help = help_tail!(
+        "  speaker-ctl denials\n  \
+         speaker-ctl denials web --follow --json\n  \
+         speaker-ctl denials web --from-log /var/log/audit/audit.log"
+    ))]
     Denials(DenialsArgs),
+    /// Print a shell completion script for speaker-ctl (generated from its command line).
+    #[command(after_help = help_tail!(
+        "  speaker-ctl completions bash > /etc/bash_completion.d/speaker-ctl\n  \
+         speaker-ctl completions zsh > \"${fpath[1]}/_speaker-ctl\"\n  \
+         speaker-ctl completions fish > ~/.config/fish/completions/speaker-ctl.fish"
+    ))]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for speaker-ctl and each of its commands (speaker-ctl.1, speaker-ctl-trace.1, ...) into DIR.
+    #[command(after_help = help_tail!("  speaker-ctl manpage /usr/local/share/man/man1 && mandb -q"))]
+    Manpage {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
     /// Measure what speaker costs, side by side in one run: filter cost per syscall, switch latency (vs restarting the container), requests while switching, service throughput, tracing cost, memory (run inside the full guest by scripts/bench).
+    #[command(after_help = help_tail!("  speaker-ctl bench --smoke --out /srv/bench\n  speaker-ctl bench --suites filter --clock icount"))]
     Bench(BenchArgs),
     /// Rewrite results.md and the plots of a bench run from its results.json (in DIR).
+    #[command(after_help = help_tail!("  speaker-ctl bench-report target/bench"))]
     BenchReport { dir: PathBuf },
     /// Join the results.json of several boots of one bench run (scripts/bench: the icount boot's and the wall-clock boot's) into OUT's results.json, results.md and plots.
+    #[command(after_help = help_tail!("  speaker-ctl bench-merge --out target/bench target/bench/icount/results.json target/bench/wall/results.json"))]
     BenchMerge {
         /// Where the merged results go.
         #[arg(long)]
@@ -58,6 +201,7 @@ pub enum Command {
         parts: Vec<PathBuf>,
     },
     /// Print the ratios of several bench runs (their results.json) side by side with their spread across the runs.
+    #[command(after_help = help_tail!("  speaker-ctl bench-compare run1/results.json run2/results.json"))]
     BenchCompare {
         #[arg(required = true)]
         runs: Vec<PathBuf>,
@@ -77,12 +221,18 @@ pub struct TraceArgs {
     /// When boot ends: port:TCP_PORT (a socket listening), cmd:'SHELL CMD' (exits 0), log:REGEX (a line on stdout/stderr) or auto (no new syscall for a while).
     #[arg(long, value_name = "SPEC")]
     pub ready: Option<String>,
-    /// Shell command run (outside the traced tree) once boot has ended, so the running phase sees real requests.
+    /// Shell command run (outside the traced tree) once boot has ended, so the running phase sees real requests; the trace fails (exit 1) if it fails.
     #[arg(long, value_name = "CMD")]
     pub workload: Option<String>,
     /// Send SIGTERM (ending the running phase) this long after boot ended, e.g. 5s, 500ms, 2m.
     #[arg(long, value_name = "DURATION")]
     pub running_for: Option<String>,
+    /// After SIGTERM, wait this long for the service's tasks to exit, then SIGKILL them (the trace then fails: its shutdown phase may be incomplete). Default: wait as long as they take.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub shutdown_timeout: Option<Duration>,
+    /// CMD is a command that runs to its end, not a service: its whole run is its boot phase, and the trace succeeds if it exits 0.
+    #[arg(long, conflicts_with_all = ["ready", "workload", "running_for", "reload_signal"])]
+    pub one_shot: bool,
     /// Send SIGTERM this long after the start, whatever the phase.
     #[arg(long, value_name = "DURATION")]
     pub stop_after: Option<String>,
@@ -93,8 +243,8 @@ pub struct TraceArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub auto_windows: u32,
     /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko and root) or auto (filter when speaker.ko can be used, else ptrace). The mode used is printed on stderr.
-    #[arg(long, value_name = "MODE", default_value = "auto")]
-    pub mode: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = TraceMode::Auto)]
+    pub mode: TraceMode,
     /// After the running phase (workload, --running-for), send this signal (HUP, SIGUSR2, 1) to the service and trace what it does until --reload-ready as its reload phase, then shut it down; the profile gets `reload` (speaker switches a container to its reload filter for this signal).
     #[arg(long, value_name = "SIGNAL")]
     pub reload_signal: Option<String>,
@@ -104,7 +254,7 @@ pub struct TraceArgs {
     /// Name recorded in the profile.
     #[arg(long)]
     pub name: Option<String>,
-    /// Where to write the profile (rewritten atomically as the trace goes).
+    /// Where to write the profile (a regular file is rewritten atomically as the trace goes; a device, FIFO or - (standard output) gets it once, at the end).
     #[arg(short = 'o', long = "output", value_name = "PROFILE")]
     pub output: PathBuf,
     /// The command to trace.
@@ -114,15 +264,30 @@ pub struct TraceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCommand {
+    /// Check profile files as every consumer (run, speaker-runtime, merge) reads them: one line per problem, FILE: LOCATION: problem.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl profile validate web.json\n  \
+         speaker-ctl profile validate examples/profiles/*.json",
+        "0 every file is a valid speaker profile; 1 a file has a problem (each listed); 2 a command-line usage error."
+    ))]
+    Validate {
+        /// The profiles.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+    },
     /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running).
+    #[command(after_help = help_tail!(
+        "  speaker-ctl profile export --phase running web.json > web-running.json\n  \
+         speaker-ctl profile export --phase boot --compile strict --no-margin -o web-boot.json web.json"
+    ))]
     Export {
         /// The phase to export.
-        #[arg(long)]
+        #[arg(long, value_enum)]
         phase: Phase,
         /// Output format (oci: the Docker/OCI seccomp JSON).
-        #[arg(long, default_value = "oci")]
-        format: String,
-        /// Output file (default: standard output).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Oci)]
+        format: ExportFormat,
+        /// Output file (default, or -: standard output; a regular file is replaced atomically, a device or FIFO written in place).
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
         /// Leave out the safety margin (with --compile strict: exactly what was traced, the switch widening aside).
@@ -133,9 +298,10 @@ pub enum ProfileCommand {
         /// The speaker profile.
         profile: PathBuf,
     },
-    /// Merge several recordings: per-phase union.
+    /// Merge several recordings: per-phase union (entries de-duplicated; a warning when they name different services).
+    #[command(after_help = help_tail!("  speaker-ctl profile merge -o nginx.json nginx-bench.json nginx-errors.json nginx-admin.json"))]
     Merge {
-        /// Output file.
+        /// Output file (- for standard output).
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
         /// Profiles to merge.
@@ -143,8 +309,13 @@ pub enum ProfileCommand {
         inputs: Vec<PathBuf>,
     },
     /// Show per-phase differences between two profiles.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl profile diff old.json new.json",
+        "like diff(1): 0 the same, 1 different, 2 trouble (a file cannot be read or is invalid, or a usage error)."
+    ))]
     Diff { a: PathBuf, b: PathBuf },
     /// Compare services' per-phase syscall counts with a baseline OCI profile (Docker's default): a table, optionally also as JSON and Markdown.
+    #[command(after_help = help_tail!("  speaker-ctl profile table --baseline docker-default.json --markdown table.md examples/profiles/*.json"))]
     Table {
         /// The baseline, e.g. Docker's default seccomp profile (x86_64 unconditional allows are counted).
         #[arg(long)]
@@ -160,8 +331,13 @@ pub enum ProfileCommand {
         profiles: Vec<PathBuf>,
     },
     /// Add what a container was logged doing (complain mode, denials) to the right phase of its profile; shows the diff, then writes.
+    #[command(after_help = help_tail!(
+        "  speaker-ctl profile learn web -o web-learned.json\n  \
+         speaker-ctl profile learn web -o web.json --profile web.json --from-log /var/log/audit/audit.log --phase running"
+    ))]
     Learn {
         /// The container.
+        #[arg(value_parser = container_id)]
         cid: String,
         /// Where to write the learned profile.
         #[arg(short = 'o', long = "output", value_name = "PROFILE")]
@@ -173,16 +349,17 @@ pub enum ProfileCommand {
         #[arg(long, value_name = "FILE")]
         from_log: Option<PathBuf>,
         /// Put every record into this phase (needed when the container's state is gone).
-        #[arg(long)]
+        #[arg(long, value_enum)]
         phase: Option<Phase>,
     },
     /// Show a profile as a table (phase, count, names).
+    #[command(after_help = help_tail!("  speaker-ctl profile show web.json\n  speaker-ctl profile show web.json --phase running | head -5"))]
     Show {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
         /// Only this phase's syscalls, one name per line (for scripts).
-        #[arg(long, conflicts_with = "json")]
+        #[arg(long, value_enum, conflicts_with = "json")]
         phase: Option<Phase>,
         /// The baseline the critical syscalls removed are counted against (default: Docker's default profile, built in).
         #[arg(long, value_name = "OCI_PROFILE")]
@@ -195,7 +372,7 @@ pub enum ProfileCommand {
 #[derive(Debug, Clone, Default, Args)]
 pub struct CompileArgs {
     /// strict (what was traced, and the margin) or balanced (also the low-risk members of the syscall families each phase used and the low-risk syscalls boot used); default: the profile's `compile`, else balanced.
-    #[arg(long = "compile", value_name = "MODE")]
+    #[arg(long = "compile", value_name = "MODE", value_enum)]
     pub mode: Option<CompileMode>,
     /// Allow this syscall in every phase, unconditionally (e.g. mprotect for a JIT; repeatable, or comma-separated).
     #[arg(long, value_name = "SYSCALL", value_delimiter = ',')]
@@ -215,7 +392,7 @@ impl CompileArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The container's id (letters, digits, '-', '_', '.'; at most 63 bytes).
-    #[arg(long)]
+    #[arg(long, value_parser = container_id)]
     pub name: String,
     /// A speaker multi-phase profile.
     #[arg(long, conflicts_with_all = ["boot", "running", "shutdown"], required_unless_present = "boot")]
@@ -260,9 +437,10 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct SwitchArgs {
     /// The container's id.
+    #[arg(value_parser = container_id)]
     pub cid: String,
     /// Target phase (default: the next one; with --complain or --enforce alone, the current one).
-    #[arg(long)]
+    #[arg(long, value_enum)]
     pub to: Option<Phase>,
     /// Complain mode: the phase's own set is allowed, everything else allowed and logged (audit type=1326).
     #[arg(long, conflicts_with = "enforce")]
@@ -278,26 +456,29 @@ pub struct SwitchArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// The container's id.
+    #[arg(value_parser = container_id)]
     pub cid: String,
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(long, default_value_t = 10)]
-    pub timeout: u64,
+    /// How long to wait after SIGTERM before SIGKILL (10s, 500ms, 2m; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10s")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct SignalArgs {
     /// The container's id.
+    #[arg(value_parser = container_id)]
     pub cid: String,
     /// The signal: HUP, SIGHUP, 1, ...
     pub signal: String,
-    /// Seconds to wait for a reload's readiness condition (the container stays in its reload phase after that).
-    #[arg(long, default_value_t = 120)]
-    pub timeout: u64,
+    /// How long to wait for a reload's readiness condition (the container stays in its reload phase after that; 2m, 90s; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "2m")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Only this container.
+    /// Only this container (an error if speaker.ko does not know it).
+    #[arg(value_parser = container_id)]
     pub cid: Option<String>,
     /// Print JSON.
     #[arg(long)]
@@ -306,10 +487,11 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct DenialsArgs {
-    /// Only this container (else every container, and records no container can be found for, as unattributed).
+    /// Only this container (else every container, and records no container can be found for, as unattributed); an error if speaker has no state for it.
+    #[arg(value_parser = container_id)]
     pub cid: Option<String>,
     /// Keep reading the kernel log and print records as they arrive (they are also kept in the container's state, so they stay attributed after the process exits).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_log")]
     pub follow: bool,
     /// Print JSON (with --follow: one object per line).
     #[arg(long)]

@@ -2,20 +2,37 @@
 use clap::Parser;
 use speaker::cli::{Cli, Command};
 use speaker::commands;
+use speaker::sys::output::is_stdout_closed;
 
 fn main() {
     // speaker-runtime: the OCI runtime wrapper, under its own name or as
     // `speaker-ctl runtime ARGS...`.
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let name = args.first().map(std::path::Path::new).and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-    if name.as_deref() == Some("speaker-runtime") {
-        std::process::exit(speaker::runtime::main(args.split_off(1)));
+    let runtime = name.as_deref() == Some("speaker-runtime") || args.get(1).is_some_and(|a| a == "runtime");
+    commands::install_panic_hook(if runtime { "speaker-runtime" } else { "speaker-ctl" });
+    if runtime {
+        let rest = args.split_off(if name.as_deref() == Some("speaker-runtime") { 1 } else { 2 });
+        let code = commands::guarded(|| Ok(speaker::runtime::main(rest)));
+        std::process::exit(code.unwrap_or(1));
     }
-    if args.get(1).map(|a| a == "runtime").unwrap_or(false) {
-        std::process::exit(speaker::runtime::main(args.split_off(2)));
-    }
+    // Usage errors exit 2, --help and --version 0 (clap's convention).
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = commands::guarded(|| dispatch(cli.command));
+    match result {
+        Ok(code) => std::process::exit(code),
+        // The reader of our output went away (`| head -1`): as grep does,
+        // stop quietly; nothing failed that anyone is waiting to hear of.
+        Err(err) if is_stdout_closed(err.as_ref()) => std::process::exit(0),
+        Err(err) => {
+            eprintln!("speaker-ctl: error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<i32> {
+    match command {
         Command::Version => commands::version::run(),
         Command::Trace(args) => commands::trace::run(args),
         Command::Profile(cmd) => commands::profile::run(cmd),
@@ -25,17 +42,12 @@ fn main() {
         Command::Signal(args) => commands::signal::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Denials(args) => commands::denials::run(args),
+        Command::Completions { shell } => commands::docs::completions(shell),
+        Command::Manpage { dir } => commands::docs::manpages(&dir),
         Command::Bench(args) => commands::bench::run(args),
         Command::BenchReport { dir } => commands::bench::report(&dir),
         Command::BenchMerge { out, parts } => commands::bench::merge(&out, &parts),
         Command::BenchCompare { runs } => commands::bench::compare(&runs),
         Command::BenchPayload { threads, processes } => commands::bench::payload(threads, processes),
-    };
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(err) => {
-            eprintln!("speaker-ctl: error: {err:#}");
-            std::process::exit(1);
-        }
     }
 }

@@ -107,9 +107,10 @@ fn export_errors_are_explained() {
     let o = ctl(&["profile", "export", "--phase", "shutdown", s(&p)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("no shutdown phase") && stderr(&o).contains("svc.json"), "{}", stderr(&o));
+    // An unknown value of an enumeration is a usage error (2), with the list.
     let o = ctl(&["profile", "export", "--phase", "boot", "--format", "yaml", s(&p)]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("yaml"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("yaml") && stderr(&o).contains("possible values: oci"), "{}", stderr(&o));
     let bad = d.join("bad.json");
     std::fs::write(&bad, r#"{"schema": "speaker.profile/v1", "phases": {"boot": {"syscalls": [{"name": "nosuch"}]}}}"#).unwrap();
     let o = ctl(&["profile", "export", "--phase", "boot", s(&bad)]);

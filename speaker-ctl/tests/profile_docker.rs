@@ -44,7 +44,17 @@ fn docker_default_as_phase_file_compiles() {
 
 #[test]
 fn docker_default_as_speaker_profile() {
-    let p = profile::load_profile(DOCKER_DEFAULT).unwrap();
+    // Where a speaker profile is expected, a Docker/OCI one is refused,
+    // saying what its phases-less, condition-less reading would drop.
+    let e = profile::load_profile(DOCKER_DEFAULT).unwrap_err().to_string();
+    assert!(e.contains("a Docker/OCI seccomp profile, not a speaker profile"), "{e}");
+    for dropped in ["clone", "clone3", "personality", "socket"] {
+        assert!(e.contains(dropped), "{dropped} not named: {e}");
+    }
+    // Read for showing, it is one boot phase, with notes on what was left out.
+    let (p, notes) = profile::load_profile_lossy(DOCKER_DEFAULT).unwrap();
+    assert!(notes.iter().any(|n| n.contains("argument conditions") && n.contains("personality")), "{notes:?}");
+    assert!(notes.iter().any(|n| n.contains("capability conditions")), "{notes:?}");
     let c = profile::docker_count(&profile::load_oci(DOCKER_DEFAULT).unwrap(), Arch::X86_64);
     assert_eq!(p.phases.len(), 1);
     assert_eq!(p.default_action, "SCMP_ACT_ERRNO");

@@ -87,9 +87,15 @@ fn bad_durations_and_mode() {
     let run = trace(&["trace", "--mode", "filter", "-o", o, "--", "true"]);
     // The host kernel has no speaker.ko: filter mode says what it needs.
     assert!(error_line(&run).contains("--mode filter needs speaker.ko"));
+    // An unknown value of an enumeration is a usage error, with the list.
     let run = trace(&["trace", "--mode", "magic", "-o", o, "--", "true"]);
-    assert!(error_line(&run).contains("invalid --mode 'magic'"));
-    let run = trace(&["trace", "--mode", "ptrace", "-o", o, "--", "true"]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr.contains("invalid value 'magic'") && run.stderr.contains("[possible values: ptrace, filter, auto]"),
+        "{}",
+        run.stderr
+    );
+    let run = trace(&["trace", "--mode", "ptrace", "--one-shot", "-o", o, "--", "true"]);
     assert_eq!(run.code(), 0);
     assert!(!run.stderr.contains("not loaded"), "no note with an explicit --mode ptrace");
 }

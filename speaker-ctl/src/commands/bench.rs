@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::bench::{self, Clock, Options};
 use crate::cli::BenchArgs;
+use crate::sys::output::{out, outln};
 
 pub fn run(args: BenchArgs) -> Result<i32> {
     let smoke = args.smoke;
@@ -27,12 +28,12 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     };
     let res = bench::run(&opts)?;
     let missed: Vec<&str> = res.ratios.iter().filter(|r| r.met == Some(false)).map(|r| r.name.as_str()).collect();
-    println!(
+    outln!(
         "bench: done in {:.0} s; {} ratios, goals missed: {}",
         res.meta.wall_secs,
         res.ratios.len(),
         if missed.is_empty() { "none".into() } else { missed.join("; ") }
-    );
+    )?;
     Ok(0)
 }
 
@@ -62,6 +63,6 @@ pub fn merge(out: &std::path::Path, parts: &[std::path::PathBuf]) -> Result<i32>
 pub fn compare(runs: &[std::path::PathBuf]) -> Result<i32> {
     let runs =
         runs.iter().map(|p| Ok((p.display().to_string(), bench::report::load(p)?))).collect::<Result<Vec<_>, bench::BenchError>>()?;
-    print!("{}", bench::report::compare(&runs));
+    out!("{}", bench::report::compare(&runs))?;
     Ok(0)
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use crate::cli::DenialsArgs;
 use crate::container::denials::{collect, follow, Denial, Source};
+use crate::container::state::ContainerState;
+use crate::sys::output::outln;
 
 fn time(d: &Denial) -> String {
     match d.record.monotonic_us {
@@ -36,32 +38,38 @@ pub fn run(args: DenialsArgs) -> Result<i32> {
         Some(p) => Source::File(p),
         None => Source::Kmsg,
     };
+    // An unknown container is an error, not an empty table: without its
+    // state no record can be attributed to it.
+    if let Some(cid) = &args.cid {
+        ContainerState::load(cid)?;
+    }
     let list = collect(args.cid.as_deref(), &source)?;
     if !args.json {
-        println!("{:<14} {:<20} {:<9} {:>7} {:<16} {:<18} ACTION", "TIME", "CONTAINER", "PHASE", "PID", "COMM", "SYSCALL");
+        outln!("{:<14} {:<20} {:<9} {:>7} {:<16} {:<18} ACTION", "TIME", "CONTAINER", "PHASE", "PID", "COMM", "SYSCALL")?;
     }
     if args.json && !args.follow {
         let v: Vec<serde_json::Value> =
             list.iter().map(|d| serde_json::from_str(&line(d, true)?).map_err(anyhow::Error::from)).collect::<Result<_>>()?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
     for d in &list {
-        println!("{}", line(d, args.json)?);
+        outln!("{}", line(d, args.json)?)?;
     }
     if args.follow {
-        anyhow::ensure!(args.from_log.is_none(), "--follow reads the live kernel log; it cannot be used with --from-log");
-        let mut err = None;
+        let err = std::cell::RefCell::new(None);
+        // Until the reader goes away (`| head`), or a line cannot be made.
         follow(
             args.cid.as_deref(),
             Duration::from_secs(1),
-            || false,
-            |d| match line(d, args.json) {
-                Ok(l) => println!("{l}"),
-                Err(e) => err = Some(e),
+            || err.borrow().is_some(),
+            |d| {
+                if let Err(e) = line(d, args.json).and_then(|l| Ok(outln!("{l}")?)) {
+                    *err.borrow_mut() = Some(e);
+                }
             },
         )?;
-        if let Some(e) = err {
+        if let Some(e) = err.into_inner() {
             return Err(e);
         }
     }

@@ -8,8 +8,12 @@ use crate::container::state::ContainerState;
 use crate::profile::learn::learn;
 use crate::profile::schema::Phase;
 use crate::profile::{self};
+use crate::sys::output::out;
+use crate::sys::output::Target;
 
 pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path>, phase: Option<Phase>) -> Result<i32> {
+    let target = Target::parse(output.as_os_str());
+    target.check()?;
     let base_path = match base {
         Some(p) => p.to_path_buf(),
         None => ContainerState::load(cid)
@@ -25,15 +29,25 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
     let obs = observations(cid, &source, phase)?;
     let learned = learn(&base, &obs);
     let d = profile::diff(&base, &learned);
+    // With the profile itself on standard output, the report goes to stderr.
+    let to_stdout = target != Target::Stdout;
+    let say = |text: String| -> Result<()> {
+        if to_stdout {
+            out!("{text}")?;
+        } else {
+            eprint!("{text}");
+        }
+        Ok(())
+    };
     if d.is_empty() {
-        println!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow");
+        say(format!("nothing to learn: container '{cid}' was logged doing nothing its profile does not allow\n"))?;
     } else {
-        print!("{}", super::profile::render_diff(&base_path, output, &d));
+        say(profile::diff::render(&base_path.display().to_string(), &target.display(), &d))?;
         for o in &obs {
-            println!("  {} {}: {} record{}", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" });
+            say(format!("  {} {}: {} record{}\n", o.phase, o.name, o.count, if o.count == 1 { "" } else { "s" }))?;
         }
     }
-    profile::write_profile_atomic(output, &learned).with_context(|| format!("cannot write {}", output.display()))?;
-    eprintln!("speaker-ctl: wrote {}", output.display());
+    profile::write_profile(&target, &learned)?;
+    eprintln!("speaker-ctl: wrote {}", target.display());
     Ok(0)
 }

@@ -1,13 +1,13 @@
 //! `speaker-ctl profile`: export, merge, diff and show profiles.
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::ProfileCommand;
+use crate::cli::{ExportFormat, ProfileCommand};
 use crate::profile::schema::{Phase, Profile};
 use crate::profile::{self, oci, table};
-use crate::sys::fs::write_atomic;
+use crate::sys::output::Target;
+use crate::sys::output::{out, outln};
 
 /// Width the `show` table is wrapped to.
 const SHOW_WIDTH: usize = 100;
@@ -15,13 +15,15 @@ const SHOW_WIDTH: usize = 100;
 pub fn run(cmd: ProfileCommand) -> Result<i32> {
     match cmd {
         ProfileCommand::Export { phase, format, output, no_margin, compile, profile } => {
-            export(phase, &format, output.as_deref(), &compile.options(no_margin), &profile)
+            export(phase, format, output.as_deref(), &compile.options(no_margin), &profile)
         }
+        ProfileCommand::Validate { files } => validate(&files),
         ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
         ProfileCommand::Diff { a, b } => {
             // Exit status like diff(1): 0 same, 1 different, 2 trouble.
             match diff(&a, &b) {
                 Ok(code) => Ok(code),
+                Err(err) if crate::sys::output::is_stdout_closed(err.as_ref()) => Err(err),
                 Err(err) => {
                     eprintln!("speaker-ctl: error: {err:#}");
                     Ok(2)
@@ -37,33 +39,75 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
 }
 
 fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles: &[std::path::PathBuf]) -> Result<i32> {
+    let targets: Vec<(Target, bool)> = [(json, true), (markdown, false)]
+        .into_iter()
+        .filter_map(|(p, is_json)| p.map(|p| (Target::parse(p.as_os_str()), is_json)))
+        .collect();
+    for (t, _) in &targets {
+        t.check()?;
+    }
     let oci = profile::load_oci(baseline).context("cannot load the baseline profile")?;
     let base = profile::docker_count(&oci, profile::Arch::X86_64).unconditional;
     let docker = table::docker_allowed(&oci);
     let mut rows = Vec::new();
     for path in profiles {
-        let p = load(path)?;
+        let p = load_lossy(path)?;
         let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         rows.push(table::row(service, &p, base, &docker, path)?);
     }
-    print!("{}", table::render_text(&rows));
-    if let Some(path) = json {
-        write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = markdown {
-        write_atomic(path, table::render_markdown(&rows).as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    out!("{}", table::render_text(&rows))?;
+    for (t, is_json) in targets {
+        let text = if is_json { serde_json::to_string_pretty(&rows)? } else { table::render_markdown(&rows) };
+        t.write(text.as_bytes())?;
     }
     Ok(0)
 }
 
+/// A speaker profile (a Docker/OCI one is refused).
 fn load(path: &Path) -> Result<Profile> {
-    profile::load_profile(path).context("cannot load profile")
+    Ok(profile::load_profile(path)?)
 }
 
-fn export(phase: Phase, format: &str, output: Option<&Path>, opts: &profile::CompileOptions, path: &Path) -> Result<i32> {
-    if format != "oci" {
-        bail!("unknown export format '{format}': the only format is 'oci' (Docker/OCI seccomp JSON)");
+/// A speaker profile, or a Docker/OCI one read as one boot phase with a
+/// warning saying what was left out (for reading: show, diff, table).
+fn load_lossy(path: &Path) -> Result<Profile> {
+    let (p, notes) = profile::load_profile_lossy(path)?;
+    for n in notes {
+        eprintln!("speaker-ctl: warning: {n}");
     }
+    Ok(p)
+}
+
+/// `profile validate FILE...`: one line per problem on stdout.
+fn validate(files: &[PathBuf]) -> Result<i32> {
+    let mut bad = 0;
+    for f in files {
+        let problems = profile::check_profile_file(f);
+        if !problems.is_empty() {
+            bad += 1;
+        }
+        for p in problems {
+            // A closed stdout (`| head -1`) stops the listing, not the
+            // verdict: the exit status still says whether all are valid.
+            if let Err(e) = outln!("{p}") {
+                if !matches!(e, crate::sys::output::OutputError::Closed(_)) {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("speaker-ctl: {bad} of {} profile{} invalid", files.len(), if files.len() == 1 { "" } else { "s" });
+        return Ok(1);
+    }
+    eprintln!("speaker-ctl: {} profile{} valid", files.len(), if files.len() == 1 { "" } else { "s" });
+    Ok(0)
+}
+
+fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &profile::CompileOptions, path: &Path) -> Result<i32> {
+    let ExportFormat::Oci = format;
+    let target = Target::or_stdout(output);
+    target.check()?;
     let p = load(path)?;
     if p.phase(phase).is_none() {
         let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
@@ -82,15 +126,15 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, opts: &profile::Com
         );
     }
     // What we write must be what `run --boot FILE` accepts.
-    let label = output.unwrap_or(Path::new("<stdout>"));
-    oci::to_phase_filter(&oci, label)
+    let label = PathBuf::from(target.display());
+    oci::to_phase_filter(&oci, &label)
         .and_then(|f| profile::compile(&f))
         .with_context(|| format!("the exported {phase} phase of {} does not compile", path.display()))?;
     let mut text = serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
     text.push('\n');
-    match output {
-        Some(out) => {
-            write_atomic(out, text.as_bytes()).with_context(|| format!("exporting the {phase} phase of {}", path.display()))?;
+    target.write(text.as_bytes())?;
+    match &target {
+        Target::Path(out) => {
             eprintln!(
                 "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
                 out.display(),
@@ -100,21 +144,31 @@ fn export(phase: Phase, format: &str, output: Option<&Path>, opts: &profile::Com
                 sets.mode
             );
         }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).context("cannot write to standard output")?;
-        }
+        Target::Stdout => {}
     }
     Ok(0)
 }
 
 fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
+    let target = Target::parse(output.as_os_str());
+    target.check()?;
     let mut loaded = Vec::with_capacity(inputs.len());
     for path in inputs {
         loaded.push((path.clone(), load(path)?));
     }
-    let merged = profile::merge(&loaded).with_context(|| format!("merging into {}", output.display()))?;
-    profile::write_profile_atomic(output, &merged).context("writing the merged profile")?;
+    // Recordings of different services merged by mistake: say so.
+    let names: std::collections::BTreeMap<&str, &Path> =
+        loaded.iter().rev().filter_map(|(p, prof)| prof.name.as_deref().map(|n| (n, p.as_path()))).collect();
+    if names.len() > 1 {
+        let list: Vec<String> = names.iter().map(|(n, p)| format!("{} is '{n}'", p.display())).collect();
+        eprintln!(
+            "speaker-ctl: warning: the inputs name different services ({}); the merge is named '{}': merge only recordings of one service",
+            list.join(", "),
+            loaded.iter().find_map(|(_, p)| p.name.as_deref()).unwrap_or("")
+        );
+    }
+    let merged = profile::merge(&loaded).with_context(|| format!("merging into {}", target.display()))?;
+    profile::write_profile(&target, &merged)?;
     // What each input added to which phase (stdout: the report).
     for c in profile::contributions(&loaded) {
         let parts: Vec<String> = c
@@ -130,49 +184,34 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
                 },
             )
             .collect();
-        println!("{}: {}", c.input.display(), parts.join("; "));
+        // With the profile itself on standard output, the report goes to
+        // stderr.
+        let line = format!("{}: {}", c.input.display(), parts.join("; "));
+        if target == Target::Stdout {
+            eprintln!("{line}");
+        } else {
+            outln!("{line}")?;
+        }
     }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
-    eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), output.display(), counts.join(", "));
+    eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
     Ok(0)
 }
 
 fn diff(a_path: &Path, b_path: &Path) -> Result<i32> {
-    let a = load(a_path)?;
-    let b = load(b_path)?;
+    let a = load_lossy(a_path)?;
+    let b = load_lossy(b_path)?;
     let d = profile::diff(&a, &b);
     if d.is_empty() {
         return Ok(0);
     }
-    print!("{}", render_diff(a_path, b_path, &d));
+    // A closed stdout cuts the listing, not the verdict (1: different).
+    if let Err(e) = out!("{}", profile::diff::render(&a_path.display().to_string(), &b_path.display().to_string(), &d)) {
+        if !matches!(e, crate::sys::output::OutputError::Closed(_)) {
+            return Err(e.into());
+        }
+    }
     Ok(1)
-}
-
-/// `d` as `profile diff` prints it.
-pub fn render_diff(a_path: &Path, b_path: &Path, d: &profile::ProfileDiff) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("--- {}\n+++ {}\n", a_path.display(), b_path.display()));
-    if let Some((x, y)) = &d.default_action {
-        out.push_str(&format!("default_action: {x} vs {y}\n"));
-    }
-    if let Some((x, y)) = &d.architectures {
-        out.push_str(&format!("architectures: [{}] vs [{}]\n", x.join(", "), y.join(", ")));
-    }
-    for p in d.phases.iter().filter(|p| !p.is_empty()) {
-        let presence = match (p.in_a, p.in_b) {
-            (true, false) => " (only in A)",
-            (false, true) => " (only in B)",
-            _ => "",
-        };
-        out.push_str(&format!("@@ {}{presence}: {} only in A, {} only in B @@\n", p.phase, p.only_a.len(), p.only_b.len()));
-        for n in &p.only_a {
-            out.push_str(&format!("-{n}\n"));
-        }
-        for n in &p.only_b {
-            out.push_str(&format!("+{n}\n"));
-        }
-    }
-    out
 }
 
 /// Words joined by spaces, wrapped to `width` columns.
@@ -207,11 +246,11 @@ fn docker_baseline(baseline: Option<&Path>) -> Result<std::collections::BTreeSet
 }
 
 fn show(json: bool, only: Option<Phase>, baseline: Option<&Path>, path: &Path) -> Result<i32> {
-    let p = load(path)?;
+    let p = load_lossy(path)?;
     if let Some(phase) = only {
         let set = p.phase(phase).with_context(|| format!("{} has no {phase} phase", path.display()))?;
         for name in profile::phase_labels(set) {
-            println!("{name}");
+            outln!("{name}")?;
         }
         return Ok(0);
     }
@@ -237,7 +276,7 @@ fn show(json: bool, only: Option<Phase>, baseline: Option<&Path>, path: &Path) -
             map.insert(phase.name().to_string(), v);
         }
         let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))?;
-        println!("{text}");
+        outln!("{text}")?;
         return Ok(0);
     }
     let phase_w = Phase::ALL.iter().map(|p| p.name().len()).max().unwrap_or(5).max("PHASE".len());
@@ -298,7 +337,7 @@ fn show(json: bool, only: Option<Phase>, baseline: Option<&Path>, path: &Path) -
             }
         }
     }
-    print!("{out}");
+    out!("{out}")?;
     Ok(0)
 }
 

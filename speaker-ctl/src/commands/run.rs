@@ -15,6 +15,7 @@ use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
 use crate::container::rootfs::Volume;
 use crate::container::state::ContainerState;
 use crate::profile::Mode;
+use crate::sys::output::outln;
 use crate::sys::{process, signals};
 
 pub fn run(args: RunArgs) -> Result<i32> {
@@ -34,7 +35,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
         }
     }
     if args.detach {
-        println!("{} {}", state.cid, state.pid);
+        outln!("{} {}", state.cid, state.pid)?;
         return Ok(0);
     }
     // SIGINT, SIGTERM and SIGHUP sent to a foreground speaker-ctl go to

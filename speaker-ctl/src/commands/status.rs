@@ -6,6 +6,7 @@ use crate::container::denials::{collect, Source};
 use crate::container::state::{kernel_id, ContainerState};
 use crate::device::Device;
 use crate::profile::schema::Phase;
+use crate::sys::output::outln;
 
 fn phase_name(i: u32) -> String {
     Phase::from_index(i).map(|p| p.to_string()).unwrap_or_else(|| format!("phase-{i}"))
@@ -60,15 +61,23 @@ pub fn run(args: StatusArgs) -> Result<i32> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:<20} {:>7} {:<9} {:<8} {:>6} {:>8} {:>8} {:>5} {:>7}  LAST SWITCH",
-        "CONTAINER", "PID", "PHASE", "MODE", "TASKS", "ALLOWED", "SWITCHES", "KEPT", "DENIALS"
-    );
+        "CONTAINER",
+        "PID",
+        "PHASE",
+        "MODE",
+        "TASKS",
+        "ALLOWED",
+        "SWITCHES",
+        "KEPT",
+        "DENIALS"
+    )?;
     for c in &list {
-        println!(
+        outln!(
             "{:<20} {:>7} {:<9} {:<8} {:>6} {:>8} {:>8} {:>5} {:>7}  {}",
             c.cid,
             c.pid,
@@ -80,7 +89,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             c.kept,
             count(&c.cid).map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
             ago(c.last_switch_ns)
-        );
+        )?;
     }
     Ok(0)
 }

@@ -8,6 +8,7 @@ use crate::cli::StopArgs;
 use crate::container::state::ContainerState;
 use crate::container::switch::switch;
 use crate::profile::schema::Phase;
+use crate::sys::output::outln;
 
 pub fn run(args: StopArgs) -> Result<i32> {
     let state = ContainerState::load(&args.cid)?;
@@ -19,16 +20,16 @@ pub fn run(args: StopArgs) -> Result<i32> {
     }
     if !state.alive() {
         ContainerState::remove(&args.cid);
-        println!("{}: already exited", args.cid);
+        outln!("{}: already exited", args.cid)?;
         return Ok(0);
     }
     if state.record(Phase::Shutdown).is_some() && state.current < Phase::Shutdown {
         let s = switch(&args.cid, Some(Phase::Shutdown))?;
-        println!("{}: {} -> {} ({} tasks)", args.cid, s.from, s.to, s.report.tasks);
+        outln!("{}: {} -> {} ({} tasks)", args.cid, s.from, s.to, s.report.tasks)?;
     }
     let pid = Pid::from_raw(state.pid);
     let _ = kill(pid, Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let deadline = Instant::now() + args.timeout;
     while state.alive() && Instant::now() < deadline {
         // Reap it if it is our child (it is not when started with --detach).
         let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
@@ -44,6 +45,6 @@ pub fn run(args: StopArgs) -> Result<i32> {
         "exited after SIGTERM"
     };
     ContainerState::remove(&args.cid);
-    println!("{}: stopped ({how})", args.cid);
+    outln!("{}: stopped ({how})", args.cid)?;
     Ok(0)
 }

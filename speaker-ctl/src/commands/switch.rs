@@ -5,6 +5,7 @@ use crate::cli::SwitchArgs;
 use crate::container::switch::switch_mode;
 use crate::profile::Mode;
 use crate::runtime::reprofile::reprofile;
+use crate::sys::output::outln;
 
 pub fn run(args: SwitchArgs) -> Result<i32> {
     let mode = match (args.complain, args.enforce) {
@@ -27,7 +28,7 @@ pub fn run(args: SwitchArgs) -> Result<i32> {
     } else {
         (format!("{} ({})", s.from, s.from_mode), format!("{} ({})", s.to, s.to_mode))
     };
-    println!(
+    outln!(
         "{}: {} -> {}: {} task{}, {} syscalls cached as allowed, {} filter{} above trimmed, {:.1} ms",
         args.cid,
         from,
@@ -38,6 +39,6 @@ pub fn run(args: SwitchArgs) -> Result<i32> {
         r.filters_above,
         if r.filters_above == 1 { "" } else { "s" },
         r.elapsed_ns as f64 / 1e6
-    );
+    )?;
     Ok(0)
 }

@@ -153,9 +153,12 @@ fn records(source: &Source) -> Result<Vec<SeccompRecord>> {
             }
             Ok(out)
         }
+        // A saved log may hold lines that are not UTF-8 (binary junk,
+        // another encoding): each line is decoded on its own, lossily, so
+        // the records around them are still read.
         Source::File(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok(text.lines().filter_map(SeccompRecord::parse).collect())
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(bytes.split(|&b| b == b'\n').filter_map(|l| SeccompRecord::parse(&String::from_utf8_lossy(l))).collect())
         }
     }
 }

@@ -19,6 +19,30 @@ use crate::sys::procfs::pid_alive;
 pub enum StateError {
     #[error("no container '{cid}' (no state in {dir}); 'speaker-ctl status' lists the running ones")]
     Unknown { cid: String, dir: String },
+    #[error("invalid container id '{0}': use 1-1024 characters of A-Z a-z 0-9 _ . + - (not . or ..)")]
+    BadId(String),
+}
+
+/// The longest container id speaker accepts (runtimes' ids: Docker's are 64
+/// hex digits; speaker.ko knows ids by their first 63 bytes, see
+/// [`kernel_id`]).
+pub const MAX_ID_LEN: usize = 1024;
+
+/// Checks a container id as runc does (`[A-Za-z0-9_.+-]`, not `.` or
+/// `..`): ids name directories under the state root, so nothing else may
+/// pass.  Every verb that takes an id checks it (clap's parser, and
+/// [`ContainerState::load`] and [`ContainerState::lock`] again).
+pub fn check_id(cid: &str) -> std::result::Result<(), StateError> {
+    let ok = !cid.is_empty()
+        && cid.len() <= MAX_ID_LEN
+        && cid != "."
+        && cid != ".."
+        && cid.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.+-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::BadId(cid.to_string()))
+    }
 }
 
 pub fn state_root() -> PathBuf {
@@ -160,6 +184,7 @@ impl ContainerState {
     /// container (the runtime's monitor, `kill`, `speaker-ctl switch`) are
     /// serialised by it.
     pub fn lock(cid: &str) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        check_id(cid)?;
         let dir = Self::dir_of(cid);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("lock");
@@ -179,6 +204,7 @@ impl ContainerState {
     }
 
     pub fn load(cid: &str) -> Result<ContainerState> {
+        check_id(cid)?;
         let dir = Self::dir_of(cid);
         let file = dir.join("state.json");
         let text = match std::fs::read_to_string(&file) {
@@ -193,6 +219,7 @@ impl ContainerState {
     }
 
     pub fn save(&self) -> Result<()> {
+        check_id(&self.cid)?;
         let dir = Self::dir_of(&self.cid);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let text = serde_json::to_string_pretty(self)?;
@@ -244,6 +271,9 @@ impl ContainerState {
     }
 
     pub fn remove(cid: &str) {
+        if check_id(cid).is_err() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(Self::dir_of(cid));
     }
 

@@ -1,23 +1,9 @@
 //! Comparing two profiles phase by phase, and how syscall entries are shown.
 use std::collections::BTreeSet;
 
-use super::arch::Arch;
-use super::merge::normalized_action;
-use super::schema::{Phase, PhaseSet, Profile, SyscallEntry};
-
-/// How a syscall entry is shown: `name` on x86_64, `name/ARCH` otherwise.
-pub fn entry_label(e: &SyscallEntry) -> String {
-    if e.arch == Arch::native().name() {
-        e.name.clone()
-    } else {
-        format!("{}/{}", e.name, e.arch)
-    }
-}
-
-/// The sorted, distinct labels ([`entry_label`]) of a phase.
-pub fn phase_labels(set: &PhaseSet) -> Vec<String> {
-    set.syscalls.iter().map(entry_label).collect::<BTreeSet<_>>().into_iter().collect()
-}
+use super::labels::normalized_action;
+pub use super::labels::{entry_label, phase_labels};
+use super::schema::{Phase, PhaseSet, Profile};
 
 /// The difference of one phase between two profiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,10 +65,37 @@ pub fn diff(a: &Profile, b: &Profile) -> ProfileDiff {
     ProfileDiff { default_action, architectures, phases }
 }
 
+/// `d` as `profile diff` prints it.
+pub fn render(a: &str, b: &str, d: &ProfileDiff) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("--- {a}\n+++ {b}\n"));
+    if let Some((x, y)) = &d.default_action {
+        out.push_str(&format!("default_action: {x} vs {y}\n"));
+    }
+    if let Some((x, y)) = &d.architectures {
+        out.push_str(&format!("architectures: [{}] vs [{}]\n", x.join(", "), y.join(", ")));
+    }
+    for p in d.phases.iter().filter(|p| !p.is_empty()) {
+        let presence = match (p.in_a, p.in_b) {
+            (true, false) => " (only in A)",
+            (false, true) => " (only in B)",
+            _ => "",
+        };
+        out.push_str(&format!("@@ {}{presence}: {} only in A, {} only in B @@\n", p.phase, p.only_a.len(), p.only_b.len()));
+        for n in &p.only_a {
+            out.push_str(&format!("-{n}\n"));
+        }
+        for n in &p.only_b {
+            out.push_str(&format!("+{n}\n"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::merge::tests::{entry, profile};
+    use crate::profile::labels::tests::{entry, profile};
 
     #[test]
     fn diff_phases() {

@@ -106,6 +106,26 @@ pub enum ProfileError {
 
     #[error("libseccomp: exporting the BPF program: {error}")]
     Export { error: std::io::Error },
+
+    #[error("{}: larger than {} MiB: not a profile (is it the right file?)", path.display(), max >> 20)]
+    TooLarge { path: PathBuf, max: u64 },
+
+    /// What the validator (`profile::validate`) found: every problem, the
+    /// first one in the message.
+    #[error("{}: {}{}", path.display(), problems.first().map(ToString::to_string).unwrap_or_default(), more_problems(problems.len(), path))]
+    Problems { path: PathBuf, problems: Vec<super::validate::Problem>, kind_oci: bool },
+
+    #[error(transparent)]
+    Output(#[from] crate::sys::output::OutputError),
+}
+
+/// The tail of a [`ProfileError::Problems`] message with more than one.
+fn more_problems(n: usize, path: &std::path::Path) -> String {
+    match n {
+        0 | 1 => String::new(),
+        2 => format!(" (and 1 more problem: 'speaker-ctl profile validate {}' lists them)", path.display()),
+        n => format!(" (and {} more problems: 'speaker-ctl profile validate {}' lists them)", n - 1, path.display()),
+    }
 }
 
 impl ProfileError {

@@ -8,6 +8,8 @@ use super::filter::PhaseFilter;
 use super::oci::{self, OciProfile};
 use super::schema::{Phase, Profile, SCHEMA_V1};
 use super::translate::phase_filter_at;
+use super::validate::{self, Loaded};
+use crate::sys::output::Target;
 
 /// A profile file as read, before conversion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,35 +18,20 @@ pub enum ProfileFile {
     Oci(OciProfile),
 }
 
-fn read_text(path: &Path) -> Result<String, ProfileError> {
-    std::fs::read_to_string(path).map_err(|error| ProfileError::Read { path: path.to_path_buf(), error })
-}
-
 /// Reads a speaker or Docker/OCI profile, telling them apart by `schema`
-/// (speaker) or `defaultAction` (OCI). Not validated.
+/// (speaker) or `defaultAction` (OCI), checked by the validator
+/// ([`super::validate`]).
 pub fn read_profile_file(path: impl AsRef<Path>) -> Result<ProfileFile, ProfileError> {
-    let path = path.as_ref();
-    let text = read_text(path)?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
-    let Some(obj) = value.as_object() else {
-        return Err(ProfileError::UnknownFormat { path: path.to_path_buf() });
-    };
-    match obj.get("schema") {
-        Some(serde_json::Value::String(s)) if s == SCHEMA_V1 => {
-            serde_json::from_str(&text).map(ProfileFile::Speaker).map_err(|e| ProfileError::from_serde(path, "speaker profile", &e))
-        }
-        Some(other) => Err(ProfileError::UnknownSchema { path: path.to_path_buf(), found: other.to_string() }),
-        None if obj.contains_key("defaultAction") => {
-            serde_json::from_str(&text).map(ProfileFile::Oci).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))
-        }
-        None => Err(ProfileError::UnknownFormat { path: path.to_path_buf() }),
-    }
+    Ok(match validate::load(path.as_ref())? {
+        Loaded::Speaker(p) => ProfileFile::Speaker(p),
+        Loaded::Oci(o) => ProfileFile::Oci(o),
+    })
 }
 
 /// Reads a Docker/OCI seccomp profile (no speaker profiles).
 pub fn load_oci(path: impl AsRef<Path>) -> Result<OciProfile, ProfileError> {
     let path = path.as_ref();
-    let text = read_text(path)?;
+    let text = validate::read_limited(path)?;
     serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))
 }
 
@@ -61,20 +48,49 @@ pub fn validate(profile: &Profile, path: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
-/// Loads a speaker profile (validated; the boot phase is required) or a
-/// Docker/OCI profile, converted to a one-phase (boot) speaker profile with
-/// [`oci::to_profile`] (what it allows unconditionally on x86_64).
+/// Loads a speaker profile, validated ([`super::validate`]; the boot phase
+/// is required), where a speaker profile is expected (`run`, the runtime,
+/// `merge`, `learn`, `switch --profile`): a Docker/OCI profile is refused,
+/// saying what a speaker profile could not express of it.
 pub fn load_profile(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
     let path = path.as_ref();
-    match read_profile_file(path)? {
-        ProfileFile::Speaker(p) => {
+    match validate::load(path)? {
+        Loaded::Speaker(p) => {
             validate(&p, path)?;
             if p.phase(Phase::Boot).is_none() {
                 return Err(ProfileError::MissingPhase { path: path.to_path_buf(), phase: Phase::Boot });
             }
             Ok(p)
         }
-        ProfileFile::Oci(o) => oci::to_profile(&o, Phase::Boot, path),
+        Loaded::Oci(o) => Err(ProfileError::Problems {
+            path: path.to_path_buf(),
+            problems: vec![validate::oci_where_speaker_expected(&o)],
+            kind_oci: true,
+        }),
+    }
+}
+
+/// Like [`load_profile`], but a Docker/OCI profile is read as a one-phase
+/// (boot) speaker profile with [`oci::to_profile`] (what it allows
+/// unconditionally on x86_64), with notes saying what was dropped (for
+/// `profile show`, `diff`, `table`: reading, never running).
+pub fn load_profile_lossy(path: impl AsRef<Path>) -> Result<(Profile, Vec<String>), ProfileError> {
+    let path = path.as_ref();
+    match validate::load(path)? {
+        Loaded::Speaker(_) => Ok((load_profile(path)?, Vec::new())),
+        Loaded::Oci(o) => {
+            let p = oci::to_profile(&o, Phase::Boot, path)?;
+            let notes = validate::oci_losses(&o)
+                .into_iter()
+                .map(|l| {
+                    format!(
+                        "{}: a Docker/OCI profile, read as one boot phase of what it allows unconditionally; left out: {l}",
+                        path.display()
+                    )
+                })
+                .collect();
+            Ok((p, notes))
+        }
     }
 }
 
@@ -104,19 +120,67 @@ pub fn load_phase_file(path: impl AsRef<Path>) -> Result<PhaseFilter, ProfileErr
     }
 }
 
-/// Writes a profile as pretty JSON, atomically (temporary file, fsync,
-/// rename: readers see the old or the new file, never a partial one).
-pub fn write_profile_atomic(path: impl AsRef<Path>, profile: &Profile) -> Result<(), ProfileError> {
-    let path = path.as_ref();
+/// Everything wrong with profile file `path` as a consumer would find it
+/// (`speaker-ctl run --profile`, the runtime, `merge`): the validator's
+/// problems, a missing boot phase, and whatever stops a phase from
+/// compiling.  One line per problem, `FILE: LOCATION: problem`; none: valid.
+pub fn check_profile_file(path: &Path) -> Vec<String> {
+    let shown = path.display();
+    let p = match validate::load(path) {
+        Ok(Loaded::Speaker(p)) => p,
+        Ok(Loaded::Oci(o)) => return vec![format!("{shown}: {}", validate::oci_where_speaker_expected(&o))],
+        Err(ProfileError::Problems { problems, .. }) => return problems.iter().map(|p| format!("{shown}: {p}")).collect(),
+        Err(ProfileError::Read { error, .. }) => {
+            return vec![format!("{shown}: (file): cannot read: {}", crate::sys::fs::error_text(&error))]
+        }
+        Err(e) => return vec![e.to_string()],
+    };
+    if p.phase(Phase::Boot).is_none() {
+        return vec![format!("{shown}: phases: no boot phase (a profile for 'speaker-ctl run' and speaker-runtime needs phases.boot)")];
+    }
+    let compiled = (|| -> Result<(), ProfileError> {
+        validate(&p, path)?;
+        let sets = super::policy::phase_sets(&p, &super::policy::CompileOptions::default(), path)?;
+        for &phase in sets.profile.phases.keys() {
+            super::bpf::compile(&sets.filter(phase, path)?)?;
+        }
+        Ok(())
+    })();
+    match compiled {
+        Ok(()) => Vec::new(),
+        Err(e) => {
+            let text = e.to_string();
+            let prefix = format!("{shown}: ");
+            vec![if text.starts_with(&prefix) { text } else { format!("{shown}: (compile): {text}") }]
+        }
+    }
+}
+
+/// A profile as written: pretty JSON and a newline.
+pub fn profile_text(profile: &Profile) -> String {
     let mut text = serde_json::to_string_pretty(profile).expect("a Profile always serializes");
     text.push('\n');
-    crate::sys::fs::write_atomic(path, text.as_bytes()).map_err(|error| ProfileError::Write { path: path.to_path_buf(), error })
+    text
+}
+
+/// Writes a profile to an output target ([`Target`]: a regular file is
+/// replaced atomically, a device or FIFO written in place, `-` is
+/// standard output).
+pub fn write_profile(target: &Target, profile: &Profile) -> Result<(), ProfileError> {
+    target.write(profile_text(profile).as_bytes()).map_err(ProfileError::from)
+}
+
+/// Writes a profile as pretty JSON to `path` through [`write_profile`]
+/// (atomically for a regular file: readers see the old or the new file,
+/// never a partial one).
+pub fn write_profile_atomic(path: impl AsRef<Path>, profile: &Profile) -> Result<(), ProfileError> {
+    write_profile(&Target::Path(path.as_ref().to_path_buf()), profile)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::merge::tests::{entry, profile};
+    use crate::profile::labels::tests::{entry, profile};
     use std::path::PathBuf;
 
     fn tmp(name: &str, text: &str) -> PathBuf {
@@ -144,7 +208,7 @@ mod tests {
         assert!(matches!(load_profile(&p), Err(ProfileError::UnknownFormat { .. })));
         let p = tmp("nophases.json", r#"{"schema": "speaker.profile/v1"}"#);
         let e = load_profile(&p).unwrap_err();
-        assert!(matches!(e, ProfileError::Invalid { .. }) && e.to_string().contains("phases"), "{e}");
+        assert!(matches!(e, ProfileError::Problems { .. }) && e.to_string().contains("phases: missing"), "{e}");
         let p = tmp("missing.json", "");
         std::fs::remove_file(&p).unwrap();
         assert!(matches!(load_profile(&p), Err(ProfileError::Read { .. })));

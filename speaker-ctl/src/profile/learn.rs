@@ -69,7 +69,7 @@ pub fn learn(base: &Profile, obs: &[Observation]) -> Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::merge::tests::profile;
+    use crate::profile::labels::tests::profile;
 
     #[test]
     fn learn_adds_to_the_right_phase_and_counts() {

@@ -3,14 +3,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::ProfileError;
-use super::filter::Action;
+use super::labels::{normalized_action, phase_labels};
 use super::schema::{Phase, Profile};
-
-/// A default action in one spelling (`SCMP_ACT_KILL` and
-/// `SCMP_ACT_KILL_THREAD` are the same).
-pub(crate) fn normalized_action(s: &str) -> String {
-    Action::parse(s, None).map_or_else(|| s.to_string(), |a| a.scmp_name().to_string())
-}
 
 /// Merges recordings (each with the file it came from, for errors): the
 /// per-phase union of the syscalls. An entry seen in several inputs gets
@@ -64,8 +58,10 @@ pub fn merge(inputs: &[(PathBuf, Profile)]) -> Result<Profile, ProfileError> {
         match (&mut out.reload, &p.reload) {
             (None, Some(r)) => out.reload = Some(r.clone()),
             (Some(o), Some(r)) => {
+                // One entry per signal, whatever its spelling (HUP, SIGHUP, 1).
+                let number = |s: &String| super::validate::reload_signal(s).ok();
                 for s in &r.signals {
-                    if !o.signals.contains(s) {
+                    if !o.signals.iter().any(|mine| mine == s || (number(mine).is_some() && number(mine) == number(s))) {
                         o.signals.push(s.clone());
                     }
                 }
@@ -121,7 +117,7 @@ pub fn contributions(inputs: &[(PathBuf, Profile)]) -> Vec<Contribution> {
         let mut added = BTreeMap::new();
         for (phase, set) in &p.phases {
             let have = seen.entry(*phase).or_default();
-            let mut new: Vec<String> = super::diff::phase_labels(set).into_iter().filter(|l| have.insert(l.clone())).collect();
+            let mut new: Vec<String> = phase_labels(set).into_iter().filter(|l| have.insert(l.clone())).collect();
             new.sort();
             added.insert(*phase, new);
         }
@@ -133,17 +129,8 @@ pub fn contributions(inputs: &[(PathBuf, Profile)]) -> Vec<Contribution> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::profile::schema::{Phase, PhaseSet, SyscallEntry};
-
-    pub(crate) fn entry(name: &str, count: u64, first: u64) -> SyscallEntry {
-        SyscallEntry { name: name.into(), arch: "x86_64".into(), nr: None, count: Some(count), first_seen_ms: Some(first) }
-    }
-
-    pub(crate) fn profile(phase: Phase, entries: Vec<SyscallEntry>) -> Profile {
-        let mut p = Profile::new(Some("m".into()));
-        p.phases.insert(phase, PhaseSet { syscalls: entries });
-        p
-    }
+    pub(crate) use crate::profile::labels::tests::{entry, profile};
+    use crate::profile::schema::{Phase, PhaseSet};
 
     #[test]
     fn merge_sums_and_mins() {

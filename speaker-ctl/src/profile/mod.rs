@@ -15,23 +15,29 @@ pub mod diff;
 pub mod error;
 pub mod file;
 pub mod filter;
+pub mod labels;
 pub mod learn;
 pub mod margin;
 pub mod merge;
 pub mod mode;
 pub mod oci;
 pub mod policy;
+pub mod readiness;
 pub mod risk;
 pub mod schema;
 pub mod table;
 pub mod translate;
+pub mod validate;
 
 pub use arch::{Arch, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, X32_SYSCALL_BIT};
 pub use audit::SeccompRecord;
 pub use bpf::{compile, compile_pfc, compile_with, Layout, DEFAULT_LAYOUT};
 pub use diff::{diff, entry_label, phase_labels, PhaseDiff, ProfileDiff};
 pub use error::ProfileError;
-pub use file::{load_oci, load_phase_file, load_profile, read_profile_file, validate, write_profile_atomic, ProfileFile};
+pub use file::{
+    check_profile_file, load_oci, load_phase_file, load_profile, load_profile_lossy, profile_text, read_profile_file, validate,
+    write_profile, write_profile_atomic, ProfileFile,
+};
 pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFilter, Rule, SockFilter};
 pub use merge::{contributions, merge, Contribution};
 pub use mode::Mode;

@@ -28,6 +28,16 @@ pub const ANNOTATION_COMPILE: &str = "io.speaker.compile";
 pub const ANNOTATION_ALLOW: &str = "io.speaker.allow";
 /// Comma-separated syscalls no phase allows (`--deny`).
 pub const ANNOTATION_DENY: &str = "io.speaker.deny";
+/// Every annotation of speaker's (`io.speaker.profile.NAME` aside).
+pub const KNOWN_ANNOTATIONS: &[&str] =
+    &[ANNOTATION_PROFILE, ANNOTATION_READY, ANNOTATION_MODE, ANNOTATION_COMPILE, ANNOTATION_ALLOW, ANNOTATION_DENY];
+
+/// Whether `key` is one of speaker's annotations (`io.speaker.profile.NAME`
+/// with a non-empty NAME included).
+pub fn is_known_annotation(key: &str) -> bool {
+    KNOWN_ANNOTATIONS.contains(&key) || key.strip_prefix("io.speaker.profile.").is_some_and(|n| !n.is_empty())
+}
+
 /// containerd's CRI: `sandbox` (the pod's pause container) or `container`.
 pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// containerd's CRI: the container's name in the pod spec.
@@ -53,12 +63,29 @@ pub fn config_path(dir: &Path, config: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The largest OCI configuration speaker reads (crun's are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// Reads `path`, refusing more than [`MAX_CONFIG_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl Bundle {
     /// Reads the bundle's configuration file ([`config_path`]).
     pub fn open(dir: &Path, config: Option<&Path>) -> Result<Bundle> {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle directory {} does not exist", dir.display()))?;
         let config_path = config_path(&dir, config);
-        let original = std::fs::read(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
+        let original = read_capped(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
         let config: Value = serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         Ok(Bundle { dir, config_path, config })
     }
@@ -82,6 +109,17 @@ impl Bundle {
             if let Some((k, _)) = a.iter().find(|(k, v)| k.starts_with("io.speaker.") && !v.is_string()) {
                 anyhow::bail!(
                     "{}: annotation {k} is not a string; annotation values are strings (OCI runtime spec)",
+                    b.config_path.display()
+                );
+            }
+            // A typo in one of speaker's annotations would run the
+            // container without speaker (or without what was asked): refused.
+            if let Some(k) = a.keys().find(|k| k.starts_with("io.speaker.") && !is_known_annotation(k)) {
+                let hint = crate::profile::validate::suggestion(k, KNOWN_ANNOTATIONS)
+                    .map(|s| format!("did you mean {s}?"))
+                    .unwrap_or_else(|| format!("speaker's are {}", KNOWN_ANNOTATIONS.join(", ")));
+                anyhow::bail!(
+                    "{}: unknown annotation {k} ({hint}); fix it, or remove it to run the container without speaker",
                     b.config_path.display()
                 );
             }

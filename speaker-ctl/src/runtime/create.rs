@@ -37,6 +37,7 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         return inv.exec_crun();
     };
     let id = &args.id;
+    crate::container::state::check_id(id)?;
     let kid = kernel_id(id);
     crate::device::encode_cid(&kid).with_context(|| format!("container id '{id}'"))?;
     // Everything that can fail before crun runs, so that nothing is left

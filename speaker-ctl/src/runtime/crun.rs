@@ -10,6 +10,19 @@ use std::process::Command;
 use super::args::GlobalOpts;
 use crate::container::state::ContainerState;
 
+/// What `crun ARGS` prints on stdout (`--version`, `--help`).
+pub fn output_of(crun: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(crun).args(args).output().with_context(|| format!("cannot execute {}", crun.display()))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if text.is_empty() {
+        text = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 /// One speaker-runtime invocation, as far as crun is concerned.
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {

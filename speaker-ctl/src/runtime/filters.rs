@@ -171,7 +171,7 @@ impl BundleFilters {
         // The architecture first: a profile traced elsewhere gets a message
         // saying so, not one about unknown names.
         let native = Arch::native();
-        let raw: Option<Value> = std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let raw: Option<Value> = profile::validate::read_limited(path).ok().and_then(|t| serde_json::from_str(&t).ok());
         if let Some(archs) = raw.as_ref().and_then(|v| v.get("architectures")).and_then(Value::as_array) {
             let archs: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
             if !archs.is_empty() && !archs.contains(&native.scmp_name()) {

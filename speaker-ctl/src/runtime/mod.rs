@@ -38,6 +38,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let global = parsed.as_ref().map(|c| c.global.clone()).unwrap_or_else(|_| lenient_globals(&forwarded));
     let inv = Invocation { forwarded, speaker_crun, global };
     let result = match parsed {
+        // speaker-runtime speaks for itself first: its version and crun's,
+        // its own help before crun's.
+        Ok(cli) if cli.command.is_none() && cli.global.version => version(&inv),
+        Ok(cli) if cli.command.is_none() && cli.global.help => help(&inv),
         Ok(cli) => dispatch(&inv, cli.command),
         // A line clap cannot parse is crun's business (and its error
         // message) unless it could concern speaker: then it fails closed.
@@ -51,11 +55,74 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     match result {
         Ok(code) => code,
+        Err(e) if crate::sys::output::is_stdout_closed(e.as_ref()) => 0,
         Err(e) => {
             report(&inv, &error_line(&e));
             1
         }
     }
+}
+
+/// speaker-runtime's own section of `--help`, before crun's.
+pub const HELP: &str = "\
+speaker-runtime: an OCI runtime that wraps crun (speaker-ctl under a second name, or `speaker-ctl runtime ...`).
+Containers whose OCI configuration carries the annotation io.speaker.profile get speaker's phases
+(boot -> running <-> reload -> shutdown, switched live by speaker.ko); every other container, and
+every command speaker takes no part in, is crun's, untouched. crun's own help follows.
+
+Annotations (config.json `annotations`, or `--annotation` of docker, podman, ctr; under Kubernetes
+pod annotations passed by containerd's `pod_annotations = [\"io.speaker.*\"]`):
+  io.speaker.profile=PATH       the speaker profile (relative to the bundle unless absolute)
+  io.speaker.profile.NAME=PATH  the profile of CRI container NAME (ahead of io.speaker.profile)
+  io.speaker.ready=SPEC         when boot ends: port:N, cmd:'SHELL CMD' or auto (default: the profile's `ready`)
+  io.speaker.mode=MODE          enforce (default) or complain (denials allowed and logged)
+  io.speaker.compile=MODE       strict or balanced (default: the profile's `compile`, else balanced)
+  io.speaker.allow=A,B          syscalls every phase allows; io.speaker.deny=A,B: syscalls none allows
+  Any other io.speaker.* annotation is refused (a typo must not run the container without speaker).
+
+Environment:
+  SPEAKER_CRUN=PATH       the crun to run (else --speaker-crun PATH before the command, else crun on PATH)
+  SPEAKER_STATE_DIR=DIR   speaker's state (default /run/speaker)
+
+Engine configuration:
+  Docker:     /etc/docker/daemon.json {\"runtimes\": {\"speaker\": {\"path\": \"/usr/local/bin/speaker-runtime\"}}}
+              docker run --runtime speaker --annotation io.speaker.profile=/etc/speaker/web.json IMAGE
+  podman:     podman --runtime /usr/local/bin/speaker-runtime run --annotation io.speaker.profile=... IMAGE
+  containerd: ctr run --runc-binary /usr/local/bin/speaker-runtime --annotation io.speaker.profile=... IMAGE ID
+              (Kubernetes: a RuntimeClass whose runc options have BinaryName = speaker-runtime)
+
+Examples:
+  speaker-runtime --version
+  speaker-runtime run -d --bundle /srv/containers/web web
+  speaker-runtime kill web HUP          # a reload signal of the profile: through the reload phase
+  speaker-runtime delete web
+
+Exit status: crun's for what crun does; 1 when speaker refuses or fails (the reason on stderr and in --log).
+Needs speaker.ko for annotated containers (`speaker-ctl version` says whether it is loaded).
+
+--- crun ---
+";
+
+/// `--version`: speaker's version, then crun's (or why there is none).
+fn version(inv: &Invocation) -> Result<i32> {
+    let mut text = format!("speaker-runtime {} (speaker, ABI {})\n", env!("CARGO_PKG_VERSION"), crate::abi::SPEAKER_ABI_VERSION);
+    match inv.crun().and_then(|c| crun::output_of(&c, &["--version"])) {
+        Ok(v) => text.push_str(&v),
+        Err(e) => text.push_str(&format!("crun: {}\n", error_line(&e))),
+    }
+    crate::sys::output::write_stdout(text.as_bytes())?;
+    Ok(0)
+}
+
+/// `--help`: speaker's section, then crun's help.
+fn help(inv: &Invocation) -> Result<i32> {
+    let mut text = HELP.to_string();
+    match inv.crun().and_then(|c| crun::output_of(&c, &["--help"])) {
+        Ok(v) => text.push_str(&v),
+        Err(e) => text.push_str(&format!("(crun's help is not available: {})\n", error_line(&e))),
+    }
+    crate::sys::output::write_stdout(text.as_bytes())?;
+    Ok(0)
 }
 
 /// The global options of a line that did not parse as a whole, as far as

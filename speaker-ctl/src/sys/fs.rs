@@ -15,12 +15,22 @@ pub fn dir_of(path: &Path) -> &Path {
 /// directory, fsync'd, then renamed over `path` (readers see the old or the
 /// new file, never a partial one).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_mode(path, bytes, None)
+}
+
+/// [`write_atomic`], the new file getting permission bits `mode` (else the
+/// default of a new file).
+pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let file_name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     let dir: PathBuf = dir_of(path).to_path_buf();
     let tmp = dir.join(format!(".{}.tmp.{}.{}", file_name.to_string_lossy(), std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

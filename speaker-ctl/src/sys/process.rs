@@ -69,6 +69,22 @@ pub fn raw_exit_code(status: i32) -> i32 {
     }
 }
 
+/// A raw wait status in words: "exited with status 3", "was killed by
+/// signal 9 (SIGKILL)".
+pub fn describe_raw_status(status: i32) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("was killed by signal {sig} ({s})"),
+            Err(_) => format!("was killed by signal {sig}"),
+        }
+    } else {
+        format!("ended (wait status {status:#x})")
+    }
+}
+
 /// Waits for child `pid` to end and returns its exit code; `on_interrupt`
 /// runs whenever a signal interrupts the wait.
 pub fn wait_exit(pid: Pid, mut on_interrupt: impl FnMut()) -> nix::Result<i32> {

@@ -30,6 +30,10 @@ pub struct TraceOptions {
     pub reload_signal: Option<String>,
     /// `--reload-ready` (default `auto`).
     pub reload_ready: Option<String>,
+    /// `--shutdown-timeout`: SIGKILL what is left this long after SIGTERM.
+    pub shutdown_timeout: Option<Duration>,
+    /// `--one-shot`: CMD runs to its end (boot is its whole run).
+    pub one_shot: bool,
 }
 
 /// The reload a trace makes (`--reload-signal`, `--reload-ready`).
@@ -56,6 +60,8 @@ pub struct Settings {
     pub output: PathBuf,
     pub cmd: Vec<String>,
     pub reload: Option<ReloadSettings>,
+    pub shutdown_timeout: Option<Duration>,
+    pub one_shot: bool,
 }
 
 impl Settings {
@@ -70,6 +76,9 @@ impl Settings {
         }
         if a.auto_windows == 0 {
             bail!("invalid --auto-windows 0: it must be at least 1");
+        }
+        if a.one_shot && (a.ready.is_some() || a.workload.is_some() || a.running_for.is_some() || a.reload_signal.is_some()) {
+            bail!("--one-shot traces a command to its end: it takes no --ready, --workload, --running-for or --reload-signal");
         }
         if a.cmd.first().is_none_or(|c| c.is_empty()) {
             bail!("no command to trace: give it after '--'");
@@ -96,6 +105,8 @@ impl Settings {
             name: a.name.clone().or_else(|| Path::new(&a.cmd[0]).file_name().map(|n| n.to_string_lossy().into_owned())),
             output: a.output.clone(),
             cmd: a.cmd.clone(),
+            shutdown_timeout: a.shutdown_timeout,
+            one_shot: a.one_shot,
         })
     }
 }
@@ -114,31 +125,17 @@ impl Settings {
     /// The profile of what `rec` recorded so far, with this trace's
     /// readiness condition and reload.
     pub fn profile_of(&self, rec: &Recording) -> Profile {
-        let mut p = rec.to_profile(self.name.clone(), Some(self.ready_text.clone()));
+        let ready = (!self.one_shot).then(|| self.ready_text.clone());
+        let mut p = rec.to_profile(self.name.clone(), ready);
         p.reload = self.reload.as_ref().map(|r| r.entry.clone());
         p
     }
 }
 
-/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` or a bare number of seconds.
+/// Parses `500ms`, `5s`, `1.5s`, `2m`, `1h` or a bare number of seconds
+/// (the one syntax of every option, `sys::duration`).
 pub fn parse_duration(option: &str, s: &str) -> Result<Duration> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale = match unit.trim() {
-        "" | "s" | "sec" | "secs" => 1.0,
-        "ms" => 1e-3,
-        "us" => 1e-6,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
-    };
-    let v: f64 = num.parse().unwrap_or(f64::NAN);
-    let secs = v * scale;
-    if num.is_empty() || !(0.0..=1e9).contains(&secs) {
-        bail!("invalid {option} '{s}': expected a duration like 500ms, 5s, 2m or 1h");
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crate::sys::duration::parse(s).map_err(|e| anyhow::anyhow!("invalid {option} {e}"))
 }
 
 /// `--mode`.

@@ -1,52 +1,42 @@
-//! Writing the profile: atomically, through the profile module's
-//! [`write_profile_atomic`] (temporary file in the same directory, fsync,
-//! rename), so that a reader never sees a torn file even while the trace is
-//! still going; and checking beforehand that it can be written.
-use anyhow::{bail, Result};
-use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+//! Writing the profile through the one output writer
+//! ([`crate::sys::output`]): a regular file is replaced atomically, so a
+//! reader never sees a torn file even while the trace is still going (it is
+//! rewritten as the trace goes); a device, FIFO or `-` (standard output)
+//! gets the profile once, at the end.  And checking beforehand that it can
+//! be written.
+use anyhow::{anyhow, Result};
 
 use crate::profile::schema::Profile;
-use crate::profile::{write_profile_atomic, ProfileError};
+use crate::profile::{self, ProfileError};
 use crate::sys::fs::{dir_of, error_text as io_text};
+use crate::sys::output::{OutputError, Target};
 
-fn temp_path(path: &Path, tag: &str) -> PathBuf {
-    let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir_of(path).join(format!(".{base}.{}.{tag}", std::process::id()))
+fn explain(target: &Target, e: OutputError) -> anyhow::Error {
+    let shown = target.display();
+    match e {
+        OutputError::IsDirectory { .. } => anyhow!("cannot write profile '{shown}': it is a directory (give a file name with -o)"),
+        OutputError::Write { path, error } => anyhow!(
+            "cannot write profile '{shown}': {} (check that directory '{}' exists and is writable, or choose another -o path)",
+            io_text(&error),
+            dir_of(&path).display()
+        ),
+        OutputError::Closed(c) => anyhow::Error::new(c),
+        other => anyhow!("cannot write profile '{shown}': {other}"),
+    }
 }
 
-/// Writes `profile` (pretty JSON) to `path` atomically.
-pub fn write_profile(path: &Path, profile: &Profile) -> Result<()> {
-    match write_profile_atomic(path, profile) {
+/// Writes `profile` (pretty JSON) to `target`.
+pub fn write_profile(target: &Target, profile: &Profile) -> Result<()> {
+    match profile::write_profile(target, profile) {
         Ok(()) => Ok(()),
-        Err(ProfileError::Write { error, .. }) => {
-            bail!("cannot write profile '{}': {}", path.display(), io_text(&error))
-        }
-        Err(e) => bail!("cannot write profile '{}': {e}", path.display()),
+        Err(ProfileError::Output(e)) => Err(explain(target, e)),
+        Err(e) => Err(anyhow!("cannot write profile '{}': {e}", target.display())),
     }
 }
 
-/// Checks, before anything is started, that `path` can be written: it is not
-/// a directory and a file can be created and renamed in its directory.
-pub fn check_writable(path: &Path) -> Result<()> {
-    let shown = path.display();
-    if path.is_dir() {
-        bail!("cannot write profile '{shown}': it is a directory (give a file name with -o)");
-    }
-    let probe = temp_path(path, "probe");
-    let result =
-        OpenOptions::new().write(true).create_new(true).open(&probe).and_then(|_| std::fs::rename(&probe, temp_path(path, "probe2")));
-    let _ = std::fs::remove_file(&probe);
-    let _ = std::fs::remove_file(temp_path(path, "probe2"));
-    if let Err(e) = result {
-        bail!(
-            "cannot write profile '{shown}': {} (check that directory '{}' exists and is \
-             writable, or choose another -o path)",
-            io_text(&e),
-            dir_of(path).display()
-        );
-    }
-    Ok(())
+/// Checks, before anything is started, that `target` can be written.
+pub fn check_writable(target: &Target) -> Result<()> {
+    target.check().map_err(|e| explain(target, e))
 }
 
 #[cfg(test)]
@@ -57,16 +47,16 @@ mod tests {
     fn write_and_check() {
         let dir = std::env::temp_dir().join(format!("speaker-write-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("p.json");
+        let p = Target::Path(dir.join("p.json"));
         check_writable(&p).unwrap();
         write_profile(&p, &Profile::new(Some("one".into()))).unwrap();
         write_profile(&p, &Profile::new(Some("two".into()))).unwrap();
-        assert!(std::fs::read_to_string(&p).unwrap().contains("\"two\""));
+        assert!(std::fs::read_to_string(dir.join("p.json")).unwrap().contains("\"two\""));
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        let e = write_profile(&p.join("x"), &Profile::new(None)).unwrap_err().to_string();
+        let e = write_profile(&Target::Path(dir.join("p.json/x")), &Profile::new(None)).unwrap_err().to_string();
         assert!(e.starts_with("cannot write profile '") && !e.contains("os error"), "{e}");
-        assert!(check_writable(&dir).is_err());
-        assert!(check_writable(&p.join("x")).is_err());
+        assert!(check_writable(&Target::Path(dir.clone())).is_err());
+        assert!(check_writable(&Target::Path(dir.join("p.json/x"))).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -20,6 +20,7 @@ use crate::container::ready::{spawn_cmd_poller, Readiness};
 use crate::device::DeviceError;
 use crate::profile::schema::Phase;
 use crate::sys::fs::errno_text;
+use crate::sys::output::Target;
 use crate::sys::process::{self, find_executable, pipe_cloexec};
 use crate::sys::signals;
 
@@ -58,11 +59,13 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     Ok((r.into(), w.into()))
 }
 
-/// Runs `speaker-ctl trace`; returns the traced command's exit status.
+/// Runs `speaker-ctl trace`: 0 when the trace went as planned, else an
+/// error saying why (the profile is written either way).
 pub fn run(options: &TraceOptions) -> Result<i32> {
     let opts = Settings::check(options)?;
     let prog = resolve_program(&opts.cmd[0])?;
-    output::check_writable(&opts.output)?;
+    let target = Target::parse(opts.output.as_os_str());
+    output::check_writable(&target)?;
     let trap = choose_mode(opts.mode)?.map(Arc::new);
     // The program the traced command starts under (filter mode): trap all.
     let first_prog = match &trap {
@@ -133,6 +136,9 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         next_netns_check: now + Duration::from_millis(250),
         next_progress: now + Duration::from_secs(1),
         reloaded: false,
+        reload_over: false,
+        shutdown_at: None,
+        next_wait_note: now,
     };
     if let Readiness::Cmd(cmd) = &opts.ready {
         supervisor.cmd_poller = Some(spawn_cmd_poller(
@@ -169,11 +175,32 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
     let total_ms = state.ms();
     let rec = state.rec();
     let profile = opts.profile_of(&rec);
-    output::write_profile(&opts.output, &profile)?;
+    output::write_profile(&target, &profile)?;
     let switches = trap.as_ref().map(|t| t.switches.load(Ordering::Relaxed));
-    summary::print(&rec, total_ms, switches, state.tasks_seen.load(Ordering::Relaxed), &opts.output);
+    summary::print(&rec, total_ms, switches, state.tasks_seen.load(Ordering::Relaxed), &target.display());
     drop(rec);
 
     let status = end.root_status.ok_or_else(|| anyhow!("the traced command was never reaped"))?;
-    Ok(process::raw_exit_code(status))
+    // The trace succeeded only if it went as planned (see `--help`).
+    let cmd = &opts.cmd[0];
+    let how = process::describe_raw_status(status);
+    if opts.one_shot && !state.stopped.load(Ordering::Acquire) && process::raw_exit_code(status) != 0 {
+        state.fail(format!("'{cmd}' {how}: the profile records a failed run"));
+    } else if !opts.one_shot && !state.stopped.load(Ordering::Acquire) {
+        let secs = total_ms as f64 / 1000.0;
+        match state.phase() {
+            Phase::Boot => state.fail(format!(
+                "'{cmd}' {how} after {secs:.1}s, before it was ready (--ready {}): the profile has only its boot phase; \
+                 see its output above (a command that runs to its end, not a service, is traced with --one-shot)",
+                opts.ready_text
+            )),
+            phase => state.fail(format!(
+                "the service ended on its own in its {phase} phase ('{cmd}' {how}), before speaker-ctl stopped it: the profile has no shutdown phase"
+            )),
+        }
+    }
+    match state.failure() {
+        Some(why) => bail!("{why} (profile written to {})", target.display()),
+        None => Ok(0),
+    }
 }

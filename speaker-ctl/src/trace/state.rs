@@ -25,6 +25,12 @@ pub struct TraceState {
     pub tasks_seen: AtomicU64,
     /// The tracer has finished (no traced task left).
     pub done: AtomicBool,
+    /// speaker-ctl began the shutdown (SIGTERM), as opposed to the
+    /// service ending on its own.
+    pub stopped: AtomicBool,
+    /// Why the trace failed, if it did (the first reason; the exit status
+    /// is then 1).
+    failure: Mutex<Option<String>>,
 }
 
 impl TraceState {
@@ -40,6 +46,8 @@ impl TraceState {
             live_tasks: AtomicUsize::new(0),
             tasks_seen: AtomicU64::new(0),
             done: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            failure: Mutex::new(None),
         }
     }
 
@@ -62,6 +70,19 @@ impl TraceState {
     pub fn enter_phase(&self, p: Phase) {
         self.rec().enter(p, self.ms());
         self.phase.store(p.index() as u8, Ordering::Release);
+    }
+
+    /// Records why the trace failed (the first reason given is kept).
+    pub fn fail(&self, why: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(why);
+        }
+    }
+
+    /// Why the trace failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The syscalls `phase` has seen so far.

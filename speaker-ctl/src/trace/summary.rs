@@ -1,13 +1,11 @@
 //! The end of a trace on stderr: one line per phase begun, unnamed
 //! syscalls, filter-mode counts, and where the profile went.
-use std::path::Path;
-
 use super::recording::{PhaseRec, Recording};
 use crate::profile::schema::Phase;
 
 /// Prints the summary of `rec` (a trace of `total_ms`); `switches` is the
 /// number of filter switches in filter mode (`None` in ptrace mode).
-pub fn print(rec: &Recording, total_ms: u64, switches: Option<u64>, tasks: u64, output: &Path) {
+pub fn print(rec: &Recording, total_ms: u64, switches: Option<u64>, tasks: u64, output: &str) {
     let begun: Vec<(Phase, &PhaseRec)> =
         Phase::ALL.iter().filter_map(|&p| rec.phases[p.index() as usize].as_ref().map(|r| (p, r))).collect();
     for (i, (phase, r)) in begun.iter().enumerate() {
@@ -33,5 +31,5 @@ pub fn print(rec: &Recording, total_ms: u64, switches: Option<u64>, tasks: u64, 
         let stops: u64 = begun.iter().map(|(_, r)| r.stops).sum();
         eprintln!("speaker-ctl: filter mode: {stops} seccomp stops, {switches} filter switches through speaker.ko");
     }
-    eprintln!("speaker-ctl: {tasks} tasks traced; profile written to {}", output.display());
+    eprintln!("speaker-ctl: {tasks} tasks traced; profile written to {output}");
 }

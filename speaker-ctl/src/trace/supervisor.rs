@@ -13,7 +13,26 @@ use super::trap_filter::TrapFilter;
 use super::workload::Workload;
 use crate::container::ready::{spawn_cmd_poller, Readiness};
 use crate::profile::schema::Phase;
+use crate::sys::duration::show;
+use crate::sys::output::Target;
 use crate::sys::{procfs, signals};
+
+fn plural_es(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "es"
+    }
+}
+
+/// `a, b and 3 more`.
+fn list(items: &[String]) -> String {
+    match items.len() {
+        0 => "no process".to_string(),
+        n if n <= 5 => items.join(", "),
+        n => format!("{} and {} more", items[..5].join(", "), n - 5),
+    }
+}
 
 /// Makes `p` the current phase; in filter mode the filter is switched to
 /// the new phase's program before this returns.
@@ -55,7 +74,16 @@ pub struct PhaseSupervisor {
     pub next_progress: Instant,
     /// The reload (`--reload-signal`) has been made.
     pub reloaded: bool,
+    /// The reload's readiness condition held (the reload phase is complete).
+    pub reload_over: bool,
+    /// When speaker-ctl sent SIGTERM (the shutdown phase began).
+    pub shutdown_at: Option<Instant>,
+    /// When the next "waiting in shutdown" line is due.
+    pub next_wait_note: Instant,
 }
+
+/// How often a shutdown that takes its time is reported.
+const WAIT_NOTE_EVERY: Duration = Duration::from_secs(5);
 
 impl PhaseSupervisor {
     fn note(&self, msg: &str) {
@@ -66,14 +94,17 @@ impl PhaseSupervisor {
     }
 
     fn write_profile(&mut self) {
-        if !self.state.exec_done.load(Ordering::Acquire) {
+        // Only a regular file is rewritten as the trace goes (a device, a
+        // FIFO or standard output gets the profile once, at the end).
+        let target = Target::parse(self.opts.output.as_os_str());
+        if !self.state.exec_done.load(Ordering::Acquire) || !target.is_replaced() {
             return;
         }
         let (profile, gen) = {
             let rec = self.state.rec();
             (self.opts.profile_of(&rec), rec.generation)
         };
-        match output::write_profile(&self.opts.output, &profile) {
+        match output::write_profile(&target, &profile) {
             Ok(()) => self.written_gen = gen,
             Err(e) if !self.write_failed => {
                 self.write_failed = true;
@@ -88,10 +119,15 @@ impl PhaseSupervisor {
         set_phase(&self.state, self.trap.as_deref(), Phase::Running);
         self.ready_at = Some(Instant::now());
         self.cmd_stop.store(true, Ordering::Release);
-        if self.tty {
-            let s = self.state.t0.elapsed().as_secs_f64();
-            self.note(&format!("boot ended after {s:.2}s ({why}): running"));
-        }
+        let s = self.state.t0.elapsed().as_secs_f64();
+        let until = match (&self.opts.workload, self.opts.running_for) {
+            (Some(_), Some(d)) => format!("until the workload has ended and {} have passed", show(d)),
+            (Some(_), None) => "until the workload ends".to_string(),
+            (None, Some(d)) => format!("for {} (--running-for)", show(d)),
+            (None, None) => "until Ctrl-C (SIGINT or SIGTERM to speaker-ctl)".to_string(),
+        };
+        let then = if self.opts.reload.is_some() { ", then the reload" } else { "" };
+        self.note(&format!("boot ended after {s:.2}s ({why}): running {until}{then}"));
         self.write_profile();
         if let Some(cmd) = self.opts.workload.clone() {
             self.workload = Some(Workload::start(cmd, self.tty));
@@ -104,14 +140,87 @@ impl PhaseSupervisor {
         if self.state.phase() == Phase::Shutdown {
             return;
         }
+        let from = self.state.phase();
         set_phase(&self.state, self.trap.as_deref(), Phase::Shutdown);
         self.cmd_stop.store(true, Ordering::Release);
-        if self.tty {
-            let s = self.state.t0.elapsed().as_secs_f64();
-            self.note(&format!("{why} after {s:.2}s: SIGTERM, shutdown"));
+        let s = self.state.t0.elapsed().as_secs_f64();
+        if from == Phase::Boot {
+            let what = if self.opts.one_shot {
+                "before it ended".to_string()
+            } else {
+                format!("before it was ready (--ready {})", self.opts.ready_text)
+            };
+            self.state.fail(format!("'{}' was stopped ({why}) {what}: the profile has no running phase", self.opts.cmd[0]));
+        } else if from == Phase::Reload && !self.reload_over {
+            self.state
+                .fail(format!("'{}' was stopped ({why}) before its reload was over: the reload phase may be incomplete", self.opts.cmd[0]));
         }
+        let tasks = self.live_processes();
+        let limit = match self.opts.shutdown_timeout {
+            Some(d) => format!(", SIGKILL after {} (--shutdown-timeout)", show(d)),
+            None => String::new(),
+        };
+        self.note(&format!(
+            "{why} after {s:.2}s: SIGTERM, shutdown: waiting for {} process{} to exit{limit}",
+            tasks.len(),
+            plural_es(tasks.len())
+        ));
         self.write_profile();
+        self.state.stopped.store(true, Ordering::Release);
+        let now = Instant::now();
+        self.shutdown_at = Some(now);
+        self.next_wait_note = now + WAIT_NOTE_EVERY;
         self.signal_service(Signal::SIGTERM);
+    }
+
+    /// The traced processes still alive: `pid (comm)`.
+    fn live_processes(&self) -> Vec<String> {
+        let mut pids = procfs::traced_by(std::process::id());
+        let root = self.state.root.load(Ordering::Acquire);
+        if self.state.root_alive.load(Ordering::Acquire) && !pids.contains(&root) {
+            pids.insert(0, root);
+        }
+        pids.into_iter()
+            .map(|pid| match procfs::status_field(pid, "Name").ok().flatten() {
+                Some(comm) => format!("{pid} ({comm})"),
+                None => pid.to_string(),
+            })
+            .collect()
+    }
+
+    /// In shutdown: says which processes it waits for, every few
+    /// seconds, and SIGKILLs them at `--shutdown-timeout`.
+    fn watch_shutdown(&mut self, now: Instant) {
+        let Some(at) = self.shutdown_at else { return };
+        if let Some(limit) = self.opts.shutdown_timeout {
+            if !self.killed && now >= at + limit {
+                let left = self.live_processes();
+                self.state.fail(format!(
+                    "the service did not exit within {} of SIGTERM (--shutdown-timeout): {} killed with SIGKILL; its shutdown phase may be incomplete",
+                    show(limit),
+                    left.join(", ")
+                ));
+                self.note(&format!("{} still running {} after SIGTERM (--shutdown-timeout): SIGKILL", list(&left), show(limit)));
+                self.kill_traced();
+                return;
+            }
+        }
+        if now >= self.next_wait_note && !self.killed {
+            self.next_wait_note = now + WAIT_NOTE_EVERY;
+            let left = self.live_processes();
+            if !left.is_empty() {
+                self.note(&format!(
+                    "still waiting {:.0}s after SIGTERM for {}{}",
+                    (now - at).as_secs_f64(),
+                    list(&left),
+                    if self.opts.shutdown_timeout.is_none() {
+                        " (Ctrl-C again kills them; --shutdown-timeout bounds the wait)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
     }
 
     /// Sends `sig` to the traced command, or, once it is gone (e.g. a
@@ -167,8 +276,14 @@ impl PhaseSupervisor {
     }
 
     fn kill_all(&mut self) {
-        self.killed = true;
         self.note("interrupted again: killing the traced processes");
+        self.state.fail("interrupted twice: the traced processes were killed (SIGKILL); the shutdown phase may be incomplete".to_string());
+        self.kill_traced();
+    }
+
+    /// SIGKILLs every traced process.
+    fn kill_traced(&mut self) {
+        self.killed = true;
         let root = self.state.root.load(Ordering::Acquire);
         let mut pids = procfs::traced_by(std::process::id());
         if self.state.root_alive.load(Ordering::Acquire) {
@@ -265,16 +380,15 @@ impl PhaseSupervisor {
             }
             let phase = self.state.phase();
             let opts = self.opts.clone();
-            if phase == Phase::Boot {
+            if phase == Phase::Boot && !opts.one_shot {
                 if let Some(why) = self.ready_now(&opts.ready, Phase::Boot, now) {
                     self.end_boot(&why);
                 }
             } else if phase == Phase::Reload {
                 if let Some(why) = opts.reload.as_ref().and_then(|r| self.ready_now(&r.ready, Phase::Reload, now)) {
                     self.cmd_stop.store(true, Ordering::Release);
-                    let secs = self.state.t0.elapsed().as_secs_f64();
-                    self.note(&format!("reload over ({why}) after {secs:.2}s: SIGTERM, shutdown"));
-                    self.begin_shutdown("reload over");
+                    self.reload_over = true;
+                    self.begin_shutdown(&format!("reload over ({why})"));
                 }
             } else if phase == Phase::Running {
                 let workload_done = self.workload.as_ref().map(Workload::done);
@@ -284,6 +398,11 @@ impl PhaseSupervisor {
                     (w, r) => w.unwrap_or(true) && r.unwrap_or(true),
                 };
                 if stop {
+                    if let Some(how) = self.workload.as_ref().and_then(Workload::failure) {
+                        self.state.fail(format!(
+                            "the workload {how}: the running phase recorded its failure, not the features it asks for; fix the workload (it runs as sh -c CMD) and trace again"
+                        ));
+                    }
                     let why = if workload_done.is_some() { "workload done" } else { "--running-for" };
                     if self.opts.reload.is_some() && !self.reloaded {
                         self.begin_reload(why);
@@ -295,6 +414,9 @@ impl PhaseSupervisor {
             let gen = self.state.rec().generation;
             if gen != self.written_gen && self.last_write.is_none_or(|t| now >= t + Duration::from_secs(1)) {
                 self.write_profile();
+            }
+            if self.state.phase() == Phase::Shutdown {
+                self.watch_shutdown(now);
             }
             self.progress(now);
         }

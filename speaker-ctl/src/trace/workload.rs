@@ -14,6 +14,8 @@ pub struct Workload {
     /// The workload shell's process group (its pid).
     pgid: Arc<AtomicI32>,
     done: Arc<AtomicBool>,
+    /// How it failed (`None`: not ended yet, or exited 0).
+    failed: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Workload {
@@ -22,7 +24,9 @@ impl Workload {
     pub fn start(cmd: String, tty: bool) -> Workload {
         let pgid = Arc::new(AtomicI32::new(0));
         let done = Arc::new(AtomicBool::new(false));
-        let (p, d) = (pgid.clone(), done.clone());
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let (p, d, f) = (pgid.clone(), done.clone(), failed.clone());
+        let fail = move |why: String| *f.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
         let thread = std::thread::spawn(move || {
             let clear = if tty { "\r\x1b[2K" } else { "" };
             // Its own process group (killed as a whole at the end), stdin
@@ -31,15 +35,31 @@ impl Workload {
                 Ok(mut child) => {
                     p.store(child.id() as i32, Ordering::Release);
                     match child.wait() {
-                        Ok(st) => eprintln!("{clear}speaker-ctl: workload {}", describe(st)),
-                        Err(e) => eprintln!("{clear}speaker-ctl: workload: wait failed: {e}"),
+                        Ok(st) => {
+                            eprintln!("{clear}speaker-ctl: workload {}", describe(st));
+                            if !st.success() {
+                                fail(describe(st));
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("{clear}speaker-ctl: workload: wait failed: {e}");
+                            fail(format!("could not be waited for: {e}"));
+                        }
                     }
                 }
-                Err(e) => eprintln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}"),
+                Err(e) => {
+                    eprintln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}");
+                    fail(format!("could not be started (sh -c): {e}"));
+                }
             }
             d.store(true, Ordering::Release);
         });
-        Workload { thread, pgid, done }
+        Workload { thread, pgid, done, failed }
+    }
+
+    /// How the workload failed, once it has ended (`None` if it exited 0).
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn done(&self) -> bool {

@@ -69,8 +69,8 @@ fn main() {
     let strace = ["/usr/bin/strace", "/bin/strace"].into_iter().find(|p| std::path::Path::new(p).exists());
     let mut rows = vec![
         Row { name: "untraced", cmd: vec![] },
-        Row { name: "ptrace", cmd: s(&["speaker-ctl", "trace", "--mode", "ptrace", "-o", &out("ptrace"), "--"]) },
-        Row { name: "filter", cmd: s(&["speaker-ctl", "trace", "--mode", "filter", "-o", &out("filter"), "--"]) },
+        Row { name: "ptrace", cmd: s(&["speaker-ctl", "trace", "--mode", "ptrace", "--one-shot", "-o", &out("ptrace"), "--"]) },
+        Row { name: "filter", cmd: s(&["speaker-ctl", "trace", "--mode", "filter", "--one-shot", "-o", &out("filter"), "--"]) },
     ];
     // The comparison is the point of the benchmark: without strace it fails
     // (qemu/run puts the host's strace, installed by scripts/setup, in the guest).

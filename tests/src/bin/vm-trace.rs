@@ -186,7 +186,7 @@ fn filter_mode_is_reported() -> Outcome {
     for (mode, want) in
         [("filter", "tracing mode: filter (speaker.ko)"), ("auto", "tracing mode: filter (speaker.ko)"), ("ptrace", "tracing mode: ptrace")]
     {
-        let t = trace(&dir, mode, &[], &[FIXTURE, "--threads", "2"]);
+        let t = trace(&dir, mode, &["--one-shot"], &[FIXTURE, "--threads", "2"]);
         ensure!(t.code == 0, "--mode {mode}: {}", t.describe());
         let lines: Vec<&str> = t.stderr.lines().filter(|l| l.contains("tracing mode:")).collect();
         ensure!(
@@ -274,15 +274,16 @@ fn filter_mode_follows_children_threads_and_i386() -> Outcome {
         (&["--int80"], 0, &["x86:getpid"]),
         (&["--stop-cont"], 0, &["kill"]),
         (&["--signal-handler"], 0, &["rt_sigreturn"]),
-        (&["--kill-self"], 128 + 9, &["tgkill"]),
-        (&["--exec-missing"], 127, &["execve", "write"]),
+        // One-shot commands: trace fails (1) when the command does.
+        (&["--kill-self"], 1, &["tgkill"]),
+        (&["--exec-missing"], 1, &["execve", "write"]),
     ];
     for (args, code, want) in cases {
         let mut cmd = vec![FIXTURE];
         cmd.extend_from_slice(args);
         let mut unions = Vec::new();
         for mode in ["filter", "ptrace"] {
-            let t = trace(&dir, mode, &[], &cmd);
+            let t = trace(&dir, mode, &["--one-shot"], &cmd);
             ensure!(t.code == *code, "{args:?} --mode {mode}: exit {}, want {code}: {}", t.code, t.stderr.trim());
             let u = union(t.profile()?);
             for w in *want {
@@ -340,7 +341,7 @@ fn trace_mode_filter_without_module_fails_clearly() -> Outcome {
     ensure!(!marker.exists(), "the command ran although --mode filter failed");
     ensure!(t.profile.is_none(), "a profile was written");
 
-    let t = trace(&dir, "auto", &[], &["sh", "-c", &touch]);
+    let t = trace(&dir, "auto", &["--one-shot"], &["sh", "-c", &touch]);
     ensure!(t.code == 0, "--mode auto without module: {}", t.describe());
     ensure!(
         t.stderr.contains("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops")

@@ -1,0 +1,615 @@
+//! The one validator of profile files: every consumer (`speaker-ctl run`,
+//! `switch --profile`, `profile merge/learn/show/...`, `speaker-runtime`
+//! and its monitor, `profile validate`) reads a profile through
+//! [`check_file`], so the same input gets the same verdict and the same
+//! message everywhere.
+//!
+//! What it refuses, each as one [`Problem`] (`LOCATION: what is wrong`,
+//! shown as `FILE: LOCATION: problem`):
+//!
+//! * a file larger than [`MAX_PROFILE_BYTES`], or not JSON;
+//! * a key speaker does not know, at any level (with the closest known key
+//!   as a suggestion: `"defualt_action"` is not silently ignored);
+//! * a value of the wrong type, an unknown action, architecture, phase,
+//!   compile mode, arch of an entry, or a syscall libseccomp cannot resolve;
+//! * a malformed readiness condition (`ready`, `reload.ready`), an unknown
+//!   reload signal (or SIGKILL/SIGSTOP, which cannot be handled);
+//! * empty names, empty lists where one entry at least is needed
+//!   (`architectures`, `reload.signals`), duplicate entries (a syscall
+//!   twice in a phase, a name twice in `allow`/`deny`, a signal twice in
+//!   any spelling), a name in both `allow` and `deny`;
+//! * a Docker/OCI seccomp profile where a speaker profile is expected
+//!   (saying which of its rules a speaker profile could not express).
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::arch::Arch;
+use super::error::ProfileError;
+use super::filter::Action;
+use super::oci::{applies, Applies, OciProfile};
+use super::readiness::Readiness;
+use super::schema::{Profile, SCHEMA_V1};
+use crate::sys::signals;
+
+/// The largest profile file speaker reads (the committed profiles are a
+/// few tens of KiB; Docker's default profile is 20 KiB).
+pub const MAX_PROFILE_BYTES: u64 = 8 << 20;
+
+/// One thing wrong with a profile file: where (a JSON path such as
+/// `phases.boot.syscalls[3].name`, or `LINE:COLUMN` for syntax errors) and
+/// what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+fn problem(location: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem { location: location.into(), message: message.into() }
+}
+
+/// Reads `path`, at most [`MAX_PROFILE_BYTES`].
+pub fn read_limited(path: &Path) -> Result<String, ProfileError> {
+    let read_err = |error| ProfileError::Read { path: path.to_path_buf(), error };
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    f.take(MAX_PROFILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(ProfileError::TooLarge { path: path.to_path_buf(), max: MAX_PROFILE_BYTES });
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| ProfileError::Read { path: path.to_path_buf(), error: std::io::Error::new(std::io::ErrorKind::InvalidData, e) })
+}
+
+/// What a profile file turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Speaker,
+    Oci,
+}
+
+/// The keys of each object of a speaker profile.
+const TOP_KEYS: &[&str] =
+    &["schema", "name", "default_action", "architectures", "ready", "phases", "learned", "margin", "reload", "compile", "allow", "deny"];
+const PHASE_KEYS: &[&str] = &["syscalls"];
+const ENTRY_KEYS: &[&str] = &["name", "arch", "nr", "count", "first_seen_ms"];
+const LEARNED_KEYS: &[&str] = &["name", "arch", "count", "first_seen_unix_ms", "container"];
+const RELOAD_KEYS: &[&str] = &["signals", "ready"];
+const PHASE_NAMES: &[&str] = &["boot", "running", "reload", "shutdown"];
+
+/// Levenshtein distance (for suggestions).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known word closest to `word`, if it is close enough to be a typo.
+pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    known.iter().map(|k| (distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
+}
+
+fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
+    let at = if location.is_empty() { key.to_string() } else { format!("{location}.{key}") };
+    let hint = match suggestion(key, known) {
+        Some(s) => format!("did you mean '{s}'?"),
+        None => format!("known keys: {}", known.join(", ")),
+    };
+    problem(at, format!("unknown key '{key}' ({hint})"))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The checks of one speaker profile document.
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn push(&mut self, location: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(problem(location, message));
+    }
+
+    fn keys(&mut self, obj: &Map<String, Value>, location: &str, known: &[&str]) {
+        for k in obj.keys() {
+            if !known.contains(&k.as_str()) {
+                self.problems.push(unknown_key(location, k, known));
+            }
+        }
+    }
+
+    fn object<'v>(&mut self, v: &'v Value, location: &str) -> Option<&'v Map<String, Value>> {
+        match v {
+            Value::Object(o) => Some(o),
+            other => {
+                self.push(location, format!("expected an object, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    fn array<'v>(&mut self, v: &'v Value, location: &str) -> Option<&'v Vec<Value>> {
+        match v {
+            Value::Array(a) => Some(a),
+            other => {
+                self.push(location, format!("expected a list, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    fn string<'v>(&mut self, v: &'v Value, location: &str) -> Option<&'v str> {
+        match v {
+            Value::String(s) if s.trim().is_empty() => {
+                self.push(location, "empty string");
+                None
+            }
+            Value::String(s) => Some(s),
+            other => {
+                self.push(location, format!("expected a string, found {}", type_name(other)));
+                None
+            }
+        }
+    }
+
+    fn unsigned(&mut self, v: &Value, location: &str) {
+        if !v.is_u64() {
+            self.push(location, format!("expected a number of 0 or more, found {}", type_name(v)));
+        }
+    }
+
+    /// A list of distinct, non-empty strings.
+    fn names<'v>(&mut self, v: &'v Value, location: &str) -> Vec<(usize, &'v str)> {
+        let Some(list) = self.array(v, location) else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut seen = BTreeMap::new();
+        for (i, item) in list.iter().enumerate() {
+            let at = format!("{location}[{i}]");
+            if let Some(s) = self.string(item, &at) {
+                if let Some(first) = seen.insert(s, i) {
+                    self.push(at, format!("duplicate entry '{s}' (also at [{first}])"));
+                    continue;
+                }
+                out.push((i, s));
+            }
+        }
+        out
+    }
+
+    fn profile(&mut self, doc: &Map<String, Value>) {
+        self.keys(doc, "", TOP_KEYS);
+        match doc.get("schema") {
+            Some(Value::String(s)) if s == SCHEMA_V1 => {}
+            Some(other) => self.push("schema", format!("unknown schema {other}: expected \"{SCHEMA_V1}\"")),
+            None => self.push("schema", format!("missing: a speaker profile has \"schema\": \"{SCHEMA_V1}\"")),
+        }
+        if let Some(v) = doc.get("name") {
+            self.string(v, "name");
+        }
+        if let Some(v) = doc.get("default_action") {
+            if let Some(a) = self.string(v, "default_action") {
+                if Action::parse(a, None).is_none() {
+                    self.push(
+                        "default_action",
+                        format!(
+                            "unknown action '{a}' (expected SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP or SCMP_ACT_LOG)"
+                        ),
+                    );
+                }
+            }
+        }
+        let mut arches: BTreeSet<Arch> = [Arch::X86_64].into();
+        if let Some(v) = doc.get("architectures") {
+            arches.clear();
+            let names = self.names(v, "architectures");
+            if names.is_empty() && v.as_array().is_some_and(Vec::is_empty) {
+                self.push("architectures", "empty list: name one ABI at least (SCMP_ARCH_X86_64)");
+            }
+            for (i, n) in names {
+                match Arch::from_scmp_name(n) {
+                    Some(a) => {
+                        arches.insert(a);
+                    }
+                    None => self.push(
+                        format!("architectures[{i}]"),
+                        format!("unknown architecture '{n}' (expected SCMP_ARCH_X86_64, SCMP_ARCH_X86 or SCMP_ARCH_X32)"),
+                    ),
+                }
+            }
+        }
+        if let Some(v) = doc.get("ready") {
+            if let Some(r) = self.string(v, "ready") {
+                if let Err(e) = Readiness::parse_as(r, "readiness condition") {
+                    self.push("ready", e.to_string());
+                }
+            }
+        }
+        match doc.get("phases") {
+            None => self.push("phases", "missing: a speaker profile lists its phases (\"phases\": {\"boot\": {\"syscalls\": [...]}})"),
+            Some(v) => {
+                if let Some(phases) = self.object(v, "phases") {
+                    for (name, set) in phases {
+                        let at = format!("phases.{name}");
+                        if !PHASE_NAMES.contains(&name.as_str()) {
+                            let hint = suggestion(name, PHASE_NAMES).map(|s| format!("did you mean '{s}'? ")).unwrap_or_default();
+                            self.push(at, format!("unknown phase '{name}' ({hint}expected boot, running, reload or shutdown)"));
+                            continue;
+                        }
+                        self.phase(set, &at, &arches);
+                    }
+                }
+            }
+        }
+        if let Some(v) = doc.get("learned") {
+            if let Some(learned) = self.object(v, "learned") {
+                for (name, list) in learned {
+                    let at = format!("learned.{name}");
+                    if !PHASE_NAMES.contains(&name.as_str()) {
+                        self.push(at, format!("unknown phase '{name}' (expected boot, running, reload or shutdown)"));
+                        continue;
+                    }
+                    let Some(list) = self.array(list, &at) else { continue };
+                    for (i, e) in list.iter().enumerate() {
+                        let at = format!("{at}[{i}]");
+                        let Some(o) = self.object(e, &at) else { continue };
+                        self.keys(o, &at, LEARNED_KEYS);
+                        match o.get("name") {
+                            Some(n) => {
+                                self.string(n, &format!("{at}.name"));
+                            }
+                            None => self.push(&at, "missing 'name'"),
+                        }
+                        for k in ["count", "first_seen_unix_ms"] {
+                            match o.get(k) {
+                                Some(n) => self.unsigned(n, &format!("{at}.{k}")),
+                                None => self.push(&at, format!("missing '{k}'")),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(v) = doc.get("margin") {
+            if !v.is_boolean() {
+                self.push("margin", format!("expected true or false, found {}", type_name(v)));
+            }
+        }
+        if let Some(v) = doc.get("compile") {
+            if let Some(c) = self.string(v, "compile") {
+                if !["strict", "balanced"].contains(&c) {
+                    self.push("compile", format!("unknown compile mode '{c}' (expected strict or balanced)"));
+                }
+            }
+        }
+        let mut lists: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+        for key in ["allow", "deny"] {
+            let Some(v) = doc.get(key) else { continue };
+            for (i, n) in self.names(v, key) {
+                if Arch::native().resolve(n).is_none() {
+                    self.push(
+                        format!("{key}[{i}]"),
+                        format!("unknown syscall '{n}' on x86_64 (libseccomp cannot resolve it; check the spelling)"),
+                    );
+                }
+                lists.entry(key).or_default().insert(n.to_string(), i);
+            }
+        }
+        if let (Some(a), Some(d)) = (lists.get("allow"), lists.get("deny")) {
+            for (n, i) in d {
+                if a.contains_key(n) {
+                    self.push(format!("deny[{i}]"), format!("'{n}' is both allowed (allow) and denied (deny): keep one"));
+                }
+            }
+        }
+        if let Some(v) = doc.get("reload") {
+            self.reload(v);
+        }
+    }
+
+    fn phase(&mut self, set: &Value, at: &str, arches: &BTreeSet<Arch>) {
+        let Some(o) = self.object(set, at) else { return };
+        self.keys(o, at, PHASE_KEYS);
+        let Some(list) = o.get("syscalls") else {
+            self.push(at, "missing 'syscalls' (a list, possibly empty)");
+            return;
+        };
+        let at = format!("{at}.syscalls");
+        let Some(list) = self.array(list, &at) else { return };
+        let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for (i, e) in list.iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            let Some(o) = self.object(e, &at) else { continue };
+            self.keys(o, &at, ENTRY_KEYS);
+            let arch = match o.get("arch") {
+                None => Some(Arch::X86_64),
+                Some(v) => self.string(v, &format!("{at}.arch")).and_then(|a| {
+                    let found = Arch::from_name(a);
+                    if found.is_none() {
+                        self.push(format!("{at}.arch"), format!("unknown arch '{a}' (expected x86_64, x86 or x32)"));
+                    }
+                    found
+                }),
+            };
+            for k in ["nr", "count", "first_seen_ms"] {
+                if let Some(v) = o.get(k) {
+                    if k == "nr" {
+                        if !v.is_i64() {
+                            self.push(format!("{at}.nr"), format!("expected a number, found {}", type_name(v)));
+                        }
+                    } else {
+                        self.unsigned(v, &format!("{at}.{k}"));
+                    }
+                }
+            }
+            let Some(name_v) = o.get("name") else {
+                self.push(&at, "missing 'name'");
+                continue;
+            };
+            let Some(name) = self.string(name_v, &format!("{at}.name")) else { continue };
+            let Some(arch) = arch else { continue };
+            if arch.resolve(name).is_none() {
+                self.push(
+                    format!("{at}.name"),
+                    format!(
+                        "unknown syscall '{name}' on {arch} (libseccomp cannot resolve it; check the spelling or the entry's \"arch\")"
+                    ),
+                );
+            } else if !arches.contains(&arch) {
+                self.push(
+                    format!("{at}.arch"),
+                    format!(
+                        "syscall '{name}' is recorded for arch {arch}, which \"architectures\" does not list (add {} to \"architectures\" or drop the entry)",
+                        arch.scmp_name()
+                    ),
+                );
+            }
+            if let Some(first) = seen.insert((name.to_string(), arch.name().to_string()), i) {
+                self.push(at, format!("duplicate entry '{name}' ({arch}; also at [{first}])"));
+            }
+        }
+    }
+
+    fn reload(&mut self, v: &Value) {
+        let Some(o) = self.object(v, "reload") else { return };
+        self.keys(o, "reload", RELOAD_KEYS);
+        match o.get("signals") {
+            None => self.push("reload", "missing 'signals' (e.g. [\"SIGHUP\"])"),
+            Some(s) => {
+                if s.as_array().is_some_and(Vec::is_empty) {
+                    self.push("reload.signals", "empty list: name the signal that reloads the service (e.g. [\"SIGHUP\"])");
+                }
+                let mut seen: BTreeMap<i32, usize> = BTreeMap::new();
+                for (i, sig) in self.names(s, "reload.signals") {
+                    let at = format!("reload.signals[{i}]");
+                    match reload_signal(sig) {
+                        Ok(n) => {
+                            if let Some(first) = seen.insert(n, i) {
+                                self.push(at, format!("duplicate signal '{sig}' (the same as [{first}])"));
+                            }
+                        }
+                        Err(why) => self.push(at, why),
+                    }
+                }
+            }
+        }
+        if let Some(r) = o.get("ready") {
+            if let Some(r) = self.string(r, "reload.ready") {
+                if let Err(e) = Readiness::parse_for_runtime_as(r, "readiness condition") {
+                    self.push("reload.ready", e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// A reload signal of a profile: a name (`HUP`, `SIGHUP`) or number of a
+/// signal a service can handle.
+pub fn reload_signal(s: &str) -> Result<i32, String> {
+    match signals::parse(s).and_then(|n| nix::sys::signal::Signal::try_from(n).ok()) {
+        None => Err(format!("unknown signal '{s}' (expected a name like HUP, SIGHUP or USR2, or a number)")),
+        Some(nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) => {
+            Err(format!("signal '{s}' cannot be a reload signal: a service cannot handle it"))
+        }
+        Some(sig) => Ok(sig as i32),
+    }
+}
+
+/// Checks the text of a speaker profile; the problems, and the profile if
+/// there are none.
+pub fn check_speaker(text: &str, doc: &Value, path: &Path) -> Result<Profile, Vec<Problem>> {
+    let Some(obj) = doc.as_object() else {
+        return Err(vec![problem("(top)", format!("expected an object, found {}", type_name(doc)))]);
+    };
+    let mut c = Checker { problems: Vec::new() };
+    c.profile(obj);
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    // The checks above cover the schema; serde is the last word.
+    serde_json::from_str::<Profile>(text).map_err(|e| match ProfileError::from_serde(path, "speaker profile", &e) {
+        ProfileError::Invalid { line, column, msg, .. } | ProfileError::Json { line, column, msg, .. } => {
+            vec![problem(format!("{line}:{column}"), msg)]
+        }
+        other => vec![problem("(file)", other.to_string())],
+    })
+}
+
+/// What a speaker profile cannot express of an OCI profile (for the
+/// messages): the names of rules with argument conditions, with
+/// capability conditions, and with actions other than allowing.
+pub fn oci_losses(oci: &OciProfile) -> Vec<String> {
+    let host = Arch::native();
+    let (mut args, mut caps, mut other) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for e in &oci.syscalls {
+        let target = match applies(e, host) {
+            Applies::No => continue,
+            Applies::CapGated => &mut caps,
+            Applies::Yes if e.action != "SCMP_ACT_ALLOW" => &mut other,
+            Applies::Yes if !e.args.is_empty() => &mut args,
+            Applies::Yes => continue,
+        };
+        target.extend(e.all_names().map(str::to_string));
+    }
+    let mut out = Vec::new();
+    for (what, set) in [("argument conditions", args), ("capability conditions", caps), ("actions other than allow", other)] {
+        if !set.is_empty() {
+            let names: Vec<String> = set.into_iter().collect();
+            let shown = if names.len() > 8 { format!("{}, ... ({} names)", names[..8].join(", "), names.len()) } else { names.join(", ") };
+            out.push(format!("rules with {what}: {shown}"));
+        }
+    }
+    out
+}
+
+/// Reads and checks a profile file: its kind, and either the problems or
+/// nothing.  (The speaker profile or OCI profile itself: [`load`].)
+pub fn check_file(path: &Path) -> Result<(Kind, Vec<Problem>), ProfileError> {
+    match load(path) {
+        Ok(Loaded::Speaker(_)) => Ok((Kind::Speaker, Vec::new())),
+        Ok(Loaded::Oci(_)) => Ok((Kind::Oci, Vec::new())),
+        Err(ProfileError::Problems { problems, kind_oci, .. }) => Ok((if kind_oci { Kind::Oci } else { Kind::Speaker }, problems)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A profile file, read and checked.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Speaker(Profile),
+    Oci(OciProfile),
+}
+
+/// Reads `path` (size-capped), tells a speaker profile (`schema`) from a
+/// Docker/OCI one (`defaultAction`) and checks it; any problem is
+/// [`ProfileError::Problems`] (all of them, the first in the message).
+pub fn load(path: &Path) -> Result<Loaded, ProfileError> {
+    let text = read_limited(path)?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
+    let problems = |problems: Vec<Problem>, kind_oci| ProfileError::Problems { path: path.to_path_buf(), problems, kind_oci };
+    let Some(obj) = doc.as_object() else {
+        return Err(ProfileError::UnknownFormat { path: path.to_path_buf() });
+    };
+    if obj.contains_key("schema") {
+        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
+    }
+    if obj.contains_key("defaultAction") {
+        let oci: OciProfile = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))?;
+        return Ok(Loaded::Oci(oci));
+    }
+    // Neither: a speaker profile with a typo'd or missing schema?
+    if obj.keys().any(|k| TOP_KEYS.contains(&k.as_str()) || suggestion(k, TOP_KEYS).is_some()) {
+        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
+    }
+    Err(ProfileError::UnknownFormat { path: path.to_path_buf() })
+}
+
+/// The problem of an OCI profile given where a speaker profile is expected.
+pub fn oci_where_speaker_expected(oci: &OciProfile) -> Problem {
+    let lost = oci_losses(oci);
+    let lost = if lost.is_empty() { String::new() } else { format!("; a speaker profile cannot express its {}", lost.join("; ")) };
+    problem(
+        "(file)",
+        format!(
+            "a Docker/OCI seccomp profile, not a speaker profile: it has no phases{lost}. \
+             Trace the service with 'speaker-ctl trace', or use the file for one phase ('speaker-ctl run --boot FILE --running FILE')"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        let doc: Value = serde_json::from_str(text).unwrap();
+        match check_speaker(text, &doc, Path::new("p.json")) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    const OK: &str = r#"{"schema":"speaker.profile/v1","phases":{"boot":{"syscalls":[{"name":"read"}]}}}"#;
+
+    #[test]
+    fn a_good_profile_has_no_problem() {
+        assert!(problems(OK).is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_a_suggestion() {
+        let p = problems(&OK.replace("\"phases\"", "\"defualt_action\":\"SCMP_ACT_LOG\",\"phases\""));
+        assert_eq!(p, ["defualt_action: unknown key 'defualt_action' (did you mean 'default_action'?)"]);
+        let p = problems(&OK.replace("{\"name\":\"read\"}", "{\"nmae\":\"read\"}"));
+        assert!(p.iter().any(|l| l.starts_with("phases.boot.syscalls[0].nmae: unknown key 'nmae' (did you mean 'name'?)")), "{p:?}");
+        let p = problems(&OK.replace("\"boot\"", "\"boott\""));
+        assert!(p[0].starts_with("phases.boott: unknown phase 'boott' (did you mean 'boot'?"), "{p:?}");
+    }
+
+    #[test]
+    fn reload_signals_and_readiness_are_checked() {
+        let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"SIGFOO\"]},\"phases\""));
+        assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)"]);
+        let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\",\"SIGHUP\",\"KILL\"]},\"phases\""));
+        assert_eq!(p.len(), 2, "{p:?}");
+        let p = problems(&OK.replace("\"phases\"", "\"ready\":\"port:http\",\"phases\""));
+        assert!(p[0].starts_with("ready: malformed readiness condition 'port:http'"), "{p:?}");
+        let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\"],\"ready\":\"log:x\"},\"phases\""));
+        assert!(p[0].starts_with("reload.ready: "), "{p:?}");
+    }
+
+    #[test]
+    fn empty_and_duplicate_entries() {
+        let p = problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\"},{\"name\":\"\"},{\"name\":\"read\"}"));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("phases.boot.syscalls[1].name: empty string"), "{p:?}");
+        assert!(p[1].contains("duplicate entry 'read'"), "{p:?}");
+        let p = problems(&OK.replace("\"phases\"", "\"allow\":[\"mprotect\",\"mprotect\"],\"deny\":[\"mprotect\"],\"phases\""));
+        assert_eq!(p.len(), 2, "{p:?}");
+        let p = problems(&OK.replace("\"phases\"", "\"architectures\":[],\"phases\""));
+        assert!(p.iter().any(|l| l.contains("empty list")), "{p:?}");
+    }
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        assert_eq!(suggestion("defualt_action", TOP_KEYS), Some("default_action"));
+        assert_eq!(suggestion("Schema", TOP_KEYS), Some("schema"));
+        assert_eq!(suggestion("completely_else", TOP_KEYS), None);
+    }
+}
+
+#[cfg(test)]
+mod libseccomp_names {
+    #[test]
+    fn libseccomp_names_are_unique_per_number() {
+        let all: Vec<String> = (0..1024u64).filter_map(|nr| crate::profile::Arch::X86_64.syscall_name(nr)).collect();
+        let set: std::collections::BTreeSet<&String> = all.iter().collect();
+        assert_eq!(set.len(), all.len(), "duplicates among {} names", all.len());
+        assert!(all.iter().all(|n| !n.is_empty()), "empty names");
+    }
+}

@@ -1,0 +1,153 @@
+//! `-o` goes through one writer: a regular file (or a new path) is
+//! replaced atomically, anything else is written where it is: a character
+//! device stays a character device, a FIFO stays a FIFO (and its reader
+//! gets the output), `-` and `/dev/stdout` are standard output.
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_speaker-ctl");
+
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("speaker-output-targets-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run speaker-ctl")
+}
+
+fn profile(d: &Path, name: &str) -> PathBuf {
+    let p = d.join(name);
+    std::fs::write(
+        &p,
+        r#"{"schema":"speaker.profile/v1","name":"svc","phases":{"boot":{"syscalls":[{"name":"read"},{"name":"mount"}]},"running":{"syscalls":[{"name":"read"}]}}}"#,
+    )
+    .unwrap();
+    p
+}
+
+/// A private character device like /dev/null (mknod needs root; without it,
+/// /dev/null itself, whose type is all the test looks at then).
+fn char_device(d: &Path) -> PathBuf {
+    let p = d.join("null");
+    let made =
+        nix::sys::stat::mknod(&p, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::from_bits_truncate(0o666), libc::makedev(1, 3));
+    if made.is_ok() {
+        p
+    } else {
+        eprintln!("mknod failed ({made:?}): using /dev/null");
+        PathBuf::from("/dev/null")
+    }
+}
+
+fn assert_char_device(p: &Path, rdev: u64) {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    assert!(m.file_type().is_char_device(), "{} is no longer a character device: {:?}", p.display(), m.file_type());
+    assert_eq!(m.rdev(), rdev, "{} is another device now", p.display());
+}
+
+/// Every verb with an output option, onto a character device.
+#[test]
+fn char_device_stays_a_char_device() {
+    let d = dir("chardev");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let dev = char_device(&d);
+    let rdev = std::fs::metadata(&dev).unwrap().rdev();
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+    for args in [
+        vec!["profile", "merge", "-o", s(&dev), s(&a), s(&b)],
+        vec!["profile", "export", "--phase", "boot", "-o", s(&dev), s(&a)],
+        vec!["profile", "table", "--baseline", base, "--json", s(&dev), "--markdown", s(&dev), s(&a)],
+        vec!["trace", "--one-shot", "-o", s(&dev), "--", "true"],
+    ] {
+        let o = ctl(&args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_char_device(&dev, rdev);
+    }
+    // Nothing was left beside it (no temporary file, no probe).
+    let left: Vec<_> = std::fs::read_dir(&d).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.iter().all(|n| ["a.json", "b.json", "null"].contains(&n.to_str().unwrap())), "{left:?}");
+}
+
+/// A FIFO stays a FIFO, and its reader gets the whole output.
+#[test]
+fn fifo_stays_a_fifo_and_is_read() {
+    let d = dir("fifo");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let fifo = d.join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for args in [vec!["profile", "merge", "-o", s(&fifo), s(&a), s(&b)], vec!["trace", "--one-shot", "-o", s(&fifo), "--", "true"]] {
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                std::fs::File::open(&fifo).unwrap().read_to_string(&mut text).unwrap();
+                text
+            })
+        };
+        let o = ctl(&args);
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        // Checked before waiting for the reader: a replaced FIFO never
+        // gets a writer, and its reader would wait forever.
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "{args:?}: the FIFO was replaced");
+        let text = reader.join().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: the reader got {text:?}: {e}"));
+        assert_eq!(v["schema"], "speaker.profile/v1");
+    }
+}
+
+/// `-o -` and `-o /dev/stdout` are standard output (here a pipe): the
+/// profile arrives there and /dev/stdout is left alone.
+#[test]
+fn dash_and_dev_stdout_are_standard_output() {
+    let d = dir("stdout");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let before = std::fs::symlink_metadata("/dev/stdout").unwrap();
+    for out in ["-", "/dev/stdout"] {
+        let o = ctl(&["profile", "merge", "-o", out, s(&a), s(&b)]);
+        assert!(o.status.success(), "-o {out}: {}", String::from_utf8_lossy(&o.stderr));
+        // Only the profile: the report of what each input added is on stderr.
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("-o {out}: {e}"));
+        assert_eq!(v["name"], "svc", "-o {out}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("a.json: boot +2"), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = ctl(&["trace", "--one-shot", "-o", out, "--", "true"]);
+        assert!(o.status.success(), "trace -o {out}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["name"], "true");
+    }
+    let after = std::fs::symlink_metadata("/dev/stdout").unwrap();
+    assert_eq!((before.file_type().is_symlink(), before.ino()), (after.file_type().is_symlink(), after.ino()), "/dev/stdout was replaced");
+}
+
+/// A regular file is replaced atomically and keeps its mode; a symbolic
+/// link keeps being a link to the file it named.
+#[test]
+fn regular_files_are_replaced_and_links_followed() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir("regular");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let out = d.join("out.json");
+    std::fs::write(&out, "old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = ctl(&["profile", "merge", "-o", s(&out), s(&a), s(&b)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(&out).unwrap().contains("speaker.profile/v1"));
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o640);
+    let link = d.join("current.json");
+    std::os::unix::fs::symlink("out.json", &link).unwrap();
+    let o = ctl(&["profile", "export", "--phase", "running", "-o", s(&link), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced by a file");
+    assert!(std::fs::read_to_string(&out).unwrap().contains("defaultAction"));
+    let o = ctl(&["profile", "merge", "-o", s(&d), s(&a)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("it is a directory"), "{}", String::from_utf8_lossy(&o.stderr));
+}

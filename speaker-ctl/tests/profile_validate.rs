@@ -1,0 +1,231 @@
+//! One validator for every consumer: a profile with an unknown key, an
+//! unknown reload signal, a malformed readiness condition, empty or
+//! duplicate entries, or a Docker/OCI profile where a speaker profile is
+//! expected, is refused by `profile validate`, `run`, `profile merge` and
+//! speaker-runtime with the same `FILE: LOCATION: problem` line.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_speaker-ctl");
+const DOCKER_DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+
+const GOOD: &str = r#"{"schema":"speaker.profile/v1","name":"svc","ready":"port:8080","reload":{"signals":["SIGHUP"]},
+"phases":{"boot":{"syscalls":[{"name":"read"},{"name":"mount"}]},"running":{"syscalls":[{"name":"read"}]}}}"#;
+
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("speaker-profile-validate-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ctl(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN).args(args).envs(env.iter().copied()).stdin(Stdio::null()).output().expect("run speaker-ctl")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The defects, each as (file name, profile text, the expected problem line
+/// after "FILE: ").
+fn defects() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        (
+            "unknown-key.json",
+            GOOD.replace("\"name\":\"svc\"", "\"name\":\"svc\",\"defualt_action\":\"SCMP_ACT_LOG\""),
+            "defualt_action: unknown key 'defualt_action' (did you mean 'default_action'?)",
+        ),
+        (
+            "unknown-signal.json",
+            GOOD.replace("SIGHUP", "SIGFOO"),
+            "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)",
+        ),
+        (
+            "bad-ready.json",
+            GOOD.replace("port:8080", "port:http"),
+            "ready: malformed readiness condition 'port:http': 'http' is not a TCP port",
+        ),
+        ("empty-name.json", GOOD.replace("{\"name\":\"mount\"}", "{\"name\":\"\"}"), "phases.boot.syscalls[1].name: empty string"),
+        (
+            "duplicate.json",
+            GOOD.replace("{\"name\":\"mount\"}", "{\"name\":\"read\"}"),
+            "phases.boot.syscalls[1]: duplicate entry 'read' (x86_64; also at [0])",
+        ),
+        ("empty-signals.json", GOOD.replace("[\"SIGHUP\"]", "[]"), "reload.signals: empty list"),
+        (
+            "unknown-entry-key.json",
+            GOOD.replace("{\"name\":\"mount\"}", "{\"nmae\":\"mount\"}"),
+            "phases.boot.syscalls[1].nmae: unknown key 'nmae' (did you mean 'name'?)",
+        ),
+    ]
+}
+
+/// The one line naming `file` in `out`.
+fn line_about(out: &str, file: &Path) -> String {
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains(&*file.display().to_string())).collect();
+    assert!(!lines.is_empty(), "no line names {}: {out}", file.display());
+    lines[0].to_string()
+}
+
+#[test]
+fn validate_run_merge_and_the_runtime_refuse_with_the_same_message() {
+    let d = dir("same");
+    let good = d.join("good.json");
+    std::fs::write(&good, GOOD).unwrap();
+    let o = ctl(&["profile", "validate", s(&good)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(text(&o.stdout), "", "nothing to say about a valid profile");
+    for (name, body, want) in defects() {
+        let f = d.join(name);
+        std::fs::write(&f, &body).unwrap();
+        let expected = format!("{}: {want}", f.display());
+
+        let o = ctl(&["profile", "validate", s(&good), s(&f)], &[]);
+        assert_eq!(o.status.code(), Some(1), "validate {name}");
+        let v = text(&o.stdout);
+        assert!(v.lines().all(|l| l.starts_with(&*f.display().to_string())), "validate {name}: only lines about it: {v}");
+        assert!(line_about(&v, &f).starts_with(&expected), "validate {name}: {v}\nwant {expected}");
+
+        let o = ctl(&["run", "--name", "v1", "--profile", s(&f), "--", "true"], &[]);
+        assert_eq!(o.status.code(), Some(1), "run {name}");
+        let e = text(&o.stderr);
+        assert!(e.starts_with(&format!("speaker-ctl: error: {expected}")), "run {name}: {e}\nwant {expected}");
+
+        let o = ctl(&["profile", "merge", "-o", s(&d.join("m.json")), s(&good), s(&f)], &[]);
+        assert_eq!(o.status.code(), Some(1), "merge {name}");
+        assert!(text(&o.stderr).contains(&expected), "merge {name}: {}", text(&o.stderr));
+
+        // speaker-runtime: crun is a stand-in that must never run.
+        let bundle = d.join(format!("bundle-{name}"));
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            format!(r#"{{"ociVersion":"1.0.2","process":{{"args":["true"]}},"annotations":{{"io.speaker.profile":"{}"}}}}"#, f.display()),
+        )
+        .unwrap();
+        let o = ctl(&["runtime", "create", "--bundle", s(&bundle), "v1"], &[("SPEAKER_CRUN", "/bin/echo")]);
+        assert_eq!(o.status.code(), Some(1), "runtime {name}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "", "runtime {name}: crun ran");
+        assert!(text(&o.stderr).contains(&expected), "runtime {name}: {}\nwant {expected}", text(&o.stderr));
+    }
+}
+
+/// Every problem of a file is listed, one line each.
+#[test]
+fn validate_lists_every_problem() {
+    let d = dir("every");
+    let f = d.join("many.json");
+    let body = GOOD.replace("SIGHUP", "SIGFOO").replace("port:8080", "port:").replace("\"name\":\"svc\"", "\"nmae\":\"svc\"");
+    std::fs::write(&f, body).unwrap();
+    let o = ctl(&["profile", "validate", s(&f)], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for loc in ["nmae: unknown key", "ready: malformed", "reload.signals[0]: unknown signal"] {
+        assert!(out.contains(&format!("{}: {loc}", f.display())), "{loc}: {out}");
+    }
+    // run names the first and how to see the rest.
+    let o = ctl(&["run", "--name", "v2", "--profile", s(&f), "--", "true"], &[]);
+    assert!(text(&o.stderr).contains("(and 2 more problems: 'speaker-ctl profile validate"), "{}", text(&o.stderr));
+}
+
+/// A Docker/OCI profile where a speaker profile is expected: refused,
+/// saying which of its rules a speaker profile cannot express.
+#[test]
+fn oci_profile_where_a_speaker_profile_is_expected() {
+    let o = ctl(&["profile", "validate", DOCKER_DEFAULT], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains("a Docker/OCI seccomp profile, not a speaker profile"), "{out}");
+    for name in ["clone", "clone3", "personality", "socket"] {
+        assert!(out.contains(name), "{name}: {out}");
+    }
+    let o = ctl(&["run", "--name", "v3", "--profile", DOCKER_DEFAULT, "--", "true"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("not a speaker profile"), "{}", text(&o.stderr));
+    // Shown, it is read as one boot phase with a warning of what was left out.
+    let o = ctl(&["profile", "show", "--phase", "boot", DOCKER_DEFAULT], &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o.stderr).contains("warning:") && text(&o.stderr).contains("argument conditions"), "{}", text(&o.stderr));
+}
+
+/// Files larger than any profile are refused before they are parsed.
+#[test]
+fn oversized_files_are_refused() {
+    let d = dir("big");
+    let f = d.join("big.json");
+    let mut body = String::from("{\"schema\":\"speaker.profile/v1\",\"name\":\"");
+    body.push_str(&"x".repeat(9 << 20));
+    body.push_str("\",\"phases\":{\"boot\":{\"syscalls\":[]}}}");
+    std::fs::write(&f, body).unwrap();
+    let o = ctl(&["profile", "validate", s(&f)], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stdout).contains("larger than 8 MiB"), "{}", text(&o.stdout));
+}
+
+/// The committed profiles are valid.
+#[test]
+fn committed_profiles_are_valid() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/profiles");
+    let mut files: Vec<String> = Vec::new();
+    for d in [root.to_string(), format!("{root}/debian13")] {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().extension().is_some_and(|x| x == "json") {
+                files.push(e.path().display().to_string());
+            }
+        }
+    }
+    assert!(files.len() >= 4);
+    let mut args = vec!["profile", "validate"];
+    args.extend(files.iter().map(String::as_str));
+    let o = ctl(&args, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+/// merge: one entry per signal whatever its spelling, and a warning when
+/// the inputs name different services.
+#[test]
+fn merge_deduplicates_and_warns_of_other_services() {
+    let d = dir("merge");
+    let (a, b, out) = (d.join("a.json"), d.join("b.json"), d.join("m.json"));
+    std::fs::write(&a, GOOD).unwrap();
+    std::fs::write(&b, GOOD.replace("\"svc\"", "\"other\"").replace("\"SIGHUP\"", "\"HUP\", \"USR2\"")).unwrap();
+    let o = ctl(&["profile", "merge", "-o", s(&out), s(&a), s(&b)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("warning: the inputs name different services") && e.contains("'svc'") && e.contains("'other'"), "{e}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(m["reload"]["signals"], serde_json::json!(["SIGHUP", "USR2"]));
+    assert_eq!(m["phases"]["boot"]["syscalls"].as_array().unwrap().len(), 2);
+    let o = ctl(&["profile", "validate", s(&out)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+}
+
+/// speaker-runtime refuses an io.speaker.* annotation it does not know (a
+/// typo would run the container without speaker).
+#[test]
+fn runtime_refuses_unknown_speaker_annotations() {
+    let d = dir("annotation");
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"args":["true"]},"annotations":{"io.speaker.profil":"/p.json"}}"#,
+    )
+    .unwrap();
+    let o = ctl(&["runtime", "create", "--bundle", s(&d), "a1"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "", "crun ran");
+    assert!(text(&o.stderr).contains("unknown annotation io.speaker.profil (did you mean io.speaker.profile?)"), "{}", text(&o.stderr));
+    // Known ones (and CRI's per-container form) are not refused for that.
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"ociVersion":"1.0.2","process":{"args":["true"]},"annotations":{"io.speaker.profile.web":"/p.json","io.kubernetes.cri.container-name":"db"}}"#,
+    )
+    .unwrap();
+    let o = ctl(&["runtime", "create", "--bundle", s(&d), "a2"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
