@@ -244,12 +244,39 @@ impl BundleFilters {
             let f = sets.filter_of(exec_src, phase, path)?;
             exec_progs.push((phase, profile::compile(&f).with_context(|| format!("cannot compile the exec filter of the {phase} phase"))?));
         }
-        let ready = bundle.annotation(ANNOTATION_READY).or_else(|| profile.ready.clone());
-        if let Some(r) = &ready {
-            Readiness::parse_for_runtime(r).with_context(|| format!("readiness condition of {}", path.display()))?;
-        }
+        let allow_cmd = std::env::var(ANNOTATION_CMD_ENV).is_ok_and(|v| v == "allow");
+        let ready = readiness(bundle, profile.ready.as_deref(), path, allow_cmd)?;
         Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready, mode, compile: sets.mode })
     }
+}
+
+/// The environment variable with which an operator lets the
+/// `io.speaker.ready` annotation name a `cmd:` condition (value `allow`).
+pub const ANNOTATION_CMD_ENV: &str = "SPEAKER_ANNOTATION_CMD";
+
+/// The container's readiness condition: the annotation's, else the
+/// profile's (`path`).  A `cmd:` condition runs as root on the host (the
+/// monitor's `/bin/sh -c`), so it is taken from the profile, a host file an
+/// operator installed, but from the annotation, which whoever creates the
+/// container sets (under Kubernetes: every pod author), only if the
+/// operator allowed it (`allow_cmd`, [`ANNOTATION_CMD_ENV`]).
+pub fn readiness(bundle: &Bundle, profile_ready: Option<&str>, path: &Path, allow_cmd: bool) -> Result<Option<String>> {
+    if let Some(r) = bundle.annotation(ANNOTATION_READY) {
+        let parsed = Readiness::parse_for_runtime(&r)
+            .with_context(|| format!("annotation {ANNOTATION_READY} of {}", bundle.config_path.display()))?;
+        if matches!(parsed, Readiness::Cmd(_)) && !allow_cmd {
+            bail!(
+                "annotation {ANNOTATION_READY} of {}: a cmd: condition would run as root on the host; put it in the profile's \"ready\" \
+                 (a host file), use port: or auto, or run speaker-runtime with {ANNOTATION_CMD_ENV}=allow",
+                bundle.config_path.display()
+            );
+        }
+        return Ok(Some(r));
+    }
+    if let Some(r) = profile_ready {
+        Readiness::parse_for_runtime(r).with_context(|| format!("readiness condition of {}", path.display()))?;
+    }
+    Ok(profile_ready.map(str::to_string))
 }
 
 /// The annotations' say over how the profile is compiled:
@@ -344,11 +371,23 @@ mod tests {
 
     #[test]
     fn annotation_overrides_readiness_and_log_readiness_is_refused() {
-        let (_d, b) = setup("ready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"cmd:true""#);
-        assert_eq!(BundleFilters::compile(&b, &b.profile_path().unwrap()).unwrap().ready.as_deref(), Some("cmd:true"));
+        let (_d, b) = setup("ready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"port:80""#);
+        assert_eq!(BundleFilters::compile(&b, &b.profile_path().unwrap()).unwrap().ready.as_deref(), Some("port:80"));
         let (_d, b) = setup("logready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"log:listening""#);
         let err = format!("{:#}", BundleFilters::compile(&b, &b.profile_path().unwrap()).err().unwrap());
         assert!(err.contains("use port:, cmd: or auto"), "{err}");
+    }
+
+    #[test]
+    fn a_cmd_readiness_from_an_annotation_needs_the_operators_consent() {
+        let (_d, b) = setup("cmdready", PROFILE, r#""io.speaker.profile":"profile.json","io.speaker.ready":"cmd:touch /tmp/pwned""#);
+        let path = b.profile_path().unwrap();
+        let err = format!("{:#}", readiness(&b, None, &path, false).err().unwrap());
+        assert!(err.contains("io.speaker.ready") && err.contains("as root on the host") && err.contains(ANNOTATION_CMD_ENV), "{err}");
+        assert_eq!(readiness(&b, None, &path, true).unwrap().as_deref(), Some("cmd:touch /tmp/pwned"));
+        // The profile's own cmd: (a host file) is taken as before.
+        let (_d, b) = setup("profready", PROFILE, r#""io.speaker.profile":"profile.json""#);
+        assert_eq!(readiness(&b, Some("cmd:true"), &b.profile_path().unwrap(), false).unwrap().as_deref(), Some("cmd:true"));
     }
 
     #[test]
