@@ -74,7 +74,8 @@ Annotations (config.json `annotations`, or `--annotation` of docker, podman, ctr
 pod annotations passed by containerd's `pod_annotations = [\"io.speaker.*\"]`):
   io.speaker.profile=PATH       the speaker profile (relative to the bundle unless absolute)
   io.speaker.profile.NAME=PATH  the profile of CRI container NAME (ahead of io.speaker.profile)
-  io.speaker.ready=SPEC         when boot ends: port:N, cmd:'SHELL CMD' or auto (default: the profile's `ready`)
+  io.speaker.ready=SPEC         when boot ends: port:N or auto (default: the profile's `ready`); cmd:'SHELL CMD'
+                                only with SPEAKER_ANNOTATION_CMD=allow (it runs as root on the host)
   io.speaker.mode=MODE          enforce (default) or complain (denials allowed and logged)
   io.speaker.compile=MODE       strict or balanced (default: the profile's `compile`, else balanced)
   io.speaker.allow=A,B          syscalls every phase allows; io.speaker.deny=A,B: syscalls none allows
@@ -83,6 +84,7 @@ pod annotations passed by containerd's `pod_annotations = [\"io.speaker.*\"]`):
 Environment:
   SPEAKER_CRUN=PATH       the crun to run (else --speaker-crun PATH before the command, else crun on PATH)
   SPEAKER_STATE_DIR=DIR   speaker's state (default /run/speaker)
+  SPEAKER_ANNOTATION_CMD=allow  take cmd: readiness conditions from io.speaker.ready (leave unset on a shared node)
 
 Engine configuration:
   Docker:     /etc/docker/daemon.json {\"runtimes\": {\"speaker\": {\"path\": \"/usr/local/bin/speaker-runtime\"}}}
