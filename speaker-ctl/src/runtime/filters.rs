@@ -71,6 +71,9 @@ pub const RUNTIME_PROLOGUE: &[&str] = &[
     "recvfrom",
     "sendmsg",
     "sendto",
+    // crun waits for the helper that hands a seccomp listener over
+    // (notify engine: linux.seccomp.listenerPath).
+    "wait4",
 ];
 
 /// What any program needs to start (dynamic loader, libc and Rust std
