@@ -7,7 +7,7 @@ use super::args::CreateArgs;
 use super::bundle::Bundle;
 use super::bundle::ANNOTATION_ENGINE;
 use super::crun::Invocation;
-use super::filters::BundleFilters;
+use super::filters::{BundleFilters, NOTIFY_PROLOGUE};
 use super::monitor;
 use crate::container::engine::{Engine, EngineChoice};
 use crate::container::exec_filter;
@@ -93,7 +93,7 @@ pub fn create(inv: &Invocation, args: &CreateArgs) -> Result<i32> {
         state.save()?;
         state.save_programs(&filters.phases)?;
         if engine == Engine::Notify {
-            save_policy(id, &NotifyPolicy::from_filters(&filters.filters))?;
+            save_policy(id, &NotifyPolicy::from_filters(&notify_filters(&filters)))?;
             notify::phase::set(id, Phase::Boot, filters.mode)?;
         }
         exec_filter::save(id, &filters.exec_progs, &filters.exec_oci)
@@ -192,4 +192,24 @@ fn notify_seccomp(bundle: &mut Bundle, id: &str, filters: &BundleFilters) -> Res
     seccomp.insert("listenerPath".into(), monitor::notify_socket(id).display().to_string().into());
     seccomp.insert("listenerMetadata".into(), id.into());
     Ok(())
+}
+
+/// The filters the notify engine's table is made from: the container's,
+/// with [`NOTIFY_PROLOGUE`] allowed in the boot phase.
+fn notify_filters(filters: &BundleFilters) -> Vec<(Phase, crate::profile::PhaseFilter)> {
+    let native = crate::profile::Arch::native();
+    let mut out = filters.filters.clone();
+    for (phase, f) in &mut out {
+        if *phase == Phase::Boot {
+            for n in NOTIFY_PROLOGUE {
+                f.rules.push(crate::profile::Rule {
+                    name: n.to_string(),
+                    arch: native,
+                    action: crate::profile::Action::Allow,
+                    args: vec![],
+                });
+            }
+        }
+    }
+    out
 }

@@ -71,10 +71,13 @@ pub const RUNTIME_PROLOGUE: &[&str] = &[
     "recvfrom",
     "sendmsg",
     "sendto",
-    // crun waits for the helper that hands a seccomp listener over
-    // (notify engine: linux.seccomp.listenerPath).
-    "wait4",
 ];
+
+/// What crun does under the notify engine's filter besides
+/// [`RUNTIME_PROLOGUE`]: it waits for, and at last kills, the helper process
+/// that hands the seccomp listener over (`linux.seccomp.listenerPath`).
+/// Added to the boot phase of the notify engine's table only.
+pub const NOTIFY_PROLOGUE: &[&str] = &["wait4", "kill"];
 
 /// What any program needs to start (dynamic loader, libc and Rust std
 /// start-up: TLS, memory, signal set-up, standard stream checks).  Added to

@@ -31,6 +31,7 @@ mod containers;
 mod denials;
 mod fail_closed;
 mod heldout;
+mod notify;
 mod probe;
 mod reload;
 mod services;
@@ -67,6 +68,11 @@ fn main() {
             fail_closed::speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
         ),
         ("annotated_run_keeps_the_container_with_keep", fail_closed::annotated_run_keeps_the_container_with_keep),
+        ("notify_engine_survives_a_supervisor_kill", notify::notify_engine_survives_a_supervisor_kill),
+        ("notify_engine_ignores_arguments", notify::notify_engine_ignores_arguments),
+        ("auto_engine_picks_notify_without_module", notify::auto_engine_picks_notify_without_module),
+        ("auto_engine_picks_kmod_when_loaded", notify::auto_engine_picks_kmod_when_loaded),
+        ("one_profile_same_denials_under_both_engines", notify::one_profile_same_denials_under_both_engines),
     ];
     run_scenarios(scenarios)
 }
