@@ -84,8 +84,34 @@ fn race_profile() -> Result<PathBuf, String> {
         serde_json::from_str(&fs::read_to_string(probe_profile()?).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let running = p.phase(Phase::Running).ok_or("no running phase")?;
     ensure!(!running.syscalls.iter().any(|e| e.name == "statfs"), "statfs in the probe's running phase");
-    let boot = p.phases.get_mut(&Phase::Boot).ok_or("no boot phase")?;
-    boot.syscalls.push(SyscallEntry { name: "statfs".into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None });
+    let entry = |n: &str| SyscallEntry { name: n.into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None };
+    // The racing thread itself (the probe was traced without threads).
+    const THREAD: &[&str] = &[
+        "clone3",
+        "clone",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "madvise",
+        "set_robust_list",
+        "rseq",
+        "futex",
+        "sigaltstack",
+        "rt_sigprocmask",
+        "sched_getaffinity",
+        "gettid",
+        "exit",
+        "sched_yield",
+    ];
+    for phase in [Phase::Boot, Phase::Running] {
+        let set = p.phases.get_mut(&phase).ok_or("no boot or running phase")?;
+        for n in THREAD {
+            if !set.syscalls.iter().any(|e| e.name == *n) {
+                set.syscalls.push(entry(n));
+            }
+        }
+    }
+    p.phases.get_mut(&Phase::Boot).ok_or("no boot phase")?.syscalls.push(entry("statfs"));
     let out = PathBuf::from("/srv/probe/race.json");
     fs::write(&out, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| e.to_string())?;
     Ok(out)
