@@ -150,3 +150,13 @@ fn qemu_run_rejects_unknown_guest_and_trixie_on_speakers_kernel() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--guest trixie needs --kernel debian"), "{err}");
 }
+
+#[test]
+fn qemu_run_boots_debian12_only_with_the_bookworm_guest() {
+    let (code, err) = run("qemu/run", &["--kernel", "debian12", "--guest", "trixie", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kernel debian12 boots the bookworm guest only"), "{err}");
+    let (code, err) = run("qemu/run", &["--kernel", "debian13", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kernel wants speaker, debian or debian12, got 'debian13'"), "{err}");
+}

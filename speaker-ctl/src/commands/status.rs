@@ -3,6 +3,7 @@ use anyhow::Result;
 
 use crate::cli::StatusArgs;
 use crate::container::denials::{collect, Source};
+use crate::container::engine::Engine;
 use crate::container::state::{kernel_id, ContainerState};
 use crate::device::Device;
 use crate::profile::schema::Phase;
@@ -21,43 +22,111 @@ fn ago(ns: u64) -> String {
     format!("{s:.1}s ago")
 }
 
+/// One row of `status`, whichever engine runs the container.
+struct Row {
+    cid: String,
+    pid: i32,
+    phase: String,
+    engine: Engine,
+    tasks: Option<u32>,
+    allowed: u32,
+    switches: u32,
+    kept: Option<u32>,
+    registered_ns: Option<u64>,
+    last_switch_ns: u64,
+    state: Option<ContainerState>,
+}
+
+/// The number of threads of every process that shares `pid`'s PID
+/// namespace (the container's tasks), from /proc.
+fn ns_tasks(pid: i32) -> Option<u32> {
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?;
+    let mut n = 0u32;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns) {
+            n += std::fs::read_dir(format!("/proc/{p}/task")).map(|d| d.count() as u32).unwrap_or(0);
+        }
+    }
+    Some(n)
+}
+
 pub fn run(args: StatusArgs) -> Result<i32> {
-    let dev = Device::open()?;
+    // notify-engine containers are known from their state alone; kmod ones
+    // from speaker.ko (which need not be loaded when there are none).
+    let notify: Vec<ContainerState> = ContainerState::list()
+        .into_iter()
+        .filter(|s| s.engine == Engine::Notify && s.alive())
+        .filter(|s| args.cid.as_deref().is_none_or(|c| c == s.cid))
+        .collect();
+    // Without speaker.ko (a notify-only machine) there are no kmod ones.
+    let dev = Device::open().ok();
     // A runtime id longer than the ABI allows is known to the module by
     // its cut form (see `kernel_id`).
     let kid = args.cid.as_deref().map(|c| ContainerState::load(c).map(|s| s.kernel_id().to_string()).unwrap_or_else(|_| kernel_id(c)));
-    let list = dev.status(kid.as_deref())?;
+    let list = match &dev {
+        Some(dev) if notify.is_empty() => dev.status(kid.as_deref())?,
+        Some(dev) if args.cid.is_none() => dev.status(None)?,
+        _ => Vec::new(),
+    };
     if let Some(cid) = &args.cid {
-        if list.is_empty() {
-            anyhow::bail!("speaker.ko knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
+        if list.is_empty() && notify.is_empty() {
+            anyhow::bail!("speaker knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
         }
     }
-    // Denials per container (by speaker.ko's id); unknown when the kernel
-    // log cannot be read.
-    let denials: Option<Vec<(String, String)>> = collect(args.cid.as_deref(), &Source::Kmsg).ok().map(|list| {
-        list.into_iter()
-            .filter_map(|d| d.cid)
-            .map(|cid| {
-                let kid = ContainerState::load(&cid).map(|s| s.kernel_id().to_string()).unwrap_or_else(|_| kernel_id(&cid));
-                (kid, cid)
-            })
-            .collect()
-    });
-    let count = |kid: &str| denials.as_ref().map(|d| d.iter().filter(|(k, _)| k == kid).count());
     // The state is kept under the runtime's id; speaker.ko knows the cut one.
     let state_of = |kid: &str| ContainerState::load(kid).ok().or_else(|| ContainerState::list().into_iter().find(|s| s.kernel_id() == kid));
+    let mut rows: Vec<Row> = list
+        .iter()
+        .map(|c| Row {
+            cid: c.cid.clone(),
+            pid: c.pid as i32,
+            phase: phase_name(c.phase),
+            engine: Engine::Kmod,
+            tasks: Some(c.tasks),
+            allowed: c.allowed,
+            switches: c.switches,
+            kept: Some(c.kept),
+            registered_ns: Some(c.registered_ns),
+            last_switch_ns: c.last_switch_ns,
+            state: state_of(&c.cid),
+        })
+        .collect();
+    for s in notify {
+        rows.push(Row {
+            cid: s.cid.clone(),
+            pid: s.pid,
+            phase: s.current.to_string(),
+            engine: Engine::Notify,
+            tasks: ns_tasks(s.pid),
+            allowed: s.record(s.current).map(|r| r.allowed).unwrap_or(0),
+            switches: s.switches.len() as u32,
+            kept: None,
+            registered_ns: None,
+            last_switch_ns: s.last_switch_unix_ms.unwrap_or(0) * 1_000_000,
+            state: Some(s),
+        });
+    }
+    // Denials per container (by its id); unknown when they cannot be read.
+    let denials: Option<Vec<String>> =
+        collect(args.cid.as_deref(), &Source::Kmsg).ok().map(|list| list.into_iter().filter_map(|d| d.cid).collect());
+    let count = |r: &Row| {
+        let cid = r.state.as_ref().map(|s| s.cid.clone()).unwrap_or_else(|| r.cid.clone());
+        denials.as_ref().map(|d| d.iter().filter(|c| **c == cid).count())
+    };
     if args.json {
-        let v: Vec<_> = list
+        let v: Vec<_> = rows
             .iter()
-            .map(|c| {
-                let st = state_of(&c.cid);
+            .map(|r| {
+                let st = r.state.as_ref();
                 serde_json::json!({
-                    "cid": c.cid, "pid": c.pid, "phase": phase_name(c.phase), "tasks": c.tasks,
-                    "allowed_syscalls": c.allowed, "switches": c.switches, "kept_programs": c.kept,
-                    "registered_ns": c.registered_ns, "last_switch_ns": c.last_switch_ns,
-                    "ready_unix_ms": st.as_ref().and_then(|s| s.runtime.as_ref()).and_then(|r| r.ready_unix_ms),
-                    "mode": st.as_ref().map(|s| s.mode.name()), "denials": count(&c.cid),
-                    "cmd": st.map(|s| s.cmd),
+                    "cid": r.cid, "pid": r.pid, "phase": r.phase, "engine": r.engine.name(), "tasks": r.tasks,
+                    "allowed_syscalls": r.allowed, "switches": r.switches, "kept_programs": r.kept,
+                    "registered_ns": r.registered_ns, "last_switch_ns": r.last_switch_ns,
+                    "ready_unix_ms": st.and_then(|s| s.runtime.as_ref()).and_then(|r| r.ready_unix_ms),
+                    "mode": st.map(|s| s.mode.name()), "denials": count(r),
+                    "cmd": st.map(|s| s.cmd.clone()),
+                    "limits": r.engine.limits(),
                 })
             })
             .collect();
@@ -65,31 +134,40 @@ pub fn run(args: StatusArgs) -> Result<i32> {
         return Ok(0);
     }
     outln!(
-        "{:<20} {:>7} {:<9} {:<8} {:>6} {:>8} {:>8} {:>5} {:>7}  LAST SWITCH",
+        "{:<20} {:>7} {:<9} {:<8} {:<7} {:>6} {:>8} {:>8} {:>5} {:>7}  LAST SWITCH",
         "CONTAINER",
         "PID",
         "PHASE",
         "MODE",
+        "ENGINE",
         "TASKS",
         "ALLOWED",
         "SWITCHES",
         "KEPT",
         "DENIALS"
     )?;
-    for c in &list {
+    let opt = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    for r in &rows {
         outln!(
-            "{:<20} {:>7} {:<9} {:<8} {:>6} {:>8} {:>8} {:>5} {:>7}  {}",
-            c.cid,
-            c.pid,
-            phase_name(c.phase),
-            state_of(&c.cid).map(|s| s.mode.name()).unwrap_or("-"),
-            c.tasks,
-            c.allowed,
-            c.switches,
-            c.kept,
-            count(&c.cid).map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
-            ago(c.last_switch_ns)
+            "{:<20} {:>7} {:<9} {:<8} {:<7} {:>6} {:>8} {:>8} {:>5} {:>7}  {}",
+            r.cid,
+            r.pid,
+            r.phase,
+            r.state.as_ref().map(|s| s.mode.name()).unwrap_or("-"),
+            r.engine.name(),
+            opt(r.tasks),
+            r.allowed,
+            r.switches,
+            opt(r.kept),
+            count(r).map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+            ago(r.last_switch_ns)
         )?;
+    }
+    if rows.iter().any(|r| r.engine == Engine::Notify) {
+        outln!("notify engine limits:")?;
+        for l in Engine::Notify.limits() {
+            outln!("  - {l}")?;
+        }
     }
     Ok(0)
 }

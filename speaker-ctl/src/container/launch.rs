@@ -228,6 +228,7 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
             mode,
             switches: Vec::new(),
             reload: None,
+            engine: crate::container::engine::Engine::Kmod,
         };
         state.save()?;
         state.save_programs(&spec.phases)?;

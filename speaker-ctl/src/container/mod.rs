@@ -3,8 +3,10 @@
 //! their readiness and their phase switches.
 pub mod confine;
 pub mod denials;
+pub mod engine;
 pub mod exec_filter;
 pub mod launch;
+pub mod notify;
 pub mod phases;
 pub mod ready;
 pub mod register;

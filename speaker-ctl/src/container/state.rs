@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::engine::Engine;
 use super::phases::CompiledPhase;
 use crate::profile::schema::{Phase, Reload};
 use crate::profile::{parse_program, program_to_bytes, Mode, SockFilter};
@@ -143,6 +144,10 @@ pub struct ContainerState {
     /// a reload is over): see `container::reload`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<Reload>,
+    /// Which engine enforces the phases (kmod when absent: states written
+    /// before the notify engine).
+    #[serde(default)]
+    pub engine: Engine,
 }
 
 /// The id speaker.ko gets for container id `cid`: itself if it fits the

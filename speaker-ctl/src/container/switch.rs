@@ -1,7 +1,9 @@
 //! Switching a live container to another phase's program through speaker.ko.
 use anyhow::{bail, Context, Result};
 
+use super::engine::Engine;
 use super::exec_filter;
+use super::notify;
 use super::state::{now_unix_ms, ContainerState, SwitchRecord};
 use crate::device::{Device, SwitchReport};
 use crate::profile::schema::Phase;
@@ -44,15 +46,24 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     // Fail on an unknown container before creating its lock file.
     ContainerState::load(cid)?;
     let _lock = ContainerState::lock(cid)?;
-    let dev = Device::open()?;
     let mut state = ContainerState::load(cid)?;
-    let module = dev.status(Some(state.kernel_id()))?;
-    let Some(entry) = module.first() else {
-        bail!(
-            "speaker.ko knows no container '{cid}' (it has exited, or the module was reloaded); 'speaker-ctl status' lists the live ones"
-        );
+    // kmod: the phase speaker.ko has; notify: the supervisor's (the state).
+    let dev = match state.engine {
+        Engine::Kmod => Some(Device::open()?),
+        Engine::Notify => None,
     };
-    let from = Phase::from_index(entry.phase).unwrap_or(state.current);
+    let from = match &dev {
+        Some(dev) => {
+            let module = dev.status(Some(state.kernel_id()))?;
+            let Some(entry) = module.first() else {
+                bail!(
+                    "speaker.ko knows no container '{cid}' (it has exited, or the module was reloaded); 'speaker-ctl status' lists the live ones"
+                );
+            };
+            Phase::from_index(entry.phase).unwrap_or(state.current)
+        }
+        None => state.current,
+    };
     if !when(from) {
         return Ok(None);
     }
@@ -69,11 +80,22 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     let Some(rec) = state.record(to).cloned() else {
         bail!("container '{cid}' has no {to} phase in its profile");
     };
-    let prog = state.program(to, to_mode)?;
     let record = SwitchRecord::now(to, to_mode);
-    let report = dev
-        .switch(state.kernel_id(), &prog, to.index(), rec.allowed)
-        .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?;
+    let report = match &dev {
+        Some(dev) => {
+            let prog = state.program(to, to_mode)?;
+            dev.switch(state.kernel_id(), &prog, to.index(), rec.allowed)
+                .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?
+        }
+        None => {
+            // The filter stays; the supervisor answers in the new phase
+            // from the next notification on.
+            let started = std::time::Instant::now();
+            notify::phase::set(cid, to, to_mode)
+                .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?;
+            SwitchReport { tasks: 0, filters_above: 0, cached_allow: 0, elapsed_ns: started.elapsed().as_nanos() as u64 }
+        }
+    };
     state.current = to;
     state.mode = to_mode;
     state.switches.push(record);
@@ -81,7 +103,12 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     state.save()?;
     // Every switch, whoever made it (monitor, reload, kill, stop, an
     // operator), in the container's log.
-    state.log(&format!("phase {from} ({from_mode}) -> {to} ({to_mode}): {} tasks, {:.1} ms", report.tasks, report.elapsed_ns as f64 / 1e6));
+    state.log(&format!(
+        "phase {from} ({from_mode}) -> {to} ({to_mode}): {} engine, {} tasks, {:.1} ms",
+        state.engine,
+        report.tasks,
+        report.elapsed_ns as f64 / 1e6
+    ));
     if let Some(rt) = &state.runtime {
         // Processes started later by `exec` get the current phase's filter.
         if let Err(e) = exec_filter::set_exec_phase(&state, rt, to) {

@@ -19,6 +19,9 @@ pub enum Action {
     Log,
     /// Notify a ptrace tracer with this value.
     Trace(u16),
+    /// Ask the filter's user-space supervisor (seccomp user notification:
+    /// the notify engine's single filter, never a profile's own action).
+    Notify,
 }
 
 impl Action {
@@ -52,6 +55,7 @@ impl Action {
             Action::Trap => "SCMP_ACT_TRAP",
             Action::Log => "SCMP_ACT_LOG",
             Action::Trace(_) => "SCMP_ACT_TRACE",
+            Action::Notify => "SCMP_ACT_NOTIFY",
         }
     }
 
@@ -69,6 +73,7 @@ impl Action {
             Action::Trap => ScmpAction::Trap,
             Action::Log => ScmpAction::Log,
             Action::Trace(v) => ScmpAction::Trace(v),
+            Action::Notify => ScmpAction::Notify,
         }
     }
 
@@ -95,7 +100,7 @@ impl std::fmt::Display for Action {
 }
 
 /// Comparison operator of an argument condition (OCI `op`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CmpOp {
     Ne,
     Lt,
@@ -137,7 +142,7 @@ impl CmpOp {
 
 /// One argument condition (OCI `args[]`): `arg[index] OP value` or, for
 /// `MaskedEq`, `(arg[index] & value) == value_two`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ArgCmp {
     pub index: u32,
     pub op: CmpOp,
@@ -146,6 +151,21 @@ pub struct ArgCmp {
 }
 
 impl ArgCmp {
+    /// Whether argument values `args` (a syscall's registers) satisfy this
+    /// condition, as the kernel's BPF compares them (64-bit).
+    pub fn holds(self, args: &[u64; 6]) -> bool {
+        let Some(&a) = args.get(self.index as usize) else { return false };
+        match self.op {
+            CmpOp::Ne => a != self.value,
+            CmpOp::Lt => a < self.value,
+            CmpOp::Le => a <= self.value,
+            CmpOp::Eq => a == self.value,
+            CmpOp::Ge => a >= self.value,
+            CmpOp::Gt => a > self.value,
+            CmpOp::MaskedEq => a & self.value == self.value_two,
+        }
+    }
+
     pub(crate) fn scmp(self) -> ScmpArgCompare {
         let (op, datum) = match self.op {
             CmpOp::Ne => (ScmpCompareOp::NotEqual, self.value),

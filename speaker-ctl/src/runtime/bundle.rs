@@ -21,6 +21,9 @@ pub const ANNOTATION_PROFILE: &str = "io.speaker.profile";
 pub const ANNOTATION_READY: &str = "io.speaker.ready";
 /// `complain` or `enforce` (the default): the mode the container starts in.
 pub const ANNOTATION_MODE: &str = "io.speaker.mode";
+/// The engine: `auto` (default: speaker.ko when it is loaded, else
+/// notify), `kmod` or `notify` (see `container::engine`).
+pub const ANNOTATION_ENGINE: &str = "io.speaker.engine";
 /// `strict` or `balanced`: how the profile's phases are compiled (default:
 /// the profile's `compile`, else balanced).
 pub const ANNOTATION_COMPILE: &str = "io.speaker.compile";

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::args::{command_index, ExecArgs};
 use super::crun::Invocation;
+use crate::container::engine::Engine;
 use crate::container::state::ContainerState;
 use crate::device::{Device, DeviceError};
 use crate::sys::procfs;
@@ -29,7 +30,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `exec`: passed to crun unless `a.id` is one of speaker's containers.
 pub fn exec(inv: &Invocation, a: &ExecArgs) -> Result<i32> {
-    if inv.ours(&a.id).is_none() {
+    // Under the notify engine crun hands the process's listener to the
+    // container's supervisor itself (listenerPath): nothing to add.
+    if inv.ours(&a.id).is_none_or(|s| s.engine == Engine::Notify) {
         return inv.exec_crun();
     }
     let crun = inv.crun()?;

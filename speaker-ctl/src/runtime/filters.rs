@@ -8,7 +8,7 @@ use super::bundle::{Bundle, ANNOTATION_ALLOW, ANNOTATION_COMPILE, ANNOTATION_DEN
 use crate::container::phases::{add_to_phase, compile_one, CompiledPhase};
 use crate::container::ready::Readiness;
 use crate::profile::schema::{Phase, Profile, SyscallEntry};
-use crate::profile::{self, Arch, CompileMode, CompileOptions, Mode, OciProfile};
+use crate::profile::{self, Arch, CompileMode, CompileOptions, Mode, OciProfile, PhaseFilter};
 
 /// seccomp's flag that makes the kernel report every denial of the
 /// filter (audit `type=1326`), whatever its action: crun passes OCI
@@ -72,6 +72,12 @@ pub const RUNTIME_PROLOGUE: &[&str] = &[
     "sendmsg",
     "sendto",
 ];
+
+/// What crun does under the notify engine's filter besides
+/// [`RUNTIME_PROLOGUE`]: it waits for, and at last kills, the helper process
+/// that hands the seccomp listener over (`linux.seccomp.listenerPath`).
+/// Added to the boot phase of the notify engine's table only.
+pub const NOTIFY_PROLOGUE: &[&str] = &["wait4", "kill"];
 
 /// What any program needs to start (dynamic loader, libc and Rust std
 /// start-up: TLS, memory, signal set-up, standard stream checks).  Added to
@@ -146,6 +152,9 @@ pub struct BundleFilters {
     /// The same compiled (crun keeps the compiled boot filter as
     /// `seccomp.bpf` in its state directory and `exec` loads that file).
     pub exec_progs: Vec<(Phase, Vec<profile::SockFilter>)>,
+    /// Per phase, the filter the container's tasks get (before
+    /// compilation): the notify engine's table is made from these.
+    pub filters: Vec<(Phase, PhaseFilter)>,
     /// The readiness condition (annotation, else profile), if any.
     pub ready: Option<String>,
     /// The mode the container starts in (annotation `io.speaker.mode`).
@@ -223,6 +232,7 @@ impl BundleFilters {
         let mut oci = Vec::new();
         let mut exec_oci = Vec::new();
         let mut exec_progs = Vec::new();
+        let mut filters = Vec::new();
         for phase in Phase::ALL {
             let src = if phase == Phase::Boot { &first } else { &own };
             if src.phase(phase).is_none() {
@@ -230,6 +240,7 @@ impl BundleFilters {
             }
             let filter = sets.filter_of(src, phase, path)?;
             phases.push(compile_one(phase, &filter, path)?);
+            filters.push((phase, filter));
             let (mut o, _dropped) = sets.oci_of(src, phase, path)?;
             o.flags.push(FLAG_LOG.to_string());
             if mode == Mode::Complain {
@@ -246,7 +257,18 @@ impl BundleFilters {
         }
         let allow_cmd = std::env::var(ANNOTATION_CMD_ENV).is_ok_and(|v| v == "allow");
         let ready = readiness(bundle, profile.ready.as_deref(), path, allow_cmd)?;
-        Ok(BundleFilters { profile_path: path.to_path_buf(), profile, phases, oci, exec_oci, exec_progs, ready, mode, compile: sets.mode })
+        Ok(BundleFilters {
+            profile_path: path.to_path_buf(),
+            profile,
+            phases,
+            oci,
+            exec_oci,
+            exec_progs,
+            filters,
+            ready,
+            mode,
+            compile: sets.mode,
+        })
     }
 }
 

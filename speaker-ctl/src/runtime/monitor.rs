@@ -22,9 +22,14 @@ use nix::sys::ptrace;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::container::denials::{follow, Denial};
+use crate::container::notify::listener::receive_fd;
+use crate::container::notify::supervisor::{load_policy, supervise};
 use crate::container::ready::{Readiness, Waited};
 use crate::container::register::register_at_exec_stop;
 use crate::container::state::{now_unix_ms, ContainerState};
@@ -57,6 +62,31 @@ fn fail(cid: &str, msg: &str) {
 /// Starts the monitor daemon (double fork, own session, stdio on
 /// /dev/null); returns its pid once it has attached to `pid`.
 pub fn spawn(id: &str, pid: Pid) -> Result<i32> {
+    let id = id.to_string();
+    daemon(|| seize(pid), move |()| run(&id, pid))
+}
+
+/// The unix socket a notify-engine container's monitor receives its
+/// filter's listener on (crun's `linux.seccomp.listenerPath`).
+pub fn notify_socket(id: &str) -> PathBuf {
+    ContainerState::dir_of(id).join("notify.sock")
+}
+
+/// Starts the monitor of a notify-engine container before crun creates
+/// it: returns its pid once it listens on [`notify_socket`].
+pub fn spawn_notify(id: &str) -> Result<i32> {
+    let path = notify_socket(id);
+    let _ = std::fs::remove_file(&path);
+    let id = id.to_string();
+    daemon(
+        move || UnixListener::bind(&path).with_context(|| format!("cannot listen on {} for the seccomp listener", path.display())),
+        move |listener| run_notify(&id, listener),
+    )
+}
+
+/// Double fork: `prepare` runs in the daemon, which reports its pid (or
+/// `prepare`'s error) to the caller, then runs `body`.
+fn daemon<T>(prepare: impl FnOnce() -> Result<T>, body: impl FnOnce(T)) -> Result<i32> {
     let (mut r, mut w) = pipe_cloexec().context("cannot create a pipe")?;
     // SAFETY: speaker-runtime is single-threaded here; the child only
     // forks again and runs the monitor, which needs no lock held by
@@ -74,11 +104,11 @@ pub fn spawn(id: &str, pid: Pid) -> Result<i32> {
                             let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
                         }
                     }
-                    match seize(pid) {
-                        Ok(()) => {
+                    match prepare() {
+                        Ok(t) => {
                             let _ = write!(w, "S{}", std::process::id());
                             drop(w);
-                            run(id, pid);
+                            body(t);
                             std::process::exit(0);
                         }
                         Err(e) => {
@@ -108,6 +138,90 @@ pub fn spawn(id: &str, pid: Pid) -> Result<i32> {
             bail!("the monitor died before attaching to the container")
         }
     }
+}
+
+/// The notify engine's monitor: receives the listener of the container's
+/// filter from crun (and one per process `exec` starts later), supervises
+/// each in a thread, and then does what the kmod monitor does (readiness →
+/// running) until the container exits.
+fn run_notify(cid: &str, listener: UnixListener) {
+    let policy = match load_policy(cid) {
+        Ok(p) => std::sync::Arc::new(p),
+        Err(e) => return fail(cid, &format!("{e:#}")),
+    };
+    {
+        let cid = cid.to_string();
+        std::thread::spawn(move || {
+            let mut first = true;
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                match receive_listener(&conn) {
+                    Ok(fd) => {
+                        if first {
+                            first = false;
+                            if let Err(e) = mark_registered(&cid) {
+                                log(&cid, &format!("warning: {e:#}"));
+                            }
+                        } else {
+                            log(&cid, "supervising the filter of a process exec'ed into the container");
+                        }
+                        let (cid, policy) = (cid.clone(), policy.clone());
+                        std::thread::spawn(move || {
+                            let e = supervise(&cid, fd, &policy, |_, d| {
+                                if let Some(d) = d {
+                                    log(&cid, &format!("denial: {}", d.summary()));
+                                }
+                            });
+                            log(&cid, &format!("warning: {e}"));
+                        });
+                    }
+                    Err(e) => log(&cid, &format!("warning: {e:#}")),
+                }
+            }
+        });
+    }
+    // The container's pid and the first listener (crun sends it during
+    // `create`, which then records the pid).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let pid = loop {
+        if !ContainerState::dir_of(cid).is_dir() {
+            return;
+        }
+        if let Ok(st) = ContainerState::load(cid) {
+            if st.pid > 0 && st.runtime.as_ref().is_some_and(|r| r.registered) {
+                break Pid::from_raw(st.pid);
+            }
+        }
+        if Instant::now() > deadline {
+            return fail(cid, "crun did not hand over the seccomp listener within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if let Err(e) = watch(cid, pid) {
+        fail(cid, &format!("{e:#}"));
+    }
+    while pid_alive(pid.as_raw()) && ContainerState::dir_of(cid).is_dir() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Receives one listener fd from crun's connection (see
+/// `notify::listener::receive_fd`).
+fn receive_listener(conn: &UnixStream) -> Result<OwnedFd> {
+    receive_fd(conn).context("cannot receive the seccomp listener from crun")
+}
+
+/// Records that the monitor holds the container's listener (`start`
+/// waits for it).
+fn mark_registered(cid: &str) -> Result<()> {
+    let _lock = ContainerState::lock(cid)?;
+    let mut st = ContainerState::load(cid)?;
+    if let Some(rt) = st.runtime.as_mut() {
+        rt.registered = true;
+    }
+    st.save()?;
+    st.log("holding the seccomp listener of the container's filter (notify engine, boot phase)");
+    Ok(())
 }
 
 /// Step 1 (in the monitor process): attach.  Step 2 and 3 follow in [`run`].

@@ -27,6 +27,10 @@
 //! * `speaker-probe fdswitch CID FD` (one shot): the same through a
 //!   `/dev/speaker` descriptor handed in as FD.
 //!
+//! * `race statfs N` (process 0, main thread only): N statfs calls while
+//!   another thread flips the path between `/` and `/nonexistent`; the
+//!   result is `ok=A enoent=B eperm=C other=D`.
+//!
 //! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
 //! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0.
 //! `--storm`: extra threads hammer cheap syscalls and fork short-lived
@@ -223,6 +227,10 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
                         write_file(&res, &result_text(stack_filter(name, errno)));
                     }
                     (Some("selfswitch"), Some(cid)) if main => write_file(&res, &self_switch(cid)),
+                    (Some("race"), Some("statfs")) if main => {
+                        let n = words.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
+                        write_file(&res, &race_statfs(n));
+                    }
                     (Some("exit"), _) => std::process::exit(0),
                     _ => {}
                 }
@@ -230,6 +238,44 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// `race statfs N`: N statfs(2) calls on a path that another thread flips
+/// between `/` (exists) and `/nonexistent` all the while (the memory a
+/// supervisor would read if it looked at arguments); the result counts
+/// `ok=A enoent=B eperm=C other=D`.
+fn race_statfs(n: u32) -> String {
+    use std::sync::atomic::AtomicU8;
+    use std::sync::Arc;
+    // Atomics: the two threads share the bytes (AtomicU8 is a u8 in memory).
+    let path: Arc<Vec<AtomicU8>> = Arc::new(b"/nonexistent\0".iter().map(|b| AtomicU8::new(*b)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (path, stop) = (path.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                path[1].store(0, Ordering::Relaxed);
+                path[1].store(b'n', Ordering::Relaxed);
+            }
+        })
+    };
+    let (mut ok, mut enoent, mut eperm, mut other) = (0, 0, 0, 0);
+    let mut out = [0u8; 256];
+    for _ in 0..n {
+        // SAFETY: `path` is a NUL-terminated byte string that lives for the
+        // call (its bytes change, its terminator does not); `out` is large
+        // enough for struct statfs.
+        let r = unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr() as *const libc::c_char, out.as_mut_ptr()) };
+        match (r, std::io::Error::last_os_error().raw_os_error()) {
+            (0, _) => ok += 1,
+            (_, Some(libc::ENOENT)) => enoent += 1,
+            (_, Some(libc::EPERM)) => eperm += 1,
+            _ => other += 1,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = flipper.join();
+    format!("ok={ok} enoent={enoent} eperm={eperm} other={other}")
 }
 
 fn storm_loop() {

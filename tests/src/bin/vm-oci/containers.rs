@@ -19,6 +19,11 @@ pub fn service_var(name: &str) -> String {
     o.stdout
 }
 
+/// The engine the scenarios ask for (`$VM_OCI_ENGINE`), if any.
+pub fn engine() -> Option<String> {
+    std::env::var("VM_OCI_ENGINE").ok().filter(|e| !e.is_empty())
+}
+
 pub fn rt(args: &[&str]) -> Out {
     run("speaker-runtime", args)
 }
@@ -40,6 +45,14 @@ pub fn bundle(name: &str, extra: &[&str], cmd: &[&str]) -> Result<PathBuf, Strin
     }
     let mut args = vec![dir.to_str().unwrap(), "--hostname", name];
     args.extend_from_slice(extra);
+    // The engine under test ($VM_OCI_ENGINE: kmod or notify; default: the
+    // runtime's auto) for every speaker bundle.
+    let engine = engine().map(|e| format!("io.speaker.engine={e}"));
+    if let Some(a) = &engine {
+        if extra.contains(&"--profile") && !extra.iter().any(|x| x.starts_with("io.speaker.engine=")) {
+            args.extend_from_slice(&["--annotation", a]);
+        }
+    }
     args.push("--");
     args.extend_from_slice(cmd);
     let o = run("oci-bundle", &args);

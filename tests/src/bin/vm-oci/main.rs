@@ -32,6 +32,7 @@ mod denials;
 mod exec;
 mod fail_closed;
 mod heldout;
+mod notify;
 mod probe;
 mod reload;
 mod services;
@@ -75,6 +76,11 @@ fn main() {
         ("exec_during_boot_is_tightened_by_the_switch", exec::exec_during_boot_is_tightened_by_the_switch),
         ("exec_process_cannot_switch_its_container", exec::exec_process_cannot_switch_its_container),
         ("status_counts_exec_processes", exec::status_counts_exec_processes),
+        ("notify_engine_survives_a_supervisor_kill", notify::notify_engine_survives_a_supervisor_kill),
+        ("notify_engine_ignores_arguments", notify::notify_engine_ignores_arguments),
+        ("auto_engine_picks_notify_without_module", notify::auto_engine_picks_notify_without_module),
+        ("auto_engine_picks_kmod_when_loaded", notify::auto_engine_picks_kmod_when_loaded),
+        ("one_profile_same_denials_under_both_engines", notify::one_profile_same_denials_under_both_engines),
     ];
     run_scenarios(scenarios)
 }

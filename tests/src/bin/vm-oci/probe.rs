@@ -29,12 +29,14 @@ pub fn probe_profile() -> Result<PathBuf, String> {
              echo '2 fork getppid' > {0}/cmd; while [ ! -e {0}/res/2.forked ]; do sleep 0.1; done",
             dir.display()
         );
+        // Filter mode needs speaker.ko; without it (Debian 12's kernel), ptrace.
+        let mode = if Path::new("/dev/speaker").exists() { "filter" } else { "ptrace" };
         let o = run(
             "speaker-ctl",
             &[
                 "trace",
                 "--mode",
-                "filter",
+                mode,
                 "--name",
                 "probe",
                 "--ready",

@@ -43,10 +43,12 @@ pub fn reload_profile() -> Result<PathBuf, String> {
              while [ ! -e {0}/res/1.p0t0 ]; do sleep 0.1; done",
             dir.display()
         );
+        // Filter mode needs speaker.ko; without it (Debian 12's kernel), ptrace.
+        let mode = if std::path::Path::new("/dev/speaker").exists() { "filter" } else { "ptrace" };
         let args = [
             "trace",
             "--mode",
-            "filter",
+            mode,
             "--name",
             "nginx",
             // Boot ends once nginx has both workers and answers (on a loaded
