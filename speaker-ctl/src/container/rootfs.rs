@@ -71,10 +71,15 @@ pub fn make_read_only(volumes: &[Volume]) -> Result<(), (&'static str, Errno)> {
 
 /// After `/proc` is mounted: `/proc/sys` and `/proc/sysrq-trigger`
 /// read-only (root could otherwise change the host's kernel settings).
+/// A kernel without one of them (no `CONFIG_MAGIC_SYSRQ`) has nothing to
+/// protect there.
 pub fn protect_proc() -> Result<(), (&'static str, Errno)> {
     for p in ["/proc/sys", "/proc/sysrq-trigger"] {
-        mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| ("cannot bind /proc/sys or /proc/sysrq-trigger", e))?;
+        match mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+            Ok(()) => {}
+            Err(Errno::ENOENT) => continue,
+            Err(e) => return Err(("cannot bind /proc/sys or /proc/sysrq-trigger", e)),
+        }
         mount_attr::set(Path::new(p), mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV, 0, true)
             .map_err(|e| ("cannot make /proc/sys or /proc/sysrq-trigger read-only", e))?;
     }
