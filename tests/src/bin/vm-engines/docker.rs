@@ -41,19 +41,23 @@ pub fn docker_run_args<'a>(name: &'a str, annotation: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// Without speaker.ko, `docker run --runtime speaker` fails with speaker's
-/// message and the container never runs (unconfined or otherwise).
+/// Without speaker.ko, a container that asks for the kmod engine
+/// (`io.speaker.engine=kmod`; `auto` would take the notify engine) fails
+/// with speaker's message and never runs (unconfined or otherwise).
 pub fn missing_module_fails_the_container() -> Outcome {
     setup()?;
     ok("rmmod speaker", &run("rmmod", &["speaker"]))?;
     let annotation = format!("io.speaker.profile={PROFILE}");
-    let o = run("docker", &docker_run_args("nomod", &annotation));
+    let mut args = docker_run_args("nomod", &annotation);
+    let at = args.iter().position(|a| *a == "--annotation").unwrap_or(0);
+    args.splice(at..at, ["--annotation", "io.speaker.engine=kmod"]);
+    let o = run("docker", &args);
     let back = run("insmod", &["/opt/speaker/speaker.ko"]);
     let _ = run("docker", &["rm", "-f", "nomod"]);
     ok("insmod speaker.ko again", &back)?;
     ensure!(o.code != 0, "docker run without speaker.ko succeeded: {}", o.stdout);
     ensure!(
-        o.stderr.contains("speaker-runtime needs speaker.ko"),
+        o.stderr.contains("needs speaker.ko"),
         "docker run's error does not say speaker.ko is missing: {}",
         o.stderr.trim()
     );
