@@ -33,7 +33,7 @@ pub const ANNOTATION_ALLOW: &str = "io.speaker.allow";
 pub const ANNOTATION_DENY: &str = "io.speaker.deny";
 /// Every annotation of speaker's (`io.speaker.profile.NAME` aside).
 pub const KNOWN_ANNOTATIONS: &[&str] =
-    &[ANNOTATION_PROFILE, ANNOTATION_READY, ANNOTATION_MODE, ANNOTATION_COMPILE, ANNOTATION_ALLOW, ANNOTATION_DENY];
+    &[ANNOTATION_PROFILE, ANNOTATION_READY, ANNOTATION_MODE, ANNOTATION_COMPILE, ANNOTATION_ALLOW, ANNOTATION_DENY, ANNOTATION_ENGINE];
 
 /// Whether `key` is one of speaker's annotations (`io.speaker.profile.NAME`
 /// with a non-empty NAME included).
