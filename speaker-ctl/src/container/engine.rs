@@ -37,7 +37,7 @@ impl Engine {
     }
 }
 
-/// The notify engine's limits (also in speaker-ctl/NOTIFY-NOTES.md).
+/// The notify engine's limits (also in docs/src/notify.md and the README).
 pub const NOTIFY_LIMITS: [&str; 3] = [
     "shutdown cannot deny what running allows (the filter is fixed at start; only speaker.ko can tighten it)",
     "the supervisor (the container's monitor) must live: if it dies, every syscall the running phase does not allow fails with ENOSYS (fail-closed)",

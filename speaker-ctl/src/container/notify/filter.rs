@@ -12,7 +12,7 @@
 //! with container, phase and pid, exactly, instead of through the kernel
 //! log (whose pid must be matched to a container afterwards).  The price is
 //! a round trip for a denied syscall instead of the kernel's errno, paid
-//! only by syscalls the profile forbids (measured in NOTIFY-NOTES.md).
+//! only by syscalls the profile forbids (not measured yet: docs/src/notify.md).
 //! Without `SECCOMP_FILTER_FLAG_LOG`: a notified syscall is not a denial,
 //! and the supervisor records the real ones.
 use super::listener::kernel_has_wait_killable;
