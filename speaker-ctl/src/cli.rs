@@ -157,7 +157,7 @@ pub enum Command {
         "0 the signal was delivered (and a reload was ready in time); 1 it could not be, or the reload was not ready within --timeout (the container stays in its reload phase); 2 a command-line usage error."
     ))]
     Signal(SignalArgs),
-    /// Show the containers speaker.ko knows: phase, tasks, allowed syscalls, last switch.
+    /// Show speaker's containers (speaker.ko's and the notify engine's): phase, engine, tasks, allowed syscalls, last switch.
     #[command(after_help = help_tail!("  speaker-ctl status\n  speaker-ctl status web --json"))]
     Status(StatusArgs),
     /// List the syscalls containers' filters did not allow (or, in complain mode, logged), per container and phase, from the kernel's audit records (type=1326).

@@ -79,6 +79,7 @@ pod annotations passed by containerd's `pod_annotations = [\"io.speaker.*\"]`):
   io.speaker.mode=MODE          enforce (default) or complain (denials allowed and logged)
   io.speaker.compile=MODE       strict or balanced (default: the profile's `compile`, else balanced)
   io.speaker.allow=A,B          syscalls every phase allows; io.speaker.deny=A,B: syscalls none allows
+  io.speaker.engine=ENGINE      auto (default), kmod (speaker.ko) or notify (seccomp user notification)
   Any other io.speaker.* annotation is refused (a typo must not run the container without speaker).
 
 Environment:
@@ -100,7 +101,8 @@ Examples:
   speaker-runtime delete web
 
 Exit status: crun's for what crun does; 1 when speaker refuses or fails (the reason on stderr and in --log).
-Needs speaker.ko for annotated containers (`speaker-ctl version` says whether it is loaded).
+Engines: io.speaker.engine=auto (default: speaker.ko when /dev/speaker works, else the notify engine,
+seccomp user notification on any kernel >= 5.10), kmod, or notify; `speaker-ctl status` shows which.
 
 --- crun ---
 ";

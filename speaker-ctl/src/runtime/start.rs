@@ -32,7 +32,7 @@ pub fn start(inv: &Invocation, id: &str) -> Result<i32> {
             bail!("container '{id}': its speaker monitor is gone before registering it; see {}", log.display());
         }
         if Instant::now() > deadline {
-            bail!("container '{id}' was not registered with speaker.ko within 30 s of start; see {}", log.display());
+            bail!("container '{id}' was not registered (speaker.ko) or supervised (notify) within 30 s of start; see {}", log.display());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
