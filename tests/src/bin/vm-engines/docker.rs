@@ -56,11 +56,7 @@ pub fn missing_module_fails_the_container() -> Outcome {
     let _ = run("docker", &["rm", "-f", "nomod"]);
     ok("insmod speaker.ko again", &back)?;
     ensure!(o.code != 0, "docker run without speaker.ko succeeded: {}", o.stdout);
-    ensure!(
-        o.stderr.contains("needs speaker.ko"),
-        "docker run's error does not say speaker.ko is missing: {}",
-        o.stderr.trim()
-    );
+    ensure!(o.stderr.contains("needs speaker.ko"), "docker run's error does not say speaker.ko is missing: {}", o.stderr.trim());
     ensure!(run("ss", &["-Hltn", &format!("sport = :{PORT}")]).stdout.trim().is_empty(), "something listens on {PORT}");
     Ok(())
 }
