@@ -22,6 +22,11 @@ use crate::probe::{probe_cmd, probe_cmd_nowait, probe_dir, wait_probe_ready};
 /// The command of the reload containers: a probe (to make syscalls inside
 /// the container's filter on request) beside nginx, which becomes the
 /// container's first process.
+/// What nginx writes under `speaker-ctl run` (its logs, temporary files and
+/// pid file): the rest of the host is read-only inside, but the probe's
+/// directory, given beside.
+const NGINX_VOLUMES: [&str; 3] = ["/var/log/nginx", "/var/lib/nginx", "/run"];
+
 pub fn reload_cmd(dir: &Path) -> String {
     format!("speaker-probe serve {} & exec nginx", dir.display())
 }
@@ -266,13 +271,10 @@ pub fn ctl_run_nginx_reload_keeps_serving() -> Outcome {
     let id = "nginxr2";
     let dir = probe_dir(id)?;
     let cmd = reload_cmd(&dir);
-    // nginx writes its logs, its temporary files and its pid file; the
-    // probe its answers: the rest of the host is read-only inside.
     let d = dir.display().to_string();
-    let vols = ["/var/log/nginx", "/var/lib/nginx", "/run", d.as_str()].map(|v| ["--volume", v]).concat();
     let mut args = vec!["run", "-d", "--name", id, "--profile", profile.to_str().unwrap()];
-    args.extend(vols);
-    args.extend(["--", "sh", "-c", &cmd]);
+    args.extend(NGINX_VOLUMES.iter().flat_map(|v| ["--volume", v]));
+    args.extend(["--volume", d.as_str(), "--", "sh", "-c", &cmd]);
     let o = run("speaker-ctl", &args);
     ensure!(o.code == 0, "speaker-ctl run: {}{}", o.stdout, o.stderr);
     wait_probe_ready(&dir, id)?;
@@ -328,7 +330,11 @@ pub fn foreground_runs_send_reload_signals_through_the_reload_phase() -> Outcome
         let cmd = reload_cmd(&dir);
         let out = format!("/srv/{id}.out");
         let mut child = if tool == "speaker-ctl" {
-            let child = rt_to_file_cmd(tool, &["run", "--name", id, "--profile", p, "--", "sh", "-c", &cmd], &out)?;
+            let d = dir.display().to_string();
+            let mut args = vec!["run", "--name", id, "--profile", p];
+            args.extend(NGINX_VOLUMES.iter().flat_map(|v| ["--volume", v]));
+            args.extend(["--volume", d.as_str(), "--", "sh", "-c", &cmd]);
+            let child = rt_to_file_cmd(tool, &args, &out)?;
             wait_probe_ready(&dir, id)?;
             wait_nginx(state_pid(id))?;
             // speaker-ctl run leaves the switch to the operator.
