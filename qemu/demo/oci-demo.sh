@@ -52,28 +52,38 @@ check_workload() {
 # print them).
 perm_errors() { grep -iE "operation not permitted|permission denied|\((1|13): " "$1" 2>/dev/null || true; }
 
+# fatal_lines SVC: lines of SVC's log that say it crashed or failed
+# (services.sh <svc>_fatal).
+fatal_lines() { local fv=${1}_fatal lv=${1}_log; grep -E "${!fv}" "${!lv}" 2>/dev/null || true; }
+# denial_count CONTAINER: the denials speaker-ctl reports for it.
+denial_count() { speaker-ctl denials "$1" 2>/dev/null | tail -n +2 | grep -c . || true; }
+
 # held_out SVC MODE CONTAINER: runs SVC's held-out workloads (never traced)
-# against CONTAINER, compiled in MODE; a workload passes if it exits 0 and
-# the service still runs in its running phase.  Appends
+# against CONTAINER, compiled in MODE.  A workload passes if it exits 0,
+# the service still runs in its running phase, and it caused no denial and
+# no fatal line in the service's log (whatever the client saw).  Appends
 # "SVC MODE PASSED TOTAL FAILED-NAMES" to $out/heldout.txt.
 held_out() {
-  local svc=$1 mode=$2 ct=$3 pass=0 total=0 failed= hv=${1}_heldout
+  local svc=$1 mode=$2 ct=$3 pass=0 total=0 failed= hv=${1}_heldout d0 f0 why
   for w in ${!hv}; do
     local wv=${svc}_heldout_$w
     total=$((total + 1))
-    if sh -c "${!wv}" > "$out/$svc-heldout-$mode-$w.log" 2>&1 && [ "$(phase_of "$ct")" = running ]; then
+    d0=$(denial_count "$ct") f0=$(fatal_lines "$svc" | grep -c . || true)
+    why=
+    sh -c "${!wv}" > "$out/$svc-heldout-$mode-$w.log" 2>&1 || why="exit $?: $(tail -c 200 "$out/$svc-heldout-$mode-$w.log" | tr '\n' ' ')"
+    [ "$(phase_of "$ct")" = running ] || why="${why:+$why; }the service is gone"
+    sleep 1 # (the kernel's audit records of the workload's denials)
+    [ "$(denial_count "$ct")" = "$d0" ] || why="${why:+$why; }$(( $(denial_count "$ct") - d0 )) denials"
+    [ "$(fatal_lines "$svc" | grep -c . || true)" = "$f0" ] || why="${why:+$why; }fatal lines in its log"
+    if [ -z "$why" ]; then
       pass=$((pass + 1)); echo "$svc ($mode): held-out '$w': ok"
     else
-      failed="$failed${failed:+,}$w"; echo "$svc ($mode): held-out '$w': FAILED ($(tail -c 200 "$out/$svc-heldout-$mode-$w.log" | tr '\n' ' '))"
+      failed="$failed${failed:+,}$w"; echo "$svc ($mode): held-out '$w': FAILED ($why)"
       [ "$(phase_of "$ct")" = running ] || break
     fi
   done
   echo "$svc $mode $pass $total ${failed:--}" >> "$out/heldout.txt"
 }
-
-# fatal_lines SVC: lines of SVC's log that say it crashed or failed
-# (services.sh <svc>_fatal).
-fatal_lines() { local fv=${1}_fatal lv=${1}_log; grep -E "${!fv}" "${!lv}" 2>/dev/null || true; }
 
 for svc in $services; do
   cmd_var=${svc}_cmd ready_var=${svc}_ready work_var=${svc}_workload works_var=${svc}_workloads sig_var=${svc}_reload_signal log_var=${svc}_log
@@ -155,7 +165,7 @@ for svc in $services; do
 
   step "$svc: held-out workloads (never traced), balanced (the default compile mode)"
   held_out "$svc" balanced "$svc-demo"
-  read -r _ _ hp ht hf < <(tail -n 1 "$out/heldout.txt")
+  read -r _ _ hp ht hf <<<"$(tail -n 1 "$out/heldout.txt")"
   [ "$hp" = "$ht" ] || fail "$svc: held-out workloads failed under balanced: $hf"
   n=$(speaker-ctl denials "$svc-demo" | tail -n +2 | grep -c . || true)
   [ "$n" = 0 ] || { speaker-ctl denials "$svc-demo"; fail "$svc: $n denials under balanced"; }
@@ -220,12 +230,12 @@ done
   echo "| service | held-out workloads | passed, balanced (default) | passed, strict | failed under strict |"
   echo "|---|---:|---:|---:|---|"
   for svc in $services; do
-    read -r _ _ bp bt _ < <(grep "^$svc balanced " "$out/heldout.txt")
-    read -r _ _ sp st sf < <(grep "^$svc strict " "$out/heldout.txt")
+    read -r _ _ bp bt _ <<<"$(grep "^$svc balanced " "$out/heldout.txt")"
+    read -r _ _ sp st sf <<<"$(grep "^$svc strict " "$out/heldout.txt")"
     echo "| $svc | $bt | $bp/$bt | $sp/$st | ${sf//,/, } |"
   done
   echo
-  echo "Held-out workloads: services.sh's <svc>_heldout, never traced; run after the automatic switch, in enforce mode. A failure under strict that stopped the service ends its run (the rest are not attempted)."
+  echo "Held-out workloads: services.sh's <svc>_heldout, never traced; run after the automatic switch, in enforce mode. A workload fails if it fails, stops the service, or causes a denial or a fatal line in the service's log (services.sh <svc>_fatal), whatever the client saw; a failure that stopped the service ends its run (the rest are not attempted)."
 } > "$out/heldout.md"
 emit heldout.md "$out/heldout.md"
 
