@@ -218,8 +218,15 @@ for svc in $services; do
   speaker-runtime run -d --bundle "$bundle" "$svc-strict" > "$out/$svc-strict-container.log" 2>&1 < /dev/null \
     || { cat "$out/$svc-strict-container.log"; fail "$svc: speaker-runtime run (strict)"; }
   for _ in $(seq 600); do [ "$(phase_of "$svc-strict")" = running ] && break; sleep 0.1; done
-  [ "$(phase_of "$svc-strict")" = running ] || { cat "/run/speaker/$svc-strict/monitor.log"; fail "$svc: no automatic switch (strict)"; }
-  held_out "$svc" strict "$svc-strict"
+  if [ "$(phase_of "$svc-strict")" = running ]; then
+    held_out "$svc" strict "$svc-strict"
+  else
+    # A strict boot phase may lack what this boot needed (a trace shows
+    # what one boot did): reported as such.
+    hv=${svc}_heldout
+    echo "$svc (strict): did not reach its running phase; monitor log:"; tail -n 5 "/run/speaker/$svc-strict/monitor.log"
+    echo "$svc strict 0 $(wc -w <<<"${!hv}") (no-running-phase)" >> "$out/heldout.txt"
+  fi
   echo "$svc (strict): $(speaker-ctl denials "$svc-strict" | tail -n +2 | grep -c . || true) denials; fatal lines in its log: $(fatal_lines "$svc" | grep -c . || true)"
   speaker-runtime kill "$svc-strict" KILL 2>/dev/null || true
   for _ in $(seq 100); do speaker-runtime state "$svc-strict" 2>/dev/null | grep -q '"stopped"' && break; sleep 0.1; done
