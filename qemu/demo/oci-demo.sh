@@ -64,10 +64,10 @@ denial_count() { speaker-ctl denials "$1" 2>/dev/null | tail -n +2 | grep -c . |
 # no fatal line in the service's log (whatever the client saw).  Appends
 # "SVC MODE PASSED TOTAL FAILED-NAMES" to $out/heldout.txt.
 held_out() {
-  local svc=$1 mode=$2 ct=$3 pass=0 total=0 failed= hv=${1}_heldout d0 f0 why
+  local svc=$1 mode=$2 ct=$3 pass=0 total failed= hv=${1}_heldout d0 f0 why
+  total=$(wc -w <<<"${!hv}")
   for w in ${!hv}; do
     local wv=${svc}_heldout_$w
-    total=$((total + 1))
     d0=$(denial_count "$ct") f0=$(fatal_lines "$svc" | grep -c . || true)
     why=
     sh -c "${!wv}" > "$out/$svc-heldout-$mode-$w.log" 2>&1 || why="exit $?: $(tail -c 200 "$out/$svc-heldout-$mode-$w.log" | tr '\n' ' ')"
