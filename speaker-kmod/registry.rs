@@ -176,10 +176,17 @@ impl Registry {
         self.containers.iter().any(|c| c.filter.as_ptr() == f) || self.retired.iter().any(|r| r.filter.as_ptr() == f)
     }
 
-    /// `EPERM` if the calling task runs under a filter this module manages.
+    /// `EPERM` if the calling task runs under a filter this module manages,
+    /// or outside the initial PID namespace (in a container, even one
+    /// whose filter is not registered yet: a process exec'd into a
+    /// container runs before speaker-runtime can add its filter).
     fn check_caller(&self) -> Result {
         // SAFETY: `current` is always a valid task for the running thread.
         let cur = unsafe { bindings::get_current() };
+        // SAFETY: `current` is alive; `init_pid_ns` is a static.
+        if unsafe { bindings::task_active_pid_ns(cur) != addr_of_mut!(bindings::init_pid_ns) } {
+            return Err(EPERM);
+        }
         let mut confined = false;
         let look = |top: *mut SeccompFilter, _, _| {
             let mut f = top;

@@ -72,7 +72,9 @@ pub fn exec(inv: &Invocation, a: &ExecArgs) -> Result<i32> {
         let _ = std::fs::remove_file(&pid_file);
     }
     if let Err(e) = add(&state, pid, below) {
-        if procfs::pid_alive(pid) {
+        // A process that has already exited (a zombie's filter is gone:
+        // speaker.ko answers EINVAL or ESRCH) needs no adding.
+        if procfs::pid_alive(pid) && !exited(pid) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = child.wait();
             return Err(e.context(format!("exec into container '{}': the new process (pid {pid}) was killed", a.id)));
@@ -81,6 +83,11 @@ pub fn exec(inv: &Invocation, a: &ExecArgs) -> Result<i32> {
     drop(lock);
     let status = child.wait().context("cannot wait for crun exec")?;
     Ok(status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)))
+}
+
+/// Whether `pid` has exited (a zombie, or gone).
+fn exited(pid: i32) -> bool {
+    procfs::status_field(pid, "State").ok().flatten().is_none_or(|s| s.starts_with('Z') || s.starts_with('X'))
 }
 
 fn read_pid(path: &Path) -> Option<i32> {

@@ -15,6 +15,13 @@ pub const COMPLAIN: [&str; 2] = ["--annotation", "io.speaker.mode=complain"];
 
 /// Waits until `speaker-ctl denials ID --json` lists `syscall` with
 /// `action`; returns that entry.
+/// The switches container `id`'s state records (for a failure's message).
+pub fn switches_of(id: &str) -> String {
+    let st = std::fs::read_to_string(format!("/run/speaker/{id}/state.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&st).unwrap_or_default();
+    format!("started_unix_ms {} switches {}", v["started_unix_ms"], v["switches"])
+}
+
 pub fn wait_denial(id: &str, syscall: &str, action: &str) -> Result<serde_json::Value, String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -40,7 +47,7 @@ pub fn denial_is_reported_with_container_and_phase() -> Outcome {
     let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
     ensure!(r == "errno 1", "getpriority in the running phase: {r}");
     let d = wait_denial(id, "getpriority", "SCMP_ACT_ERRNO")?;
-    ensure!(d["cid"] == id && d["phase"] == "running", "denial attributed to {} / {}: {d}", d["cid"], d["phase"]);
+    ensure!(d["cid"] == id && d["phase"] == "running", "denial attributed to {} / {}: {d}; {}", d["cid"], d["phase"], switches_of(id));
     ensure!(d["pid"].as_i64() == Some(state_pid(id)), "denial pid {} is not the probe's {}", d["pid"], state_pid(id));
     ensure!(d["comm"] == "speaker-probe", "denial comm: {d}");
     let st = run("speaker-ctl", &["status", id, "--json"]);
@@ -69,7 +76,7 @@ pub fn complain_mode_logs_and_allows_then_enforce_denies() -> Outcome {
     let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
     ensure!(r == "0", "getpriority in the running phase in complain mode: {r}, expected it allowed");
     let d = wait_denial(id, "getpriority", "SCMP_ACT_LOG")?;
-    ensure!(d["phase"] == "running", "logged in phase {}", d["phase"]);
+    ensure!(d["phase"] == "running", "logged in phase {}: {d}; {}", d["phase"], switches_of(id));
     let sw = run("speaker-ctl", &["switch", id, "--enforce"]);
     ensure!(sw.code == 0 && sw.stdout.contains("running (complain) -> running (enforce)"), "switch --enforce: {}{}", sw.stdout, sw.stderr);
     let r = probe_cmd(&dir, 2, "sys getpriority", "p0t0")?;
@@ -109,7 +116,12 @@ pub fn learn_adds_logged_syscall_to_the_right_phase() -> Outcome {
     let out = "/srv/learned.json";
     let o = run("speaker-ctl", &["profile", "learn", id, "-o", out]);
     ensure!(o.code == 0 && o.stdout.contains("+sysinfo"), "profile learn: {}{}", o.stdout, o.stderr);
-    ensure!(phase_names(out, "running").contains(&"sysinfo".to_string()), "sysinfo not learned into running: {}", o.stdout);
+    ensure!(
+        phase_names(out, "running").contains(&"sysinfo".to_string()),
+        "sysinfo not learned into running: {}; {}",
+        o.stdout,
+        switches_of(id)
+    );
     for phase in ["boot", "shutdown"] {
         ensure!(!phase_names(out, phase).contains(&"sysinfo".to_string()), "sysinfo learned into {phase} too");
     }
