@@ -516,7 +516,12 @@ pub struct BenchArgs {
     #[arg(long, default_value = "wall", value_parser = ["wall", "icount"])]
     pub clock: String,
     /// Suites to run: filter, switch, service, throughput, tracing, memory.
-    #[arg(long, value_delimiter = ',', default_value = "filter,switch,service,throughput,tracing,memory")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "filter,switch,service,throughput,tracing,memory",
+        value_parser = ["filter", "switch", "service", "throughput", "tracing", "memory"]
+    )]
     pub suites: Vec<String>,
     /// Thread counts of the switch-latency benchmark.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100,1000")]
