@@ -80,25 +80,39 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     let Some(rec) = state.record(to).cloned() else {
         bail!("container '{cid}' has no {to} phase in its profile");
     };
-    let record = SwitchRecord::now(to, to_mode);
-    let report = match &dev {
-        Some(dev) => {
-            let prog = state.program(to, to_mode)?;
-            dev.switch(state.kernel_id(), &prog, to.index(), rec.allowed)
-                .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?
-        }
-        None => {
+    let prog = match &dev {
+        Some(_) => Some(state.program(to, to_mode)?),
+        None => None,
+    };
+    // Recorded before the swap: the kernel log's records of the new phase
+    // can be attributed (by the monitor's follower, as they arrive) while
+    // the switch still waits for its grace period.  Taken back if the
+    // switch fails.
+    state.switches.push(SwitchRecord::now(to, to_mode));
+    state.save()?;
+    let switched = match (&dev, &prog) {
+        (Some(dev), Some(prog)) => dev
+            .switch(state.kernel_id(), prog, to.index(), rec.allowed)
+            .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})")),
+        _ => {
             // The filter stays; the supervisor answers in the new phase
             // from the next notification on.
             let started = std::time::Instant::now();
             notify::phase::set(cid, to, to_mode)
-                .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))?;
-            SwitchReport { tasks: 0, filters_above: 0, cached_allow: 0, elapsed_ns: started.elapsed().as_nanos() as u64 }
+                .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})"))
+                .map(|()| SwitchReport { tasks: 0, filters_above: 0, cached_allow: 0, elapsed_ns: started.elapsed().as_nanos() as u64 })
+        }
+    };
+    let report = match switched {
+        Ok(r) => r,
+        Err(e) => {
+            state.switches.pop();
+            let _ = state.save();
+            return Err(e);
         }
     };
     state.current = to;
     state.mode = to_mode;
-    state.switches.push(record);
     state.last_switch_unix_ms = Some(now_unix_ms());
     state.save()?;
     // Every switch, whoever made it (monitor, reload, kill, stop, an
