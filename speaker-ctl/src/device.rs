@@ -157,26 +157,34 @@ impl Device {
 
     /// Registers the top filter of `pid` (which must have `filter_count` filters) as container `cid`'s.
     pub fn register(&self, cid: &str, pid: u32, filter_count: u32, phase: u32, allowed: u32) -> Result<()> {
-        let args = abi::RegisterArgs { cid: encode_cid(cid)?, pid, filter_count, phase, allowed };
-        // SAFETY: `args` is a valid RegisterArgs the kernel only reads.
-        unsafe { ioc_register(self.fd(), &args) }.map_err(|err| match err {
-            nix::Error::EPERM => DeviceError::NotPermitted { op: "register" },
-            nix::Error::EBUSY => DeviceError::SharedFilter { pid },
-            err => DeviceError::Ioctl { op: "register", err },
-        })?;
-        Ok(())
+        self.take_filter("register", ioc_register, cid, pid, filter_count, phase, allowed)
     }
 
     /// Adds the top filter of task `pid` (a process exec'd into container
     /// `cid`, with `filter_count` filters) to the container: its switches
     /// then reach that process too.
     pub fn add(&self, cid: &str, pid: u32, filter_count: u32, phase: u32, allowed: u32) -> Result<()> {
+        self.take_filter("add", ioc_add, cid, pid, filter_count, phase, allowed)
+    }
+
+    /// REGISTER and ADD: the same argument and the same errors.
+    #[allow(clippy::too_many_arguments)]
+    fn take_filter(
+        &self,
+        op: &'static str,
+        ioc: unsafe fn(i32, *const abi::RegisterArgs) -> nix::Result<i32>,
+        cid: &str,
+        pid: u32,
+        filter_count: u32,
+        phase: u32,
+        allowed: u32,
+    ) -> Result<()> {
         let args = abi::RegisterArgs { cid: encode_cid(cid)?, pid, filter_count, phase, allowed };
         // SAFETY: `args` is a valid RegisterArgs the kernel only reads.
-        unsafe { ioc_add(self.fd(), &args) }.map_err(|err| match err {
-            nix::Error::EPERM => DeviceError::NotPermitted { op: "add" },
+        unsafe { ioc(self.fd(), &args) }.map_err(|err| match err {
+            nix::Error::EPERM => DeviceError::NotPermitted { op },
             nix::Error::EBUSY => DeviceError::SharedFilter { pid },
-            err => DeviceError::Ioctl { op: "add", err },
+            err => DeviceError::Ioctl { op, err },
         })?;
         Ok(())
     }
