@@ -226,8 +226,9 @@ pub const SPEAKER_IOC_PIDS: u32 = ioc(IOC_READ | IOC_WRITE, 0x06, core::mem::siz
 /// then on the container's switches replace the program of every filter it
 /// owns, [`SPEAKER_IOC_STATUS`] and [`SPEAKER_IOC_PIDS`] count their tasks
 /// too, and their tasks are refused as callers like the container's own.
-/// `ESRCH`: no container `cid`; `ENOSPC`: it owns [`MAX_EXEC_FILTERS`]
-/// added filters already.
+/// `ESRCH`: no container `cid`, or task `pid` is gone or exiting (its
+/// filters are dropped before it shows as a zombie); `ENOSPC`: it owns
+/// [`MAX_EXEC_FILTERS`] added filters already.
 pub const SPEAKER_IOC_ADD: u32 = ioc(IOC_WRITE, 0x07, core::mem::size_of::<RegisterArgs>());
 /// Most filters [`SPEAKER_IOC_ADD`] adds to one container (live ones).
 pub const MAX_EXEC_FILTERS: usize = 64;

@@ -330,7 +330,11 @@ fn filter_of_pid(nr: u32, expected: u32) -> Result<FilterRef> {
     let in_pid_ns = unsafe { bindings::task_active_pid_ns(task) != addr_of_mut!(bindings::init_pid_ns) };
     let mut result = Err(ESRCH);
     let take = |top: *mut SeccompFilter, count: i32, mode: i32| {
-        result = if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
+        result = if mode == bindings::SECCOMP_MODE_FILTER as i32 && top.is_null() {
+            // The task is exiting: do_exit() drops its filters while the
+            // task still shows as alive (before it becomes a zombie).
+            Err(ESRCH)
+        } else if mode != bindings::SECCOMP_MODE_FILTER as i32 || top.is_null() {
             Err(EINVAL)
         } else if count != expected as i32 {
             Err(EBUSY)

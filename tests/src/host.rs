@@ -249,6 +249,7 @@ macro_rules! vm_oci_tests {
             exec_during_boot_is_tightened_by_the_switch,
             exec_process_cannot_switch_its_container,
             status_counts_exec_processes,
+            exec_of_processes_that_exit_at_once_never_fails,
             $($also,)*
         ]);
     };

@@ -113,12 +113,20 @@ fn add(state: &ContainerState, pid: i32, below: u32) -> Result<()> {
         bail!("it has {count} seccomp filters, want {want}: its own filter is stacked on the exec filter");
     }
     let rec = state.record(state.current).ok_or_else(|| anyhow!("no {} phase in the container's state", state.current))?;
-    match Device::open()?.add(state.kernel_id(), pid as u32, count, state.current.index(), rec.allowed) {
+    let dev = Device::open()?;
+    match dev.add(state.kernel_id(), pid as u32, count, state.current.index(), rec.allowed) {
         Ok(()) => {
             state.log(&format!("exec: pid {pid} added under the {} phase", state.current));
             Ok(())
         }
-        Err(DeviceError::Ioctl { err: nix::Error::ESRCH, .. }) if !procfs::pid_alive(pid) => Ok(()),
+        // ESRCH names either the container or the process: with the
+        // container still registered, the process is gone or exiting
+        // (do_exit() drops a task's filters before the task shows as a
+        // zombie) and runs no more system calls.
+        Err(DeviceError::Ioctl { err: nix::Error::ESRCH, .. }) if dev.status(Some(state.kernel_id())).is_ok_and(|v| !v.is_empty()) => {
+            state.log(&format!("exec: pid {pid} exited before it could be added"));
+            Ok(())
+        }
         Err(e) => Err(anyhow::Error::new(e).context("speaker.ko refused to add its filter to the container")),
     }
 }

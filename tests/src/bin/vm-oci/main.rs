@@ -76,6 +76,7 @@ fn main() {
         ("exec_during_boot_is_tightened_by_the_switch", exec::exec_during_boot_is_tightened_by_the_switch),
         ("exec_process_cannot_switch_its_container", exec::exec_process_cannot_switch_its_container),
         ("status_counts_exec_processes", exec::status_counts_exec_processes),
+        ("exec_of_processes_that_exit_at_once_never_fails", exec::exec_of_processes_that_exit_at_once_never_fails),
         ("notify_engine_survives_a_supervisor_kill", notify::notify_engine_survives_a_supervisor_kill),
         ("notify_engine_ignores_arguments", notify::notify_engine_ignores_arguments),
         ("auto_engine_picks_notify_without_module", notify::auto_engine_picks_notify_without_module),
