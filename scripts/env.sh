@@ -14,18 +14,52 @@ MDBOOK=$SPEAKER_CACHE/tools/mdbook-$MDBOOK_VERSION/bin/mdbook
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 export RUST_LIB_SRC=/usr/src/rustc-$RUSTC_VERSION/library
 
-# The kernel build is keyed by everything that changes its output.
+# The kernel build is keyed by everything that changes its output: the
+# kernel version, the config fragments (the arch's, see speaker_set_arch),
+# the toolchain.
 speaker_kernel_key() {
   {
     echo "$KERNEL_PKG=$KERNEL_PKG_VERSION"
-    cat "$SPEAKER_ROOT"/linux-config/*.config
+    cat "${KCONFIGS[@]}"
     rustc --version
     "$SPEAKER_CACHE/tools/bin/bindgen" --version 2>/dev/null || echo no-bindgen
     clang$LLVM_SUFFIX --version 2>/dev/null | head -n1 || echo no-clang
   } | sha256sum | cut -c1-16
 }
-KBUILD_DIR=$SPEAKER_CACHE/kernel/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
-BZIMAGE=$KBUILD_DIR/arch/x86/boot/bzImage
+
+# speaker_set_arch ARCH (x86_64 or arm64): the architecture the kernel, the
+# module and the guest's programs are built for and booted on.  Sets
+#   SPEAKER_ARCH  x86_64 | arm64
+#   KCONFIGS      the config fragments merged on top of tinyconfig: x86_64,
+#                 linux-config/*.config; arm64, linux-config/arm64/*.config
+#   KMAKE_ARCH    make's ARCH= (empty: the host's)
+#   KBUILD_DIR    the kernel's build directory in the cache
+#   BZIMAGE       the kernel image QEMU boots
+#   KO            speaker.ko for that kernel
+#   RUST_TARGET   the userspace target triple (target/<triple>/release)
+speaker_set_arch() {
+  case $1 in
+    x86_64|amd64)
+      SPEAKER_ARCH=x86_64 KMAKE_ARCH= RUST_TARGET=x86_64-unknown-linux-gnu
+      KCONFIGS=("$SPEAKER_ROOT"/linux-config/*.config)
+      KBUILD_DIR=$SPEAKER_CACHE/kernel/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
+      BZIMAGE=$KBUILD_DIR/arch/x86/boot/bzImage
+      KO=$SPEAKER_ROOT/speaker-kmod/speaker.ko ;;
+    arm64|aarch64)
+      SPEAKER_ARCH=arm64 KMAKE_ARCH=arm64 RUST_TARGET=aarch64-unknown-linux-gnu
+      KCONFIGS=("$SPEAKER_ROOT"/linux-config/arm64/*.config)
+      KBUILD_DIR=$SPEAKER_CACHE/kernel-arm64/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
+      BZIMAGE=$KBUILD_DIR/arch/arm64/boot/Image
+      KO=$SPEAKER_ROOT/target/arm64/speaker.ko ;;
+    *) echo "error: unknown architecture '$1' (x86_64 or arm64)" >&2; return 2 ;;
+  esac
+  export SPEAKER_ARCH
+}
+# make for speaker's kernel of $SPEAKER_ARCH: speaker_kmake -C "$KSRC" O=... TARGETS
+speaker_kmake() {
+  make ${KMAKE_ARCH:+ARCH=$KMAKE_ARCH} LLVM="$LLVM_SUFFIX" "$@"
+}
+speaker_set_arch "${SPEAKER_ARCH:-x86_64}"
 
 # The Debian mirror every debootstrap and apt source of speaker uses:
 # $SPEAKER_DEBIAN_MIRROR, else the host's own apt configuration (the first

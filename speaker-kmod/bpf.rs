@@ -12,6 +12,7 @@ use core::ffi::{c_int, c_uint};
 use kernel::ffi::c_ulong;
 use kernel::{bindings, prelude::*};
 
+use crate::arch::{native_uprobe_exception, AUDIT_ARCH_COMPAT, AUDIT_ARCH_NATIVE};
 use crate::mirror::{SockFprogKern, COMPAT_NR, COMPAT_WORDS, NATIVE_NR, NATIVE_WORDS};
 
 /// `bpf_aux_classic_check_t` (include/linux/filter.h).
@@ -248,7 +249,7 @@ pub(crate) fn same_insns(a: &[bindings::sock_filter], b: &[bindings::sock_filter
 /// # Safety
 ///
 /// `prog` is a valid program created with `save_orig` (every seccomp
-/// program is, on x86) that stays alive while the slice is used.
+/// program is, where the arch defines `SECCOMP_ARCH_NATIVE`: x86_64 and arm64) that stays alive while the slice is used.
 pub(crate) unsafe fn orig_insns<'a>(prog: *const bindings::bpf_prog) -> &'a [bindings::sock_filter] {
     // SAFETY: by the function's contract `orig_prog` holds `len` original
     // instructions.
@@ -266,11 +267,10 @@ impl Drop for OwnedProg {
     }
 }
 
-/// Port of `seccomp_uprobe_exception()`: uprobe syscalls are always allowed
-/// on the native ABI.
+/// Port of `seccomp_uprobe_exception()`: uprobe syscalls (x86_64 has them)
+/// are always allowed on the native ABI.
 fn uprobe_exception(nr: u32, arch: u32) -> bool {
-    arch == bindings::AUDIT_ARCH_X86_64
-        && (nr == bindings::__NR_uretprobe || nr == bindings::__NR_uprobe)
+    arch == AUDIT_ARCH_NATIVE && native_uprobe_exception(nr)
 }
 
 /// Port of `seccomp_is_const_allow()`: does `insns` allow syscall `nr` of
@@ -333,12 +333,12 @@ impl CacheMask {
     pub(crate) fn of_insns(insns: &[bindings::sock_filter]) -> CacheMask {
         let mut m = CacheMask { native: [0; NATIVE_WORDS], compat: [0; COMPAT_WORDS] };
         for nr in 0..NATIVE_NR {
-            if is_const_allow(insns, nr as u32, bindings::AUDIT_ARCH_X86_64) {
+            if is_const_allow(insns, nr as u32, AUDIT_ARCH_NATIVE) {
                 m.native[nr / 64] |= 1 << (nr % 64);
             }
         }
         for nr in 0..COMPAT_NR {
-            if is_const_allow(insns, nr as u32, bindings::AUDIT_ARCH_I386) {
+            if is_const_allow(insns, nr as u32, AUDIT_ARCH_COMPAT) {
                 m.compat[nr / 64] |= 1 << (nr % 64);
             }
         }

@@ -17,12 +17,7 @@
 
 use kernel::bindings;
 
-/// Bits of the native (x86_64) action cache: `SECCOMP_ARCH_NATIVE_NR`, which
-/// is `NR_syscalls`.
-pub(crate) const NATIVE_NR: usize = bindings::__NR_syscalls as usize;
-/// Bits of the compat (i386) action cache: `SECCOMP_ARCH_COMPAT_NR`, which
-/// is `IA32_NR_syscalls` (the kernel is built with `CONFIG_IA32_EMULATION`).
-pub(crate) const COMPAT_NR: usize = bindings::IA32_NR_syscalls as usize;
+pub(crate) use crate::arch::{COMPAT_NR, NATIVE_NR};
 
 const LONG_BITS: usize = core::mem::size_of::<kernel::ffi::c_ulong>() * 8;
 /// `BITS_TO_LONGS(NATIVE_NR)`.
@@ -30,7 +25,8 @@ pub(crate) const NATIVE_WORDS: usize = NATIVE_NR.div_ceil(LONG_BITS);
 /// `BITS_TO_LONGS(COMPAT_NR)`.
 pub(crate) const COMPAT_WORDS: usize = COMPAT_NR.div_ceil(LONG_BITS);
 
-/// `struct action_cache` (kernel/seccomp.c), with `SECCOMP_ARCH_COMPAT`.
+/// `struct action_cache` (kernel/seccomp.c), with `SECCOMP_ARCH_COMPAT`
+/// (sizes per architecture: arch.rs).
 #[repr(C)]
 pub(crate) struct ActionCache {
     pub(crate) allow_native: [kernel::ffi::c_ulong; NATIVE_WORDS],
@@ -74,8 +70,8 @@ pub(crate) struct SockFprogKern {
     pub(crate) filter: *mut bindings::sock_filter,
 }
 
-// The layout the mirror was written for (x86_64, 473 native and 473 compat
-// syscall slots in 7.3.4).  A kernel with other numbers needs a new look at
+// The layout the mirror was written for (x86_64 and arm64, 473 native and
+// 473 compat syscall slots each in 7.3.4).  A kernel with other numbers needs a new look at
 // kernel/seccomp.c before this module is trusted with it.
 const _: () = assert!(core::mem::offset_of!(SeccompFilter, cache) == 16);
 const _: () = assert!(core::mem::size_of::<ActionCache>() == 8 * (NATIVE_WORDS + COMPAT_WORDS));
@@ -122,8 +118,8 @@ const _: () = assert!(core::mem::offset_of!(SeccompFilter, users) == 4 && core::
 
 /// Reads a `T` at kernel address `src` without ever faulting: a wrong
 /// address gives `None` or garbage, never an oops.  A `T` of 8 bytes or less
-/// is read with a single load on x86 (`copy_from_kernel_nofault()` copies
-/// 8 bytes at a time where unaligned access is cheap), so it is one
+/// is read with a single load on x86_64 and arm64 (`copy_from_kernel_nofault()`
+/// copies 8 bytes at a time where unaligned access is cheap), so it is one
 /// snapshot of memory that other CPUs write.  Used to check that
 /// kernel memory reads like the mirror before the mirror is trusted.
 fn peek<T: Plain>(src: *const T) -> Option<T> {

@@ -15,7 +15,8 @@
 //! `sweep` (frees them, and keeps the module loaded meanwhile), `bpf`
 //! (program checks and cache emulation), `tasks` (walking tasks under their
 //! siglock), `mirror` (private kernel structs, checked with fault-safe
-//! reads), `layout` (load-time checks).
+//! reads), `layout` (load-time checks), `arch` (what differs between x86_64
+//! and arm64).
 //!
 //! Usage from userspace (see speaker-ctl for the full tool):
 //!
@@ -32,6 +33,7 @@ use kernel::{
 };
 
 mod abi;
+mod arch;
 mod bpf;
 mod device;
 mod filter;

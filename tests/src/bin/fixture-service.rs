@@ -392,6 +392,7 @@ fn signal_handler() -> i32 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 fn int80() -> i32 {
     let ret: i64;
     // SAFETY: i386 getpid (20) through the compat entry point; it takes no
@@ -410,4 +411,13 @@ fn int80() -> i32 {
         eprintln!("fixture-service: int 0x80 getpid returned {ret}");
         1
     }
+}
+
+/// An AArch64 process has no instruction that enters the 32-bit ARM ABI:
+/// compat syscalls come from AArch32 programs only (vm-scenarios' compat
+/// probe on arm64).
+#[cfg(not(target_arch = "x86_64"))]
+fn int80() -> i32 {
+    eprintln!("fixture-service: --int80 is an x86_64 probe (the i386 ABI); this is {}", std::env::consts::ARCH);
+    2
 }

@@ -30,31 +30,58 @@ use std::fs;
 use std::path::Path;
 
 /// `AUDIT_ARCH_X86_64` (what the filter loads from `seccomp_data.arch`).
+#[cfg(any(test, target_arch = "x86_64"))]
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// `AUDIT_ARCH_I386`.
+#[cfg(any(test, target_arch = "x86_64"))]
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_AARCH64` and `AUDIT_ARCH_ARM` (the compat ABI on arm64).
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// `PTRACE_SECCOMP_GET_FILTER` (needs `CONFIG_CHECKPOINT_RESTORE`).
 const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
 
-/// An ABI of the action cache, as `/proc/PID/seccomp_cache` names it.
+/// An ABI of the action cache: the native one (x86_64, aarch64) or the
+/// compat one (i386 on x86_64, 32-bit ARM on arm64).
 #[derive(Clone, Copy)]
 pub enum Abi {
-    X8664,
-    Ia32,
+    Native,
+    Compat,
 }
 
 impl Abi {
+    /// The name `/proc/PID/seccomp_cache` gives it (`SECCOMP_ARCH_*_NAME`).
+    #[cfg(target_arch = "x86_64")]
     fn name(self) -> &'static str {
         match self {
-            Abi::X8664 => "x86_64",
-            Abi::Ia32 => "ia32",
+            Abi::Native => "x86_64",
+            Abi::Compat => "ia32",
         }
     }
 
+    #[cfg(target_arch = "aarch64")]
+    fn name(self) -> &'static str {
+        match self {
+            Abi::Native => "aarch64",
+            Abi::Compat => "arm",
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
     fn audit_arch(self) -> u32 {
         match self {
-            Abi::X8664 => AUDIT_ARCH_X86_64,
-            Abi::Ia32 => AUDIT_ARCH_I386,
+            Abi::Native => AUDIT_ARCH_X86_64,
+            Abi::Compat => AUDIT_ARCH_I386,
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn audit_arch(self) -> u32 {
+        match self {
+            Abi::Native => AUDIT_ARCH_AARCH64,
+            Abi::Compat => AUDIT_ARCH_ARM,
         }
     }
 }

@@ -127,7 +127,7 @@ impl Probe {
     /// Whether the container's action cache allows native syscall `nr`
     /// (see [`cache`]: read or derived, depending on the kernel).
     pub fn cache_allows(&self, nr: u32) -> Result<bool, String> {
-        cache::allows(self.pid, cache::Abi::X8664, nr)
+        cache::allows(self.pid, cache::Abi::Native, nr)
     }
 
     pub fn alive(&self) -> bool {

@@ -9,8 +9,9 @@ pub const DENY: &str = "errno 1000";
 
 pub const ALLOWED: &str = "0";
 
-/// `getpriority` on x86_64: the syscall used to probe the action cache.
-pub const NR_GETPRIORITY: u32 = 140;
+/// `getpriority` on the native ABI (140 on x86_64, 141 on arm64): the
+/// syscall used to probe the action cache.
+pub const NR_GETPRIORITY: u32 = libc::SYS_getpriority as u32;
 
 pub fn write_json(path: &Path, v: &serde_json::Value) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

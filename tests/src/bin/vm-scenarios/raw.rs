@@ -11,10 +11,14 @@ use speaker_tests::ioctl;
 
 pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 pub const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
-pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-/// `getpriority` in the i386 table.
+/// The compat ABI's `AUDIT_ARCH_*`: i386 on x86_64, 32-bit ARM on arm64.
+#[cfg(target_arch = "x86_64")]
+pub const AUDIT_ARCH_COMPAT: u32 = 0x4000_0003;
+#[cfg(target_arch = "aarch64")]
+pub const AUDIT_ARCH_COMPAT: u32 = 0x4000_0028;
+/// `getpriority` in the compat table (96 in both i386's and ARM EABI's).
 pub const NR32_GETPRIORITY: u32 = 96;
-pub const NR_GETPRIORITY: u32 = 140;
+pub const NR_GETPRIORITY: u32 = libc::SYS_getpriority as u32;
 /// The errno of every denial here (no probed syscall returns it on its own).
 pub const DENY_ERRNO: i64 = 1000;
 
@@ -44,7 +48,7 @@ pub fn allow_all() -> Vec<libc::sock_filter> {
 pub fn deny_getpriority() -> Vec<libc::sock_filter> {
     vec![
         insn(0x20, 0, 0, 4),                        // 0: A = arch
-        insn(0x15, 0, 3, AUDIT_ARCH_I386),          // 1: i386? -> 2, else 5
+        insn(0x15, 0, 3, AUDIT_ARCH_COMPAT),        // 1: compat? -> 2, else 5
         insn(0x20, 0, 0, 0),                        // 2: A = nr
         insn(0x15, 4, 0, NR32_GETPRIORITY),         // 3: -> 8
         insn(0x06, 0, 0, SECCOMP_RET_ALLOW),        // 4
@@ -94,6 +98,7 @@ pub fn getpriority_native() -> i64 {
 }
 
 /// `getpriority(PRIO_PROCESS, 0)` through the i386 ABI (`int $0x80`).
+#[cfg(target_arch = "x86_64")]
 pub fn getpriority_compat() -> i64 {
     let mut eax: u32 = NR32_GETPRIORITY;
     // SAFETY: `int $0x80` enters the i386 syscall table; getpriority takes
@@ -103,6 +108,21 @@ pub fn getpriority_compat() -> i64 {
         std::arch::asm!("push rbx", "xor ebx, ebx", "int 0x80", "pop rbx", inout("eax") eax, in("ecx") 0u32);
     }
     eax as i32 as i64
+}
+
+/// `getpriority(PRIO_PROCESS, 0)` through the 32-bit ARM ABI: an AArch64
+/// task cannot enter it, so a child runs the AArch32 program
+/// `compat-getpriority` (tests/compat/getpriority-arm32.c), which inherits
+/// this task's seccomp filter (the same filter, so the same container and
+/// the same action cache) and prints the raw result.
+#[cfg(target_arch = "aarch64")]
+pub fn getpriority_compat() -> i64 {
+    match std::process::Command::new("/bin/compat-getpriority").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(-(libc::EPROTO as i64)),
+        // Failed or killed: not a getpriority result (EPROTO, never -1000).
+        Ok(_) => -(libc::EPROTO as i64),
+        Err(e) => -(e.raw_os_error().unwrap_or(libc::ENOEXEC) as i64),
+    }
 }
 
 /// Opens `/dev/speaker` (O_CLOEXEC); raw fd or -errno.

@@ -415,20 +415,22 @@ pub fn rmmod_after_deferred_switches_is_safe() -> Outcome {
     Ok(())
 }
 
-/// `int $0x80` getpriority is allowed (and cached: the i386 half of the
-/// action cache) in boot, and denied once the switch returns.
+/// A compat getpriority (i386's `int $0x80` on x86_64; on arm64 the AArch32
+/// program `compat-getpriority`, which runs under the container's filter)
+/// is allowed (and cached: the compat half of the action cache) in boot,
+/// and denied once the switch returns.
 pub fn compat_cached_allow_is_revoked_after_switch() -> Outcome {
     let dev = dev()?;
     let fd = dev.0;
     let c = RawContainer::start(&raw::allow_all(), || {}, vec![Box::new(raw::getpriority_compat)])?;
     ensure!(raw::register(fd, "compat", c.pid, 1) == 0, "register failed");
     let r = c.ask(0)?;
-    ensure!(r >= 0, "int $0x80 getpriority failed in boot ({r})");
-    ensure!(cache::allows(c.pid, cache::Abi::Ia32, raw::NR32_GETPRIORITY)?, "boot does not cache ia32 getpriority");
+    ensure!(r >= 0, "compat getpriority failed in boot ({r})");
+    ensure!(cache::allows(c.pid, cache::Abi::Compat, raw::NR32_GETPRIORITY)?, "boot does not cache compat getpriority");
     ensure!(raw::switch(fd, "compat", &raw::deny_getpriority(), 0) == 0, "switch failed");
     let r = c.ask(0)?;
-    ensure!(r == -raw::DENY_ERRNO, "int $0x80 getpriority after the switch gave {r}, want -1000");
-    ensure!(!cache::allows(c.pid, cache::Abi::Ia32, raw::NR32_GETPRIORITY)?, "ia32 getpriority is still cached after the switch");
+    ensure!(r == -raw::DENY_ERRNO, "compat getpriority after the switch gave {r}, want -1000");
+    ensure!(!cache::allows(c.pid, cache::Abi::Compat, raw::NR32_GETPRIORITY)?, "compat getpriority is still cached after the switch");
     drop(c);
     drop(dev);
     Ok(())
