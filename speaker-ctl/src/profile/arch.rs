@@ -1,11 +1,16 @@
-//! The syscall ABIs of an x86_64 kernel, as profiles, filters and the
-//! tracer name them.
+//! The syscall ABIs of x86_64 and arm64 kernels, as profiles, filters and
+//! the tracer name them.  An x86_64 kernel runs x86_64, i386 (compat) and
+//! x32 tasks; an arm64 kernel aarch64 and 32-bit ARM (compat) tasks.
 use libseccomp::{ScmpArch, ScmpSyscall};
 
 /// `AUDIT_ARCH_X86_64`: the `arch` of `struct seccomp_data` for x86_64 (and x32) syscalls.
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 /// `AUDIT_ARCH_I386`: the `arch` of `struct seccomp_data` for i386 compat syscalls.
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_AARCH64`: the native ABI of arm64.
+pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+/// `AUDIT_ARCH_ARM`: 32-bit ARM (EABI) compat syscalls on arm64.
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// Bit set in the syscall number of x32 ABI syscalls.
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -17,14 +22,34 @@ pub enum Arch {
     X86,
     /// The x32 ABI.
     X32,
+    /// arm64's native ABI.
+    Aarch64,
+    /// 32-bit ARM (EABI), arm64's compat ABI.
+    Arm,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::X86, Arch::X32];
+    pub const ALL: [Arch; 5] = [Arch::X86_64, Arch::X86, Arch::X32, Arch::Aarch64, Arch::Arm];
 
-    /// The ABI speaker-ctl runs on.
+    /// The ABI speaker-ctl runs on (it is built for x86_64 and aarch64).
+    #[cfg(not(target_arch = "aarch64"))]
     pub fn native() -> Arch {
         Arch::X86_64
+    }
+
+    /// The ABI speaker-ctl runs on (it is built for x86_64 and aarch64).
+    #[cfg(target_arch = "aarch64")]
+    pub fn native() -> Arch {
+        Arch::Aarch64
+    }
+
+    /// The 32-bit compat ABI of the kernel whose native ABI is `self`
+    /// (i386 for x86_64 and x32, 32-bit ARM for aarch64).
+    pub fn compat(self) -> Arch {
+        match self {
+            Arch::X86_64 | Arch::X86 | Arch::X32 => Arch::X86,
+            Arch::Aarch64 | Arch::Arm => Arch::Arm,
+        }
     }
 
     /// Name used in a speaker profile's syscall entries (`"arch": "x86"`).
@@ -33,6 +58,8 @@ impl Arch {
             Arch::X86_64 => "x86_64",
             Arch::X86 => "x86",
             Arch::X32 => "x32",
+            Arch::Aarch64 => "aarch64",
+            Arch::Arm => "arm",
         }
     }
 
@@ -42,6 +69,8 @@ impl Arch {
             Arch::X86_64 => "SCMP_ARCH_X86_64",
             Arch::X86 => "SCMP_ARCH_X86",
             Arch::X32 => "SCMP_ARCH_X32",
+            Arch::Aarch64 => "SCMP_ARCH_AARCH64",
+            Arch::Arm => "SCMP_ARCH_ARM",
         }
     }
 
@@ -60,6 +89,8 @@ impl Arch {
         match self {
             Arch::X86_64 | Arch::X32 => AUDIT_ARCH_X86_64,
             Arch::X86 => AUDIT_ARCH_I386,
+            Arch::Aarch64 => AUDIT_ARCH_AARCH64,
+            Arch::Arm => AUDIT_ARCH_ARM,
         }
     }
 
@@ -68,6 +99,8 @@ impl Arch {
             Arch::X86_64 => ScmpArch::X8664,
             Arch::X86 => ScmpArch::X86,
             Arch::X32 => ScmpArch::X32,
+            Arch::Aarch64 => ScmpArch::Aarch64,
+            Arch::Arm => ScmpArch::Arm,
         }
     }
 
@@ -94,6 +127,8 @@ impl Arch {
             AUDIT_ARCH_X86_64 if nr & u64::from(X32_SYSCALL_BIT) != 0 => Some(Arch::X32),
             AUDIT_ARCH_X86_64 => Some(Arch::X86_64),
             AUDIT_ARCH_I386 => Some(Arch::X86),
+            AUDIT_ARCH_AARCH64 => Some(Arch::Aarch64),
+            AUDIT_ARCH_ARM => Some(Arch::Arm),
             _ => None,
         }
     }
@@ -119,5 +154,19 @@ mod tests {
         assert_eq!(Arch::from_audit(0x4000_0003, 1), Some(Arch::X86));
         assert_eq!(Arch::X86_64.resolve("read"), Some(0));
         assert_eq!(Arch::from_scmp_name("SCMP_ARCH_X86"), Some(Arch::X86));
+    }
+
+    #[test]
+    fn arm64_abis() {
+        assert_eq!(Arch::Aarch64.syscall_name(221).as_deref(), Some("execve"));
+        assert_eq!(Arch::Arm.syscall_name(96).as_deref(), Some("getpriority"));
+        assert_eq!(Arch::Aarch64.resolve("getpriority"), Some(141));
+        assert_eq!(Arch::Aarch64.resolve("open"), None, "arm64 has only openat");
+        assert_eq!(Arch::from_audit(0xc000_00b7, 141), Some(Arch::Aarch64));
+        assert_eq!(Arch::from_audit(0x4000_0028, 96), Some(Arch::Arm));
+        assert_eq!(Arch::from_scmp_name("SCMP_ARCH_AARCH64"), Some(Arch::Aarch64));
+        assert_eq!(Arch::from_name("arm"), Some(Arch::Arm));
+        assert_eq!(Arch::Aarch64.compat(), Arch::Arm);
+        assert_eq!(Arch::X86_64.compat(), Arch::X86);
     }
 }

@@ -21,10 +21,12 @@
 //!   `SCMP_ACT_ERRNO` (EPERM, the default), `SCMP_ACT_KILL_PROCESS`,
 //!   `SCMP_ACT_KILL_THREAD`, `SCMP_ACT_TRAP` or `SCMP_ACT_LOG` (complain mode).
 //! * `architectures` lists the ABIs whose syscalls are allowed at all.  Only
-//!   `SCMP_ARCH_X86_64` by default: the i386 compat ABI (int 0x80) is denied
-//!   unless `SCMP_ARCH_X86` is listed, and then only the syscalls recorded
-//!   with `"arch": "x86"` are allowed through it.
-//! * Each syscall entry needs `name`; `arch` defaults to `x86_64`; `nr`,
+//!   the host's native ABI by default (`SCMP_ARCH_X86_64`; `SCMP_ARCH_AARCH64`
+//!   on arm64): the i386 compat ABI (int 0x80) is denied unless
+//!   `SCMP_ARCH_X86` is listed (32-bit ARM: `SCMP_ARCH_ARM`), and then only
+//!   the syscalls recorded with `"arch": "x86"` (`"arm"`) are allowed through it.
+//! * Each syscall entry needs `name`; `arch` defaults to the host's native
+//!   ABI (`x86_64` or `aarch64`); `nr`,
 //!   `count` and `first_seen_ms` are informational (written by
 //!   `speaker-ctl trace`, ignored when compiling, since the name is resolved
 //!   again by libseccomp).
@@ -241,8 +243,10 @@ fn default_action() -> String {
     "SCMP_ACT_ERRNO".to_string()
 }
 
+/// The host's native ABI (`SCMP_ARCH_X86_64`, or `SCMP_ARCH_AARCH64` for
+/// speaker-ctl built for arm64).
 fn default_architectures() -> Vec<String> {
-    vec!["SCMP_ARCH_X86_64".to_string()]
+    vec![crate::profile::Arch::native().scmp_name().to_string()]
 }
 
 impl Profile {

@@ -224,12 +224,12 @@ impl Checker {
                 }
             }
         }
-        let mut arches: BTreeSet<Arch> = [Arch::X86_64].into();
+        let mut arches: BTreeSet<Arch> = [Arch::native()].into();
         if let Some(v) = doc.get("architectures") {
             arches.clear();
             let names = self.names(v, "architectures");
             if names.is_empty() && v.as_array().is_some_and(Vec::is_empty) {
-                self.push("architectures", "empty list: name one ABI at least (SCMP_ARCH_X86_64)");
+                self.push("architectures", format!("empty list: name one ABI at least ({})", Arch::native().scmp_name()));
             }
             for (i, n) in names {
                 match Arch::from_scmp_name(n) {
@@ -238,7 +238,9 @@ impl Checker {
                     }
                     None => self.push(
                         format!("architectures[{i}]"),
-                        format!("unknown architecture '{n}' (expected SCMP_ARCH_X86_64, SCMP_ARCH_X86 or SCMP_ARCH_X32)"),
+                        format!(
+                            "unknown architecture '{n}' (expected SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32, SCMP_ARCH_AARCH64 or SCMP_ARCH_ARM)"
+                        ),
                     ),
                 }
             }
@@ -314,7 +316,7 @@ impl Checker {
                 if Arch::native().resolve(n).is_none() {
                     self.push(
                         format!("{key}[{i}]"),
-                        format!("unknown syscall '{n}' on x86_64 (libseccomp cannot resolve it; check the spelling)"),
+                        format!("unknown syscall '{n}' on {} (libseccomp cannot resolve it; check the spelling)", Arch::native()),
                     );
                 }
                 lists.entry(key).or_default().insert(n.to_string(), i);
@@ -347,11 +349,11 @@ impl Checker {
             let Some(o) = self.object(e, &at) else { continue };
             self.keys(o, &at, ENTRY_KEYS);
             let arch = match o.get("arch") {
-                None => Some(Arch::X86_64),
+                None => Some(Arch::native()),
                 Some(v) => self.string(v, &format!("{at}.arch")).and_then(|a| {
                     let found = Arch::from_name(a);
                     if found.is_none() {
-                        self.push(format!("{at}.arch"), format!("unknown arch '{a}' (expected x86_64, x86 or x32)"));
+                        self.push(format!("{at}.arch"), format!("unknown arch '{a}' (expected x86_64, x86, x32, aarch64 or arm)"));
                     }
                     found
                 }),

@@ -102,7 +102,7 @@ impl Recording {
     pub fn to_profile(&self, name: Option<String>, ready: Option<String>) -> Profile {
         let mut p = Profile::new(name);
         p.ready = ready;
-        let (mut x86, mut x32) = (false, false);
+        let mut others: Vec<Arch> = Vec::new();
         for phase in Phase::ALL {
             let Some(rec) = &self.phases[phase.index() as usize] else {
                 continue;
@@ -112,8 +112,9 @@ impl Recording {
             let syscalls = list
                 .into_iter()
                 .map(|((abi, nr), e)| {
-                    x86 |= *abi == Arch::X86;
-                    x32 |= *abi == Arch::X32;
+                    if *abi != Arch::native() && !others.contains(abi) {
+                        others.push(*abi);
+                    }
                     SyscallEntry {
                         name: e.name.clone(),
                         arch: abi.name().to_string(),
@@ -125,12 +126,11 @@ impl Recording {
                 .collect();
             p.phases.insert(phase, PhaseSet { syscalls });
         }
-        // The ABIs seen besides x86_64 must be allowed at all.
-        if x86 {
-            p.architectures.push("SCMP_ARCH_X86".to_string());
-        }
-        if x32 {
-            p.architectures.push("SCMP_ARCH_X32".to_string());
+        // The ABIs seen besides the native one (i386 and x32 on x86_64,
+        // 32-bit ARM on arm64) must be allowed at all.
+        others.sort();
+        for a in others {
+            p.architectures.push(a.scmp_name().to_string());
         }
         p
     }

@@ -28,7 +28,10 @@ use crate::sys::fs::errno_text;
 const PTRACE_EVENT_STOP: i32 = 128;
 const PTRACE_SYSCALL_INFO_ENTRY: u8 = 1;
 const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+#[cfg(not(target_arch = "aarch64"))]
 const NR_EXECVE: u64 = 59;
+#[cfg(target_arch = "aarch64")]
+const NR_EXECVE: u64 = 221;
 /// Most stops handled before the filter is synced and they are resumed.
 const MAX_BATCH: usize = 64;
 
@@ -260,7 +263,7 @@ pub fn trace_loop(state: &TraceState, root: Root, filter: Option<&TrapFilter>) -
                 if let Some(task) = t.known.get_mut(&pid) {
                     task.recording = true;
                 }
-                record(state, &mut names, Arch::X86_64, NR_EXECVE, false);
+                record(state, &mut names, Arch::native(), NR_EXECVE, false);
                 state.exec_done.store(true, Ordering::Release);
             }
             Resume::Go(0)

@@ -49,7 +49,8 @@ pub type Seen = (Phase, Vec<(Arch, String)>);
 /// The program of one phase: allow `seen` (ABI, libseccomp name), trap the
 /// rest; returns it with the number of native syscalls it allows.
 pub fn program(seen: &[(Arch, String)]) -> Result<(Vec<SockFilter>, u32), ProfileError> {
-    let mut arches = vec![Arch::X86_64, Arch::X86];
+    let native = Arch::native();
+    let mut arches = vec![native, native.compat()];
     if seen.iter().any(|(a, _)| *a == Arch::X32) {
         arches.push(Arch::X32);
     }

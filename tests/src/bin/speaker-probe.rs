@@ -135,6 +135,12 @@ fn syscall_nr(name: &str) -> Option<u32> {
     } as u32)
 }
 
+/// `AUDIT_ARCH_X86_64`, or `AUDIT_ARCH_AARCH64` on arm64.
+#[cfg(not(target_arch = "aarch64"))]
+const AUDIT_ARCH_NATIVE: u32 = 0xc000_003e;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_NATIVE: u32 = 0xc000_00b7;
+
 /// A hand-written app filter (like the kernel selftests do): `name` fails
 /// with `errno`, everything else is allowed.
 fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
@@ -142,7 +148,7 @@ fn stack_filter(name: &str, errno: u32) -> Result<(), i32> {
     let f = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
     let prog = [
         f(0x20, 0, 0, 4),                   // ld [4] (arch)
-        f(0x15, 0, 3, 0xc000_003e),         // jeq AUDIT_ARCH_X86_64
+        f(0x15, 0, 3, AUDIT_ARCH_NATIVE),   // jeq the native ABI
         f(0x20, 0, 0, 0),                   // ld [0] (nr)
         f(0x15, 0, 1, nr),                  // jeq nr
         f(0x06, 0, 0, 0x0005_0000 | errno), // ret ERRNO(errno)

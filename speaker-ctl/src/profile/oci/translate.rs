@@ -27,6 +27,8 @@ fn host_arch_names(arch: Arch) -> &'static [&'static str] {
         Arch::X86_64 => &["amd64", "x86_64"],
         Arch::X86 => &["x86", "386", "i386"],
         Arch::X32 => &["x32"],
+        Arch::Aarch64 => &["arm64", "aarch64"],
+        Arch::Arm => &["arm"],
     }
 }
 

@@ -29,7 +29,7 @@ pub fn deny_profile(name: &str, deny: &[&str], action: &str) -> PathBuf {
         &path,
         &serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
-            "architectures": ["SCMP_ARCH_X86_64"],
+            "architectures": [speaker::profile::Arch::native().scmp_name()],
             "syscalls": [rule],
         }),
     );
@@ -51,7 +51,7 @@ pub fn std_phases() -> [PathBuf; 3] {
 /// from every syscall libseccomp knows minus `deny`.
 pub fn allow_list_profile(name: &str) -> PathBuf {
     let all: Vec<String> = (0..512)
-        .filter_map(|nr| libseccomp::ScmpSyscall::from(nr).get_name_by_arch(libseccomp::ScmpArch::X8664).ok())
+        .filter_map(|nr| libseccomp::ScmpSyscall::from(nr).get_name_by_arch(libseccomp::ScmpArch::native()).ok())
         .filter(|n| !n.is_empty() && !n.starts_with('_'))
         .collect();
     let phase = |deny: &[&str]| {
