@@ -260,6 +260,18 @@ macro_rules! vm_oci_tests {
     };
 }
 
+/// [`vm_tests!`] for a runner asked for exactly `scenarios` (the runner's
+/// arguments are their names): a suite that runs part of a runner's list
+/// (tests/tests/arm64_vm.rs).
+#[macro_export]
+macro_rules! vm_selected_tests {
+    (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+     scenarios: [$($name:ident),* $(,)?] $(,)?) => {
+        $crate::vm_tests!(runner: $runner, runner_args: vec![$(stringify!($name).to_string()),*], timeout: $timeout,
+                          qemu_args: $args, complete: $complete, scenarios: [$($name),*]);
+    };
+}
+
 /// One `#[test]` per VM scenario, all sharing one boot of `$runner`, plus
 /// `$complete`, which checks that every scenario that ran has a test and
 /// that the kernel log stayed clean.

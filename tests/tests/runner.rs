@@ -28,6 +28,18 @@ fn qemu_run_rejects_unknown_rootfs() {
 }
 
 #[test]
+fn qemu_run_rejects_unknown_arch_and_arm64_debian_guests() {
+    let (code, err) = run("qemu/run", &["--arch", "riscv64", "--", "true"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--arch wants x86_64 or arm64, got 'riscv64'"), "{err}");
+    for args in [&["--arch", "arm64", "--rootfs", "full", "--", "true"][..], &["--arch", "arm64", "--kernel", "debian", "--", "true"]] {
+        let (code, err) = run("qemu/run", args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("--arch arm64 boots speaker's kernel with the small rootfs only"), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn qemu_run_requires_a_command() {
     let (code, err) = run("qemu/run", &["--no-module"], &[]);
     assert_eq!(code, 2, "{err}");
