@@ -158,8 +158,9 @@ pub struct SyscallEntry {
     pub first_seen_ms: Option<u64>,
 }
 
+/// The host's native ABI (`x86_64`, or `aarch64` for speaker-ctl built for arm64).
 fn default_arch() -> String {
-    "x86_64".to_string()
+    crate::profile::Arch::native().name().to_string()
 }
 
 /// The syscalls of one phase.
