@@ -34,6 +34,7 @@
 //! * `rseq`, `set_robust_list`, `sigaltstack`, `rt_sigaction`: process
 //!   set-up, which any boot phase records; not needed to survive an
 //!   untraced path later.
+use super::arch::Arch;
 use super::schema::{Phase, Profile, SyscallEntry};
 
 /// The low-risk set, with the reason for each entry.
@@ -65,17 +66,32 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Adds the margin to every phase of `p` (entries the phase has are left
-/// alone); a no-op when the profile says `"margin": false`.
+/// alone), on each 64-bit native ABI the profile lists (x86_64, aarch64: a
+/// profile merged from both architectures' traces gets it on both; with
+/// neither listed, the host's); a no-op when the profile says `"margin": false`.
 pub fn apply(p: &mut Profile) {
     if !p.margin.unwrap_or(true) {
         return;
     }
+    let mut arches: Vec<Arch> =
+        p.architectures.iter().filter_map(|a| Arch::from_scmp_name(a)).filter(|a| matches!(a, Arch::X86_64 | Arch::Aarch64)).collect();
+    if arches.is_empty() {
+        arches.push(Arch::native());
+    }
     let phases: Vec<Phase> = p.phases.keys().copied().collect();
     for phase in phases {
         let set = p.phases.get_mut(&phase).expect("listed phase");
-        for name in names() {
-            if !set.syscalls.iter().any(|e| e.name == name && e.arch == "x86_64") {
-                set.syscalls.push(SyscallEntry { name: name.into(), arch: "x86_64".into(), nr: None, count: None, first_seen_ms: None });
+        for arch in &arches {
+            for name in names().filter(|n| arch.resolve(n).is_some()) {
+                if !set.syscalls.iter().any(|e| e.name == name && e.arch == arch.name()) {
+                    set.syscalls.push(SyscallEntry {
+                        name: name.into(),
+                        arch: arch.name().into(),
+                        nr: None,
+                        count: None,
+                        first_seen_ms: None,
+                    });
+                }
             }
         }
     }
@@ -100,6 +116,22 @@ mod tests {
         for n in ["mmap", "mprotect", "madvise", "mremap", "futex"] {
             assert!(!names().any(|m| m == n), "{n} must not be in the margin");
         }
+    }
+
+    #[test]
+    fn margin_is_added_on_each_native_abi_the_profile_lists() {
+        let mut p = profile(&[("read", "x86_64"), ("read", "aarch64")]);
+        p.architectures = vec!["SCMP_ARCH_X86_64".into(), "SCMP_ARCH_AARCH64".into()];
+        apply(&mut p);
+        let set = &p.phase(Phase::Boot).unwrap().syscalls;
+        for arch in [Arch::X86_64, Arch::Aarch64] {
+            let on: Vec<&str> = set.iter().filter(|e| e.arch == arch.name()).map(|e| e.name.as_str()).collect();
+            for n in names().filter(|n| arch.resolve(n).is_some()) {
+                assert!(on.contains(&n), "{n} missing on {arch}");
+            }
+        }
+        // Every entry added resolves on its ABI (none would fail to compile).
+        assert!(set.iter().all(|e| Arch::from_name(&e.arch).unwrap().resolve(&e.name).is_some()));
     }
 
     #[test]
