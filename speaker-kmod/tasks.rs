@@ -52,7 +52,10 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
     }
 }
 
-/// Calls `f(task, top_filter)` for every thread of every process.  The
+/// Calls `f(task, top_filter)` for every thread of every process (`f`
+/// answers whether the thread is one the caller looks for: on the debug
+/// kernel the stress scenario may widen the gap after such a group,
+/// `debug.rs`).  The
 /// threads of one process are visited under one hold of their shared
 /// siglock, so `top_filter` and every filter below it stay attached and
 /// alive during the call, and the thread group cannot change its filters
@@ -64,7 +67,10 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
 /// T's new filter would never be seen (issue 18, item 3).  Threads being
 /// released, and threads without a filter, are passed over.  `f` must not
 /// sleep.
-pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter)) {
+pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter) -> bool) {
+    if crate::debug::per_thread_walk() {
+        return for_each_thread_locked_one_by_one(f);
+    }
     let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
     let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
     let _rcu = rcu::read_lock();
@@ -88,6 +94,7 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
         let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
         // SAFETY: `head` is a valid list head (above).
         let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+        let mut wanted = false;
         while node != head {
             // SAFETY: `node` is a `thread_node` of a task on the thread list,
             // stable under the siglock.
@@ -99,7 +106,7 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
                 // SAFETY: as above.
                 let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
                 if !top.is_null() {
-                    f(t, top);
+                    wanted |= f(t, top);
                 }
             }
             // SAFETY: as for `node` above.
@@ -107,6 +114,53 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
         }
         // SAFETY: locked by lock_sighand().
         unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+        if wanted {
+            crate::debug::walk_gap();
+        }
+    }
+}
+
+/// The walk before issue 18 item 3, for the debug kernel's stress scenario
+/// only (`debug_walk_per_thread`): each thread under its own hold of the
+/// siglock, so a thread group can change its filters between two of its
+/// threads' visits.
+fn for_each_thread_locked_one_by_one(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter) -> bool) {
+    let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
+    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
+    let _rcu = rcu::read_lock();
+    let init = addr_of_mut!(bindings::init_task);
+    let mut p = init;
+    loop {
+        // SAFETY: as in for_each_thread_locked().
+        p = unsafe { container_of(read_volatile(addr_of!((*p).tasks.next)), tasks_off) };
+        if p == init {
+            break;
+        }
+        // SAFETY: the signal struct outlives an RCU section (above); the
+        // thread list is RCU-protected (`__for_each_thread()`).
+        let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
+        // SAFETY: `head` is a valid list head.
+        let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+        while node != head {
+            // SAFETY: a `thread_node` reached through the RCU-protected list.
+            let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+            let mut wanted = false;
+            // SAFETY: in an RCU section, `t` found through an RCU list.
+            if let Some(sh) = unsafe { lock_sighand(t) } {
+                // SAFETY: siglock held: the filter pointer is stable.
+                let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
+                if !top.is_null() {
+                    wanted = f(t, top);
+                }
+                // SAFETY: locked by lock_sighand().
+                unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+            }
+            if wanted {
+                crate::debug::walk_gap();
+            }
+            // SAFETY: as for `node` above.
+            node = unsafe { read_volatile(addr_of!((*node).next)) };
+        }
     }
 }
 
