@@ -41,10 +41,14 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
         annotations.extend(["--annotation".to_string(), format!("io.speaker.allow={}", allow.join(","))]);
     }
     let annotations: Vec<&str> = annotations.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
     start_service_with(service, &id, &annotations, 180)?;
+    println!("  {service} ({mode}) started and switched in {:.1}s", started.elapsed().as_secs_f64());
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
     for w in names {
+        let t = std::time::Instant::now();
         let o = run("sh", &["-c", &service_var(&format!("{service}_heldout_{w}"))]);
+        println!("  {service} held-out {w}: exit {} in {:.1}s", o.code, t.elapsed().as_secs_f64());
         let alive = crun_status(&id).as_deref() == Some("running") && phase_of(&id).as_deref() == Some("running");
         if o.code == 0 && alive {
             passed.push(w.clone());
