@@ -256,6 +256,7 @@ macro_rules! vm_oci_tests {
             exec_process_cannot_switch_its_container,
             status_counts_exec_processes,
             exec_of_processes_that_exit_at_once_never_fails,
+            ctl_run_under_the_notify_engine_switches_and_records_denials,
             $($also,)*
         ]);
     };

@@ -39,4 +39,5 @@ notify_suite!(
     notify_engine_survives_a_supervisor_kill,
     notify_engine_ignores_arguments,
     auto_engine_picks_notify_without_module,
+    ctl_run_under_the_notify_engine_switches_and_records_denials,
 );
