@@ -102,6 +102,36 @@ pub fn held_out_workloads_pass_under_balanced() -> Outcome {
     Ok(())
 }
 
+/// The same held-out workloads under `strict` (traced sets and margin
+/// only), reported, not hidden: one `HELDOUT <service> strict <passed>/<n>`
+/// line per service with what failed and what was denied.  Fails only if a
+/// service cannot be started under `strict` at all (then there is nothing
+/// to report); what strict denies is the finding, shown beside balanced's
+/// in the demo's table.
+pub fn held_out_workloads_under_strict_are_reported() -> Outcome {
+    for service in demo_services() {
+        let names = held_out_names(&service);
+        ensure!(!names.is_empty(), "{service}: no held-out workloads in services.sh");
+        let r = held_out_run(&service, "strict", &names)?;
+        println!("HELDOUT {service} strict {}/{} passed", r.passed.len(), names.len());
+        for f in &r.failed {
+            println!("  {service} strict: failed {f}");
+        }
+        let denied: Vec<&str> = r.denials.lines().skip(1).collect();
+        if !denied.is_empty() {
+            println!(
+                "  {service} strict: {} denial record(s), e.g. {}",
+                denied.len(),
+                denied[0].split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+        for l in r.fatal.iter().take(3) {
+            println!("  {service} strict: fatal line: {l}");
+        }
+    }
+    Ok(())
+}
+
 /// The defect that started issue 23: PostgreSQL's VACUUM truncating a table
 /// needs `ftruncate`, which no traced workload used; under `strict` the
 /// server PANICked.  Under `balanced` (the default) the server survives,

@@ -68,6 +68,7 @@ fn main() {
         ("postgres_and_mariadb_keep_their_data_across_restart", postgres_and_mariadb_keep_their_data_across_restart),
         ("postgres_vacuum_truncate_survives_the_running_phase", heldout::postgres_vacuum_truncate_survives_the_running_phase),
         ("held_out_workloads_pass_under_balanced", heldout::held_out_workloads_pass_under_balanced),
+        ("held_out_workloads_under_strict_are_reported", heldout::held_out_workloads_under_strict_are_reported),
         ("held_out_failure_is_fixed_by_complain_learn_enforce", heldout::held_out_failure_is_fixed_by_complain_learn_enforce),
         (
             "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles",
