@@ -31,6 +31,7 @@ speaker_tests::vm_tests!(
         cri_stop_goes_through_shutdown,
         cri_pod_without_annotation_runs_unconfined_by_speaker,
         cri_missing_profile_fails_the_pod_with_a_clear_event,
+        runtime_features_and_version_name_crun_and_speaker,
         deploy_node_script_loads_the_module_and_installs_the_runtime,
     ]
 );

@@ -13,6 +13,10 @@ use speaker_tests::guest::{run, Out, Outcome};
 
 pub const DIR: &str = "/srv/cri";
 
+/// Where images are put together (tmpfs: the guest's disk has room for
+/// containerd's copies only); each is removed once imported.
+pub const WORK: &str = "/tmp/cri-images";
+
 pub const NGINX: &str = "docker.io/library/speaker-nginx:1";
 pub const REDIS: &str = "docker.io/library/speaker-redis:1";
 pub const PROBE: &str = "docker.io/library/speaker-probe:1";
@@ -46,7 +50,7 @@ fn copy_with_libs(bin: &str, root: &str) -> Outcome {
 /// A root with the directories every image has, speaker-probe (for exec)
 /// and `bins` with their libraries.
 pub fn base_root(name: &str, bins: &[&str]) -> Result<String, String> {
-    let root = format!("{DIR}/roots/{name}");
+    let root = format!("{WORK}/roots/{name}");
     let _ = fs::remove_dir_all(&root);
     for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "run", "data", "out"] {
         fs::create_dir_all(format!("{root}/{d}")).map_err(|e| e.to_string())?;
@@ -65,11 +69,18 @@ pub fn base_root(name: &str, bins: &[&str]) -> Result<String, String> {
 /// namespace (the CRI's).
 pub fn import(name: &str, root: &str, cfg: &ImageConfig) -> Outcome {
     let short = name.rsplit('/').next().unwrap_or(name).replace(':', "-");
-    let layer = format!("{DIR}/{short}.layer.tar");
+    let layer = format!("{WORK}/{short}.layer.tar");
     ok("tar", &run("tar", &["--numeric-owner", "-C", root, "-cf", &layer, "."]))?;
-    let tar = format!("{DIR}/{short}.oci.tar");
-    build_layout(name, Path::new(&layer), cfg, Path::new(&format!("{DIR}/layouts/{short}")), Path::new(&tar))?;
-    ok(&format!("ctr -n k8s.io images import {tar}"), &run("ctr", &["-n", "k8s.io", "images", "import", &tar]))?;
+    let _ = fs::remove_dir_all(root);
+    let tar = format!("{WORK}/{short}.oci.tar");
+    let layout = format!("{WORK}/layouts/{short}");
+    let built = build_layout(name, Path::new(&layer), cfg, Path::new(&layout), Path::new(&tar));
+    let _ = fs::remove_dir_all(&layout);
+    let _ = fs::remove_file(&layer);
+    built?;
+    let imported = run("ctr", &["-n", "k8s.io", "images", "import", &tar]);
+    let _ = fs::remove_file(&tar);
+    ok(&format!("ctr -n k8s.io images import {tar}"), &imported)?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ fn main() {
         ("cri_stop_goes_through_shutdown", stop::cri_stop_goes_through_shutdown),
         ("cri_pod_without_annotation_runs_unconfined_by_speaker", other::cri_pod_without_annotation_runs_unconfined_by_speaker),
         ("cri_missing_profile_fails_the_pod_with_a_clear_event", other::cri_missing_profile_fails_the_pod_with_a_clear_event),
+        ("runtime_features_and_version_name_crun_and_speaker", other::runtime_features_and_version_name_crun_and_speaker),
         (
             "deploy_node_script_loads_the_module_and_installs_the_runtime",
             node::deploy_node_script_loads_the_module_and_installs_the_runtime,

@@ -86,3 +86,23 @@ pub fn cri_missing_profile_fails_the_pod_with_a_clear_event() -> Outcome {
     ensure!(!std::path::Path::new(&ran).exists(), "the container ran (it wrote {ran})");
     node_is_clean()
 }
+
+/// What an engine asks a runtime before using it: `features` is crun's
+/// JSON with speaker's annotations added; `--version` names both.
+pub fn runtime_features_and_version_name_crun_and_speaker() -> Outcome {
+    let o = speaker_tests::guest::run("/opt/speaker/bin/speaker-runtime", &["features"]);
+    let out = crate::images::ok("speaker-runtime features", &o)?;
+    let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| format!("speaker-runtime features printed no JSON ({e}): {out}"))?;
+    let crun = crate::images::ok("crun features", &speaker_tests::guest::run("crun", &["features"]))?;
+    let c: serde_json::Value = serde_json::from_str(&crun).map_err(|e| format!("crun features: {e}"))?;
+    for key in ["ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux"] {
+        ensure!(v[key] == c[key], "features' {key} is not crun's: {} vs {}", v[key], c[key]);
+    }
+    let list = v["potentiallyUnsafeConfigAnnotations"].as_array().ok_or("no potentiallyUnsafeConfigAnnotations")?;
+    ensure!(list.iter().any(|a| a == "io.speaker."), "speaker's annotations are not listed: {list:?}");
+    ensure!(v["annotations"]["io.speaker.version"].is_string(), "no io.speaker.version: {}", v["annotations"]);
+    let version =
+        crate::images::ok("speaker-runtime --version", &speaker_tests::guest::run("/opt/speaker/bin/speaker-runtime", &["--version"]))?;
+    ensure!(version.contains("speaker-runtime ") && version.contains("crun version"), "--version: {version}");
+    Ok(())
+}

@@ -97,7 +97,8 @@ impl Pod {
         annotations.insert("kubernetes.io/config.seen".into(), "2026-12-06T20:00:00.000000000Z".into());
         PodSandboxConfig {
             metadata: Some(PodSandboxMetadata { name: self.name.clone(), uid: self.uid.clone(), namespace: NAMESPACE.into(), attempt: 0 }),
-            hostname: "speaker-guest".into(),
+            // (The kubelet sets no hostname for a host-network pod: it has
+            // the node's, in the node's UTS namespace.)
             log_directory: self.log_directory(),
             labels: self.labels(),
             annotations,

@@ -109,7 +109,12 @@ pub fn cri() -> Result<&'static Cri, String> {
         write_profile("probe", "port:8080")?;
         let cri = start_containerd()?;
         make_images(&sandbox_image()?)?;
-        println!("  set-up: containerd, its CRI and 4 images in {:.1}s", t.elapsed().as_secs_f64());
+        let df = run("df", &["-h", "/", "/tmp"]).stdout;
+        println!(
+            "  set-up: containerd, its CRI and 4 images in {:.1}s; {}",
+            t.elapsed().as_secs_f64(),
+            df.lines().skip(1).collect::<Vec<_>>().join(" | ")
+        );
         Ok(cri)
     })
     .as_ref()
