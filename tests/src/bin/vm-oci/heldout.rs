@@ -11,7 +11,9 @@ use std::path::Path;
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome, PrintkUnlimited};
 
-use crate::containers::{crun_status, phase_of, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete};
+use crate::containers::{
+    crun_status, phase_of, rt, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete,
+};
 
 use crate::workloads::{demo_services, empty_log};
 
@@ -21,6 +23,9 @@ struct HeldOut {
     failed: Vec<String>,
     denials: String,
     fatal: Vec<String>,
+    /// Why the service did not stop through its shutdown phase (it was
+    /// then force-deleted), if it did not.
+    stop_failed: Option<String>,
 }
 
 /// Starts `service` under `mode`, switches, runs `names` (held-out
@@ -69,10 +74,14 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
     let denials = if d.stdout.lines().count() > 1 { d.stdout.clone() } else { String::new() };
     let fatal_re = service_var(&format!("{service}_fatal"));
     let fatal = run("grep", &["-E", &fatal_re, &log]).stdout.lines().map(str::to_string).collect();
+    let mut stop_failed = None;
     if crun_status(&id).is_some() {
-        stop_and_delete(&id)?;
+        if let Err(e) = stop_and_delete(&id) {
+            stop_failed = Some(e);
+            let _ = rt(&["delete", "--force", &id]);
+        }
     }
-    Ok(HeldOut { passed, failed, denials, fatal })
+    Ok(HeldOut { passed, failed, denials, fatal, stop_failed })
 }
 
 fn held_out_names(service: &str) -> Vec<String> {
@@ -96,6 +105,9 @@ pub fn held_out_workloads_pass_under_balanced() -> Outcome {
         }
         if !r.fatal.is_empty() {
             problems.push(format!("{service}: fatal lines in its log: {:?}", r.fatal));
+        }
+        if let Some(e) = &r.stop_failed {
+            problems.push(format!("{service}: did not stop through its shutdown phase: {e}"));
         }
     }
     ensure!(problems.is_empty(), "{}", problems.join("\n"));
@@ -128,6 +140,9 @@ pub fn held_out_workloads_under_strict_are_reported() -> Outcome {
         for l in r.fatal.iter().take(3) {
             println!("  {service} strict: fatal line: {l}");
         }
+        if let Some(e) = &r.stop_failed {
+            println!("  {service} strict: did not stop through its shutdown phase (force-deleted): {e}");
+        }
     }
     Ok(())
 }
@@ -144,6 +159,7 @@ pub fn postgres_vacuum_truncate_survives_the_running_phase() -> Outcome {
     ensure!(r.failed.is_empty(), "VACUUM truncate under balanced: {:?}", r.failed);
     ensure!(r.denials.is_empty(), "denials during VACUUM truncate:\n{}", r.denials);
     ensure!(r.fatal.is_empty(), "postgres' log after VACUUM truncate: {:?}", r.fatal);
+    ensure!(r.stop_failed.is_none(), "postgres did not stop after VACUUM truncate: {:?}", r.stop_failed);
     Ok(())
 }
 
