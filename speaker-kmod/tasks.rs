@@ -71,34 +71,14 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
     if crate::debug::per_thread_walk() {
         return for_each_thread_locked_one_by_one(f);
     }
-    let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
-    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
-    let _rcu = rcu::read_lock();
-    let init = addr_of_mut!(bindings::init_task);
-    let mut p = init;
-    loop {
-        // SAFETY: `p` is init_task or a task reached through the RCU-protected
-        // `tasks` list inside our read-side section (next_task()).
-        p = unsafe { container_of(read_volatile(addr_of!((*p).tasks.next)), tasks_off) };
-        if p == init {
-            break;
-        }
+    each_process(|p| {
         // The group's siglock: every thread of a group shares the leader's
         // sighand (CLONE_THREAD needs CLONE_SIGHAND).  A leader already
         // released has no thread left to visit (it is released last).
-        // SAFETY: in an RCU section, `p` found through an RCU list.
-        let Some(sh) = (unsafe { lock_sighand(p) }) else { continue };
-        // SAFETY: a task on the tasks list has a signal struct that is freed
-        // only after an RCU grace period (delayed_put_task_struct()); the
-        // thread list changes only under the siglock we hold.
-        let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
-        // SAFETY: `head` is a valid list head (above).
-        let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+        // SAFETY: in each_process()'s RCU section, `p` found through an RCU list.
+        let Some(sh) = (unsafe { lock_sighand(p) }) else { return };
         let mut wanted = false;
-        while node != head {
-            // SAFETY: `node` is a `thread_node` of a task on the thread list,
-            // stable under the siglock.
-            let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+        let visit = |t: *mut bindings::task_struct| {
             // A thread being released (`__exit_signal()`, under this lock)
             // has its sighand cleared: its chain is no longer its own.
             // SAFETY: siglock held: `sighand` and the filter pointer are stable.
@@ -109,15 +89,15 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
                     wanted |= f(t, top);
                 }
             }
-            // SAFETY: as for `node` above.
-            node = unsafe { read_volatile(addr_of!((*node).next)) };
-        }
+        };
+        // SAFETY: as above; the thread list changes only under the siglock we hold.
+        unsafe { each_thread(p, visit) };
         // SAFETY: locked by lock_sighand().
         unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
         if wanted {
             crate::debug::walk_gap();
         }
-    }
+    });
 }
 
 /// The walk before issue 18 item 3, for the debug kernel's stress scenario
@@ -125,25 +105,8 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
 /// siglock, so a thread group can change its filters between two of its
 /// threads' visits.
 fn for_each_thread_locked_one_by_one(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter) -> bool) {
-    let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
-    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
-    let _rcu = rcu::read_lock();
-    let init = addr_of_mut!(bindings::init_task);
-    let mut p = init;
-    loop {
-        // SAFETY: as in for_each_thread_locked().
-        p = unsafe { container_of(read_volatile(addr_of!((*p).tasks.next)), tasks_off) };
-        if p == init {
-            break;
-        }
-        // SAFETY: the signal struct outlives an RCU section (above); the
-        // thread list is RCU-protected (`__for_each_thread()`).
-        let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
-        // SAFETY: `head` is a valid list head.
-        let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
-        while node != head {
-            // SAFETY: a `thread_node` reached through the RCU-protected list.
-            let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+    each_process(|p| {
+        let visit = |t: *mut bindings::task_struct| {
             let mut wanted = false;
             // SAFETY: in an RCU section, `t` found through an RCU list.
             if let Some(sh) = unsafe { lock_sighand(t) } {
@@ -158,9 +121,51 @@ fn for_each_thread_locked_one_by_one(mut f: impl FnMut(*mut bindings::task_struc
             if wanted {
                 crate::debug::walk_gap();
             }
-            // SAFETY: as for `node` above.
-            node = unsafe { read_volatile(addr_of!((*node).next)) };
+        };
+        // SAFETY: in each_process()'s RCU section, `p` found through an RCU
+        // list; the thread list is RCU-protected (`__for_each_thread()`).
+        unsafe { each_thread(p, visit) };
+    });
+}
+
+/// Calls `f(p)` for every entry of the `tasks` list (one per process),
+/// all inside one RCU read-side section.
+fn each_process(mut f: impl FnMut(*mut bindings::task_struct)) {
+    let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
+    let _rcu = rcu::read_lock();
+    let init = addr_of_mut!(bindings::init_task);
+    let mut p = init;
+    loop {
+        // SAFETY: `p` is init_task or a task reached through the RCU-protected
+        // `tasks` list inside our read-side section (next_task()).
+        p = unsafe { container_of(read_volatile(addr_of!((*p).tasks.next)), tasks_off) };
+        if p == init {
+            break;
         }
+        f(p);
+    }
+}
+
+/// Calls `f(t)` for every thread on `p`'s thread list.
+///
+/// # Safety
+///
+/// In an RCU read-side section, `p` found through the `tasks` list (its
+/// signal struct is freed only after a grace period,
+/// delayed_put_task_struct()); the list is RCU-protected, and stable while
+/// the group's siglock is held.
+unsafe fn each_thread(p: *mut bindings::task_struct, mut f: impl FnMut(*mut bindings::task_struct)) {
+    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
+    // SAFETY: by the function's contract `p` and its signal struct are readable.
+    let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
+    // SAFETY: `head` is a valid list head (above).
+    let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+    while node != head {
+        // SAFETY: `node` is a `thread_node` of a task on the thread list.
+        let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+        f(t);
+        // SAFETY: as for `node` above.
+        node = unsafe { read_volatile(addr_of!((*node).next)) };
     }
 }
 
