@@ -105,7 +105,7 @@ redis_workload_admin="$redis_wait; redis-cli SET persisted yes | grep -q OK \
   && redis-cli CONFIG SET appendonly no | grep -q OK"
 redis_log="/srv/redis/redis.log"
 # Held-out (never traced): a 26 MB value (and its background free), client
-# kills, persistence under other settings (BGSAVE of 100000 keys,
+# kills, persistence under other settings (BGSAVE of over 10000 keys,
 # appendfsync always, DEBUG RELOAD when the DEBUG command is enabled), lazy
 # frees (UNLINK, FLUSHALL ASYNC, MEMORY PURGE), a Lua script.
 redis_heldout="bigvalue clientkill persistence lazyfree lua"
@@ -116,7 +116,7 @@ redis_heldout_clientkill="(redis-cli BLPOP speaker:never 0 > /tmp/redis-blpop1.o
   && id=\$(redis-cli CLIENT LIST TYPE normal | grep 'cmd=blpop' | head -1 | sed 's/^id=\\([0-9]*\\) .*/\\1/') && [ -n \"\$id\" ] \
   && redis-cli CLIENT KILL ID \$id | grep -qx 1 && sleep 0.5 \
   && [ \"\$(redis-cli CLIENT KILL TYPE normal SKIPME yes)\" -ge 1 ] && sleep 0.5 && redis-cli PING | grep -q PONG"
-redis_heldout_persistence="$redis_wait; redis-benchmark -q -n 100000 -r 100000 -c 4 -t set > /dev/null && [ \"\$(redis-cli DBSIZE)\" -gt 50000 ] \
+redis_heldout_persistence="$redis_wait; redis-benchmark -q -n 20000 -r 20000 -c 4 -t set > /dev/null && [ \"\$(redis-cli DBSIZE)\" -gt 10000 ] \
   && redis-cli BGSAVE | grep -q 'Background saving started' && redis_wait rdb_bgsave_in_progress 0 && redis_wait rdb_last_bgsave_status ok \
   && redis-cli CONFIG SET appendonly yes | grep -q OK && redis_wait aof_rewrite_in_progress 0 \
   && redis-cli CONFIG SET appendfsync always | grep -q OK && redis-benchmark -q -n 2000 -c 2 -t set,incr > /dev/null \
@@ -124,7 +124,7 @@ redis_heldout_persistence="$redis_wait; redis-benchmark -q -n 100000 -r 100000 -
   && r=\$(redis-cli DEBUG RELOAD 2>&1) && { [ \"\$r\" = OK ] || echo \"\$r\" | grep -q 'not allowed'; } \
   && redis-cli LASTSAVE | grep -qE '^[0-9]+\$' && redis-cli PING | grep -q PONG"
 redis_heldout_lazyfree="redis-cli CONFIG SET lazyfree-lazy-user-del yes | grep -q OK \
-  && redis-benchmark -q -n 20000 -r 20000 -c 4 -t lpush,sadd,hset > /dev/null \
+  && redis-benchmark -q -n 5000 -r 5000 -c 4 -t lpush,sadd,hset > /dev/null \
   && redis-cli UNLINK mylist myset | grep -qE '^[0-9]+\$' && redis-cli FLUSHALL ASYNC | grep -q OK \
   && redis-cli MEMORY PURGE | grep -q OK && redis-cli DBSIZE | grep -qx 0 \
   && redis-cli CONFIG SET lazyfree-lazy-user-del no | grep -q OK"
@@ -199,14 +199,14 @@ postgres_heldout_rebuild="$pg_sql -v ON_ERROR_STOP=1 -tA -c 'DROP TABLE IF EXIST
     -c 'ALTER TABLE speaker_rebuild ALTER COLUMN id TYPE bigint' -c 'REINDEX TABLE speaker_rebuild' \
     -c 'SELECT count(*) FROM speaker_rebuild' > /tmp/pg-rebuild.out 2>&1 && tail -1 /tmp/pg-rebuild.out | grep -qx 25000"
 postgres_heldout_sort_spill="$pg_sql -v ON_ERROR_STOP=1 -tA -c 'DROP TABLE IF EXISTS speaker_sort' \
-    -c 'CREATE TABLE speaker_sort AS SELECT i, md5(i::text) AS m FROM generate_series(1, 200000) i' -c 'ANALYZE speaker_sort' \
+    -c 'CREATE TABLE speaker_sort AS SELECT i, md5(i::text) AS m FROM generate_series(1, 50000) i' -c 'ANALYZE speaker_sort' \
     -c \"SET work_mem = '64kB'\" -c 'SET temp_file_limit = -1' \
     -c 'SELECT count(*) FROM (SELECT m FROM speaker_sort ORDER BY m) s' \
     -c 'SELECT count(*) FROM (SELECT DISTINCT m FROM speaker_sort) s' \
     -c 'SELECT count(*) FROM speaker_sort a JOIN speaker_sort b USING (m)' \
     -c 'SET max_parallel_workers_per_gather = 2' -c 'SET parallel_setup_cost = 0' -c 'SET parallel_tuple_cost = 0' \
     -c 'SET min_parallel_table_scan_size = 0' -c \"SELECT count(*) FROM speaker_sort WHERE m LIKE 'a%'\" > /tmp/pg-sort.out 2>&1 \
-  && [ \"\$(grep -cx 200000 /tmp/pg-sort.out)\" = 3 ] && tail -1 /tmp/pg-sort.out | grep -qE '^[1-9][0-9]*\$'"
+  && [ \"\$(grep -cx 50000 /tmp/pg-sort.out)\" = 3 ] && tail -1 /tmp/pg-sort.out | grep -qE '^[1-9][0-9]*\$'"
 postgres_heldout_wal_switch="$pg_sql -v ON_ERROR_STOP=1 -tA -c 'CREATE TABLE IF NOT EXISTS speaker_wal (v text)' \
     -c 'INSERT INTO speaker_wal SELECT md5(i::text) FROM generate_series(1, 20000) i' -c 'SELECT pg_switch_wal() IS NOT NULL' \
     -c 'INSERT INTO speaker_wal SELECT md5(i::text) FROM generate_series(1, 20000) i' -c 'SELECT pg_switch_wal() IS NOT NULL' \
@@ -287,9 +287,9 @@ mariadb_heldout_rebuild="mysql -e 'CREATE DATABASE IF NOT EXISTS speaker' \
   && mysql speaker -e 'ALTER TABLE heldout ADD INDEX (v), ALGORITHM=INPLACE' && mysql -e 'OPTIMIZE TABLE speaker.heldout' | grep -q OK \
   && mysql -NB speaker -e 'SELECT count(*) FROM heldout' | grep -qx 25000"
 mariadb_heldout_sort_spill="mysql -e 'CREATE DATABASE IF NOT EXISTS speaker' \
-  && mysql speaker -e 'DROP TABLE IF EXISTS sorted; CREATE TABLE sorted (id int PRIMARY KEY, v varchar(64)); INSERT INTO sorted SELECT seq, md5(seq) FROM seq_1_to_200000' \
-  && mysql -NB speaker -e 'SET SESSION sort_buffer_size = 32768; SELECT count(*) FROM (SELECT v FROM sorted ORDER BY v LIMIT 1000000) s' | grep -qx 200000 \
-  && mysql -NB speaker -e 'SET SESSION tmp_table_size = 16384, max_heap_table_size = 16384; SELECT count(*) FROM (SELECT v, count(*) FROM sorted GROUP BY v) g' | grep -qx 200000 \
+  && mysql speaker -e 'DROP TABLE IF EXISTS sorted; CREATE TABLE sorted (id int PRIMARY KEY, v varchar(64)); INSERT INTO sorted SELECT seq, md5(seq) FROM seq_1_to_50000' \
+  && mysql -NB speaker -e 'SET SESSION sort_buffer_size = 32768; SELECT count(*) FROM (SELECT v FROM sorted ORDER BY v LIMIT 1000000) s' | grep -qx 50000 \
+  && mysql -NB speaker -e 'SET SESSION tmp_table_size = 16384, max_heap_table_size = 16384; SELECT count(*) FROM (SELECT v, count(*) FROM sorted GROUP BY v) g' | grep -qx 50000 \
   && mysql -NB -e \"SHOW SESSION STATUS LIKE 'Created_tmp_disk_tables'\" | grep -q Created_tmp_disk_tables"
 mariadb_heldout_log_switch="{ [ \"\$(mysql -NB -e 'SELECT @@log_bin')\" != 1 ] || mysql -e 'FLUSH BINARY LOGS'; } \
   && mysql -e 'FLUSH ENGINE LOGS' && mysql -e 'FLUSH ERROR LOGS' && mysql -e 'FLUSH TABLES WITH READ LOCK; UNLOCK TABLES' \

@@ -111,6 +111,7 @@ fn check_seccomp_filter() -> Result {
             let (pid, count) = unsafe { ((*t).pid, bindings::atomic_read(addr_of!((*t).seccomp.filter_count))) };
             found = Some((pid, SeccompFilter::check_chain(top, count)));
         }
+        false
     });
     match found {
         Some((pid, Ok(()))) => {

@@ -617,6 +617,7 @@ pub(crate) fn status(only: Option<&[u8; CID_LEN]>, out: &mut KVec<abi::StatusEnt
                 // SAFETY: siglock held: the chain is attached and alive.
                 f = unsafe { (*f).prev };
             }
+            false
         });
     }
     for (slot, &i) in shown.iter().enumerate() {
@@ -668,6 +669,7 @@ pub(crate) fn pids(cid: &[u8; CID_LEN], cap: usize) -> Result<(KVVec<u32>, u32)>
             total = total.saturating_add(1);
             let _ = out.push_within_capacity(tgid as u32);
         }
+        false
     });
     Ok((out, total))
 }

@@ -14,7 +14,8 @@
 //! (the swap), `keep` (replaced programs, kept until their filter dies),
 //! `sweep` (frees them, and keeps the module loaded meanwhile), `bpf`
 //! (program checks and cache emulation), `tasks` (walking tasks under their
-//! siglock), `mirror` (private kernel structs, checked with fault-safe
+//! siglock; `debug`: the debug kernel's knobs for its stress scenario),
+//! `mirror` (private kernel structs, checked with fault-safe
 //! reads), `layout` (load-time checks), `arch` (what differs between x86_64
 //! and arm64).
 //!
@@ -35,6 +36,7 @@ use kernel::{
 mod abi;
 mod arch;
 mod bpf;
+mod debug;
 mod device;
 mod filter;
 mod keep;
@@ -48,12 +50,35 @@ mod tasks;
 /// workspace version; speaker-ctl's tests check it).
 pub(crate) const MODULE_VERSION: &str = "0.1.0";
 
+#[cfg(not(CONFIG_KASAN))]
 module! {
     type: SpeakerModule,
     name: "speaker",
     authors: ["speaker developers"],
     description: "Split-phase seccomp: switch a live container's seccomp filter to its next phase",
     license: "GPL",
+}
+
+// The debug kernel's build (KASAN) has two load-time parameters that only
+// the stress scenario of the thread walks uses (`debug.rs`); a production
+// build has none.
+#[cfg(CONFIG_KASAN)]
+module! {
+    type: SpeakerModule,
+    name: "speaker",
+    authors: ["speaker developers"],
+    description: "Split-phase seccomp: switch a live container's seccomp filter to its next phase",
+    license: "GPL",
+    params: {
+        debug_walk_gap_ms: u32 {
+            default: 0,
+            description: "Debug kernels only: busy-wait this long after each visit of a thread group that uses the switched filter (widens the race window for the stress scenario)",
+        },
+        debug_walk_per_thread: bool {
+            default: false,
+            description: "Debug kernels only: walk with one siglock hold per thread, the walk before issue 18 item 3 (lets the stress scenario show the race it had)",
+        },
+    },
 }
 
 #[pin_data(PinnedDrop)]

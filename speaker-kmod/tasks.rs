@@ -52,7 +52,10 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
     }
 }
 
-/// Calls `f(task, top_filter)` for every thread of every process.  The
+/// Calls `f(task, top_filter)` for every thread of every process (`f`
+/// answers whether the thread is one the caller looks for: on the debug
+/// kernel the stress scenario may widen the gap after such a group,
+/// `debug.rs`).  The
 /// threads of one process are visited under one hold of their shared
 /// siglock, so `top_filter` and every filter below it stay attached and
 /// alive during the call, and the thread group cannot change its filters
@@ -64,9 +67,71 @@ unsafe fn lock_sighand(t: *mut bindings::task_struct) -> Option<*mut bindings::s
 /// T's new filter would never be seen (issue 18, item 3).  Threads being
 /// released, and threads without a filter, are passed over.  `f` must not
 /// sleep.
-pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter)) {
+pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter) -> bool) {
+    if crate::debug::per_thread_walk() {
+        return for_each_thread_locked_one_by_one(f);
+    }
+    each_process(|p| {
+        // The group's siglock: every thread of a group shares the leader's
+        // sighand (CLONE_THREAD needs CLONE_SIGHAND).  A leader already
+        // released has no thread left to visit (it is released last).
+        // SAFETY: in each_process()'s RCU section, `p` found through an RCU list.
+        let Some(sh) = (unsafe { lock_sighand(p) }) else { return };
+        let mut wanted = false;
+        let visit = |t: *mut bindings::task_struct| {
+            // A thread being released (`__exit_signal()`, under this lock)
+            // has its sighand cleared: its chain is no longer its own.
+            // SAFETY: siglock held: `sighand` and the filter pointer are stable.
+            if unsafe { read_volatile(addr_of!((*t).sighand)) } == sh {
+                // SAFETY: as above.
+                let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
+                if !top.is_null() {
+                    wanted |= f(t, top);
+                }
+            }
+        };
+        // SAFETY: as above; the thread list changes only under the siglock we hold.
+        unsafe { each_thread(p, visit) };
+        // SAFETY: locked by lock_sighand().
+        unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+        if wanted {
+            crate::debug::walk_gap();
+        }
+    });
+}
+
+/// The walk before issue 18 item 3, for the debug kernel's stress scenario
+/// only (`debug_walk_per_thread`): each thread under its own hold of the
+/// siglock, so a thread group can change its filters between two of its
+/// threads' visits.
+fn for_each_thread_locked_one_by_one(mut f: impl FnMut(*mut bindings::task_struct, *mut SeccompFilter) -> bool) {
+    each_process(|p| {
+        let visit = |t: *mut bindings::task_struct| {
+            let mut wanted = false;
+            // SAFETY: in an RCU section, `t` found through an RCU list.
+            if let Some(sh) = unsafe { lock_sighand(t) } {
+                // SAFETY: siglock held: the filter pointer is stable.
+                let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
+                if !top.is_null() {
+                    wanted = f(t, top);
+                }
+                // SAFETY: locked by lock_sighand().
+                unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+            }
+            if wanted {
+                crate::debug::walk_gap();
+            }
+        };
+        // SAFETY: in each_process()'s RCU section, `p` found through an RCU
+        // list; the thread list is RCU-protected (`__for_each_thread()`).
+        unsafe { each_thread(p, visit) };
+    });
+}
+
+/// Calls `f(p)` for every entry of the `tasks` list (one per process),
+/// all inside one RCU read-side section.
+fn each_process(mut f: impl FnMut(*mut bindings::task_struct)) {
     let tasks_off = core::mem::offset_of!(bindings::task_struct, tasks);
-    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
     let _rcu = rcu::read_lock();
     let init = addr_of_mut!(bindings::init_task);
     let mut p = init;
@@ -77,36 +142,30 @@ pub(crate) fn for_each_thread_locked(mut f: impl FnMut(*mut bindings::task_struc
         if p == init {
             break;
         }
-        // The group's siglock: every thread of a group shares the leader's
-        // sighand (CLONE_THREAD needs CLONE_SIGHAND).  A leader already
-        // released has no thread left to visit (it is released last).
-        // SAFETY: in an RCU section, `p` found through an RCU list.
-        let Some(sh) = (unsafe { lock_sighand(p) }) else { continue };
-        // SAFETY: a task on the tasks list has a signal struct that is freed
-        // only after an RCU grace period (delayed_put_task_struct()); the
-        // thread list changes only under the siglock we hold.
-        let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
-        // SAFETY: `head` is a valid list head (above).
-        let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
-        while node != head {
-            // SAFETY: `node` is a `thread_node` of a task on the thread list,
-            // stable under the siglock.
-            let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
-            // A thread being released (`__exit_signal()`, under this lock)
-            // has its sighand cleared: its chain is no longer its own.
-            // SAFETY: siglock held: `sighand` and the filter pointer are stable.
-            if unsafe { read_volatile(addr_of!((*t).sighand)) } == sh {
-                // SAFETY: as above.
-                let top = unsafe { (*t).seccomp.filter }.cast::<SeccompFilter>();
-                if !top.is_null() {
-                    f(t, top);
-                }
-            }
-            // SAFETY: as for `node` above.
-            node = unsafe { read_volatile(addr_of!((*node).next)) };
-        }
-        // SAFETY: locked by lock_sighand().
-        unsafe { bindings::spin_unlock_irq_enable(addr_of_mut!((*sh).siglock)) };
+        f(p);
+    }
+}
+
+/// Calls `f(t)` for every thread on `p`'s thread list.
+///
+/// # Safety
+///
+/// In an RCU read-side section, `p` found through the `tasks` list (its
+/// signal struct is freed only after a grace period,
+/// delayed_put_task_struct()); the list is RCU-protected, and stable while
+/// the group's siglock is held.
+unsafe fn each_thread(p: *mut bindings::task_struct, mut f: impl FnMut(*mut bindings::task_struct)) {
+    let node_off = core::mem::offset_of!(bindings::task_struct, thread_node);
+    // SAFETY: by the function's contract `p` and its signal struct are readable.
+    let head = unsafe { addr_of_mut!((*(*p).signal).thread_head) };
+    // SAFETY: `head` is a valid list head (above).
+    let mut node = unsafe { read_volatile(addr_of!((*head).next)) };
+    while node != head {
+        // SAFETY: `node` is a `thread_node` of a task on the thread list.
+        let t: *mut bindings::task_struct = unsafe { container_of(node, node_off) };
+        f(t);
+        // SAFETY: as for `node` above.
+        node = unsafe { read_volatile(addr_of!((*node).next)) };
     }
 }
 

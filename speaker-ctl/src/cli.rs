@@ -429,6 +429,9 @@ pub struct RunArgs {
     /// Let the container write this host directory (HOST, or HOST:CONTAINER to see it elsewhere; repeatable). Every other host file is read-only inside, and volumes are nodev and nosuid.
     #[arg(long = "volume", short = 'v', value_name = "HOST[:CONTAINER]")]
     pub volumes: Vec<String>,
+    /// Who enforces the phases: kmod (speaker.ko swaps the filter's program), notify (seccomp user notification and a supervisor: any kernel ≥ 5.10, see `speaker-ctl status` for its limits), or auto (kmod when /dev/speaker works, else notify).
+    #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = ["auto", "kmod", "notify"])]
+    pub engine: String,
     /// Command run inside the container.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -451,6 +454,9 @@ pub struct SwitchArgs {
     /// Compile the container's phases again from this profile first (e.g. the output of 'speaker-ctl profile learn'), then switch: the live container gets the new filter without a restart.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<std::path::PathBuf>,
+    /// Return right after the swap instead of after the kernel's grace period (a system call already inside seccomp may still be decided by the old filter): for switching many containers at once.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

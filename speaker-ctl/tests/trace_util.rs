@@ -120,10 +120,23 @@ fn subreaper() {
     });
 }
 
+/// Set in speaker-ctl's environment (and so in every process it starts) to
+/// this test process's pid: [`assert_no_leftovers`] counts only its own
+/// runs' processes, not those of another checkout's tests running at the
+/// same time on the same machine.
+const OWNER_VAR: &str = "SPEAKER_TEST_OWNER";
+
 /// Starts speaker-ctl with `args`, stdout and stderr piped.
 pub fn spawn_ctl(args: &[&str]) -> Child {
     subreaper();
-    Command::new(speaker_ctl()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    Command::new(speaker_ctl())
+        .args(args)
+        .env(OWNER_VAR, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Waits (at most `timeout`, then SIGKILLs it and panics) for a child and
@@ -250,12 +263,18 @@ fn processes() -> Vec<(i32, String, char, i32)> {
     out
 }
 
+/// Whether process `pid` was started (directly or not) by this test process.
+fn started_by_us(pid: i32) -> bool {
+    let mine = format!("{OWNER_VAR}={}", std::process::id());
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|b| b.split(|&c| c == 0).any(|v| v == mine.as_bytes()))
+}
+
 fn cmdline(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| String::from_utf8_lossy(&b).replace('\0', " ")).unwrap_or_default()
 }
 
 /// Asserts that nothing of a finished speaker-ctl run is left: no process
-/// whose command line contains `tag`, and no zombie, stopped or stray child
+/// of ours whose command line contains `tag`, and no zombie, stopped or stray child
 /// of the test process (a child subreaper, so orphans would land here).
 pub fn assert_no_leftovers(tag: &str) {
     let me = std::process::id() as i32;
@@ -270,7 +289,7 @@ pub fn assert_no_leftovers(tag: &str) {
             }
             let cl = cmdline(pid);
             let ours = ppid == me && !matches!(comm.as_str(), "speaker-ctl" | "cargo");
-            let tagged = !tag.is_empty() && cl.contains(tag) && comm != "speaker-ctl";
+            let tagged = !tag.is_empty() && cl.contains(tag) && comm != "speaker-ctl" && started_by_us(pid);
             if ours || tagged || (ppid == me && state == 'T') {
                 bad.push(format!("{pid} ({comm}) state {state} ppid {ppid}: {cl}"));
             }

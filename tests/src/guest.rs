@@ -153,7 +153,11 @@ pub fn kernel_trouble(log: &str) -> Vec<String> {
         "stack-protector",
     ];
     let slub = |l: &str| l.contains("BUG ") && (l.contains("(Not tainted)") || l.contains("(Tainted: "));
-    log.lines().filter(|l| BAD.iter().any(|b| l.contains(b)) || slub(l)).map(|l| l.to_string()).collect()
+    // `traps: COMM[PID] general protection fault ... in LIB`: a user-space
+    // process crashed (a service under a too-strict profile may), which the
+    // kernel only reports; the kernel's own faults do not say `traps:`.
+    let user_trap = |l: &str| l.contains(" traps: ");
+    log.lines().filter(|l| !user_trap(l) && (BAD.iter().any(|b| l.contains(b)) || slub(l))).map(|l| l.to_string()).collect()
 }
 
 /// `ioctl(fd, cmd, arg)` as the kernel answered it: `Ok(return value)`
@@ -331,4 +335,18 @@ pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
     }
     println!("SCENARIOS DONE pass={pass} fail={fail}");
     std::process::exit(if fail == 0 { 0 } else { 1 });
+}
+
+#[cfg(test)]
+mod trouble_tests {
+    use super::kernel_trouble;
+
+    #[test]
+    fn a_user_space_crash_is_not_kernel_trouble_but_a_kernel_fault_is() {
+        let user = "[  328.494572] traps: postgres[2427] general protection fault ip:7fa40564650f sp:7fff4350ff90 error:0 in libc.so.6[7fa405646000+156000]";
+        let kernel =
+            "[   12.000000] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP KASAN";
+        assert!(kernel_trouble(user).is_empty());
+        assert_eq!(kernel_trouble(&format!("{user}\n{kernel}")), vec![kernel.to_string()]);
+    }
 }

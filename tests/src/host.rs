@@ -134,11 +134,14 @@ impl VmRun {
 
 /// The `vm-scenarios` runner's scenarios, one list for every kernel it
 /// runs on (tests/tests/vm.rs, debian_vm.rs): `vm_scenarios_tests!(runner:
-/// ..., complete: NAME,)` is [`vm_tests!`] with `scenarios: [...]` added.
+/// ..., complete: NAME, also: [...])` is [`vm_tests!`] with these scenarios
+/// and those of `also` (the debug kernel's own) added.
 #[macro_export]
 macro_rules! vm_scenarios_tests {
-    ($($head:tt)*) => {
-        $crate::vm_tests!($($head)* scenarios: [
+    (runner: $runner:literal, timeout: $timeout:literal, $(qemu_args: $args:expr,)? complete: $complete:ident,
+     also: [$($also:ident),* $(,)?] $(,)?) => {
+        $crate::vm_tests!(runner: $runner, timeout: $timeout, $(qemu_args: $args,)? complete: $complete, scenarios: [
+            $($also,)*
             module_loads_and_creates_device,
             device_is_root_only,
             version_ioctl_reports_abi,
@@ -181,6 +184,9 @@ macro_rules! vm_scenarios_tests {
             register_of_a_host_sandbox_is_refused,
             module_unloads_cleanly,
         ]);
+    };
+    (runner: $runner:literal, timeout: $timeout:literal, $(qemu_args: $args:expr,)? complete: $complete:ident $(,)?) => {
+        $crate::vm_scenarios_tests!(runner: $runner, timeout: $timeout, $(qemu_args: $args,)? complete: $complete, also: []);
     };
 }
 
@@ -250,6 +256,7 @@ macro_rules! vm_oci_tests {
             exec_process_cannot_switch_its_container,
             status_counts_exec_processes,
             exec_of_processes_that_exit_at_once_never_fails,
+            ctl_run_under_the_notify_engine_switches_and_records_denials,
             $($also,)*
         ]);
     };

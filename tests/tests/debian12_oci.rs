@@ -8,7 +8,10 @@
 //! reported by `speaker-ctl denials`, redis and the data stores stop through
 //! their shutdown phase with their data kept; plus the notify engine's own
 //! scenarios (a killed supervisor fails closed, arguments in memory cannot
-//! change a decision, `auto` picks notify without the module).
+//! change a decision, `auto` picks notify without the module,
+//! `speaker-ctl run --engine notify`), and the held-out workloads under
+//! `strict`, reported (balanced's, asserted, run in vm_oci.rs under
+//! speaker.ko: this lane is the shorter one).
 //!
 //! The profiles are the committed examples/profiles/ (the bookworm guest's).
 
@@ -39,4 +42,6 @@ notify_suite!(
     notify_engine_survives_a_supervisor_kill,
     notify_engine_ignores_arguments,
     auto_engine_picks_notify_without_module,
+    ctl_run_under_the_notify_engine_switches_and_records_denials,
+    held_out_workloads_under_strict_are_reported,
 );

@@ -8,6 +8,8 @@ speaker_tests::vm_scenarios_tests!(
     runner: "vm-scenarios",
     timeout: 1500,
     complete: every_vm_scenario_has_a_test_and_the_kernel_log_is_clean,
+    // speaker.ko's debug knobs exist on this kernel only (speaker-kmod/debug.rs).
+    also: [tsync_and_private_stacking_between_visits_keep_no_stale_cache],
 );
 
 /// speaker's debug kernel has CONFIG_SECCOMP_CACHE_DEBUG: the action-cache

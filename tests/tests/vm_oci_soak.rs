@@ -15,7 +15,6 @@ speaker_tests::vm_tests!(
         "exec_during_boot_is_tightened_by_the_switch",
         "exec_process_cannot_switch_its_container",
         "status_counts_exec_processes",
-        "exec_of_processes_that_exit_at_once_never_fails",
     ]
     .map(String::from),
     timeout: 1500,
@@ -26,7 +25,6 @@ speaker_tests::vm_tests!(
         speaker_runtime_refuses_unparsed_flags_on_annotated_bundles,
         exec_during_boot_is_tightened_by_the_switch,
         exec_process_cannot_switch_its_container,
-        status_counts_exec_processes,
-        exec_of_processes_that_exit_at_once_never_fails
+        status_counts_exec_processes
     ]
 );

@@ -8,6 +8,11 @@
 //! application filter stacked above it. Probes: `getppid`, the harmless
 //! syscall that sits deepest in Docker's linear program, and a denied one
 //! (`syslog`), which no action cache covers. Rounds interleave the cases.
+//! And the notify engine's one filter made from the same running set
+//! (running → allow, the rest → notify), with a supervisor thread that
+//! answers the denied probe: the allowed probes should cost what they cost
+//! under speaker.ko's filter (both are the kernel's cached path), the
+//! denied one a round trip to the supervisor.
 use super::bpf_path;
 use super::error::BenchError;
 use super::probe::{self, Probe, Setup};
@@ -18,7 +23,7 @@ use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
 use crate::profile::{self, Arch, Layout, SockFilter};
 
-pub const CASES: [&str; 6] = FILTER_CASES;
+pub const CASES: [&str; 7] = FILTER_CASES;
 pub const PROBES: [&str; 3] = FILTER_PROBES;
 
 /// What the measuring child makes after its last filter change, besides
@@ -68,6 +73,7 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     let mut boot = nginx.filter(Phase::Boot, &opts.nginx_profile)?;
     allow(&mut boot, &HARNESS);
     allow(&mut boot, &[probe::GETPPID.name, deep.name, "seccomp"]);
+    let notify = profile::compile(&crate::container::notify::filter::from_running(&running))?;
     let running = profile::compile(&running)?;
     let boot = profile::compile(&boot)?;
     // An application's own filter: allow by default, deny one syscall.
@@ -80,7 +86,7 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     let app = profile::compile(&app)?;
 
     let cid = format!("bench-filter-{}", std::process::id());
-    let setups: [(&str, Setup, Vec<&[SockFilter]>); 6] = [
+    let setups: [(&str, Setup, Vec<&[SockFilter]>); 7] = [
         ("none", Setup::default(), vec![]),
         ("docker", Setup { first: Some(&docker_tree), ..Default::default() }, vec![&docker_tree]),
         ("docker_linear", Setup { first: Some(&docker_linear), ..Default::default() }, vec![&docker_linear]),
@@ -88,9 +94,10 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
         ("running_swapped", Setup { first: Some(&boot), swap: Some((&dev, &cid, &running)), ..Default::default() }, vec![&running]),
         (
             "running_swapped_app",
-            Setup { first: Some(&boot), stacked: Some(&app), swap: Some((&dev, &cid, &running)) },
+            Setup { first: Some(&boot), stacked: Some(&app), swap: Some((&dev, &cid, &running)), notify: false },
             vec![&running, &app],
         ),
+        ("notify_running", Setup { first: Some(&notify), notify: true, ..Default::default() }, vec![&notify]),
     ];
     let mut samples = vec![vec![Vec::new(); probes.len()]; setups.len()];
     let mut cached = vec![None; setups.len()];
@@ -137,6 +144,14 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
         res.paired_ratio(&format!("{probe}: running / Docker default"), &f("running_fresh"), &f("docker"), "<= 1");
         if probe != "denied" {
             res.paired_ratio(&format!("{probe}: Docker default / no seccomp"), &f("docker"), &f("none"), "");
+            res.paired_ratio(
+                &format!("{probe}: notify engine / speaker.ko (running)"),
+                &f("notify_running"),
+                &f("running_swapped"),
+                "<= 1.02",
+            );
+        } else {
+            res.paired_ratio("denied: notify engine's round trip / speaker.ko's errno", &f("notify_running"), &f("running_swapped"), "");
         }
     }
     for probe in ["deep", "denied"] {

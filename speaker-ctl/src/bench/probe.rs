@@ -8,11 +8,17 @@
 //! After its last filter change the child makes only the probed syscalls,
 //! `read`, `write`, `clock_gettime` (when the vDSO falls back to it) and
 //! `exit_group`: a filter it runs under must allow those.
+//!
+//! Under the notify engine's filter (`Setup::notify`) the child installs
+//! `first` with a listener and sends its number; the parent copies it
+//! (`pidfd_getfd`) and answers every notification with EPERM from a thread
+//! that lives as long as the child (a denial's round trip).
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
 use super::error::BenchError;
 use super::stats::Figure;
+use crate::container::notify::listener::{install_with_listener, receive, respond, take_fd};
 use crate::container::seccomp;
 use crate::device::Device;
 use crate::profile::SockFilter;
@@ -75,6 +81,9 @@ pub struct Setup<'a> {
     /// Register `first` with speaker.ko under this id, then swap in the
     /// program.
     pub swap: Option<(&'a Device, &'a str, &'a [SockFilter])>,
+    /// `first` is the notify engine's filter: installed with a listener,
+    /// whose notifications a supervisor thread answers with EPERM.
+    pub notify: bool,
 }
 
 /// What one child measured.
@@ -117,8 +126,14 @@ fn child(setup: &Setup, probes: &[Probe], calls: u64, to_parent: &mut std::fs::F
     // Without SECCOMP_FILTER_FLAG_LOG: the denied probe would otherwise
     // measure the audit log (speaker's own filters log every denial).
     let ok = (|| -> std::io::Result<()> {
-        if let Some(p) = setup.first {
-            seccomp::install_with(p, 0)?;
+        match (setup.first, setup.notify) {
+            (Some(p), true) => {
+                // Left open for the parent to copy (no allocation here).
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(install_with_listener(p, 0)?);
+                to_parent.write_all(&fd.to_ne_bytes())?;
+            }
+            (Some(p), false) => seccomp::install_with(p, 0)?,
+            (None, _) => {}
         }
         sync(to_parent, from_parent, b'R')?;
         if let Some(p) = setup.stacked {
@@ -183,7 +198,57 @@ pub fn measure(setup: &Setup, probes: &[Probe], calls: u64) -> Result<Measured, 
     };
     drop(up_w);
     drop(down_r);
-    let result = (|| -> Result<Measured, BenchError> {
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        let lost = |e: std::io::Error| BenchError::io("the measuring child stopped early (filter setup failed?)", e);
+        if setup.notify {
+            let mut n = [0u8; 4];
+            up_r.read_exact(&mut n).map_err(lost)?;
+            let listener =
+                take_fd(pid.as_raw(), i32::from_ne_bytes(n)).map_err(|e| BenchError::io("copying the child's seccomp listener", e))?;
+            let stop = &stop;
+            scope.spawn(move || answer_until(&listener, stop));
+        }
+        let r = measured(setup, probes, calls, pid, &mut up_r, &mut down_w);
+        drop(down_w);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        stop.store(true, std::sync::atomic::Ordering::Release);
+        r
+    });
+    if let Some((dev, cid, _)) = setup.swap {
+        let _ = dev.unregister(cid);
+    }
+    result
+}
+
+/// Answers every notification on `listener` with EPERM until `stop`.
+fn answer_until(listener: &std::os::fd::OwnedFd, stop: &std::sync::atomic::AtomicBool) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(50u8)) {
+            Ok(n) if n > 0 && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) => {
+                if let Ok(n) = receive(listener.as_fd()) {
+                    let _ = respond(listener.as_fd(), n.id, Some(libc::EPERM as u16));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The parent's side of [`measure`] once the child runs: registration and
+/// swap, the child's timings and its action cache.
+fn measured(
+    setup: &Setup,
+    probes: &[Probe],
+    calls: u64,
+    pid: nix::unistd::Pid,
+    up_r: &mut std::fs::File,
+    down_w: &mut std::fs::File,
+) -> Result<Measured, BenchError> {
+    (|| {
         let lost = |e: std::io::Error| BenchError::io("the measuring child stopped early (filter setup failed?)", e);
         let mut b = [0u8; 1];
         up_r.read_exact(&mut b).map_err(lost)?;
@@ -209,14 +274,8 @@ pub fn measure(setup: &Setup, probes: &[Probe], calls: u64) -> Result<Measured, 
             .map(|b| Figure::of(b, "ns").map(|f| f.median / per_batch).unwrap_or(0.0))
             .collect();
         Ok(Measured { ns_per_call, cached })
-    })();
-    drop(down_w);
-    if result.is_err() {
+    })()
+    .inspect_err(|_| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
-    let _ = nix::sys::wait::waitpid(pid, None);
-    if let Some((dev, cid, _)) = setup.swap {
-        let _ = dev.unregister(cid);
-    }
-    result
+    })
 }

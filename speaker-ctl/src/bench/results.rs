@@ -10,7 +10,8 @@ use super::stats::{paired_ratios, Figure, Resolution};
 use super::Options;
 
 /// The filter-cost suite's cases and probes.
-pub const FILTER_CASES: [&str; 6] = ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app"];
+pub const FILTER_CASES: [&str; 7] =
+    ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app", "notify_running"];
 pub const FILTER_PROBES: [&str; 3] = ["getppid", "deep", "denied"];
 /// The throughput suite's variants (bundles `<service>-<variant>`).
 pub const THROUGHPUT_VARIANTS: [&str; 3] = ["none", "docker", "speaker"];

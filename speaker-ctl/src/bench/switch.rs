@@ -43,7 +43,7 @@ impl Payload {
     /// until speaker.ko counts them all.
     pub fn start(cid: &str, boot: &[SockFilter], threads: usize, processes: usize) -> Result<Payload, BenchError> {
         let exe = std::env::current_exe().map_err(|e| BenchError::io("finding speaker-ctl's own path", e))?;
-        let phases = vec![CompiledPhase { phase: Phase::Boot, allowed: 0, prog: boot.to_vec(), complain: boot.to_vec() }];
+        let phases = vec![CompiledPhase { phase: Phase::Boot, allowed: 0, prog: boot.to_vec(), complain: boot.to_vec(), filter: None }];
         let cmd = vec![
             exe.display().to_string(),
             "bench-payload".into(),
@@ -60,6 +60,7 @@ impl Payload {
             detach: true,
             confine: Confinement::default(),
             volumes: Vec::new(),
+            engine: crate::container::engine::Engine::Kmod,
         })
         .map_err(|e| BenchError::container(format!("starting payload container {cid}"), e))?;
         let payload = Payload { cid: cid.to_string(), pid: state.pid };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::container::confine::Confinement;
+use crate::container::engine::EngineChoice;
 use crate::container::launch::{launch_in, NewContainer};
 use crate::container::phases;
 use crate::container::reload::{self, kill_first_process, RELOAD_TIMEOUT};
@@ -27,7 +28,17 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let mode = if args.complain { Mode::Complain } else { Mode::Enforce };
     let confine = Confinement::with_caps(&args.cap_add, !args.allow_new_privs)?;
     let volumes = args.volumes.iter().map(|v| Volume::parse(v)).collect::<Result<Vec<_>, _>>()?;
-    let spec = NewContainer { cid: args.name.clone(), phases, cmd: args.cmd.clone(), net: args.net, detach: args.detach, confine, volumes };
+    let engine = args.engine.parse::<EngineChoice>()?.resolve()?;
+    let spec = NewContainer {
+        cid: args.name.clone(),
+        phases,
+        cmd: args.cmd.clone(),
+        net: args.net,
+        detach: args.detach,
+        confine,
+        volumes,
+        engine,
+    };
     let state = launch_in(spec, mode)?;
     if let Some(p) = &args.profile {
         if let Err(e) = crate::container::reload::remember(&state.cid, p) {

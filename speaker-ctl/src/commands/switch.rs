@@ -2,7 +2,7 @@
 use anyhow::Result;
 
 use crate::cli::SwitchArgs;
-use crate::container::switch::switch_mode;
+use crate::container::switch::switch_mode_with;
 use crate::profile::Mode;
 use crate::runtime::reprofile::reprofile;
 use crate::sys::output::outln;
@@ -21,7 +21,7 @@ pub fn run(args: SwitchArgs) -> Result<i32> {
         (args.profile.is_some() && args.to.is_none())
             .then(|| crate::container::state::ContainerState::load(&args.cid).map(|s| s.mode).unwrap_or_default())
     });
-    let s = switch_mode(&args.cid, args.to, mode)?;
+    let s = switch_mode_with(&args.cid, args.to, mode, args.no_wait)?;
     let r = s.report;
     let (from, to) = if s.from_mode == s.to_mode && s.to_mode == Mode::Enforce {
         (s.from.to_string(), s.to.to_string())

@@ -17,6 +17,11 @@
 //! The only syscall made under the boot filter before the command runs is
 //! `execve`, which every traced boot phase contains.  Setup failures are
 //! reported over a close-on-exec pipe.
+//!
+//! Under the notify engine the child installs the notify filter instead
+//! and waits on a second pipe until the parent has taken its listener and
+//! started the supervisor (see [`super::notify::run`]); the rest is the
+//! same, without speaker.ko.
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sched::CloneFlags;
 use std::ffi::CString;
@@ -25,6 +30,9 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
 use super::confine::Confinement;
+use super::engine::Engine;
+use super::notify::listener::install_with_listener;
+use super::notify::run::{prepare, spawn_supervisor, take_listener, NotifyFilter};
 use super::phases::CompiledPhase;
 use super::register::register_at_exec_stop;
 use super::rootfs::{self, Volume};
@@ -49,17 +57,21 @@ pub struct NewContainer {
     pub confine: Confinement,
     /// The host directories it may write; every other file is read-only.
     pub volumes: Vec<Volume>,
+    /// Who enforces its phases.
+    pub engine: Engine,
+}
+
+/// The filter the child installs.
+enum Install<'a> {
+    /// kmod: the boot phase's program (registered with speaker.ko).
+    Boot(&'a [crate::profile::SockFilter]),
+    /// notify: the one filter, with a listener; then wait on `go` (read end).
+    Notify(&'a NotifyFilter, i32),
 }
 
 /// Child side; never returns.  Only async-signal-safe work after clone
 /// (the parent is single-threaded, but keep it minimal anyway).
-fn child(
-    spec: &NewContainer,
-    stdio: Option<(i32, i32)>,
-    boot: &[crate::profile::SockFilter],
-    argv: &[CString],
-    to_parent: &mut std::fs::File,
-) -> isize {
+fn child(spec: &NewContainer, stdio: Option<(i32, i32)>, install: &Install, argv: &[CString], to_parent: &mut std::fs::File) -> isize {
     let fail = |to_parent: &mut std::fs::File, what: &str, err: nix::Error| -> isize {
         let _ = write!(to_parent, "F{what}: {}", err.desc());
         127
@@ -98,9 +110,27 @@ fn child(
     if let Err(e) = nix::sys::ptrace::traceme() {
         return fail(to_parent, "cannot be traced by speaker-ctl (PTRACE_TRACEME)", e);
     }
-    if let Err(e) = seccomp::install(boot) {
-        let _ = write!(to_parent, "Fcannot install the boot filter: {e}");
-        return 127;
+    match install {
+        Install::Boot(boot) => {
+            if let Err(e) = seccomp::install(boot) {
+                let _ = write!(to_parent, "Fcannot install the boot filter: {e}");
+                return 127;
+            }
+        }
+        Install::Notify(f, go) => match install_with_listener(&f.prog, f.flags) {
+            Ok(listener) => {
+                // Kept open (close-on-exec) for the parent to copy; then
+                // wait for its go.  The read may itself be notified: it
+                // returns (or fails) once the supervisor answers.
+                std::mem::forget(listener);
+                let mut b = [0u8; 1];
+                let _ = nix::unistd::read(*go, &mut b);
+            }
+            Err(e) => {
+                let _ = write!(to_parent, "Fcannot install the notify engine's filter: {e}");
+                return 127;
+            }
+        },
     }
     // Only execve runs under the boot filter before the command; the
     // report below is best effort (the boot filter may deny write).
@@ -137,14 +167,19 @@ pub fn launch(spec: NewContainer) -> Result<ContainerState> {
 /// Like [`launch`], with the boot phase in mode `mode`.
 pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
     device::encode_cid(&spec.cid)?;
-    let dev = Device::open()?;
+    let dev = match spec.engine {
+        Engine::Kmod => Some(Device::open()?),
+        Engine::Notify => None,
+    };
     match ContainerState::load(&spec.cid) {
         Ok(old) if old.alive() => bail!("container '{}' already exists (pid {}); stop it first or pick another --name", spec.cid, old.pid),
         Ok(_) => ContainerState::remove(&spec.cid),
         Err(_) => {}
     }
-    if !dev.status(Some(&spec.cid))?.is_empty() {
-        bail!("speaker.ko already has a container '{}'; pick another --name", spec.cid);
+    if let Some(dev) = &dev {
+        if !dev.status(Some(&spec.cid))?.is_empty() {
+            bail!("speaker.ko already has a container '{}'; pick another --name", spec.cid);
+        }
     }
     let boot = spec.phases.iter().find(|p| p.phase == Phase::Boot).ok_or_else(|| anyhow!("no boot phase"))?;
     if let Err(e) = find_executable(&spec.cmd[0]) {
@@ -172,6 +207,11 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
         None
     };
     let stdio = stdio_files.as_ref().map(|(n, o)| (n.as_raw_fd(), o.as_raw_fd()));
+    let notify = match spec.engine {
+        Engine::Notify => Some(prepare(&spec.cid, &spec.phases, mode).inspect_err(|_| ContainerState::remove(&spec.cid))?),
+        Engine::Kmod => None,
+    };
+    let (go_r, mut go_w) = pipe_cloexec().context("cannot create a pipe")?;
     let (mut up_r, mut up_w) = pipe_cloexec().context("cannot create a pipe")?;
     let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
     if spec.net {
@@ -179,15 +219,38 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
     }
     let mut stack = vec![0u8; 256 * 1024];
     let boot_prog = boot.program(mode).to_vec();
+    let install = match &notify {
+        Some(f) => Install::Notify(f, go_r.as_raw_fd()),
+        None => Install::Boot(&boot_prog),
+    };
     // SAFETY: the child runs `child()` on its own stack copy without CLONE_VM
     // (like fork); it only uses memory it owns in its copy and ends in exec
     // or _exit (the returned value becomes its exit status).
-    let pid = unsafe {
-        nix::sched::clone(Box::new(|| child(&spec, stdio, &boot_prog, &argv, &mut up_w)), &mut stack, flags, Some(libc::SIGCHLD))
-    }
-    .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
+    let pid =
+        unsafe { nix::sched::clone(Box::new(|| child(&spec, stdio, &install, &argv, &mut up_w)), &mut stack, flags, Some(libc::SIGCHLD)) }
+            .with_context(|| format!("cannot create the namespaces of container '{}' (needs root)", spec.cid))?;
     drop(up_w);
+    drop(go_r);
     drop(stdio_files);
+    // notify: the listener, to the supervisor; then the child may exec.
+    let mut supervisor = None;
+    if notify.is_some() {
+        let started = take_listener(pid, std::time::Duration::from_secs(30)).and_then(|l| match l {
+            Some(l) => spawn_supervisor(&spec.cid, pid, l).map(Some),
+            None => Ok(None),
+        });
+        match started {
+            Ok(s) => supervisor = s,
+            Err(e) => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+                ContainerState::remove(&spec.cid);
+                return Err(e.context(format!("container '{}': cannot hand its seccomp listener to a supervisor", spec.cid)));
+            }
+        }
+        let _ = go_w.write_all(b"g");
+    }
+    drop(go_w);
 
     // Wait for the exec stop (or the child's death before it).
     use nix::sys::wait::{waitpid, WaitStatus};
@@ -214,7 +277,9 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
         }
     }
     let register = || -> Result<ContainerState> {
-        register_at_exec_stop(&dev, &spec.cid, pid.as_raw(), Phase::Boot, boot.allowed)?;
+        if let Some(dev) = &dev {
+            register_at_exec_stop(dev, &spec.cid, pid.as_raw(), Phase::Boot, boot.allowed)?;
+        }
         let state = ContainerState {
             cid: spec.cid.clone(),
             pid: pid.as_raw(),
@@ -228,10 +293,13 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
             mode,
             switches: Vec::new(),
             reload: None,
-            engine: crate::container::engine::Engine::Kmod,
+            engine: spec.engine,
         };
         state.save()?;
         state.save_programs(&spec.phases)?;
+        if let Some(sup) = supervisor {
+            state.log(&format!("notify engine: supervisor pid {sup} holds the seccomp listener (boot phase)"));
+        }
         Ok(state)
     };
     let state = match register() {
@@ -239,7 +307,9 @@ pub fn launch_in(spec: NewContainer, mode: Mode) -> Result<ContainerState> {
         Err(e) => {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
-            let _ = dev.unregister(&spec.cid);
+            if let Some(dev) = &dev {
+                let _ = dev.unregister(&spec.cid);
+            }
             ContainerState::remove(&spec.cid);
             return Err(e);
         }

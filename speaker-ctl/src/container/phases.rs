@@ -14,6 +14,9 @@ pub struct CompiledPhase {
     pub prog: Vec<SockFilter>,
     /// Complain mode: everything else allowed and logged.
     pub complain: Vec<SockFilter>,
+    /// The filter it was compiled from (`None` for a raw program): the
+    /// notify engine's table is made from it.
+    pub filter: Option<PhaseFilter>,
 }
 
 impl CompiledPhase {
@@ -30,7 +33,7 @@ pub fn compile_one(phase: Phase, filter: &PhaseFilter, origin: &Path) -> Result<
     let what = || format!("cannot compile the {phase} phase of {}", origin.display());
     let prog = profile::compile(filter).with_context(what)?;
     let complain = profile::compile(&Mode::Complain.apply(filter)).with_context(what)?;
-    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain })
+    Ok(CompiledPhase { phase, allowed: profile::allowed_count(filter) as u32, prog, complain, filter: Some(filter.clone()) })
 }
 
 /// The phases of a speaker multi-phase profile (boot required), compiled

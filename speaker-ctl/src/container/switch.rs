@@ -31,7 +31,18 @@ pub fn switch(cid: &str, to: Option<Phase>) -> Result<Switch> {
 /// phase in that mode).  Only a swap of the program can loosen a live
 /// filter, so a container goes from enforce to complain in place.
 pub fn switch_mode(cid: &str, to: Option<Phase>, mode: Option<Mode>) -> Result<Switch> {
-    Ok(switch_full(cid, to, mode, |_| true)?.expect("unconditional switch"))
+    switch_mode_with(cid, to, mode, false)
+}
+
+/// [`switch_mode`]; with `no_wait`, speaker.ko returns right after the swap
+/// instead of after the RCU-tasks grace period (`SWITCH_DEFER_FREE`: a
+/// system call that had already entered seccomp may still be decided by
+/// the old program; the old program is kept either way).
+pub fn switch_mode_with(cid: &str, to: Option<Phase>, mode: Option<Mode>, no_wait: bool) -> Result<Switch> {
+    let Some(s) = switch_full(cid, to, mode, no_wait, |_| true)? else {
+        bail!("container '{cid}' was not switched");
+    };
+    Ok(s)
 }
 
 /// Like [`switch`], under the container's lock, but only if `when(current
@@ -39,10 +50,10 @@ pub fn switch_mode(cid: &str, to: Option<Phase>, mode: Option<Mode>) -> Result<S
 /// running only from boot, `kill` to shutdown only from an earlier phase,
 /// whoever comes first.
 pub fn switch_if(cid: &str, to: Option<Phase>, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
-    switch_full(cid, to, None, when)
+    switch_full(cid, to, None, false, when)
 }
 
-fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
+fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, no_wait: bool, when: impl Fn(Phase) -> bool) -> Result<Option<Switch>> {
     // Fail on an unknown container before creating its lock file.
     ContainerState::load(cid)?;
     let _lock = ContainerState::lock(cid)?;
@@ -92,7 +103,7 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, when: impl Fn(P
     state.save()?;
     let switched = match (&dev, &prog) {
         (Some(dev), Some(prog)) => dev
-            .switch(state.kernel_id(), prog, to.index(), rec.allowed)
+            .switch_with(state.kernel_id(), prog, to.index(), rec.allowed, if no_wait { crate::abi::SWITCH_DEFER_FREE } else { 0 })
             .with_context(|| format!("cannot switch container '{cid}' to its {to} phase ({to_mode})")),
         _ => {
             // The filter stays; the supervisor answers in the new phase

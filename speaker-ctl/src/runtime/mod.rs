@@ -21,7 +21,7 @@ pub mod reprofile;
 pub mod run;
 pub mod start;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
@@ -211,8 +211,53 @@ fn dispatch(inv: &Invocation, command: Option<RuntimeCommand>) -> Result<i32> {
             Some(why) => anyhow::bail!("restore is not supported for speaker containers: {why}"),
             None => inv.exec_crun(),
         },
+        // What an engine probes before it uses a runtime: crun's features,
+        // plus speaker's own.
+        Some(RuntimeCommand::Other(line)) if line.first().is_some_and(|v| v == "features") && line.len() == 1 => features(inv),
         Some(RuntimeCommand::Other(_)) | None => inv.exec_crun(),
     }
+}
+
+/// The prefix of speaker's annotations, as `features` lists it.
+pub const ANNOTATION_PREFIX: &str = "io.speaker.";
+
+/// `features` (OCI runtime-spec features.md): crun's JSON, with speaker's
+/// annotations added to `potentiallyUnsafeConfigAnnotations` (they change
+/// what the container may do: a profile, `complain`, extra syscalls) and
+/// speaker's version, ABI and engines under `annotations`.
+fn features(inv: &Invocation) -> Result<i32> {
+    let crun = inv.crun()?;
+    let out = std::process::Command::new(&crun).arg("features").output().with_context(|| format!("cannot execute {}", crun.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} features failed ({}): {}",
+        crun.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let merged = merge_features(&String::from_utf8_lossy(&out.stdout))?;
+    let mut text = serde_json::to_string_pretty(&merged)?;
+    text.push('\n');
+    crate::sys::output::write_stdout(text.as_bytes())?;
+    Ok(0)
+}
+
+/// crun's features JSON with speaker's added (see [`features`]).
+pub fn merge_features(crun_json: &str) -> Result<serde_json::Value> {
+    let mut v: serde_json::Value = serde_json::from_str(crun_json).context("crun features printed no JSON object")?;
+    let obj = v.as_object_mut().context("crun features printed JSON that is not an object")?;
+    let unsafe_list = obj.entry("potentiallyUnsafeConfigAnnotations").or_insert_with(|| serde_json::json!([]));
+    let list = unsafe_list.as_array_mut().context("crun's potentiallyUnsafeConfigAnnotations is not a list")?;
+    if !list.iter().any(|a| a == ANNOTATION_PREFIX) {
+        list.push(ANNOTATION_PREFIX.into());
+    }
+    let ann = obj.entry("annotations").or_insert_with(|| serde_json::json!({}));
+    let ann = ann.as_object_mut().context("crun's features annotations is not an object")?;
+    ann.insert("io.speaker.version".into(), env!("CARGO_PKG_VERSION").into());
+    ann.insert("io.speaker.abi".into(), crate::abi::SPEAKER_ABI_VERSION.to_string().into());
+    ann.insert("io.speaker.engines".into(), "kmod,notify".into());
+    ann.insert("io.speaker.annotations".into(), bundle::KNOWN_ANNOTATIONS.join(",").into());
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -230,6 +275,31 @@ mod tests {
     fn error_lines_name_each_cause_once() {
         let e = anyhow::anyhow!("No such file or directory").context("cannot read /x: No such file or directory").context("container 'c'");
         assert_eq!(error_line(&e), "container 'c': cannot read /x: No such file or directory");
+    }
+
+    #[test]
+    fn features_are_cruns_plus_speakers_annotations() {
+        // (The shape of crun 1.21's `crun features`, shortened.)
+        let crun = r#"{"ociVersionMin": "1.0.0", "ociVersionMax": "1.1.0+dev", "hooks": ["prestart", "poststop"],
+            "linux": {"namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]},
+            "annotations": {"io.github.seccomp.libseccomp.version": "2.6.0", "run.oci.crun.checkpoint.enabled": "true"},
+            "potentiallyUnsafeConfigAnnotations": ["module.wasm.image/variant", "io.kubernetes.cri.container-type", "run.oci."]}"#;
+        let v = merge_features(crun).unwrap();
+        assert_eq!(v["ociVersionMax"], "1.1.0+dev");
+        assert_eq!(v["linux"]["namespaces"][6], "uts");
+        assert_eq!(v["annotations"]["io.github.seccomp.libseccomp.version"], "2.6.0");
+        assert_eq!(v["annotations"]["io.speaker.version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["annotations"]["io.speaker.abi"], crate::abi::SPEAKER_ABI_VERSION.to_string());
+        assert!(v["annotations"]["io.speaker.annotations"].as_str().unwrap().split(',').any(|a| a == "io.speaker.profile"));
+        let list = v["potentiallyUnsafeConfigAnnotations"].as_array().unwrap();
+        assert_eq!(list.len(), 4);
+        assert_eq!(list[3], "io.speaker.");
+        // Twice through: still listed once; no list or annotations at all: made.
+        assert_eq!(merge_features(&v.to_string()).unwrap()["potentiallyUnsafeConfigAnnotations"].as_array().unwrap().len(), 4);
+        let bare = merge_features(r#"{"ociVersionMin": "1.0.0"}"#).unwrap();
+        assert_eq!(bare["potentiallyUnsafeConfigAnnotations"], serde_json::json!(["io.speaker."]));
+        assert!(merge_features("crun: unknown command").is_err());
+        assert!(merge_features("[1]").is_err());
     }
 
     #[test]

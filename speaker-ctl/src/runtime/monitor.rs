@@ -17,11 +17,10 @@
 //!    with the container.
 //!
 //! Its log is `/run/speaker/<id>/monitor.log`.
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sys::ptrace;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -36,7 +35,7 @@ use crate::container::state::{now_unix_ms, ContainerState};
 use crate::container::switch::switch_if;
 use crate::device::Device;
 use crate::profile::schema::Phase;
-use crate::sys::process::pipe_cloexec;
+use crate::sys::process::daemon;
 use crate::sys::procfs::pid_alive;
 
 /// Appends a line to the container's log (if its state is still there).
@@ -82,62 +81,6 @@ pub fn spawn_notify(id: &str) -> Result<i32> {
         move || UnixListener::bind(&path).with_context(|| format!("cannot listen on {} for the seccomp listener", path.display())),
         move |listener| run_notify(&id, listener),
     )
-}
-
-/// Double fork: `prepare` runs in the daemon, which reports its pid (or
-/// `prepare`'s error) to the caller, then runs `body`.
-fn daemon<T>(prepare: impl FnOnce() -> Result<T>, body: impl FnOnce(T)) -> Result<i32> {
-    let (mut r, mut w) = pipe_cloexec().context("cannot create a pipe")?;
-    // SAFETY: speaker-runtime is single-threaded here; the child only
-    // forks again and runs the monitor, which needs no lock held by
-    // another thread.
-    match unsafe { nix::unistd::fork() }.context("cannot fork the monitor")? {
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let _ = nix::unistd::setsid();
-            // SAFETY: as above.
-            match unsafe { nix::unistd::fork() } {
-                Ok(nix::unistd::ForkResult::Child) => {
-                    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
-                        use std::os::fd::AsRawFd;
-                        for fd in 0..3 {
-                            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-                        }
-                    }
-                    match prepare() {
-                        Ok(t) => {
-                            let _ = write!(w, "S{}", std::process::id());
-                            drop(w);
-                            body(t);
-                            std::process::exit(0);
-                        }
-                        Err(e) => {
-                            let _ = write!(w, "F{e:#}");
-                            std::process::exit(1);
-                        }
-                    }
-                }
-                Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
-                Err(e) => {
-                    let _ = write!(w, "Fcannot fork the monitor: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let _ = nix::sys::wait::waitpid(child, None);
-            let mut msg = String::new();
-            let _ = r.read_to_string(&mut msg);
-            if let Some(p) = msg.strip_prefix('S') {
-                return p.parse().map_err(|_| anyhow!("the monitor sent a bad pid '{p}'"));
-            }
-            if let Some(m) = msg.strip_prefix('F') {
-                bail!("{m}");
-            }
-            bail!("the monitor died before attaching to the container")
-        }
-    }
 }
 
 /// The notify engine's monitor: receives the listener of the container's

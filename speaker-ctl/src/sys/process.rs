@@ -1,8 +1,10 @@
 //! Processes: pipes, PATH lookup, waiting and exit codes.
+use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{AccessFlags, Pid};
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -120,6 +122,65 @@ pub fn reap_children(limit: Duration) {
 /// Is `fd` a terminal?
 pub fn is_tty(fd: std::os::fd::RawFd) -> bool {
     nix::unistd::isatty(fd).unwrap_or(false)
+}
+
+/// Double fork: `prepare` runs in the daemon (own session, stdio on
+/// /dev/null), which reports its pid (or `prepare`'s error) to the caller,
+/// then runs `body` and exits.  The caller must be single-threaded (the
+/// daemon is forked from it): speaker-runtime's monitors, the notify
+/// engine's supervisor of `speaker-ctl run`.
+pub fn daemon<T>(prepare: impl FnOnce() -> Result<T>, body: impl FnOnce(T)) -> Result<i32> {
+    let (mut r, mut w) = pipe_cloexec().context("cannot create a pipe")?;
+    // SAFETY: the caller is single-threaded here (contract); the child only
+    // forks again and runs the monitor, which needs no lock held by
+    // another thread.
+    match unsafe { nix::unistd::fork() }.context("cannot fork a daemon")? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let _ = nix::unistd::setsid();
+            // SAFETY: as above.
+            match unsafe { nix::unistd::fork() } {
+                Ok(nix::unistd::ForkResult::Child) => {
+                    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                        use std::os::fd::AsRawFd;
+                        for fd in 0..3 {
+                            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+                        }
+                    }
+                    match prepare() {
+                        Ok(t) => {
+                            let _ = write!(w, "S{}", std::process::id());
+                            drop(w);
+                            body(t);
+                            std::process::exit(0);
+                        }
+                        Err(e) => {
+                            let _ = write!(w, "F{e:#}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
+                Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
+                Err(e) => {
+                    let _ = write!(w, "Fcannot fork the monitor: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut msg = String::new();
+            let _ = r.read_to_string(&mut msg);
+            if let Some(p) = msg.strip_prefix('S') {
+                return p.parse().map_err(|_| anyhow!("the monitor sent a bad pid '{p}'"));
+            }
+            if let Some(m) = msg.strip_prefix('F') {
+                bail!("{m}");
+            }
+            bail!("the monitor died before attaching to the container")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,9 +65,28 @@ fn kind(base: &str) -> String {
     }
 }
 
+/// CPU seconds (user + system) the runner's reaped children have used.
+fn children_cpu() -> f64 {
+    // SAFETY: an all-zero rusage is a valid value to fill.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid out-parameter.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
+}
+
+/// Runs `f`, printing its wall time beside the CPU time its children used
+/// (how much of a run is waiting rather than computing).
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let (cpu, wall) = (children_cpu(), std::time::Instant::now());
+    let r = f();
+    println!("  {what}: {:.1}s wall, {:.1}s CPU", wall.elapsed().as_secs_f64(), children_cpu() - cpu);
+    r
+}
+
 fn directly() -> Outcome {
     // stderr too: the harness logs why a test failed there.
-    let o = run("sh", &["-c", "exec seccomp_bpf 2>&1"]);
+    let o = timed("seccomp_bpf", || run("sh", &["-c", "exec seccomp_bpf 2>&1"]));
     let res = report(&kind("direct"), &o.stdout);
     ensure!(res.complete(), "seccomp_bpf exited {} with incomplete TAP output ({}): {}", o.code, res.summary(), o.stderr.trim());
     Ok(())
@@ -79,7 +98,7 @@ fn in_container() -> Outcome {
         args.push("--no-register");
     }
     args.extend(["--", "seccomp_bpf"]);
-    let o = run("selftest-container", &args);
+    let o = timed("seccomp_bpf in a container", || run("selftest-container", &args));
     let res = report(&kind("container"), &o.stdout);
     let summary = o.stdout.lines().find(|l| l.starts_with("SELFTEST-CONTAINER")).unwrap_or("").to_string();
     println!("{summary}");

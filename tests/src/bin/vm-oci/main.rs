@@ -28,6 +28,7 @@ use crate::stores::postgres_and_mariadb_keep_their_data_across_restart;
 use crate::workloads::every_demo_workload_runs_after_the_switch;
 
 mod containers;
+mod ctl_notify;
 mod denials;
 mod exec;
 mod fail_closed;
@@ -67,6 +68,7 @@ fn main() {
         ("postgres_and_mariadb_keep_their_data_across_restart", postgres_and_mariadb_keep_their_data_across_restart),
         ("postgres_vacuum_truncate_survives_the_running_phase", heldout::postgres_vacuum_truncate_survives_the_running_phase),
         ("held_out_workloads_pass_under_balanced", heldout::held_out_workloads_pass_under_balanced),
+        ("held_out_workloads_under_strict_are_reported", heldout::held_out_workloads_under_strict_are_reported),
         ("held_out_failure_is_fixed_by_complain_learn_enforce", heldout::held_out_failure_is_fixed_by_complain_learn_enforce),
         (
             "speaker_runtime_refuses_unparsed_flags_on_annotated_bundles",
@@ -77,6 +79,10 @@ fn main() {
         ("exec_process_cannot_switch_its_container", exec::exec_process_cannot_switch_its_container),
         ("status_counts_exec_processes", exec::status_counts_exec_processes),
         ("exec_of_processes_that_exit_at_once_never_fails", exec::exec_of_processes_that_exit_at_once_never_fails),
+        (
+            "ctl_run_under_the_notify_engine_switches_and_records_denials",
+            ctl_notify::ctl_run_under_the_notify_engine_switches_and_records_denials,
+        ),
         ("notify_engine_survives_a_supervisor_kill", notify::notify_engine_survives_a_supervisor_kill),
         ("notify_engine_ignores_arguments", notify::notify_engine_ignores_arguments),
         ("auto_engine_picks_notify_without_module", notify::auto_engine_picks_notify_without_module),

@@ -172,8 +172,8 @@ pub fn redis_saves_dump_in_shutdown_phase() -> Outcome {
 
 pub fn runtime_passes_through_unknown_commands() -> Outcome {
     // Same output and exit status as crun itself, whatever crun makes of
-    // the line (crun 1.8 has no `features` yet: both fail the same way).
-    for args in [&["features"][..], &["--root", "/run/crun", "list"], &["ps", "no-such-container"], &["no-such-command"]] {
+    // the line.
+    for args in [&["--root", "/run/crun", "list"][..], &["ps", "no-such-container"], &["no-such-command"]] {
         let a = rt(args);
         let c = run("crun", args);
         ensure!(
@@ -185,6 +185,23 @@ pub fn runtime_passes_through_unknown_commands() -> Outcome {
             a.stdout,
             c.stdout
         );
+    }
+    // `features` is crun's answer with speaker's added (crun 1.8 has no
+    // `features` yet: then both fail the same way).
+    let (a, c) = (rt(&["features"]), run("crun", &["features"]));
+    if c.code != 0 {
+        ensure!(a.code == c.code, "speaker-runtime features: exit {} where crun's is {}: {}", a.code, c.code, a.stderr);
+    } else {
+        let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).map_err(|e| format!("features JSON: {e}: {t}"));
+        let (mut ours, theirs) = (parse(&a.stdout)?, parse(&c.stdout)?);
+        let ann = ours["annotations"].as_object_mut().ok_or("no annotations in speaker-runtime features")?;
+        ensure!(ann.remove("io.speaker.version").is_some(), "speaker-runtime features names no speaker version: {}", a.stdout);
+        ann.retain(|k, _| !k.starts_with("io.speaker."));
+        let unsafe_list = ours["potentiallyUnsafeConfigAnnotations"].as_array_mut().ok_or("no potentiallyUnsafeConfigAnnotations")?;
+        let before = unsafe_list.len();
+        unsafe_list.retain(|v| v != "io.speaker.");
+        ensure!(unsafe_list.len() + 1 == before, "io.speaker. is not among the potentially unsafe annotations: {}", a.stdout);
+        ensure!(ours == theirs, "speaker-runtime features, without speaker's additions, differs from crun's: {ours} vs {theirs}");
     }
     // --version speaks for speaker first, then gives crun's own.
     let ours = rt_ok(&["--version"])?;

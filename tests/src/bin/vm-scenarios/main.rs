@@ -34,6 +34,7 @@ mod refusals;
 mod support;
 mod switching;
 mod trust;
+mod walks;
 
 const SCENARIOS: &[Scenario] = &[
     ("module_loads_and_creates_device", module_loads_and_creates_device),
@@ -79,8 +80,24 @@ const SCENARIOS: &[Scenario] = &[
     ("module_unloads_cleanly", module_unloads_cleanly),
 ];
 
+/// Scenarios that need the debug kernel's build of speaker.ko (its knobs,
+/// speaker-kmod/debug.rs): run before the last one (the unload) where the
+/// module has them; tests/tests/vm.rs expects them, debian_vm.rs does not.
+const DEBUG_SCENARIOS: &[Scenario] = &[(
+    "tsync_and_private_stacking_between_visits_keep_no_stale_cache",
+    walks::tsync_and_private_stacking_between_visits_keep_no_stale_cache,
+)];
+
 fn main() {
     let view = cache::View::current();
     println!("ACTION-CACHE {}: {}", view.name(), view.describe());
-    run_scenarios(SCENARIOS)
+    let mut all = SCENARIOS.to_vec();
+    if walks::module_has_debug_knobs() {
+        let last = all.pop();
+        all.extend_from_slice(DEBUG_SCENARIOS);
+        all.extend(last);
+    } else {
+        println!("speaker.ko has no debug knobs (a production build): the debug kernel's scenarios run in tests/tests/vm.rs");
+    }
+    run_scenarios(&all)
 }

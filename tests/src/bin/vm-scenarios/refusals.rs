@@ -14,6 +14,17 @@ use crate::probe::Probe;
 use crate::profiles::{std_phases, ALLOWED, DENY};
 use crate::support::{ctl, ctl_ok, errno_of, in_child, insn, one_line_error, open_dev, raw_switch, rmmod_within};
 
+/// Container `cid`'s compiled program for `phase`, as speaker-ctl saved it
+/// in the container's state directory (`struct sock_filter`s, native order).
+fn saved_prog(cid: &str, phase: &str) -> Result<Vec<libc::sock_filter>, String> {
+    let path = format!("/run/speaker/{cid}/{phase}.bpf");
+    let b = fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+    ensure!(!b.is_empty() && b.len() % 8 == 0, "{path}: {} bytes is no program", b.len());
+    Ok(b.chunks_exact(8)
+        .map(|c| insn(u16::from_ne_bytes([c[0], c[1]]), c[2], c[3], u32::from_ne_bytes([c[4], c[5], c[6], c[7]])))
+        .collect())
+}
+
 pub fn switch_under_syscall_storm_is_safe() -> Outcome {
     // What the kernel logs from here on (not a count of dmesg's lines: the
     // ring buffer may wrap meanwhile and drop earlier ones).
@@ -22,14 +33,33 @@ pub fn switch_under_syscall_storm_is_safe() -> Outcome {
     let c2 = Probe::start("storm-2", &std_phases(), &["--threads", "32", "--storm"], 1)?;
     let start = Instant::now();
     // 100 switches of each container, both at once: the two containers'
-    // switches interleave in the module as before, and their RCU-tasks
-    // grace periods (the long part with 66 storming threads under TCG)
-    // overlap, since a switch waits for its grace period after the lock.
+    // switches interleave in the module.  One in ten goes through
+    // `speaker-ctl switch` and waits for its RCU-tasks grace period; the
+    // others are the same programs swapped straight through the ioctl
+    // without the wait (SWITCH_DEFER_FREE, as the tracer's): a speaker-ctl
+    // process gets little CPU beside 64 storming threads under TCG (200 of
+    // them took 4 to 5 minutes), and what is under test is the swap.
     fn each(c: &Probe) -> Outcome {
+        let progs = [saved_prog(&c.cid, "running")?, saved_prog(&c.cid, "boot")?];
+        let fd = open_dev()?;
+        let mut outcome = Ok(());
         for i in 0..100 {
-            c.switch(if i % 2 == 0 { "running" } else { "boot" })?;
+            let to = if i % 2 == 0 { "running" } else { "boot" };
+            if i % 10 == 0 {
+                outcome = c.switch(to).map(drop);
+            } else {
+                let e = crate::raw::switch(fd, &c.cid, &progs[i % 2], abi::SWITCH_DEFER_FREE);
+                if e != 0 {
+                    outcome = Err(format!("switch {i} of {} to {to} (deferred): errno {e}", c.cid));
+                }
+            }
+            if outcome.is_err() {
+                break;
+            }
         }
-        Ok(())
+        // SAFETY: closing the descriptor opened above.
+        unsafe { libc::close(fd) };
+        outcome
     }
     std::thread::scope(|s| {
         let a = s.spawn(|| each(&c1));
