@@ -1,7 +1,7 @@
 //! How many instructions a classic seccomp program runs for a syscall: a
 //! small interpreter of the instructions libseccomp emits, over a
-//! `struct seccomp_data` (x86_64, no instruction pointer).
-use crate::profile::{SockFilter, AUDIT_ARCH_X86_64};
+//! `struct seccomp_data` (the native ABI, no instruction pointer).
+use crate::profile::{Arch, SockFilter};
 
 /// The verdict of a program for one syscall and the instructions it ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ impl Path {
 fn data_word(nr: u32, args: &[u64; 6], off: u32) -> Option<u32> {
     match off {
         0 => Some(nr),
-        4 => Some(AUDIT_ARCH_X86_64),
+        4 => Some(Arch::native().audit_arch()),
         8 | 12 => Some(0),
         16..=60 if off.is_multiple_of(4) => {
             let a = args[((off - 16) / 8) as usize];

@@ -33,9 +33,38 @@ const HARNESS: [&str; 4] = ["read", "write", "clock_gettime", "exit_group"];
 fn allow(filter: &mut PhaseFilter, names: &[&str]) {
     for n in names {
         if !filter.rules.iter().any(|r| r.name == *n && r.action == Action::Allow) {
-            filter.rules.push(Rule { name: n.to_string(), arch: Arch::X86_64, action: Action::Allow, args: vec![] });
+            filter.rules.push(Rule { name: n.to_string(), arch: Arch::native(), action: Action::Allow, args: vec![] });
         }
     }
+}
+
+/// `filter` for the ABI speaker-ctl runs on: unchanged when it lists that
+/// ABI; else (nginx's profile, traced on x86_64, measured on arm64) its
+/// rules of its first ABI moved to the native one by name, those whose
+/// name the native ABI lacks (e.g. `epoll_wait`, `open` on aarch64) left
+/// out, which the run reports.
+fn on_native_abi(mut filter: PhaseFilter, phase: &str) -> PhaseFilter {
+    let native = Arch::native();
+    if filter.arches.contains(&native) {
+        return filter;
+    }
+    let Some(&from) = filter.arches.first() else {
+        filter.arches = vec![native];
+        return filter;
+    };
+    let total = filter.rules.iter().filter(|r| r.arch == from).count();
+    filter.rules.retain(|r| r.arch == from && native.resolve(&r.name).is_some());
+    for r in &mut filter.rules {
+        r.arch = native;
+    }
+    filter.arches = vec![native];
+    eprintln!(
+        "bench: nginx's {phase} set moved from {} to {} by name: {} of {total} names exist there",
+        from.name(),
+        native.name(),
+        filter.rules.len()
+    );
+    filter
 }
 
 /// The harmless candidate that runs the most instructions of `prog`
@@ -67,10 +96,10 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     // profile's compile mode, margin and widening).
     let nginx = profile::load_profile(&opts.nginx_profile)?;
     let nginx = profile::phase_sets(&nginx, &profile::CompileOptions::default(), &opts.nginx_profile)?;
-    let mut running = nginx.filter(Phase::Running, &opts.nginx_profile)?;
+    let mut running = on_native_abi(nginx.filter(Phase::Running, &opts.nginx_profile)?, "running");
     allow(&mut running, &HARNESS);
     allow(&mut running, &[probe::GETPPID.name, deep.name]);
-    let mut boot = nginx.filter(Phase::Boot, &opts.nginx_profile)?;
+    let mut boot = on_native_abi(nginx.filter(Phase::Boot, &opts.nginx_profile)?, "boot");
     allow(&mut boot, &HARNESS);
     allow(&mut boot, &[probe::GETPPID.name, deep.name, "seccomp"]);
     let notify = profile::compile(&crate::container::notify::filter::from_running(&running))?;
@@ -79,8 +108,8 @@ pub fn run(opts: &Options, res: &mut Results) -> Result<(), BenchError> {
     // An application's own filter: allow by default, deny one syscall.
     let app = PhaseFilter {
         default_action: Action::Allow,
-        arches: vec![Arch::X86_64],
-        rules: vec![Rule { name: "sysinfo".into(), arch: Arch::X86_64, action: Action::Errno(1000), args: vec![] }],
+        arches: vec![Arch::native()],
+        rules: vec![Rule { name: "sysinfo".into(), arch: Arch::native(), action: Action::Errno(1000), args: vec![] }],
         unresolved: vec![],
     };
     let app = profile::compile(&app)?;

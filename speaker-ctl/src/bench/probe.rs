@@ -21,7 +21,7 @@ use super::stats::Figure;
 use crate::container::notify::listener::{install_with_listener, receive, respond, take_fd};
 use crate::container::seccomp;
 use crate::device::Device;
-use crate::profile::SockFilter;
+use crate::profile::{Arch, SockFilter};
 use crate::sys::process::pipe_cloexec;
 
 /// A syscall the child makes in a loop; harmless with these arguments
@@ -171,7 +171,7 @@ fn cache_of(pid: i32) -> Option<BTreeSet<u32>> {
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             match (w.next(), w.next().and_then(|n| n.parse().ok()), w.next()) {
-                (Some("x86_64"), Some(nr), Some("ALLOW")) => Some(nr),
+                (Some(abi), Some(nr), Some("ALLOW")) if abi == Arch::native().name() => Some(nr),
                 _ => None,
             }
         })

@@ -21,12 +21,12 @@ use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
 use crate::profile::{self, Arch, SockFilter};
 
-/// An allow-by-default filter denying `names` (EPERM).
+/// An allow-by-default filter denying `names` (EPERM) on the native ABI.
 pub fn denylist(names: &[&str]) -> Result<Vec<SockFilter>, BenchError> {
     let f = PhaseFilter {
         default_action: Action::Allow,
-        arches: vec![Arch::X86_64],
-        rules: names.iter().map(|n| Rule { name: n.to_string(), arch: Arch::X86_64, action: Action::Errno(1), args: vec![] }).collect(),
+        arches: vec![Arch::native()],
+        rules: names.iter().map(|n| Rule { name: n.to_string(), arch: Arch::native(), action: Action::Errno(1), args: vec![] }).collect(),
         unresolved: vec![],
     };
     Ok(profile::compile(&f)?)
