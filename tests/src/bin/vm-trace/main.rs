@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use speaker::profile::schema::{Phase, Profile};
+use speaker::profile::Arch;
 use speaker_tests::ensure;
 use speaker_tests::guest::{code_of, run, run_scenarios, LogSince, Out, Outcome, PrintkUnlimited, Scenario};
 
@@ -88,13 +89,15 @@ fn trace_service(dir: &Path, mode: &str, port: u16, pings: u32) -> Traced {
     trace(dir, mode, &["--ready", READY, "--workload", &workload], &[FIXTURE, "--port", &port])
 }
 
-/// Per phase, the syscalls as `name` (x86_64) or `arch:name` (others).
+/// Per phase, the syscalls as `name` (the native ABI: x86_64, or aarch64
+/// when the runner is built for arm64) or `arch:name` (others).
 fn sets(p: &Profile) -> BTreeMap<Phase, BTreeSet<String>> {
+    let native = Arch::native().name();
     p.phases
         .iter()
         .map(|(ph, set)| {
             let names =
-                set.syscalls.iter().map(|e| if e.arch == "x86_64" { e.name.clone() } else { format!("{}:{}", e.arch, e.name) }).collect();
+                set.syscalls.iter().map(|e| if e.arch == native { e.name.clone() } else { format!("{}:{}", e.arch, e.name) }).collect();
             (*ph, names)
         })
         .collect()
@@ -181,6 +184,8 @@ fn diff_sets(a: &Profile, b: &Profile) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // scenarios
 
+mod cross_arch;
+
 fn filter_mode_is_reported() -> Outcome {
     let dir = workdir("reported");
     for (mode, want) in
@@ -263,24 +268,33 @@ fn filter_mode_traps_each_syscall_once_per_phase() -> Outcome {
     Ok(())
 }
 
-/// Processes, threads, posix_spawn, signals, group-stops and i386 syscalls:
-/// filter mode follows them exactly like ptrace mode.
+/// The compat-ABI case of [`filter_mode_follows_children_threads_and_i386`]:
+/// an i386 syscall (`int $0x80`) on x86_64; on arm64, whose AArch64 tasks
+/// cannot enter the 32-bit ABI, the AArch32 program `compat-getpriority`
+/// (tests/compat/getpriority-arm32.c: getpriority, write, exit_group).
+#[cfg(target_arch = "x86_64")]
+const COMPAT_CASE: (&[&str], i32, &[&str]) = (&[FIXTURE, "--int80"], 0, &["x86:getpid"]);
+#[cfg(target_arch = "aarch64")]
+const COMPAT_CASE: (&[&str], i32, &[&str]) = (&["/bin/compat-getpriority"], 0, &["arm:getpriority", "arm:write", "execve"]);
+
+/// Processes, threads, posix_spawn, signals, group-stops and compat (i386,
+/// or 32-bit ARM on arm64) syscalls: filter mode follows them exactly like
+/// ptrace mode.
 fn filter_mode_follows_children_threads_and_i386() -> Outcome {
     let dir = workdir("follows");
     let cases: &[(&[&str], i32, &[&str])] = &[
-        (&["--fork-many", "20"], 0, &["getsid"]),
-        (&["--threads", "16"], 0, &["getresgid"]),
-        (&["--spawn", "3"], 0, &["getresgid", "wait4"]),
-        (&["--int80"], 0, &["x86:getpid"]),
-        (&["--stop-cont"], 0, &["kill"]),
-        (&["--signal-handler"], 0, &["rt_sigreturn"]),
+        (&[FIXTURE, "--fork-many", "20"], 0, &["getsid"]),
+        (&[FIXTURE, "--threads", "16"], 0, &["getresgid"]),
+        (&[FIXTURE, "--spawn", "3"], 0, &["getresgid", "wait4"]),
+        COMPAT_CASE,
+        (&[FIXTURE, "--stop-cont"], 0, &["kill"]),
+        (&[FIXTURE, "--signal-handler"], 0, &["rt_sigreturn"]),
         // One-shot commands: trace fails (1) when the command does.
-        (&["--kill-self"], 1, &["tgkill"]),
-        (&["--exec-missing"], 1, &["execve", "write"]),
+        (&[FIXTURE, "--kill-self"], 1, &["tgkill"]),
+        (&[FIXTURE, "--exec-missing"], 1, &["execve", "write"]),
     ];
     for (args, code, want) in cases {
-        let mut cmd = vec![FIXTURE];
-        cmd.extend_from_slice(args);
+        let cmd = args.to_vec();
         let mut unions = Vec::new();
         for mode in ["filter", "ptrace"] {
             let t = trace(&dir, mode, &["--one-shot"], &cmd);
@@ -518,6 +532,9 @@ const SCENARIOS: &[Scenario] = &[
     ("exported_profiles_in_complain_mode_log_no_denial", exported_profiles_in_complain_mode_log_no_denial),
     ("trace_bench_runs", trace_bench_runs),
     ("trace_records_reload_phase", trace_records_reload_phase),
+    ("fixture_profile_is_traced_for_a_merge", cross_arch::fixture_profile_is_traced_for_a_merge),
+    ("merged_profile_of_both_arches_is_enforced", cross_arch::merged_profile_of_both_arches_is_enforced),
+    ("shared_merged_profile_is_enforced", cross_arch::shared_merged_profile_is_enforced),
 ];
 
 /// `--reload-signal HUP`: after the running phase the tracer sends SIGHUP,
