@@ -11,9 +11,9 @@
 //!    reload phase, and the fixture's arm64 trace, printed for the next
 //!    boot (vm-trace's `trace_bench_runs` stays on x86_64: strace is not
 //!    in the arm64 initramfs);
-//! 2. x86_64 (speaker's x86_64 debug kernel), given the arm64 trace: traces
-//!    the same service there, merges both with `speaker-ctl profile merge`,
-//!    enforces the merged file and prints it;
+//! 2. x86_64 (Debian 13's kernel and guest, `--kernel debian`), given the
+//!    arm64 trace: traces the same service there, merges both with
+//!    `speaker-ctl profile merge`, enforces the merged file and prints it;
 //! 3. arm64 again, given the merged file: enforces it.
 //!
 //! Each test asserts one scenario of one boot; `every_..._is_clean` checks
@@ -37,10 +37,17 @@ const ARM64_SCENARIOS: &[&str] = &[
 const X86_SCENARIOS: &[&str] = &["merged_profile_of_both_arches_is_enforced"];
 const MERGED_SCENARIOS: &[&str] = &["shared_merged_profile_is_enforced"];
 
-fn boot(log: &str, arch: &str, scenarios: &[&str], share: Option<PathBuf>) -> VmRun {
+/// The arm64 guest: speaker's arm64 debug kernel, the busybox initramfs.
+const ARM64: &[&str] = &["--arch", "arm64", "--mem", "1024"];
+/// The x86_64 guest: Debian's production kernel with the trixie guest
+/// (about seven times faster under TCG than speaker's KASAN kernel, and
+/// the kernel an x86_64 node runs).
+const X86_64: &[&str] = &["--kernel", "debian", "--mem", "1024"];
+
+fn boot(log: &str, guest: &[&str], scenarios: &[&str], share: Option<PathBuf>) -> VmRun {
     let mut cmd = vec!["vm-trace".to_string()];
     cmd.extend(scenarios.iter().map(|s| s.to_string()));
-    let mut args: Vec<String> = ["--arch", arch, "--mem", "1024"].iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = guest.iter().map(|s| s.to_string()).collect();
     if let Some(dir) = share {
         args.extend(["--share".to_string(), dir.display().to_string()]);
     }
@@ -65,14 +72,14 @@ fn share_profile(run: &VmRun, scenario: &str, name: &str, file: &str) -> Result<
 
 fn arm64() -> &'static VmRun {
     static RUN: OnceLock<VmRun> = OnceLock::new();
-    RUN.get_or_init(|| boot("arm64_trace", "arm64", ARM64_SCENARIOS, None))
+    RUN.get_or_init(|| boot("arm64_trace", ARM64, ARM64_SCENARIOS, None))
 }
 
 fn x86_64() -> &'static Result<VmRun, String> {
     static RUN: OnceLock<Result<VmRun, String>> = OnceLock::new();
     RUN.get_or_init(|| {
         let share = share_profile(arm64(), "fixture_profile_is_traced_for_a_merge", "x86_64", "trace.json")?;
-        Ok(boot("arm64_trace-x86_64", "x86_64", X86_SCENARIOS, Some(share)))
+        Ok(boot("arm64_trace-x86_64", X86_64, X86_SCENARIOS, Some(share)))
     })
 }
 
@@ -81,7 +88,7 @@ fn arm64_merged() -> &'static Result<VmRun, String> {
     RUN.get_or_init(|| {
         let x86 = x86_64().as_ref().map_err(|e| format!("no x86_64 boot: {e}"))?;
         let share = share_profile(x86, "merged_profile_of_both_arches_is_enforced", "arm64-merged", "merged.json")?;
-        Ok(boot("arm64_trace-merged", "arm64", MERGED_SCENARIOS, Some(share)))
+        Ok(boot("arm64_trace-merged", ARM64, MERGED_SCENARIOS, Some(share)))
     })
 }
 

@@ -12,16 +12,17 @@
 //!    (`/mnt/share/merged.json`).
 //!
 //! Enforcing means: the service runs its boot, running and shutdown phases
-//! under the file with `SCMP_ACT_ERRNO` as the default action, and the same
-//! file without this architecture's `write` and `sendto` in the running
-//! phase (the fixture answers `pong` with `sendto`: Rust's std sends with
-//! `MSG_NOSIGNAL`) makes the service's answers fail, while the other
-//! architecture's entries for them stay: the architecture's own half is
-//! what the kernel applies, not the other's.
+//! under the file with `SCMP_ACT_ERRNO` as the default action; compiled
+//! strictly (balanced mode widens from boot), the file without the other
+//! architecture's `write` and `sendto` in the running phase still runs it,
+//! and without this architecture's (the fixture answers `pong` with
+//! `sendto`: Rust's std sends with `MSG_NOSIGNAL`) its answers fail: each
+//! architecture's own half is what its kernel applies.
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
+use speaker::profile::policy::CompileMode;
 use speaker::profile::schema::{Phase, Profile};
 use speaker::profile::Arch;
 use speaker_tests::ensure;
@@ -44,9 +45,22 @@ fn entry_arches(p: &Profile) -> BTreeSet<String> {
     p.phases.values().flat_map(|s| s.syscalls.iter().map(|e| e.arch.clone())).collect()
 }
 
-/// Runs the fixture service under `p` (deny by default), then checks that
-/// the same file without this ABI's `write` and `sendto` in the running
-/// phase breaks the service's answers.
+/// `p` compiled strictly (only what was traced, no widening from the
+/// families of what was traced or from boot: balanced mode would put
+/// `write` back) without `arch`'s `write` and `sendto` in the running phase.
+fn strict_without_answers(p: &Profile, arch: &str) -> Result<Profile, String> {
+    let mut cut = p.clone();
+    cut.compile = Some(CompileMode::Strict);
+    let running = &mut cut.phases.get_mut(&Phase::Running).ok_or("the merged profile has no running phase")?.syscalls;
+    let before = running.len();
+    running.retain(|e| !(e.arch == arch && (e.name == "write" || e.name == "sendto")));
+    ensure!(running.len() < before, "running has no {arch} write or sendto to take away: {running:?}");
+    Ok(cut)
+}
+
+/// Runs the fixture service under `p` (deny by default); then, compiled
+/// strictly, without the other ABI's `write` and `sendto` in the running
+/// phase (it still answers), and without this ABI's (its answers fail).
 fn enforce(dir: &Path, p: &Profile, port: u16) -> Outcome {
     let native = Arch::native().name();
     let mut p = p.clone();
@@ -55,24 +69,21 @@ fn enforce(dir: &Path, p: &Profile, port: u16) -> Outcome {
     fs::write(&path, serde_json::to_string_pretty(&p).unwrap()).unwrap();
     run_service_under("merged-svc", &["--profile", path.to_str().unwrap()], port)?;
 
-    let mut cut = p.clone();
-    let running = &mut cut.phases.get_mut(&Phase::Running).ok_or("the merged profile has no running phase")?.syscalls;
-    let before = running.len();
-    running.retain(|e| !(e.arch == native && (e.name == "write" || e.name == "sendto")));
-    ensure!(running.len() < before, "running has no {native} write or sendto to take away");
-    ensure!(
-        running.iter().any(|e| e.arch != native && (e.name == "write" || e.name == "sendto")),
-        "the other architecture's running phase has no write or sendto: {running:?}"
-    );
-    let cut_path = dir.join("without-write.json");
-    fs::write(&cut_path, serde_json::to_string_pretty(&cut).unwrap()).unwrap();
-    match run_service_under("cut-svc", &["--profile", cut_path.to_str().unwrap()], port + 1) {
-        Ok(()) => Err(format!("the service answered without {native} write in its running phase: the file is not enforced")),
+    let other = entry_arches(&p).into_iter().find(|a| a != native).ok_or("the profile has one architecture only")?;
+    let path = dir.join("strict-without-other.json");
+    fs::write(&path, serde_json::to_string_pretty(&strict_without_answers(&p, &other)?).unwrap()).unwrap();
+    run_service_under("strict-svc", &["--profile", path.to_str().unwrap()], port + 1)
+        .map_err(|e| format!("strict, without {other} write/sendto in running (this node's intact): {e}"))?;
+
+    let path = dir.join("strict-without-native.json");
+    fs::write(&path, serde_json::to_string_pretty(&strict_without_answers(&p, native)?).unwrap()).unwrap();
+    match run_service_under("cut-svc", &["--profile", path.to_str().unwrap()], port + 2) {
+        Ok(()) => Err(format!("the service answered without {native} write/sendto in its running phase: the file is not enforced")),
         Err(e) if e.contains("client under the running phase") => {
             println!("  without {native} write in running: {}", e.lines().next().unwrap_or(""));
             Ok(())
         }
-        Err(e) => Err(format!("without {native} write the service failed, but not at its running-phase answers: {e}")),
+        Err(e) => Err(format!("without {native} write/sendto the service failed, but not at its running-phase answers: {e}")),
     }
 }
 
