@@ -120,7 +120,8 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     if !dropped.is_empty() {
         eprintln!(
             "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
-             only x86_64 is exported, so these {} entries are left out and their ABI denied: {}",
+             only {} (this host's ABI) is exported, so these {} entries are left out and their ABI denied: {}",
+            profile::Arch::native().name(),
             dropped.len(),
             dropped.join(", ")
         );
