@@ -20,7 +20,10 @@ use crate::device::Device;
 use crate::profile::learn::{self, Observation};
 use crate::profile::schema::Phase;
 use crate::profile::SeccompRecord;
+use crate::sys::audit::AuditLog;
 use crate::sys::kmsg::Kmsg;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 /// One attributed record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,9 +200,9 @@ pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool
     for st in att.states() {
         seen.extend(saved(&st.cid).iter().map(|d| d.record.key()));
     }
-    let mut k = Kmsg::open().context("cannot read the kernel log /dev/kmsg (needs root)")?;
+    let mut live = LiveLog::open()?;
     while !stop() {
-        let Some(line) = k.next_record(Some(tick)).context("cannot read /dev/kmsg")? else { continue };
+        let Some(line) = live.next_record(tick)? else { continue };
         let Some(rec) = SeccompRecord::parse(&line) else { continue };
         if !seen.insert(rec.key()) {
             continue;
@@ -212,6 +215,56 @@ pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool
         each(&d);
     }
     Ok(())
+}
+
+/// The kernel's records as they come: the kernel log's buffered ones
+/// first, then new ones from the kernel log and, where the caller may read
+/// it, from the audit multicast group, which gets every record even when
+/// the kernel log's rate limit drops them (see [`AuditLog`]).  A record
+/// seen through both comes twice (callers de-duplicate by its key).
+struct LiveLog {
+    kmsg: Kmsg,
+    audit: Option<AuditLog>,
+}
+
+impl LiveLog {
+    fn open() -> Result<LiveLog> {
+        // Subscribed before the kernel log's backlog is read, so that no
+        // record falls between the two.
+        let audit = AuditLog::open().ok();
+        let kmsg = Kmsg::open().context("cannot read the kernel log /dev/kmsg (needs root)")?;
+        Ok(LiveLog { kmsg, audit })
+    }
+
+    /// The next record; `None` if none came within `tick`.
+    fn next_record(&mut self, tick: Duration) -> Result<Option<String>> {
+        if let Some(line) = self.kmsg.next_record(None).context("cannot read /dev/kmsg")? {
+            return Ok(Some(line));
+        }
+        let Some(audit) = &mut self.audit else {
+            return self.kmsg.next_record(Some(tick)).context("cannot read /dev/kmsg");
+        };
+        if let Some(line) = audit.next_record(None).context("cannot read the audit socket")? {
+            return Ok(Some(line));
+        }
+        let ms = u16::try_from(tick.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.kmsg.fd(), PollFlags::POLLIN), PollFd::new(audit.fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => self.ready(),
+            Err(e) => Err(e).context("cannot wait for the kernel's records"),
+        }
+    }
+
+    /// Whatever arrived while polling (no waiting).
+    fn ready(&mut self) -> Result<Option<String>> {
+        if let Some(line) = self.kmsg.next_record(None).context("cannot read /dev/kmsg")? {
+            return Ok(Some(line));
+        }
+        match &mut self.audit {
+            Some(a) => a.next_record(None).context("cannot read the audit socket"),
+            None => Ok(None),
+        }
+    }
 }
 
 /// What container `cid` was logged doing, per phase, for `profile learn`:

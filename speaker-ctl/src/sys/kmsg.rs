@@ -18,6 +18,11 @@ impl Kmsg {
         Ok(Kmsg { fd })
     }
 
+    /// The descriptor to poll for new records.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
     /// The next record's first line; `None` once the buffer is drained
     /// (`wait: None`) or nothing came within `wait`.
     pub fn next_record(&mut self, wait: Option<Duration>) -> io::Result<Option<String>> {

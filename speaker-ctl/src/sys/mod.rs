@@ -1,5 +1,6 @@
 //! Shared system helpers, built on nix: files, processes, signals and
 //! /proc.  The bottom layer: it imports nothing else from the crate.
+pub mod audit;
 pub mod duration;
 pub mod fs;
 pub mod kmsg;
