@@ -22,5 +22,6 @@ speaker_tests::vm_oci_tests!(
         // The notify engine beside speaker.ko (issue 20).
         auto_engine_picks_kmod_when_loaded,
         one_profile_same_denials_under_both_engines,
+        exec_denials_are_attributed_under_notify,
     ],
 );

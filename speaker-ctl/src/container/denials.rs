@@ -15,6 +15,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::engine::Engine;
 use super::state::ContainerState;
 use crate::device::Device;
 use crate::profile::learn::{self, Observation};
@@ -103,7 +104,15 @@ impl Attributor {
             if st.pid > 0 {
                 self.pids.insert(st.pid as u32, i);
             }
-            if let Some(dev) = &dev {
+            if st.engine == Engine::Notify {
+                // No kernel list of the container's processes: those in
+                // its PID namespace (processes started by `exec` after a
+                // switch have a filter of their own, not the supervised
+                // one, and are found only this way).
+                for pid in crate::sys::procfs::pids_in_other_pid_namespace(st.pid).unwrap_or_default() {
+                    self.pids.insert(pid as u32, i);
+                }
+            } else if let Some(dev) = &dev {
                 for pid in dev.pids(st.kernel_id()).unwrap_or_default() {
                     self.pids.insert(pid, i);
                 }

@@ -9,8 +9,10 @@ use speaker::profile::schema::{Phase, Profile, SyscallEntry};
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
 
-use crate::containers::{rt, start_service, wait_phase, workload};
-use crate::probe::{probe_cmd, probe_profile, start_probe_with};
+use crate::containers::{rt, start_service, state_pid, stop_and_delete, wait_phase, workload};
+use crate::denials::wait_denial;
+use crate::exec::exec_probe;
+use crate::probe::{probe_cmd, probe_dir, probe_profile, probe_running, start_probe_with};
 
 fn state(id: &str) -> serde_json::Value {
     serde_json::from_str(&fs::read_to_string(format!("/run/speaker/{id}/state.json")).unwrap_or_default()).unwrap_or_default()
@@ -185,7 +187,7 @@ fn auto_engine_picks(expect: &str) -> Outcome {
     wait_phase("auto1", "running", 20)?;
     let r = probe_cmd(&dir, 1, "sys getpriority", "p0t0")?;
     ensure!(r == "errno 1", "getpriority after the switch under auto ({expect}): {r}");
-    crate::containers::stop_and_delete("auto1")
+    stop_and_delete("auto1")
 }
 
 pub fn auto_engine_picks_notify_without_module() -> Outcome {
@@ -243,4 +245,23 @@ pub fn one_profile_same_denials_under_both_engines() -> Outcome {
     );
     ensure!(seen[0].2.iter().any(|d| d == "running/getpriority"), "no running/getpriority denial: {:?}", seen[0].2);
     Ok(())
+}
+
+/// Under the notify engine a process exec'd after the switch runs under
+/// crun's copy of the running phase's filter, not the supervised one: its
+/// denials are the kernel's audit records, attributed to the container (by
+/// its PID namespace: there is no kernel list of its processes) and to the
+/// running phase, like the container's own.
+pub fn exec_denials_are_attributed_under_notify() -> Outcome {
+    let id = "execdeny";
+    probe_running(id, &probe_profile()?, &["--annotation", "io.speaker.engine=notify"])?;
+    ensure!(engine_of(id) == "notify", "{id} runs under {}", engine_of(id));
+    let xdir = probe_dir("execdeny-x")?;
+    exec_probe(id, &xdir)?;
+    let r = probe_cmd(&xdir, 1, "sys getpriority", "p0t0")?;
+    ensure!(r == "errno 1", "getpriority in the exec'd process after the switch: {r}");
+    let d = wait_denial(id, "getpriority", "SCMP_ACT_ERRNO", "running")?;
+    ensure!(d["cid"] == id, "the exec'd process's denial is attributed to {}: {d}", d["cid"]);
+    ensure!(d["pid"].as_i64() != Some(state_pid(id)), "the denial is the container's first process's, not the exec'd one's: {d}");
+    stop_and_delete(id)
 }
