@@ -18,7 +18,7 @@ use crate::probe::{probe_cmd, probe_dir, start_probe, wait_probe_ready};
 
 /// Starts a second probe serving `dir` inside container `id` with
 /// `speaker-runtime exec -d`; waits until it is ready.
-pub fn exec_probe(id: &str, dir: &Path) -> Outcome {
+fn exec_probe(id: &str, dir: &Path) -> Outcome {
     let out = format!("/srv/{id}-exec.out");
     let st = rt_to_file(&["exec", "-d", id, "speaker-probe", "serve", dir.to_str().unwrap()], &out)?.wait().map_err(|e| e.to_string())?;
     ensure!(st.success(), "speaker-runtime exec -d {id}: {st:?}: {}", fs::read_to_string(&out).unwrap_or_default());
