@@ -2,6 +2,7 @@
 //! replaced atomically, anything else is written where it is: a character
 //! device stays a character device, a FIFO stays a FIFO (and its reader
 //! gets the output), `-` and `/dev/stdout` are standard output.
+#![allow(clippy::disallowed_macros)] // test output goes to the harness
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};

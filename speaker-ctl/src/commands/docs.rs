@@ -1,6 +1,7 @@
 //! `speaker-ctl completions SHELL` and `speaker-ctl manpage DIR`: shell
 //! completions and man pages generated from the clap definitions (so they
 //! never drift from the command line).
+use crate::sys::output::errln;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::Path;
@@ -33,6 +34,6 @@ pub fn manpages(dir: &Path) -> Result<i32> {
         Target::Path(dir.join(format!("{name}.1"))).write(&buf)?;
         written += 1;
     }
-    eprintln!("speaker-ctl: wrote {written} man pages to {}", dir.display());
+    errln!("speaker-ctl: wrote {written} man pages to {}", dir.display());
     Ok(0)
 }

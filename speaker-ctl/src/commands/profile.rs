@@ -1,4 +1,5 @@
 //! `speaker-ctl profile`: export, merge, diff and show profiles.
+use crate::sys::output::errln;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +26,7 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
                 Ok(code) => Ok(code),
                 Err(err) if crate::sys::output::is_stdout_closed(err.as_ref()) => Err(err),
                 Err(err) => {
-                    eprintln!("speaker-ctl: error: {err:#}");
+                    errln!("speaker-ctl: error: {err:#}");
                     Ok(2)
                 }
             }
@@ -73,7 +74,7 @@ fn load(path: &Path) -> Result<Profile> {
 fn load_lossy(path: &Path) -> Result<Profile> {
     let (p, notes) = profile::load_profile_lossy(path)?;
     for n in notes {
-        eprintln!("speaker-ctl: warning: {n}");
+        errln!("speaker-ctl: warning: {n}");
     }
     Ok(p)
 }
@@ -97,10 +98,10 @@ fn validate(files: &[PathBuf]) -> Result<i32> {
         }
     }
     if bad > 0 {
-        eprintln!("speaker-ctl: {bad} of {} profile{} invalid", files.len(), if files.len() == 1 { "" } else { "s" });
+        errln!("speaker-ctl: {bad} of {} profile{} invalid", files.len(), if files.len() == 1 { "" } else { "s" });
         return Ok(1);
     }
-    eprintln!("speaker-ctl: {} profile{} valid", files.len(), if files.len() == 1 { "" } else { "s" });
+    errln!("speaker-ctl: {} profile{} valid", files.len(), if files.len() == 1 { "" } else { "s" });
     Ok(0)
 }
 
@@ -118,7 +119,7 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     let (oci, dropped) =
         sets.oci_of(&sets.profile, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
     if !dropped.is_empty() {
-        eprintln!(
+        errln!(
             "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
              only x86_64 is exported, so these {} entries are left out and their ABI denied: {}",
             dropped.len(),
@@ -135,7 +136,7 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     target.write(text.as_bytes())?;
     match &target {
         Target::Path(out) => {
-            eprintln!(
+            errln!(
                 "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
                 out.display(),
                 path.display(),
@@ -161,7 +162,7 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
         loaded.iter().rev().filter_map(|(p, prof)| prof.name.as_deref().map(|n| (n, p.as_path()))).collect();
     if names.len() > 1 {
         let list: Vec<String> = names.iter().map(|(n, p)| format!("{} is '{n}'", p.display())).collect();
-        eprintln!(
+        errln!(
             "speaker-ctl: warning: the inputs name different services ({}); the merge is named '{}': merge only recordings of one service",
             list.join(", "),
             loaded.iter().find_map(|(_, p)| p.name.as_deref()).unwrap_or("")
@@ -188,13 +189,13 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
         // stderr.
         let line = format!("{}: {}", c.input.display(), parts.join("; "));
         if target == Target::Stdout {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
             outln!("{line}")?;
         }
     }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
-    eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
+    errln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
     Ok(0)
 }
 

@@ -21,6 +21,7 @@ pub mod reprofile;
 pub mod run;
 pub mod start;
 
+use crate::sys::output::errln;
 use anyhow::{Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
@@ -157,7 +158,7 @@ pub fn error_line(e: &anyhow::Error) -> String {
 /// with `--log-format json`, which containerd shows to the user, with
 /// crun's fields: `msg`, `level`, `time`).
 fn report(inv: &Invocation, msg: &str) {
-    eprintln!("{PROG}: error: {msg}");
+    errln!("{PROG}: error: {msg}");
     if let Some(log) = &inv.global.log {
         // crun's `--log` also takes `file:PATH`.
         let log = log.to_str().and_then(|l| l.strip_prefix("file:")).map(std::path::PathBuf::from).unwrap_or_else(|| log.clone());

@@ -12,7 +12,12 @@
 //!   socket, `/dev/stdout` and the other `/dev/fd/N`, `/proc/self/fd/N`) is
 //!   opened and written in place: it is never replaced by a regular file.
 //! * Standard output closed by its reader (`| head -1`: `EPIPE`) is
-//!   [`StdoutClosed`], which the command line turns into a quiet exit.
+//!   [`StdoutClosed`], which the command line turns into a quiet exit; any
+//!   other failure to write it (`> /dev/full`: `ENOSPC`) is an error.
+//! * Standard error is written through [`errln!`]: a message that cannot be
+//!   written (`2> /dev/full`, a closed pipe) is dropped, never a panic, and
+//!   never changes the exit status (there is nowhere left to report it).
+//!   `println!`/`eprintln!` are refused by clippy (speaker-ctl/clippy.toml).
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Write};
@@ -217,7 +222,25 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::sys::output::print(format_args!($($arg)*)) };
 }
 
-pub(crate) use {out, outln};
+/// Writes formatted text to standard error (the [`errln!`] macro); a
+/// failure is ignored (see the module documentation).
+pub fn print_err(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|_| err.flush());
+}
+
+/// `eprintln!` that never panics: a message standard error cannot take is
+/// dropped.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::sys::output::print_err(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprint!` that never panics (see [`errln!`]).
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::sys::output::print_err(format_args!($($arg)*)) };
+}
+
+pub(crate) use {err, errln, out, outln};
 
 /// Whether an error (or any of its causes) is a closed standard output.
 pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {

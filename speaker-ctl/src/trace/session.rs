@@ -1,5 +1,6 @@
 //! One `speaker-ctl trace` run: checks, the traced command's start, the
 //! supervisor thread, the trace loop on this (main) thread, the report.
+use crate::sys::output::errln;
 use anyhow::{anyhow, bail, Result};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,11 +34,11 @@ fn choose_mode(mode: Mode) -> Result<Option<TrapFilter>> {
     match TrapFilter::open() {
         Ok(f) => Ok(Some(f)),
         Err(DeviceError::NotLoaded) if mode == Mode::Auto => {
-            eprintln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
+            errln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
             Ok(None)
         }
         Err(e) if mode == Mode::Auto => {
-            eprintln!("speaker-ctl: {e}: using ptrace syscall-stops");
+            errln!("speaker-ctl: {e}: using ptrace syscall-stops");
             Ok(None)
         }
         Err(DeviceError::NotLoaded) => {
@@ -72,7 +73,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         Some(_) => Some(trap_filter::program(&[]).map_err(|e| anyhow!("cannot compile the tracing filter: {e}"))?.0),
         None => None,
     };
-    eprintln!("speaker-ctl: tracing mode: {}", if trap.is_some() { "filter (speaker.ko)" } else { "ptrace" });
+    errln!("speaker-ctl: tracing mode: {}", if trap.is_some() { "filter (speaker.ko)" } else { "ptrace" });
 
     let to_c = |s: &[u8], what: &str| CString::new(s).map_err(|_| anyhow!("{what} contains a NUL byte"));
     let prog_c = to_c(prog.as_os_str().as_bytes(), "the command")?;

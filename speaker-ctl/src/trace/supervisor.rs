@@ -1,4 +1,5 @@
 //! The phase supervisor (the control thread of a trace).
+use crate::sys::output::{err, errln};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -88,9 +89,9 @@ const WAIT_NOTE_EVERY: Duration = Duration::from_secs(5);
 impl PhaseSupervisor {
     fn note(&self, msg: &str) {
         if self.tty {
-            eprint!("\r\x1b[2K");
+            err!("\r\x1b[2K");
         }
-        eprintln!("speaker-ctl: {msg}");
+        errln!("speaker-ctl: {msg}");
     }
 
     fn write_profile(&mut self) {
@@ -348,7 +349,7 @@ impl PhaseSupervisor {
         }
         self.next_progress = now + Duration::from_secs(1);
         let distinct = self.state.rec().distinct_total();
-        eprint!(
+        err!(
             "\r\x1b[2Kspeaker-ctl: {} phase, {:.0}s elapsed, {} distinct syscalls, {} tasks traced",
             self.state.phase(),
             self.state.t0.elapsed().as_secs_f64(),
@@ -421,7 +422,7 @@ impl PhaseSupervisor {
             self.progress(now);
         }
         if self.tty {
-            eprint!("\r\x1b[2K");
+            err!("\r\x1b[2K");
         }
         // Nothing is traced any more: stop the helpers.
         self.cmd_stop.store(true, Ordering::Release);

@@ -1,5 +1,6 @@
 //! `--workload CMD`: `sh -c CMD`, run untraced once boot has ended, in its
 //! own process group with stdin from /dev/null.
+use crate::sys::output::errln;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
@@ -36,19 +37,19 @@ impl Workload {
                     p.store(child.id() as i32, Ordering::Release);
                     match child.wait() {
                         Ok(st) => {
-                            eprintln!("{clear}speaker-ctl: workload {}", describe(st));
+                            errln!("{clear}speaker-ctl: workload {}", describe(st));
                             if !st.success() {
                                 fail(describe(st));
                             }
                         }
                         Err(e) => {
-                            eprintln!("{clear}speaker-ctl: workload: wait failed: {e}");
+                            errln!("{clear}speaker-ctl: workload: wait failed: {e}");
                             fail(format!("could not be waited for: {e}"));
                         }
                     }
                 }
                 Err(e) => {
-                    eprintln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}");
+                    errln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}");
                     fail(format!("could not be started (sh -c): {e}"));
                 }
             }
