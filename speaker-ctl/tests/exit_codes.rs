@@ -53,6 +53,57 @@ fn usage_errors_exit_2_and_list_values() {
     assert!(text(&o.stderr).contains("invalid container id '../../etc'"), "{}", text(&o.stderr));
 }
 
+/// Every option value is checked by the command line, so that a bad one is
+/// a usage error (2) before anything runs, in every verb.  Before, trace's
+/// --ready, --running-for, --stop-after, --auto-window(s), --reload-signal
+/// and --reload-ready, signal's SIGNAL and run's --allow, --deny,
+/// --cap-add and --volume were checked later: exit 1.
+#[test]
+fn option_values_are_usage_errors() {
+    let d = tmpdir("values");
+    let p = d.join("p.json");
+    std::fs::write(&p, r#"{"schema":"speaker.profile/v1","phases":{"boot":{"syscalls":[{"name":"read"}]}}}"#).unwrap();
+    let out = d.join("out.json");
+    let (p, out) = (p.to_str().unwrap(), out.to_str().unwrap());
+    let trace = |opts: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["trace"].iter().chain(opts).map(|s| s.to_string()).collect();
+        v.extend(["-o", out, "--", "true"].iter().map(|s| s.to_string()));
+        v
+    };
+    let mut cases: Vec<Vec<String>> = [
+        &["--ready", "port:http"][..],
+        &["--ready", "soon"],
+        &["--running-for", "5x"],
+        &["--stop-after", "-"],
+        &["--auto-window", "0"],
+        &["--auto-windows", "0"],
+        &["--reload-signal", "SIGFOO"],
+        &["--reload-signal", "TERM"],
+        &["--reload-signal", "KILL"],
+        &["--reload-signal", "SIGRTMIN"],
+        &["--reload-signal", "HUP", "--reload-ready", "log:x"],
+    ]
+    .iter()
+    .map(|o| trace(o))
+    .collect();
+    for run in [&["--allow", "nosuch"][..], &["--deny", "READ"], &["--allow", "read,"], &["--cap-add", "FLY"], &["-v", "relative/dir"]] {
+        let mut v: Vec<String> = ["run", "--name", "x", "--profile", p].iter().map(|s| s.to_string()).collect();
+        v.extend(run.iter().map(|s| s.to_string()));
+        v.extend(["--", "/nonexistent/cmd"].iter().map(|s| s.to_string()));
+        cases.push(v);
+    }
+    cases.push(["profile", "export", "--phase", "boot", "--deny", "nosuch", p].iter().map(|s| s.to_string()).collect());
+    cases.push(["signal", "nosuch", "SIGFOO"].iter().map(|s| s.to_string()).collect());
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = ctl(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        assert!(text(&o.stderr).starts_with("error: invalid value"), "{args:?}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "", "{args:?}");
+        assert!(!std::path::Path::new(out).exists(), "{args:?} traced");
+    }
+}
+
 #[test]
 fn one_duration_syntax() {
     // Parsed (then the container is unknown: 1, not a usage error).

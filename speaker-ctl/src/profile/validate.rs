@@ -429,14 +429,24 @@ impl Checker {
 }
 
 /// A reload signal of a profile: a name (`HUP`, `SIGHUP`) or number of a
-/// signal a service can handle.
+/// signal a service can handle, that is not a stop: SIGTERM and SIGINT
+/// switch a container to its shutdown phase (`docker stop`, `speaker-ctl
+/// stop`), so as a reload signal they would turn every stop into a reload.
 pub fn reload_signal(s: &str) -> Result<i32, String> {
-    match signals::parse(s).and_then(|n| nix::sys::signal::Signal::try_from(n).ok()) {
-        None => Err(format!("unknown signal '{s}' (expected a name like HUP, SIGHUP or USR2, or a number)")),
-        Some(nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) => {
-            Err(format!("signal '{s}' cannot be a reload signal: a service cannot handle it"))
-        }
+    use nix::sys::signal::Signal;
+    let n = signals::parse(s);
+    match n.and_then(|n| Signal::try_from(n).ok()) {
+        Some(Signal::SIGKILL | Signal::SIGSTOP) => Err(format!("signal '{s}' cannot be a reload signal: a service cannot handle it")),
+        Some(Signal::SIGTERM | Signal::SIGINT) => Err(format!(
+            "signal '{s}' cannot be a reload signal: it stops the service (speaker switches to the shutdown phase on it); use HUP, USR1 or USR2"
+        )),
         Some(sig) => Ok(sig as i32),
+        None => match n {
+            Some(n) if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) => Err(format!(
+                "signal '{s}' is a real-time signal, which speaker does not take as a reload signal; use HUP, USR1 or USR2"
+            )),
+            _ => Err(format!("unknown signal '{s}' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)")),
+        },
     }
 }
 
@@ -577,6 +587,13 @@ mod tests {
         assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)"]);
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\",\"SIGHUP\",\"KILL\"]},\"phases\""));
         assert_eq!(p.len(), 2, "{p:?}");
+        // A stop signal as a reload signal would turn every stop into a
+        // reload (kill checks reload signals first); real-time signals are
+        // not taken (they were reported as 'unknown').
+        for (sig, why) in [("SIGTERM", "it stops the service"), ("INT", "it stops the service"), ("34", "real-time signal")] {
+            let p = problems(&OK.replace("\"phases\"", &format!("\"reload\":{{\"signals\":[\"{sig}\"]}},\"phases\"")));
+            assert!(p.len() == 1 && p[0].contains(why), "{sig}: {p:?}");
+        }
         let p = problems(&OK.replace("\"phases\"", "\"ready\":\"port:http\",\"phases\""));
         assert!(p[0].starts_with("ready: malformed readiness condition 'port:http'"), "{p:?}");
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\"],\"ready\":\"log:x\"},\"phases\""));
