@@ -43,7 +43,7 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown-signal.json",
             GOOD.replace("SIGHUP", "SIGFOO"),
-            "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)",
+            "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)",
         ),
         (
             "bad-ready.json",

@@ -584,7 +584,7 @@ mod tests {
     #[test]
     fn reload_signals_and_readiness_are_checked() {
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"SIGFOO\"]},\"phases\""));
-        assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)"]);
+        assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)"]);
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\",\"SIGHUP\",\"KILL\"]},\"phases\""));
         assert_eq!(p.len(), 2, "{p:?}");
         // A stop signal as a reload signal would turn every stop into a
