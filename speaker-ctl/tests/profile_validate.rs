@@ -62,6 +62,19 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
             GOOD.replace("{\"name\":\"mount\"}", "{\"nmae\":\"mount\"}"),
             "phases.boot.syscalls[1].nmae: unknown key 'nmae' (did you mean 'name'?)",
         ),
+        // serde_json kept the last of two keys silently: the first
+        // "phases" (with its boot phase) was lost.
+        (
+            "duplicate-key.json",
+            GOOD.replace("\n\"phases\"", "\n\"phases\":{\"boot\":{\"syscalls\":[]}},\n\"phases\""),
+            ":3:8: invalid JSON: the key 'phases' appears twice in one object (keep one)",
+        ),
+        // A stop signal as a reload signal turned every stop into a reload.
+        (
+            "stop-reload-signal.json",
+            GOOD.replace("SIGHUP", "TERM"),
+            "reload.signals[0]: signal 'TERM' cannot be a reload signal: it stops the service",
+        ),
     ]
 }
 
@@ -83,7 +96,8 @@ fn validate_run_merge_and_the_runtime_refuse_with_the_same_message() {
     for (name, body, want) in defects() {
         let f = d.join(name);
         std::fs::write(&f, &body).unwrap();
-        let expected = format!("{}: {want}", f.display());
+        // A location of the file itself (LINE:COLUMN) follows its name.
+        let expected = format!("{}{}{want}", f.display(), if want.starts_with(':') { "" } else { ": " });
 
         let o = ctl(&["profile", "validate", s(&good), s(&f)], &[]);
         assert_eq!(o.status.code(), Some(1), "validate {name}");
@@ -152,6 +166,62 @@ fn oci_profile_where_a_speaker_profile_is_expected() {
     let o = ctl(&["profile", "show", "--phase", "boot", DOCKER_DEFAULT], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o.stderr).contains("warning:") && text(&o.stderr).contains("argument conditions"), "{}", text(&o.stderr));
+}
+
+/// What is not a profile file is refused at once, in one line: a FIFO
+/// nobody writes (before: validate, show, run waited forever), a device
+/// (before: /dev/zero was read up to the size cap, and `denials
+/// --from-log /dev/zero` without end), a directory; an empty file and text
+/// that is not UTF-8 say so and where.  A pipe is read (`<(cmd)`), once; a
+/// byte order mark is no error.
+#[test]
+fn inputs_that_are_not_profile_files() {
+    let d = dir("inputs");
+    let fifo = d.join("fifo.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let empty = d.join("empty.json");
+    std::fs::write(&empty, " \n").unwrap();
+    let latin1 = d.join("latin1.json");
+    std::fs::write(&latin1, b"{\"schema\":\"speaker.profile/v1\",\n\"name\":\"caf\xe9\"}").unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["profile", "validate", s(&fifo)], format!("{}: the file is empty", fifo.display())),
+        (vec!["profile", "show", s(&fifo)], format!("{}: the file is empty", fifo.display())),
+        (vec!["run", "--name", "f1", "--profile", s(&fifo), "--", "true"], format!("{}: the file is empty", fifo.display())),
+        (vec!["profile", "validate", "/dev/zero"], "/dev/zero: (file): cannot read: a character device, not a file".into()),
+        (vec!["profile", "show", "/dev/zero"], "cannot read /dev/zero: a character device, not a file".into()),
+        (vec!["profile", "validate", s(&d)], format!("{}: (file): cannot read: Is a directory", d.display())),
+        (vec!["profile", "validate", s(&empty)], format!("{}: the file is empty", empty.display())),
+        (vec!["profile", "validate", s(&latin1)], format!("{}:2:12: invalid JSON: not UTF-8 text (byte 0xe9)", latin1.display())),
+        (vec!["denials", "--from-log", "/dev/zero"], "cannot read /dev/zero: a character device, not a file".into()),
+        (vec!["profile", "table", "--baseline", s(&fifo), DOCKER_DEFAULT], format!("{}: the file is empty", fifo.display())),
+    ];
+    for (args, want) in &cases {
+        let start = std::time::Instant::now();
+        let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+        let all = text(&o.stdout) + &text(&o.stderr);
+        assert!(all.contains(want.as_str()), "{args:?}: {all}\nwant {want}");
+    }
+    // A pipe as the profile (here /dev/stdin; `<(cat p.json)` alike) is
+    // read, once, by every reader; a byte order mark is skipped.
+    for args in
+        [&["profile", "show", "/dev/stdin"][..], &["profile", "validate", "/dev/stdin"], &["profile", "merge", "-o", "-", "/dev/stdin"]]
+    {
+        let mut child = Command::new(BIN).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("\u{feff}{GOOD}").as_bytes()).unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+    }
 }
 
 /// Files larger than any profile are refused before they are parsed.

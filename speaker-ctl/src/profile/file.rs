@@ -32,6 +32,7 @@ pub fn read_profile_file(path: impl AsRef<Path>) -> Result<ProfileFile, ProfileE
 pub fn load_oci(path: impl AsRef<Path>) -> Result<OciProfile, ProfileError> {
     let path = path.as_ref();
     let text = validate::read_limited(path)?;
+    validate::parse_json(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
     serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))
 }
 
@@ -55,19 +56,23 @@ pub fn validate(profile: &Profile, path: &Path) -> Result<(), ProfileError> {
 pub fn load_profile(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
     let path = path.as_ref();
     match validate::load(path)? {
-        Loaded::Speaker(p) => {
-            validate(&p, path)?;
-            if p.phase(Phase::Boot).is_none() {
-                return Err(ProfileError::MissingPhase { path: path.to_path_buf(), phase: Phase::Boot });
-            }
-            Ok(p)
-        }
+        Loaded::Speaker(p) => runnable(p, path),
         Loaded::Oci(o) => Err(ProfileError::Problems {
             path: path.to_path_buf(),
             problems: vec![validate::oci_where_speaker_expected(&o)],
             kind_oci: true,
         }),
     }
+}
+
+/// A speaker profile as `run` and the runtime need it: every phase
+/// compiles, and there is a boot phase.
+fn runnable(p: Profile, path: &Path) -> Result<Profile, ProfileError> {
+    validate(&p, path)?;
+    if p.phase(Phase::Boot).is_none() {
+        return Err(ProfileError::MissingPhase { path: path.to_path_buf(), phase: Phase::Boot });
+    }
+    Ok(p)
 }
 
 /// Like [`load_profile`], but a Docker/OCI profile is read as a one-phase
@@ -77,7 +82,8 @@ pub fn load_profile(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
 pub fn load_profile_lossy(path: impl AsRef<Path>) -> Result<(Profile, Vec<String>), ProfileError> {
     let path = path.as_ref();
     match validate::load(path)? {
-        Loaded::Speaker(_) => Ok((load_profile(path)?, Vec::new())),
+        // Checked as read (the file is read once: a pipe has no second time).
+        Loaded::Speaker(p) => Ok((runnable(p, path)?, Vec::new())),
         Loaded::Oci(o) => {
             let p = oci::to_profile(&o, Phase::Boot, path)?;
             let notes = validate::oci_losses(&o)

@@ -21,7 +21,6 @@
 //! * a Docker/OCI seccomp profile where a speaker profile is expected
 //!   (saying which of its rules a speaker profile could not express).
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -57,17 +56,92 @@ fn problem(location: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem { location: location.into(), message: message.into() }
 }
 
-/// Reads `path`, at most [`MAX_PROFILE_BYTES`].
+/// Reads `path` ([`crate::sys::fs::read_input`]: a regular file or a pipe,
+/// never a device or a FIFO nobody writes), at most [`MAX_PROFILE_BYTES`],
+/// as UTF-8 text; a leading byte order mark is dropped.
 pub fn read_limited(path: &Path) -> Result<String, ProfileError> {
-    let read_err = |error| ProfileError::Read { path: path.to_path_buf(), error };
-    let f = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    f.take(MAX_PROFILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(ProfileError::TooLarge { path: path.to_path_buf(), max: MAX_PROFILE_BYTES });
+    let bytes = match crate::sys::fs::read_input(path, MAX_PROFILE_BYTES) {
+        Ok(b) => b,
+        Err(None) => return Err(ProfileError::TooLarge { path: path.to_path_buf(), max: MAX_PROFILE_BYTES }),
+        Err(Some(error)) => return Err(ProfileError::Read { path: path.to_path_buf(), error }),
+    };
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ProfileError::Empty { path: path.to_path_buf() });
     }
-    String::from_utf8(bytes)
-        .map_err(|e| ProfileError::Read { path: path.to_path_buf(), error: std::io::Error::new(std::io::ErrorKind::InvalidData, e) })
+    String::from_utf8(bytes.to_vec()).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
+        ProfileError::Json { path: path.to_path_buf(), line, column, msg: format!("not UTF-8 text (byte 0x{:02x})", bytes[at]) }
+    })
+}
+
+/// Parses JSON text as a [`Value`], refusing an object that has the same
+/// key twice (serde_json keeps the last one silently: a profile with two
+/// `"boot"` phases lost the first).
+pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<Value, E> {
+            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E: Error>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E: Error>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E: Error>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element_seed(Strict)? {
+                out.push(v);
+            }
+            Ok(Value::Array(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(A::Error::custom(format!("the key '{key}' appears twice in one object (keep one)")));
+                }
+                let v = map.next_value_seed(Strict)?;
+                out.insert(key, v);
+            }
+            Ok(Value::Object(out))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Strict.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
 }
 
 /// What a profile file turned out to be.
@@ -520,7 +594,7 @@ pub enum Loaded {
 /// [`ProfileError::Problems`] (all of them, the first in the message).
 pub fn load(path: &Path) -> Result<Loaded, ProfileError> {
     let text = read_limited(path)?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
+    let doc: Value = parse_json(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
     let problems = |problems: Vec<Problem>, kind_oci| ProfileError::Problems { path: path.to_path_buf(), problems, kind_oci };
     let Some(obj) = doc.as_object() else {
         return Err(ProfileError::UnknownFormat { path: path.to_path_buf() });

@@ -71,16 +71,14 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// Reads `path`, refusing more than [`MAX_CONFIG_BYTES`].
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
-        ));
-    }
-    Ok(bytes)
+    crate::sys::fs::read_input(path, MAX_CONFIG_BYTES).map_err(|e| {
+        e.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
+            )
+        })
+    })
 }
 
 impl Bundle {
