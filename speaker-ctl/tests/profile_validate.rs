@@ -69,6 +69,12 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
             GOOD.replace("\n\"phases\"", "\n\"phases\":{\"boot\":{\"syscalls\":[]}},\n\"phases\""),
             ":3:8: invalid JSON: the key 'phases' appears twice in one object (keep one)",
         ),
+        // A default action that confines nothing was accepted.
+        (
+            "default-allow.json",
+            GOOD.replace("\"name\":\"svc\"", "\"name\":\"svc\",\"default_action\":\"SCMP_ACT_ALLOW\""),
+            "default_action: action 'SCMP_ACT_ALLOW' would allow every syscall outside the phases",
+        ),
         // A stop signal as a reload signal turned every stop into a reload.
         (
             "stop-reload-signal.json",

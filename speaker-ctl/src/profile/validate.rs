@@ -27,7 +27,6 @@ use serde_json::{Map, Value};
 
 use super::arch::Arch;
 use super::error::ProfileError;
-use super::filter::Action;
 use super::oci::{applies, Applies, OciProfile};
 use super::readiness::Readiness;
 use super::schema::{Profile, SCHEMA_V1};
@@ -288,13 +287,8 @@ impl Checker {
         }
         if let Some(v) = doc.get("default_action") {
             if let Some(a) = self.string(v, "default_action") {
-                if Action::parse(a, None).is_none() {
-                    self.push(
-                        "default_action",
-                        format!(
-                            "unknown action '{a}' (expected SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP or SCMP_ACT_LOG)"
-                        ),
-                    );
+                if let Err(why) = default_action(a) {
+                    self.push("default_action", why);
                 }
             }
         }
@@ -447,7 +441,18 @@ impl Checker {
             };
             let Some(name) = self.string(name_v, &format!("{at}.name")) else { continue };
             let Some(arch) = arch else { continue };
-            if arch.resolve(name).is_none() {
+            let nr = arch.resolve(name);
+            if let (Some(real), Some(given)) = (nr, o.get("nr").and_then(Value::as_i64)) {
+                // (x32 numbers with or without the x32 bit are the same.)
+                let x32 = i64::from(super::arch::X32_SYSCALL_BIT);
+                if i64::from(real) & !x32 != given & !x32 {
+                    self.push(
+                        format!("{at}.nr"),
+                        format!("{given} is not the number of '{name}' on {arch} ({real}): fix or drop \"nr\" (the name is what counts)"),
+                    );
+                }
+            }
+            if nr.is_none() {
                 self.push(
                     format!("{at}.name"),
                     format!(
@@ -500,6 +505,32 @@ impl Checker {
             }
         }
     }
+}
+
+/// The actions a speaker profile's `default_action` may be (what a syscall
+/// outside a phase's set gets).
+pub const DEFAULT_ACTIONS: &[&str] =
+    &["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL", "SCMP_ACT_TRAP", "SCMP_ACT_LOG"];
+
+/// Checks a speaker profile's `default_action`: allowing (nothing would be
+/// confined), tracing (no tracer: everything outside a phase fails with
+/// ENOSYS) and notifying (no listener) are refused with the reason.
+pub fn default_action(a: &str) -> Result<(), String> {
+    if DEFAULT_ACTIONS.contains(&a) {
+        return Ok(());
+    }
+    let why = match a {
+        "SCMP_ACT_ALLOW" => "would allow every syscall outside the phases: the profile would confine nothing".to_string(),
+        "SCMP_ACT_TRACE" => "needs a ptrace tracer; without one every syscall outside the phases fails with ENOSYS".to_string(),
+        "SCMP_ACT_NOTIFY" => "needs a listener; speaker's notify engine is chosen with --engine notify".to_string(),
+        _ => match suggestion(a, DEFAULT_ACTIONS).or_else(|| DEFAULT_ACTIONS.iter().copied().find(|d| d.eq_ignore_ascii_case(a))) {
+            Some(s) => format!("unknown (did you mean '{s}'?)"),
+            None => "unknown".to_string(),
+        },
+    };
+    Err(format!(
+        "action '{a}' {why} (a speaker profile's default_action is SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP or SCMP_ACT_LOG)"
+    ))
 }
 
 /// A reload signal of a profile: a name (`HUP`, `SIGHUP`) or number of a
@@ -672,6 +703,29 @@ mod tests {
         assert!(p[0].starts_with("ready: malformed readiness condition 'port:http'"), "{p:?}");
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\"],\"ready\":\"log:x\"},\"phases\""));
         assert!(p[0].starts_with("reload.ready: "), "{p:?}");
+    }
+
+    #[test]
+    fn default_actions_that_confine_nothing_are_refused() {
+        for (a, why) in [
+            ("SCMP_ACT_ALLOW", "confine nothing"),
+            ("SCMP_ACT_TRACE", "ENOSYS"),
+            ("SCMP_ACT_NOTIFY", "listener"),
+            ("scmp_act_log", "did you mean 'SCMP_ACT_LOG'"),
+        ] {
+            let p = problems(&OK.replace("\"phases\"", &format!("\"default_action\":\"{a}\",\"phases\"")));
+            assert!(p.len() == 1 && p[0].starts_with("default_action: ") && p[0].contains(why), "{a}: {p:?}");
+        }
+        for a in DEFAULT_ACTIONS {
+            assert!(problems(&OK.replace("\"phases\"", &format!("\"default_action\":\"{a}\",\"phases\""))).is_empty(), "{a}");
+        }
+        // A recorded number that is not the name's.
+        let p = problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\",\"nr\":59}"));
+        assert_eq!(
+            p,
+            ["phases.boot.syscalls[0].nr: 59 is not the number of 'read' on x86_64 (0): fix or drop \"nr\" (the name is what counts)"]
+        );
+        assert!(problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\",\"nr\":0}")).is_empty());
     }
 
     #[test]
