@@ -305,3 +305,57 @@ fn runtime_refuses_unknown_speaker_annotations() {
     let o = ctl(&["runtime", "create", "--bundle", s(&d), "a2"], &[("SPEAKER_CRUN", "/bin/echo")]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+/// Annotations that were meant as speaker's but would have run the
+/// container without it (before: handed to crun, exit 0): the prefix in
+/// another case or misspelt, an empty value (before: the profile path named
+/// the bundle directory), a syscall unknown to `io.speaker.allow` (before:
+/// reported as `--allow`), the profile annotation twice (before: the last
+/// one won).  Other engines' annotations stay crun's business.
+#[test]
+fn runtime_refuses_near_misses_of_speaker_annotations() {
+    let d = dir("near-miss");
+    let p = d.join("p.json");
+    std::fs::write(&p, GOOD).unwrap();
+    let p = p.display().to_string();
+    let cases = [
+        (format!(r#""IO.SPEAKER.PROFILE":"{p}""#), "unknown annotation IO.SPEAKER.PROFILE (did you mean io.speaker.profile?)"),
+        (format!(r#""io.speakers.profile":"{p}""#), "unknown annotation io.speakers.profile (did you mean io.speaker.profile?)"),
+        (format!(r#""io.speaker-profile":"{p}""#), "unknown annotation io.speaker-profile (did you mean io.speaker.profile?)"),
+        (
+            format!(r#""io.spaeker.mode":"complain","io.speaker.profile":"{p}""#),
+            "unknown annotation io.spaeker.mode (did you mean io.speaker.mode?)",
+        ),
+        (r#""io.speaker.profile":" ""#.to_string(), "annotation io.speaker.profile is empty; give it a value or remove it"),
+        (format!(r#""io.speaker.profile":"{p}","io.speaker.engine":"""#), "annotation io.speaker.engine is empty"),
+        (
+            format!(r#""io.speaker.profile":"{p}","io.speaker.allow":"read,mprotct""#),
+            "annotation io.speaker.allow of CONFIG: unknown syscall 'mprotct' on x86_64",
+        ),
+        (format!(r#""io.speaker.profile":"{p}","io.speaker.profile":"/other.json""#), "the key 'io.speaker.profile' appears twice"),
+    ];
+    let config = d.join("config.json");
+    for (annotations, want) in &cases {
+        std::fs::write(&config, format!(r#"{{"ociVersion":"1.0.2","process":{{"args":["true"]}},"annotations":{{{annotations}}}}}"#))
+            .unwrap();
+        let o = ctl(
+            &["runtime", "create", "--bundle", s(&d), "n1"],
+            &[("SPEAKER_CRUN", "/bin/echo"), ("SPEAKER_STATE_DIR", s(&d.join("state")))],
+        );
+        assert_eq!(o.status.code(), Some(1), "{annotations}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "", "{annotations}: crun ran");
+        let want = want.replace("CONFIG", s(&config));
+        assert!(text(&o.stderr).contains(&want), "{annotations}: {}\nwant {want}", text(&o.stderr));
+        assert_eq!(text(&o.stderr).lines().count(), 1, "{annotations}: one line: {}", text(&o.stderr));
+    }
+    // Other engines' and the image's annotations: crun's business.
+    std::fs::write(
+        &config,
+        r#"{"ociVersion":"1.0.2","process":{"args":["true"]},"annotations":{"io.kubernetes.cri.container-type":"container",
+        "io.podman.annotations.seccomp":"x","org.opencontainers.image.title":"speaker","io.containerd.x":"y"}}"#,
+    )
+    .unwrap();
+    let o = ctl(&["runtime", "create", "--bundle", s(&d), "n2"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).trim(), format!("create --bundle {} n2", d.display()));
+}

@@ -160,7 +160,7 @@ const RELOAD_KEYS: &[&str] = &["signals", "ready"];
 const PHASE_NAMES: &[&str] = &["boot", "running", "reload", "shutdown"];
 
 /// Levenshtein distance (for suggestions).
-fn distance(a: &str, b: &str) -> usize {
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -176,7 +176,7 @@ fn distance(a: &str, b: &str) -> usize {
 /// The known word closest to `word`, if it is close enough to be a typo.
 pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
-    known.iter().map(|k| (distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
+    known.iter().map(|k| (edit_distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
 }
 
 fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
