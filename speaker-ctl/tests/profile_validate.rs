@@ -359,3 +359,52 @@ fn runtime_refuses_near_misses_of_speaker_annotations() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout).trim(), format!("create --bundle {} n2", d.display()));
 }
+
+/// A Docker/OCI profile is checked where it is read (`run --boot`,
+/// `profile table/show --baseline`, `profile validate`), with the same
+/// line: before, a misspelt key (`"syscals"`) read as a profile without
+/// rules (a baseline of 0 syscalls, a boot phase that allows nothing) and
+/// an unknown action was skipped by the table.
+#[test]
+fn oci_profiles_are_checked_where_read() {
+    let d = dir("oci-checks");
+    let good = d.join("good.json");
+    std::fs::write(&good, GOOD).unwrap();
+    let cases = [
+        (
+            "typo.json",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscals":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            "syscals: unknown key 'syscals' (did you mean 'syscalls'?)",
+        ),
+        (
+            "action.json",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALOW"}]}"#,
+            "syscalls[0].action: unknown action 'SCMP_ACT_ALOW' (did you mean 'SCMP_ACT_ALLOW'?)",
+        ),
+        (
+            "case.json",
+            r#"{"defaultaction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            "defaultaction: unknown key 'defaultaction' (did you mean 'defaultAction'?)",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let f = d.join(name);
+        std::fs::write(&f, body).unwrap();
+        let expected = format!("{}: {want}", f.display());
+        for args in [
+            vec!["profile", "validate", s(&f)],
+            vec!["profile", "table", "--baseline", s(&f), s(&good)],
+            vec!["profile", "show", "--baseline", s(&f), s(&good)],
+            vec!["profile", "show", s(&f)],
+            vec!["run", "--name", "o1", "--boot", s(&f), "--running", s(&f), "--", "/nonexistent/cmd"],
+        ] {
+            let o = ctl(&args, &[]);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+            let all = text(&o.stdout) + &text(&o.stderr);
+            assert!(all.contains(&expected), "{args:?}: {all}\nwant {expected}");
+        }
+    }
+    // Docker's default profile passes every check, as a baseline and for one phase.
+    let o = ctl(&["profile", "table", "--baseline", DOCKER_DEFAULT, s(&good)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}

@@ -31,9 +31,13 @@ pub fn read_profile_file(path: impl AsRef<Path>) -> Result<ProfileFile, ProfileE
 /// Reads a Docker/OCI seccomp profile (no speaker profiles).
 pub fn load_oci(path: impl AsRef<Path>) -> Result<OciProfile, ProfileError> {
     let path = path.as_ref();
-    let text = validate::read_limited(path)?;
-    validate::parse_json(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
-    serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))
+    match validate::load(path)? {
+        Loaded::Oci(o) => Ok(o),
+        Loaded::Speaker(_) => Err(ProfileError::BadList {
+            path: path.to_path_buf(),
+            msg: "a speaker profile, not a Docker/OCI seccomp profile (give an OCI profile, e.g. Docker's default)".to_string(),
+        }),
+    }
 }
 
 /// Checks every phase of a speaker profile read from `path`: default

@@ -1,203 +1,25 @@
-//! The one validator of profile files: every consumer (`speaker-ctl run`,
-//! `switch --profile`, `profile merge/learn/show/...`, `speaker-runtime`
-//! and its monitor, `profile validate`) reads a profile through
-//! [`check_file`], so the same input gets the same verdict and the same
-//! message everywhere.
-//!
-//! What it refuses, each as one [`Problem`] (`LOCATION: what is wrong`,
-//! shown as `FILE: LOCATION: problem`):
-//!
-//! * a file larger than [`MAX_PROFILE_BYTES`], or not JSON;
-//! * a key speaker does not know, at any level (with the closest known key
-//!   as a suggestion: `"defualt_action"` is not silently ignored);
-//! * a value of the wrong type, an unknown action, architecture, phase,
-//!   compile mode, arch of an entry, or a syscall libseccomp cannot resolve;
-//! * a malformed readiness condition (`ready`, `reload.ready`), an unknown
-//!   reload signal (or SIGKILL/SIGSTOP, which cannot be handled);
-//! * empty names, empty lists where one entry at least is needed
-//!   (`architectures`, `reload.signals`), duplicate entries (a syscall
-//!   twice in a phase, a name twice in `allow`/`deny`, a signal twice in
-//!   any spelling), a name in both `allow` and `deny`;
-//! * a Docker/OCI seccomp profile where a speaker profile is expected
-//!   (saying which of its rules a speaker profile could not express).
+//! The checks of a speaker profile document (`schema:
+//! speaker.profile/v1`): keys, types, names, readiness, reload signals.
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::arch::Arch;
-use super::error::ProfileError;
-use super::oci::{applies, Applies, OciProfile};
-use super::readiness::Readiness;
-use super::schema::{Profile, SCHEMA_V1};
+use super::{problem, suggestion, type_name, unknown_key, Problem};
+use crate::profile::arch::Arch;
+use crate::profile::error::ProfileError;
+use crate::profile::readiness::Readiness;
+use crate::profile::schema::{Profile, SCHEMA_V1};
 use crate::sys::signals;
 
-/// The largest profile file speaker reads (the committed profiles are a
-/// few tens of KiB; Docker's default profile is 20 KiB).
-pub const MAX_PROFILE_BYTES: u64 = 8 << 20;
-
-/// One thing wrong with a profile file: where (a JSON path such as
-/// `phases.boot.syscalls[3].name`, or `LINE:COLUMN` for syntax errors) and
-/// what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub location: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
-
-fn problem(location: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem { location: location.into(), message: message.into() }
-}
-
-/// Reads `path` ([`crate::sys::fs::read_input`]: a regular file or a pipe,
-/// never a device or a FIFO nobody writes), at most [`MAX_PROFILE_BYTES`],
-/// as UTF-8 text; a leading byte order mark is dropped.
-pub fn read_limited(path: &Path) -> Result<String, ProfileError> {
-    let bytes = match crate::sys::fs::read_input(path, MAX_PROFILE_BYTES) {
-        Ok(b) => b,
-        Err(None) => return Err(ProfileError::TooLarge { path: path.to_path_buf(), max: MAX_PROFILE_BYTES }),
-        Err(Some(error)) => return Err(ProfileError::Read { path: path.to_path_buf(), error }),
-    };
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ProfileError::Empty { path: path.to_path_buf() });
-    }
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let before = &bytes[..at];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) + 1;
-        ProfileError::Json { path: path.to_path_buf(), line, column, msg: format!("not UTF-8 text (byte 0x{:02x})", bytes[at]) }
-    })
-}
-
-/// Parses JSON text as a [`Value`], refusing an object that has the same
-/// key twice (serde_json keeps the last one silently: a profile with two
-/// `"boot"` phases lost the first).
-pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
-    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
-    struct Strict;
-    impl<'de> DeserializeSeed<'de> for Strict {
-        type Value = Value;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Strict {
-        type Value = Value;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_bool<E: Error>(self, v: bool) -> Result<Value, E> {
-            Ok(Value::Bool(v))
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<Value, E> {
-            Ok(Value::from(v))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<Value, E> {
-            Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-        }
-        fn visit_str<E: Error>(self, v: &str) -> Result<Value, E> {
-            Ok(Value::String(v.to_string()))
-        }
-        fn visit_string<E: Error>(self, v: String) -> Result<Value, E> {
-            Ok(Value::String(v))
-        }
-        fn visit_unit<E: Error>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_none<E: Error>(self) -> Result<Value, E> {
-            Ok(Value::Null)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(v) = seq.next_element_seed(Strict)? {
-                out.push(v);
-            }
-            Ok(Value::Array(out))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-            let mut out = Map::new();
-            while let Some(key) = map.next_key::<String>()? {
-                if out.contains_key(&key) {
-                    return Err(A::Error::custom(format!("the key '{key}' appears twice in one object (keep one)")));
-                }
-                let v = map.next_value_seed(Strict)?;
-                out.insert(key, v);
-            }
-            Ok(Value::Object(out))
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let v = Strict.deserialize(&mut de)?;
-    de.end()?;
-    Ok(v)
-}
-
-/// What a profile file turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    Speaker,
-    Oci,
-}
-
 /// The keys of each object of a speaker profile.
-const TOP_KEYS: &[&str] =
+pub(super) const TOP_KEYS: &[&str] =
     &["schema", "name", "default_action", "architectures", "ready", "phases", "learned", "margin", "reload", "compile", "allow", "deny"];
 const PHASE_KEYS: &[&str] = &["syscalls"];
 const ENTRY_KEYS: &[&str] = &["name", "arch", "nr", "count", "first_seen_ms"];
 const LEARNED_KEYS: &[&str] = &["name", "arch", "count", "first_seen_unix_ms", "container"];
 const RELOAD_KEYS: &[&str] = &["signals", "ready"];
 const PHASE_NAMES: &[&str] = &["boot", "running", "reload", "shutdown"];
-
-/// Levenshtein distance (for suggestions).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The known word closest to `word`, if it is close enough to be a typo.
-pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    known.iter().map(|k| (edit_distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
-}
-
-fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
-    let at = if location.is_empty() { key.to_string() } else { format!("{location}.{key}") };
-    let hint = match suggestion(key, known) {
-        Some(s) => format!("did you mean '{s}'?"),
-        None => format!("known keys: {}", known.join(", ")),
-    };
-    problem(at, format!("unknown key '{key}' ({hint})"))
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
 
 /// The checks of one speaker profile document.
 struct Checker {
@@ -444,7 +266,7 @@ impl Checker {
             let nr = arch.resolve(name);
             if let (Some(real), Some(given)) = (nr, o.get("nr").and_then(Value::as_i64)) {
                 // (x32 numbers with or without the x32 bit are the same.)
-                let x32 = i64::from(super::arch::X32_SYSCALL_BIT);
+                let x32 = i64::from(crate::profile::arch::X32_SYSCALL_BIT);
                 if i64::from(real) & !x32 != given & !x32 {
                     self.push(
                         format!("{at}.nr"),
@@ -575,88 +397,6 @@ pub fn check_speaker(text: &str, doc: &Value, path: &Path) -> Result<Profile, Ve
     })
 }
 
-/// What a speaker profile cannot express of an OCI profile (for the
-/// messages): the names of rules with argument conditions, with
-/// capability conditions, and with actions other than allowing.
-pub fn oci_losses(oci: &OciProfile) -> Vec<String> {
-    let host = Arch::native();
-    let (mut args, mut caps, mut other) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    for e in &oci.syscalls {
-        let target = match applies(e, host) {
-            Applies::No => continue,
-            Applies::CapGated => &mut caps,
-            Applies::Yes if e.action != "SCMP_ACT_ALLOW" => &mut other,
-            Applies::Yes if !e.args.is_empty() => &mut args,
-            Applies::Yes => continue,
-        };
-        target.extend(e.all_names().map(str::to_string));
-    }
-    let mut out = Vec::new();
-    for (what, set) in [("argument conditions", args), ("capability conditions", caps), ("actions other than allow", other)] {
-        if !set.is_empty() {
-            let names: Vec<String> = set.into_iter().collect();
-            let shown = if names.len() > 8 { format!("{}, ... ({} names)", names[..8].join(", "), names.len()) } else { names.join(", ") };
-            out.push(format!("rules with {what}: {shown}"));
-        }
-    }
-    out
-}
-
-/// Reads and checks a profile file: its kind, and either the problems or
-/// nothing.  (The speaker profile or OCI profile itself: [`load`].)
-pub fn check_file(path: &Path) -> Result<(Kind, Vec<Problem>), ProfileError> {
-    match load(path) {
-        Ok(Loaded::Speaker(_)) => Ok((Kind::Speaker, Vec::new())),
-        Ok(Loaded::Oci(_)) => Ok((Kind::Oci, Vec::new())),
-        Err(ProfileError::Problems { problems, kind_oci, .. }) => Ok((if kind_oci { Kind::Oci } else { Kind::Speaker }, problems)),
-        Err(e) => Err(e),
-    }
-}
-
-/// A profile file, read and checked.
-#[derive(Debug, Clone)]
-pub enum Loaded {
-    Speaker(Profile),
-    Oci(OciProfile),
-}
-
-/// Reads `path` (size-capped), tells a speaker profile (`schema`) from a
-/// Docker/OCI one (`defaultAction`) and checks it; any problem is
-/// [`ProfileError::Problems`] (all of them, the first in the message).
-pub fn load(path: &Path) -> Result<Loaded, ProfileError> {
-    let text = read_limited(path)?;
-    let doc: Value = parse_json(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
-    let problems = |problems: Vec<Problem>, kind_oci| ProfileError::Problems { path: path.to_path_buf(), problems, kind_oci };
-    let Some(obj) = doc.as_object() else {
-        return Err(ProfileError::UnknownFormat { path: path.to_path_buf() });
-    };
-    if obj.contains_key("schema") {
-        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
-    }
-    if obj.contains_key("defaultAction") {
-        let oci: OciProfile = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))?;
-        return Ok(Loaded::Oci(oci));
-    }
-    // Neither: a speaker profile with a typo'd or missing schema?
-    if obj.keys().any(|k| TOP_KEYS.contains(&k.as_str()) || suggestion(k, TOP_KEYS).is_some()) {
-        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
-    }
-    Err(ProfileError::UnknownFormat { path: path.to_path_buf() })
-}
-
-/// The problem of an OCI profile given where a speaker profile is expected.
-pub fn oci_where_speaker_expected(oci: &OciProfile) -> Problem {
-    let lost = oci_losses(oci);
-    let lost = if lost.is_empty() { String::new() } else { format!("; a speaker profile cannot express its {}", lost.join("; ")) };
-    problem(
-        "(file)",
-        format!(
-            "a Docker/OCI seccomp profile, not a speaker profile: it has no phases{lost}. \
-             Trace the service with 'speaker-ctl trace', or use the file for one phase ('speaker-ctl run --boot FILE --running FILE')"
-        ),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,16 +485,5 @@ mod tests {
         assert_eq!(suggestion("defualt_action", TOP_KEYS), Some("default_action"));
         assert_eq!(suggestion("Schema", TOP_KEYS), Some("schema"));
         assert_eq!(suggestion("completely_else", TOP_KEYS), None);
-    }
-}
-
-#[cfg(test)]
-mod libseccomp_names {
-    #[test]
-    fn libseccomp_names_are_unique_per_number() {
-        let all: Vec<String> = (0..1024u64).filter_map(|nr| crate::profile::Arch::X86_64.syscall_name(nr)).collect();
-        let set: std::collections::BTreeSet<&String> = all.iter().collect();
-        assert_eq!(set.len(), all.len(), "duplicates among {} names", all.len());
-        assert!(all.iter().all(|n| !n.is_empty()), "empty names");
     }
 }
