@@ -152,3 +152,79 @@ fn regular_files_are_replaced_and_links_followed() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("it is a directory"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// `-o /dev/full` in every verb with an output option: exit 1 and one line
+/// that says the file system is full (before, the hint said to check that
+/// the directory exists).
+#[test]
+fn a_full_device_is_an_error_that_says_so() {
+    let d = dir("full");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+    for args in [
+        vec!["profile", "merge", "-o", "/dev/full", s(&a), s(&b)],
+        vec!["profile", "export", "--phase", "boot", "-o", "/dev/full", s(&a)],
+        vec!["profile", "table", "--baseline", base, "--json", "/dev/full", s(&a)],
+        vec!["trace", "--one-shot", "-o", "/dev/full", "--", "true"],
+    ] {
+        let o = ctl(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(
+            errors[0].contains("/dev/full") && errors[0].contains("No space left on device (the file system is full"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A dangling link is written through (before: replaced by a regular
+/// file, its target never made); a replaced file keeps its owner (before:
+/// root's `-o` gave the user's file to root) and mode; a file this process
+/// may not write is not replaced behind its back (before: the rename
+/// needed only the directory).
+#[test]
+fn links_owners_and_read_only_files() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let d = dir("owners");
+    let a = profile(&d, "a.json");
+    let link = d.join("dangling.json");
+    std::os::unix::fs::symlink("made.json", &link).unwrap();
+    let o = ctl(&["profile", "export", "--phase", "boot", "-o", s(&link), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(d.join("made.json")).unwrap().contains("defaultAction"), "its target was not made");
+
+    let root = nix::unistd::geteuid().is_root();
+    let owned = d.join("owned.json");
+    std::fs::write(&owned, "old").unwrap();
+    // As root: a user's file stays the user's.  Otherwise: our own.
+    let (uid, gid) = if root { (4321, 4321) } else { (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()) };
+    std::os::unix::fs::chown(&owned, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&owned, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = ctl(&["profile", "export", "--phase", "boot", "-o", s(&owned), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = std::fs::metadata(&owned).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (uid, gid, 0o640), "owner or mode changed");
+    assert!(std::fs::read_to_string(&owned).unwrap().contains("defaultAction"));
+
+    // A read-only file, written by a user who may not write it (as root:
+    // nobody, in a directory nobody may write).
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ro = d.join("ro.json");
+    std::fs::write(&ro, "old").unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["profile", "export", "--phase", "boot", "-o", s(&ro), s(&a)]).stdin(Stdio::null());
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot write {}: Permission denied", ro.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&ro).unwrap(), "old");
+}

@@ -20,15 +20,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_mode(path, bytes, None)
 }
 
-/// [`write_atomic`], the new file getting permission bits `mode` (else the
-/// default of a new file).
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+/// [`write_atomic`], the new file getting the permission bits and (as far
+/// as this process may give them) the owner and group of `like`, the file
+/// it replaces (else those of a new file).
+pub fn write_atomic_like(path: &Path, bytes: &[u8], like: Option<&std::fs::Metadata>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = like.map(|m| m.mode() & 0o7777);
+    let owner = like.map(|m| (m.uid(), m.gid()));
+    write_atomic_inner(path, bytes, mode, owner)
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> io::Result<()> {
+    write_atomic_inner(path, bytes, mode, None)
+}
+
+fn write_atomic_inner(path: &Path, bytes: &[u8], mode: Option<u32>, owner: Option<(u32, u32)>) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let file_name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     let dir: PathBuf = dir_of(path).to_path_buf();
     let tmp = dir.join(format!(".{}.tmp.{}.{}", file_name.to_string_lossy(), std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Some((uid, gid)) = owner {
+            // Best effort: only root may give a file away; the mode below
+            // still applies (set after: chown clears setuid bits).
+            let _ = std::os::unix::fs::fchown(&f, Some(uid), Some(gid));
+        }
         if let Some(mode) = mode {
             use std::os::unix::fs::PermissionsExt;
             f.set_permissions(std::fs::Permissions::from_mode(mode))?;

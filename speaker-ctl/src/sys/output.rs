@@ -21,7 +21,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::fs::{dir_of, error_text};
@@ -37,12 +37,23 @@ pub struct StdoutClosed;
 pub enum OutputError {
     #[error("cannot write {}: it is a directory (give a file name, or - for standard output)", path.display())]
     IsDirectory { path: PathBuf },
-    #[error("cannot write {}: {} (check that the directory exists and is writable, or pick another path)", path.display(), error_text(error))]
+    #[error("cannot write {}: {} ({})", path.display(), error_text(error), write_hint(error))]
     Write { path: PathBuf, error: io::Error },
     #[error("cannot write to standard output: {}", error_text(.0))]
     Stdout(io::Error),
     #[error(transparent)]
     Closed(#[from] StdoutClosed),
+}
+
+/// What to do about a failed write, by its cause.
+pub fn write_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => "check that the directory exists, or pick another path",
+        Some(libc::EACCES) | Some(libc::EPERM) => "check the permissions of the file and its directory, or pick another path",
+        Some(libc::EROFS) => "the file system is read-only: pick another path",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the file system is full: free some space, or pick another path",
+        _ => "pick another path",
+    }
 }
 
 /// Where an output goes.
@@ -143,20 +154,41 @@ pub fn method(path: &Path) -> Result<Method, OutputError> {
                 _ => path.to_path_buf(),
             };
             if in_pseudo_fs(&real) {
-                Ok(Method::InPlace)
-            } else {
-                Ok(Method::Replace(real))
+                return Ok(Method::InPlace);
             }
+            // A file this process may not write is not replaced behind its
+            // back (rename needs only the directory), as a shell's > would
+            // not write it.
+            nix::unistd::access(&real, nix::unistd::AccessFlags::W_OK)
+                .map_err(|e| OutputError::Write { path: path.to_path_buf(), error: io::Error::from_raw_os_error(e as i32) })?;
+            Ok(Method::Replace(real))
         }
         Ok(m) => {
             let t = m.file_type();
             debug_assert!(t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket());
             Ok(Method::InPlace)
         }
-        // A new path (a dangling link is written through, like a shell's >).
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Method::Replace(path.to_path_buf())),
+        // A new path; a dangling link is written through (the file it
+        // names is made, the link stays), like a shell's >.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Method::Replace(link_target(path))),
         Err(error) => Err(OutputError::Write { path: path.to_path_buf(), error }),
     }
+}
+
+/// Where a chain of symbolic links starting at `path` ends (`path` itself
+/// if it is no link; at most 40 links, as the kernel follows).
+fn link_target(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(t) => p = dir_of(&p).join(t),
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    p
 }
 
 /// Paths under /dev/fd, /dev/std*, /proc: descriptors, not files to replace.
@@ -174,9 +206,9 @@ fn write_path(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let err = |error| OutputError::Write { path: path.to_path_buf(), error };
     match method(path)? {
         Method::Replace(real) => {
-            // The new file keeps the old one's permissions.
-            let mode = std::fs::metadata(&real).ok().map(|m| m.permissions().mode() & 0o7777);
-            super::fs::write_atomic_mode(&real, bytes, mode).map_err(err)
+            // The new file keeps the old one's permissions and owner.
+            let like = std::fs::metadata(&real).ok();
+            super::fs::write_atomic_like(&real, bytes, like.as_ref()).map_err(err)
         }
         Method::InPlace => {
             // No O_CREAT: it exists (or is a descriptor). O_TRUNC only
@@ -262,6 +294,7 @@ pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("speaker-output-{name}-{}", std::process::id()));

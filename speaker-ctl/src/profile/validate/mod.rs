@@ -106,7 +106,12 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// The known word closest to `word`, if it is close enough to be a typo.
 pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
-    known.iter().map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+        .min()
+        .map(|(_, k)| k)
 }
 
 fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
