@@ -28,6 +28,15 @@ pub fn container_id(s: &str) -> Result<String, String> {
     check_id(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
+/// `run --name`: a container id that speaker.ko's ABI takes as it is
+/// (at most 63 bytes of letters, digits, '-', '_', '.'), checked here as
+/// when the container is registered (before, an id that passed the first
+/// check failed after start-up, exit 1).
+pub fn run_name(s: &str) -> Result<String, String> {
+    container_id(s)?;
+    crate::device::encode_cid(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
 /// A duration on the command line: `10s`, `500ms`, `2m` (a bare number
 /// is seconds).
 pub fn duration(s: &str) -> Result<Duration, String> {
@@ -463,7 +472,7 @@ impl CompileArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The container's id (letters, digits, '-', '_', '.'; at most 63 bytes).
-    #[arg(long, value_parser = container_id)]
+    #[arg(long, value_parser = run_name)]
     pub name: String,
     /// A speaker multi-phase profile.
     #[arg(long, conflicts_with_all = ["boot", "running", "shutdown"], required_unless_present = "boot")]

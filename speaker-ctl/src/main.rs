@@ -2,7 +2,7 @@
 use clap::Parser;
 use speaker::cli::{Cli, Command};
 use speaker::commands;
-use speaker::sys::output::{is_stdout_closed, print_err, write_stdout};
+use speaker::sys::output::{error_line, is_stdout_closed, print_err, write_stdout};
 
 fn main() {
     // speaker-runtime: the OCI runtime wrapper, under its own name or as
@@ -27,7 +27,7 @@ fn main() {
         // stop quietly; nothing failed that anyone is waiting to hear of.
         Err(err) if is_stdout_closed(err.as_ref()) => std::process::exit(0),
         Err(err) => {
-            print_err(format_args!("speaker-ctl: error: {err:#}\n"));
+            print_err(format_args!("speaker-ctl: error: {}\n", error_line(&err)));
             std::process::exit(1);
         }
     }

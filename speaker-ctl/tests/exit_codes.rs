@@ -93,6 +93,12 @@ fn option_values_are_usage_errors() {
         cases.push(v);
     }
     cases.push(["profile", "export", "--phase", "boot", "--deny", "nosuch", p].iter().map(|s| s.to_string()).collect());
+    // run --name: speaker.ko's ids (63 bytes, no '+'), not only a state
+    // directory's (they failed after start-up).
+    let long = "a".repeat(64);
+    for name in ["a+b", long.as_str()] {
+        cases.push(["run", "--name", name, "--profile", p, "--", "/nonexistent/cmd"].iter().map(|s| s.to_string()).collect());
+    }
     cases.push(["signal", "nosuch", "SIGFOO"].iter().map(|s| s.to_string()).collect());
     for args in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -101,6 +107,33 @@ fn option_values_are_usage_errors() {
         assert!(text(&o.stderr).starts_with("error: invalid value"), "{args:?}: {}", text(&o.stderr));
         assert_eq!(text(&o.stdout), "", "{args:?}");
         assert!(!std::path::Path::new(out).exists(), "{args:?} traced");
+    }
+}
+
+/// An error is one line that names each cause once, without Rust's
+/// "(os error N)" (before: bench-report printed "No such file or directory
+/// (os error 2): No such file or directory (os error 2)", manpage onto a
+/// file "cannot create F: File exists (os error 17)").
+#[test]
+fn errors_are_one_line_without_os_error_numbers() {
+    let d = tmpdir("oneline");
+    let file = d.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let f = file.to_str().unwrap();
+    for (args, want) in [
+        (vec!["bench-report", "/nonexistent"], "reading /nonexistent/results.json: No such file or directory"),
+        (vec!["bench-compare", "/nonexistent"], "reading /nonexistent: No such file or directory"),
+        (vec!["manpage", f], "it is not a directory"),
+        (vec!["profile", "show", "/nonexistent"], "cannot read /nonexistent: No such file or directory"),
+        (vec!["denials", "--from-log", "/nonexistent"], "cannot read /nonexistent: No such file or directory"),
+    ] {
+        let o = ctl(&args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("speaker-ctl: error: ") && err.contains(want), "{args:?}: {err}\nwant {want}");
+        assert!(!err.contains("(os error"), "{args:?}: {err}");
+        assert!(err.matches("No such file or directory").count() <= 1, "{args:?}: a cause twice: {err}");
     }
 }
 

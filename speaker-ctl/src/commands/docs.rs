@@ -21,7 +21,10 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
 /// Writes `speaker-ctl.1` and one page per command (`speaker-ctl-trace.1`,
 /// `speaker-ctl-profile-show.1`, ...) into `dir`.
 pub fn manpages(dir: &Path) -> Result<i32> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("cannot write man pages into {}: it is not a directory (give a directory, created if missing)", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the directory {}", dir.display()))?;
     let mut written = 0;
     let mut todo = vec![("speaker-ctl".to_string(), Cli::command())];
     while let Some((name, cmd)) = todo.pop() {

@@ -138,20 +138,10 @@ fn lenient_globals(line: &[OsString]) -> args::GlobalOpts {
     (0..=end).rev().find_map(|n| RuntimeCli::try_parse_from(&line[..n]).ok()).map(|c| c.global).unwrap_or_default()
 }
 
-/// An error and its causes on one line, each cause once: a context that
-/// already quotes its cause does not repeat it.
+/// An error and its causes on one line (the one format of both
+/// programs, [`crate::sys::output::error_line`]).
 pub fn error_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain().map(|c| c.to_string()) {
-        if out.contains(&cause) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&cause);
-    }
-    out
+    crate::sys::output::error_line(e)
 }
 
 /// Prints an error on stderr and, like runc/crun, into `--log` (JSON lines

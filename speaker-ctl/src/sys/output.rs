@@ -274,6 +274,36 @@ macro_rules! err {
 
 pub(crate) use {err, errln, out, outln};
 
+/// An error and its causes on one line, each cause once (a context that
+/// already quotes its cause does not repeat it), without the "(os error
+/// N)" of I/O errors: what speaker-ctl and speaker-runtime print after
+/// "error: ".
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| strip_os_error(&c.to_string())) {
+        if out.contains(&cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&cause);
+    }
+    out
+}
+
+/// `text` without the " (os error N)" std appends to I/O errors.
+fn strip_os_error(text: &str) -> String {
+    let mut s = text.to_string();
+    while let Some(i) = s.find(" (os error ") {
+        match s[i..].find(')') {
+            Some(j) => s.replace_range(i..i + j + 1, ""),
+            None => break,
+        }
+    }
+    s
+}
+
 /// Whether an error (or any of its causes) is a closed standard output.
 pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -338,6 +368,15 @@ mod tests {
         Target::Path("/dev/null".into()).write(b"x").unwrap();
         assert!(matches!(method(Path::new("/")), Err(OutputError::IsDirectory { .. })));
         assert_eq!(Target::parse(OsStr::new("-")), Target::Stdout);
+    }
+
+    #[test]
+    fn error_lines_name_each_cause_once_without_os_error_numbers() {
+        let io = anyhow::Error::from(io::Error::from_raw_os_error(libc::ENOENT));
+        let e = io.context("reading /x: No such file or directory (os error 2)");
+        assert_eq!(error_line(&e), "reading /x: No such file or directory");
+        let e = anyhow::anyhow!("No such file or directory").context("cannot read /x: No such file or directory").context("container 'c'");
+        assert_eq!(error_line(&e), "container 'c': cannot read /x: No such file or directory");
     }
 
     #[test]
