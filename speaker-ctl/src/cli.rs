@@ -208,7 +208,16 @@ pub enum Command {
     ))]
     Trace(TraceArgs),
     /// Inspect, validate, convert, merge and compare profiles.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = help_tail!(
+            "  speaker-ctl profile validate web.json\n  \
+             speaker-ctl profile show web.json\n  \
+             speaker-ctl profile diff web-old.json web.json\n  \
+             speaker-ctl profile export --phase running web.json > web-running.json",
+            "each command's own (see its --help); 2 a command-line usage error."
+        )
+    )]
     Profile(ProfileCommand),
     /// Start a command as a container under its boot-phase filter and register it with speaker.ko.
     #[command(after_help = help_tail!(
