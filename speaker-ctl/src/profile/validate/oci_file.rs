@@ -79,9 +79,19 @@ impl Checker {
         }
     }
 
+    /// An errno a syscall can return (`defaultErrnoRet`, `errnoRet`).
+    fn errno(&mut self, v: Option<&Value>, at: &str) {
+        match v {
+            None | Some(Value::Null) => {}
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 4095) => {}
+            Some(other) => self.problems.push(problem(at, format!("{other} is not an errno (a number from 0 to 4095, e.g. 1 for EPERM)"))),
+        }
+    }
+
     fn profile(&mut self, doc: &Map<String, Value>) {
         self.keys(doc, "", TOP_KEYS);
         self.action(doc.get("defaultAction"), "defaultAction");
+        self.errno(doc.get("defaultErrnoRet"), "defaultErrnoRet");
         if let Some(v) = doc.get("archMap") {
             for (i, m) in self.list(v, "archMap").iter().enumerate() {
                 let at = format!("archMap[{i}]");
@@ -96,6 +106,7 @@ impl Checker {
             let Some(o) = self.object(rule, &at) else { continue };
             self.keys(o, &at, RULE_KEYS);
             self.action(o.get("action"), &format!("{at}.action"));
+            self.errno(o.get("errnoRet"), &format!("{at}.errnoRet"));
             if !o.contains_key("names") && !o.contains_key("name") {
                 self.problems.push(problem(&at, "no 'names': the rule names no syscall"));
             }
@@ -147,6 +158,17 @@ mod tests {
         );
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].starts_with("defaultAction: unknown action 'scmp_act_errno' (did you mean 'SCMP_ACT_ERRNO'?)"), "{p:?}");
+        // errnos out of range (run said the action was unknown, table took them).
+        let p = problems(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":70000,"syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","errnoRet":-1}]}"#,
+        );
+        assert_eq!(
+            p,
+            [
+                "defaultErrnoRet: 70000 is not an errno (a number from 0 to 4095, e.g. 1 for EPERM)",
+                "syscalls[0].errnoRet: -1 is not an errno (a number from 0 to 4095, e.g. 1 for EPERM)"
+            ]
+        );
         // Docker's nulls, every key of the format, names libseccomp may not know.
         let p = problems(
             r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"architectures":null,"archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":null}],
