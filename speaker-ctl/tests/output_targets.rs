@@ -228,3 +228,55 @@ fn links_owners_and_read_only_files() {
     assert!(err.contains(&format!("cannot write {}: Permission denied", ro.display())), "{err}");
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), "old");
 }
+
+/// `trace -o -`: standard output holds the profile only; what the traced
+/// command and the workload print goes to standard error (before, the
+/// command's "hello" came first on stdout and the profile was no JSON
+/// document any more).
+#[test]
+fn trace_to_stdout_holds_only_the_profile() {
+    for args in [
+        &["trace", "--one-shot", "-o", "-", "--", "sh", "-c", "echo hello"][..],
+        &[
+            "trace",
+            "--ready",
+            "log:hello",
+            "--running-for",
+            "100ms",
+            "--workload",
+            "echo from-workload",
+            "-o",
+            "-",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; exec sleep 30",
+        ],
+        &[
+            "trace",
+            "--ready",
+            "auto",
+            "--running-for",
+            "100ms",
+            "--auto-window",
+            "50ms",
+            "-o",
+            "-",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; exec sleep 30",
+        ],
+    ] {
+        let o = ctl(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&o.stdout)));
+        assert_eq!(v["schema"], "speaker.profile/v1");
+        assert!(err.contains("hello"), "{args:?}: the command's output is lost: {err}");
+        if args.contains(&"--workload") {
+            assert!(err.contains("from-workload"), "{args:?}: the workload's output is lost: {err}");
+        }
+    }
+}

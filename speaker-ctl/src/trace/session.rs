@@ -89,9 +89,12 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         Readiness::Log(_) => Some((pipe()?, pipe()?)),
         _ => None,
     };
+    // With the profile on standard output (`-o -`), whatever the traced
+    // tree prints goes to standard error: stdout holds the profile only.
+    let profile_on_stdout = target == Target::Stdout;
     let io = ChildIo {
         stdin: devnull.as_ref().map(|f| f.as_raw_fd()),
-        stdout: log_pipes.as_ref().map(|p| p.0 .1.as_raw_fd()),
+        stdout: log_pipes.as_ref().map(|p| p.0 .1.as_raw_fd()).or(profile_on_stdout.then_some(2)),
         stderr: log_pipes.as_ref().map(|p| p.1 .1.as_raw_fd()),
     };
 
@@ -107,7 +110,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
     if let (Some(((out_r, out_w), (err_r, err_w))), Readiness::Log(re)) = (log_pipes, &opts.ready) {
         drop(out_w);
         drop(err_w);
-        readers.push(spawn_log_reader(out_r, false, re.clone(), log_ready.clone()));
+        readers.push(spawn_log_reader(out_r, profile_on_stdout, re.clone(), log_ready.clone()));
         readers.push(spawn_log_reader(err_r, true, re.clone(), log_ready.clone()));
     }
 

@@ -131,7 +131,8 @@ impl PhaseSupervisor {
         self.note(&format!("boot ended after {s:.2}s ({why}): running {until}{then}"));
         self.write_profile();
         if let Some(cmd) = self.opts.workload.clone() {
-            self.workload = Some(Workload::start(cmd, self.tty));
+            let profile_on_stdout = Target::parse(self.opts.output.as_os_str()) == Target::Stdout;
+            self.workload = Some(Workload::start(cmd, self.tty, profile_on_stdout));
         }
     }
 
