@@ -634,9 +634,9 @@ pub struct BenchArgs {
     /// Switches while clients hammer nginx and redis.
     #[arg(long, default_value_t = 100)]
     pub switches: usize,
-    /// Seconds of requests without switching (the no-loss baseline).
-    #[arg(long, default_value_t = 10.0)]
-    pub baseline_secs: f64,
+    /// How long requests run without switching (the no-loss baseline): 10s, 500ms, 2m (the one duration syntax).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10s")]
+    pub baseline_for: Duration,
     /// Directory of the OCI bundles nginx-{none,docker,speaker} and redis-{none,docker,speaker}.
     #[arg(long, default_value = "/srv/containers")]
     pub bundles: PathBuf,

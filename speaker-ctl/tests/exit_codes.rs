@@ -137,6 +137,38 @@ fn errors_are_one_line_without_os_error_numbers() {
     }
 }
 
+/// Every option that is a time takes the one duration syntax (value name
+/// DURATION): before, `bench --baseline-secs` took a float of seconds.
+#[test]
+fn every_time_option_takes_the_one_duration_syntax() {
+    let mut todo = vec![(String::from("speaker-ctl"), speaker::cli::Cli::command())];
+    let mut seen = Vec::new();
+    while let Some((name, cmd)) = todo.pop() {
+        for sub in cmd.get_subcommands() {
+            todo.push((format!("{name} {}", sub.get_name()), sub.clone()));
+        }
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let timeish = ["timeout", "secs", "seconds", "-for", "after", "window"].iter().any(|w| long.ends_with(w));
+            if !timeish {
+                continue;
+            }
+            let names: Vec<String> = arg.get_value_names().unwrap_or_default().iter().map(|n| n.to_string()).collect();
+            assert_eq!(names, ["DURATION"], "{name} --{long}: not the duration syntax");
+            seen.push(format!("{name} --{long}"));
+        }
+    }
+    assert!(seen.len() >= 7, "{seen:?}");
+    for args in [
+        &["bench", "--baseline-for", "1x"][..],
+        &["stop", "x", "--timeout", "1x"],
+        &["trace", "--shutdown-timeout", "1x", "-o", "-", "--", "true"],
+    ] {
+        let o = ctl(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+    }
+}
+
 #[test]
 fn one_duration_syntax() {
     // Parsed (then the container is unknown: 1, not a usage error).
