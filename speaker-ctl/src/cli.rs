@@ -23,6 +23,13 @@ macro_rules! help_tail {
     };
 }
 
+/// A usage error found once the command line is parsed (options that
+/// conflict through their values, such as two outputs naming one file):
+/// exits 2 like clap's own, before any output.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// A container id on the command line (checked as everywhere: `check_id`).
 pub fn container_id(s: &str) -> Result<String, String> {
     check_id(s).map(|_| s.to_string()).map_err(|e| e.to_string())

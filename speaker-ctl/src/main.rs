@@ -1,6 +1,6 @@
 //! speaker-ctl: the userspace helper of speaker (see `speaker-ctl --help`).
 use clap::Parser;
-use speaker::cli::{Cli, Command};
+use speaker::cli::{Cli, Command, UsageError};
 use speaker::commands;
 use speaker::sys::output::{error_line, is_stdout_closed, print_err, write_stdout};
 
@@ -26,6 +26,10 @@ fn main() {
         // The reader of our output went away (`| head -1`): as grep does,
         // stop quietly; nothing failed that anyone is waiting to hear of.
         Err(err) if is_stdout_closed(err.as_ref()) => std::process::exit(0),
+        Err(err) if err.downcast_ref::<UsageError>().is_some() => {
+            print_err(format_args!("speaker-ctl: error: {err} (see 'speaker-ctl --help')\n"));
+            std::process::exit(2);
+        }
         Err(err) => {
             print_err(format_args!("speaker-ctl: error: {}\n", error_line(&err)));
             std::process::exit(1);

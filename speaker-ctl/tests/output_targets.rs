@@ -280,3 +280,31 @@ fn trace_to_stdout_holds_only_the_profile() {
         }
     }
 }
+
+/// `profile table`: `--json` and `--markdown` naming one file (or both
+/// standard output) is a usage error before any output (before: the
+/// Markdown overwrote the JSON, exit 0); with one of them on standard
+/// output, that output is the one document (before: the text table came
+/// first on stdout).
+#[test]
+fn table_outputs_do_not_collide() {
+    let d = dir("table");
+    let a = profile(&d, "a.json");
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+    let out = d.join("t.out");
+    let dotted = format!("{}/./t.out", d.display());
+    for (json, md) in [(s(&out), dotted.as_str()), ("-", "-"), ("-", "/dev/stdout")] {
+        let o = ctl(&["profile", "table", "--baseline", base, "--json", json, "--markdown", md, s(&a)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "--json {json} --markdown {md}: {err}");
+        assert!(err.contains("--json and --markdown both name"), "{err}");
+        assert!(o.stdout.is_empty(), "output before the refusal");
+        assert!(!out.exists(), "written before the refusal");
+    }
+    let o = ctl(&["profile", "table", "--baseline", base, "--json", "-", "--markdown", s(&out), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the JSON alone");
+    assert!(v.is_array());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SERVICE"), "the text table goes to stderr");
+    assert!(std::fs::read_to_string(&out).unwrap().contains('|'));
+}

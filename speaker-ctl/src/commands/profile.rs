@@ -44,6 +44,11 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         .into_iter()
         .filter_map(|(p, is_json)| p.map(|p| (Target::parse(p.as_os_str()), is_json)))
         .collect();
+    if let [(a, _), (b, _)] = targets.as_slice() {
+        if a == b || same_file(a, b) {
+            return Err(crate::cli::UsageError(format!("--json and --markdown both name {}: give each its own file", a.display())).into());
+        }
+    }
     for (t, _) in &targets {
         t.check()?;
     }
@@ -56,12 +61,35 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         rows.push(table::row(service, &p, base, &docker, path)?);
     }
-    out!("{}", table::render_text(&rows))?;
+    // With JSON or Markdown on standard output, the text table goes to
+    // standard error (stdout holds the one document asked for).
+    if targets.iter().any(|(t, _)| *t == Target::Stdout) {
+        errln!("{}", table::render_text(&rows).trim_end());
+    } else {
+        out!("{}", table::render_text(&rows))?;
+    }
     for (t, is_json) in targets {
         let text = if is_json { serde_json::to_string_pretty(&rows)? } else { table::render_markdown(&rows) };
         t.write(text.as_bytes())?;
     }
     Ok(0)
+}
+
+/// Whether two output targets are one existing file (a link and its
+/// target, `./x` and `x`).
+fn same_file(a: &Target, b: &Target) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a, b) {
+        (Target::Path(a), Target::Path(b)) => match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.is_file() && (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            // Not there yet: the same name in the same directory.
+            _ => {
+                let at = |p: &Path| crate::sys::fs::dir_of(p).canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()));
+                at(a).is_some() && at(a) == at(b)
+            }
+        },
+        _ => false,
+    }
 }
 
 /// A speaker profile (a Docker/OCI one is refused).
