@@ -44,8 +44,10 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         .into_iter()
         .filter_map(|(p, is_json)| p.map(|p| (Target::parse(p.as_os_str()), is_json)))
         .collect();
+    // Two outputs into one replaced file: the second would overwrite the
+    // first (a device, a FIFO or stdout gets both, one after the other).
     if let [(a, _), (b, _)] = targets.as_slice() {
-        if a == b || same_file(a, b) {
+        if a.is_replaced() && (a == b || same_file(a, b)) {
             return Err(crate::cli::UsageError(format!("--json and --markdown both name {}: give each its own file", a.display())).into());
         }
     }
