@@ -419,3 +419,46 @@ fn runtime_checks_container_ids() {
     assert!(text(&o.stderr).contains("invalid container id '../escape'"), "{}", text(&o.stderr));
     assert!(!d.join("escape").exists() && !d.join("state").exists(), "state was written");
 }
+
+/// A container's state.json that is a FIFO (or corrupt) in speaker's
+/// state directory: listing verbs go on, the container's own verbs say it
+/// is corrupt (before: status, denials and switch hung on the FIFO).
+#[test]
+fn state_files_that_are_not_files_never_hang() {
+    let d = tmpdir("state-fifo");
+    std::fs::create_dir_all(d.join("f1")).unwrap();
+    nix::unistd::mkfifo(&d.join("f1/state.json"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    std::fs::create_dir_all(d.join("c1")).unwrap();
+    std::fs::write(d.join("c1/state.json"), "{\"cid\":").unwrap();
+    let log = d.join("kern.log");
+    std::fs::write(&log, "").unwrap();
+    for (args, want) in [
+        (vec!["status"], 0),
+        (vec!["status", "--json"], 0),
+        (vec!["denials", "--from-log", log.to_str().unwrap()], 0),
+        (vec!["switch", "f1"], 1),
+        (vec!["stop", "c1"], 1),
+    ] {
+        let mut child = Command::new(speaker_ctl())
+            .args(&args)
+            .env("SPEAKER_STATE_DIR", &*d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} hangs");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o.stderr));
+        if want == 1 {
+            assert!(text(&o.stderr).contains("is corrupt; remove"), "{args:?}: {}", text(&o.stderr));
+        }
+    }
+}
