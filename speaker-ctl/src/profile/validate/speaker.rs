@@ -105,7 +105,12 @@ impl Checker {
             None => self.push("schema", format!("missing: a speaker profile has \"schema\": \"{SCHEMA_V1}\"")),
         }
         if let Some(v) = doc.get("name") {
-            self.string(v, "name");
+            // Shown in tables and one-line messages: one printable line.
+            if let Some(n) = self.string(v, "name") {
+                if n.chars().any(char::is_control) || n.len() > 255 {
+                    self.push("name", format!("{:?} is not a name: one line of at most 255 bytes, no control characters", n));
+                }
+            }
         }
         if let Some(v) = doc.get("default_action") {
             if let Some(a) = self.string(v, "default_action") {
@@ -466,6 +471,13 @@ mod tests {
             ["phases.boot.syscalls[0].nr: 59 is not the number of 'read' on x86_64 (0): fix or drop \"nr\" (the name is what counts)"]
         );
         assert!(problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\",\"nr\":0}")).is_empty());
+    }
+
+    #[test]
+    fn names_are_one_printable_line() {
+        let p = problems(&OK.replace("\"phases\"", "\"name\":\"web\\nforged line\",\"phases\""));
+        assert_eq!(p, ["name: \"web\\nforged line\" is not a name: one line of at most 255 bytes, no control characters"]);
+        assert!(problems(&OK.replace("\"phases\"", "\"name\":\"web-1.2 (prod)\",\"phases\"")).is_empty());
     }
 
     #[test]
