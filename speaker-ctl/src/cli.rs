@@ -110,6 +110,11 @@ pub fn volume(s: &str) -> Result<String, String> {
     }
 }
 
+/// `trace --name`: what a profile's `name` may be.
+pub fn profile_name(s: &str) -> Result<String, String> {
+    crate::profile::validate::profile_name(s).map(|_| s.to_string())
+}
+
 /// A signal to deliver (`signal CID SIGNAL`): HUP, SIGHUP, 1, ...
 pub fn signal(s: &str) -> Result<String, String> {
     crate::container::reload::parse_signal(s).map(|_| s.to_string()).map_err(|e| e.to_string())
@@ -347,8 +352,8 @@ pub struct TraceArgs {
     /// When the reload is over: auto (default: no new syscall for --auto-windows windows), cmd:'SHELL CMD' or port:N (holds at once: the service keeps listening).
     #[arg(long, value_name = "SPEC", requires = "reload_signal", value_parser = reload_readiness)]
     pub reload_ready: Option<String>,
-    /// Name recorded in the profile.
-    #[arg(long)]
+    /// Name recorded in the profile (one printable line).
+    #[arg(long, value_parser = profile_name)]
     pub name: Option<String>,
     /// Where to write the profile (a regular file is rewritten atomically as the trace goes; a device, FIFO or - (standard output) gets it once, at the end).
     #[arg(short = 'o', long = "output", value_name = "PROFILE")]

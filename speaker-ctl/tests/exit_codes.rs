@@ -82,6 +82,7 @@ fn option_values_are_usage_errors() {
         &["--reload-signal", "KILL"],
         &["--reload-signal", "SIGRTMIN"],
         &["--reload-signal", "HUP", "--reload-ready", "log:x"],
+        &["--name", "web\nforged"],
     ]
     .iter()
     .map(|o| trace(o))

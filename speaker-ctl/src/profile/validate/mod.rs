@@ -35,7 +35,7 @@ mod oci_file;
 mod speaker;
 
 pub use json::parse_json;
-pub use speaker::{check_speaker, default_action, reload_signal, DEFAULT_ACTIONS};
+pub use speaker::{check_speaker, default_action, profile_name, reload_signal, DEFAULT_ACTIONS};
 
 /// The largest profile file speaker reads (the committed profiles are a
 /// few tens of KiB; Docker's default profile is 20 KiB).

@@ -107,8 +107,8 @@ impl Checker {
         if let Some(v) = doc.get("name") {
             // Shown in tables and one-line messages: one printable line.
             if let Some(n) = self.string(v, "name") {
-                if n.chars().any(char::is_control) || n.len() > 255 {
-                    self.push("name", format!("{:?} is not a name: one line of at most 255 bytes, no control characters", n));
+                if let Err(why) = profile_name(n) {
+                    self.push("name", why);
                 }
             }
         }
@@ -332,6 +332,15 @@ impl Checker {
             }
         }
     }
+}
+
+/// A profile's `name` (and `trace --name`): one printable line of at most
+/// 255 bytes.
+pub fn profile_name(n: &str) -> Result<(), String> {
+    if n.chars().any(char::is_control) || n.len() > 255 || n.trim().is_empty() {
+        return Err(format!("{n:?} is not a name: one line of at most 255 bytes, no control characters"));
+    }
+    Ok(())
 }
 
 /// The actions a speaker profile's `default_action` may be (what a syscall
