@@ -134,3 +134,32 @@ fn json_log_lines_carry_crun_fields() {
     assert!(time.len() == 27 && time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
     assert!(v["msg"].as_str().unwrap().contains("asks for speaker"), "{v}");
 }
+
+/// `--log` naming a FIFO nobody reads: the error is on stderr and the
+/// runtime exits 1 (before: it hung opening the FIFO for its log line).
+#[test]
+fn a_log_fifo_without_reader_never_hangs() {
+    let dir = bundle_dir("logfifo", ANNOTATED);
+    let fifo = dir.join("log");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_speaker-ctl"))
+        .args(["runtime", "--log", fifo.to_str().unwrap(), "create", "--bundle", dir.to_str().unwrap(), "f1"])
+        .env("SPEAKER_CRUN", "/bin/echo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("speaker-runtime hangs on its --log FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("speaker-runtime: error: "), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty(), "crun ran");
+}

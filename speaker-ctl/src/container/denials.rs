@@ -169,8 +169,17 @@ fn records(source: &Source) -> Result<Vec<SeccompRecord>> {
         // another encoding): each line is decoded on its own, lossily, so
         // the records around them are still read.
         Source::File(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok(bytes.split(|&b| b == b'\n').filter_map(|l| SeccompRecord::parse(&String::from_utf8_lossy(l))).collect())
+            // Streamed (an audit log may be large), through the one input
+            // opener: a pipe is read, a device or a FIFO nobody writes is
+            // not waited on.
+            use std::io::BufRead;
+            let read = |e| anyhow::anyhow!("cannot read {}: {}", p.display(), crate::sys::fs::error_text(&e));
+            let f = crate::sys::fs::open_input(p).map_err(read)?;
+            let mut out = Vec::new();
+            for line in std::io::BufReader::new(f).split(b'\n') {
+                out.extend(SeccompRecord::parse(&String::from_utf8_lossy(&line.map_err(read)?)));
+            }
+            Ok(out)
         }
     }
 }

@@ -2,6 +2,7 @@
 //! its subreaper), deliver SIGTERM/SIGINT/SIGHUP as `kill` does (a reload
 //! signal through the reload phase, SIGTERM/SIGINT through shutdown), then
 //! delete it and exit with its status.
+use crate::sys::output::errln;
 use anyhow::{bail, Result};
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -56,7 +57,7 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
                     }
                     let _ = inv.run_crun(&crun, &["kill", id, &name]);
                 }
-                Err(e) => eprintln!("{PROG}: warning: container '{id}': {sig}: {e:#}"),
+                Err(e) => errln!("{PROG}: warning: container '{id}': {sig}: {e:#}"),
             }
         }
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
