@@ -23,8 +23,7 @@ use crate::profile::schema::Phase;
 use crate::profile::SeccompRecord;
 use crate::sys::audit::AuditLog;
 use crate::sys::kmsg::Kmsg;
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use crate::sys::poll::wait_readable;
 
 /// One attributed record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,12 +264,10 @@ impl LiveLog {
         if let Some(line) = audit.next_record(None).context("cannot read the audit socket")? {
             return Ok(Some(line));
         }
-        let ms = u16::try_from(tick.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.kmsg.fd(), PollFlags::POLLIN), PollFd::new(audit.fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(_) | Err(Errno::EINTR) => self.ready(),
-            Err(e) => Err(e).context("cannot wait for the kernel's records"),
+        if !wait_readable(&[self.kmsg.fd(), audit.fd()], tick).context("cannot wait for the kernel's records")? {
+            return Ok(None);
         }
+        self.ready()
     }
 
     /// Whatever arrived while polling (no waiting).

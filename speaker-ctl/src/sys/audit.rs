@@ -7,8 +7,8 @@
 //! 5 s by default), so a burst of denials loses all but the first few
 //! there; with an audit daemon they do not reach the kernel log at all.
 //! The multicast group gets every record in both cases, unthrottled.
+use super::poll::wait_readable;
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -59,12 +59,8 @@ impl AuditLog {
                 Err(Errno::ENOBUFS) => continue,
                 Err(Errno::EAGAIN) => {
                     let Some(wait) = wait else { return Ok(None) };
-                    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-                    let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, PollTimeout::from(ms)) {
-                        Ok(0) => return Ok(None),
-                        Ok(_) | Err(Errno::EINTR) => continue,
-                        Err(e) => return Err(e.into()),
+                    if !wait_readable(&[self.fd.as_fd()], wait)? {
+                        return Ok(None);
                     }
                 }
                 Err(e) => return Err(e.into()),

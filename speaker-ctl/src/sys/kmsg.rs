@@ -1,7 +1,7 @@
 //! Reading the kernel log through `/dev/kmsg`: one record per `read`,
 //! `PRIO,SEQ,MONOTONIC_US,FLAGS;MESSAGE` followed by continuation lines.
+use super::poll::wait_readable;
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -38,12 +38,8 @@ impl Kmsg {
                 Err(Errno::EPIPE) | Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => {
                     let Some(wait) = wait else { return Ok(None) };
-                    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-                    let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, PollTimeout::from(ms)) {
-                        Ok(0) => return Ok(None),
-                        Ok(_) | Err(Errno::EINTR) => continue,
-                        Err(e) => return Err(e.into()),
+                    if !wait_readable(&[self.fd.as_fd()], wait)? {
+                        return Ok(None);
                     }
                 }
                 Err(e) => return Err(e.into()),

@@ -6,6 +6,7 @@ pub mod fs;
 pub mod kmsg;
 pub mod mount_attr;
 pub mod output;
+pub mod poll;
 pub mod process;
 pub mod procfs;
 pub mod signals;
