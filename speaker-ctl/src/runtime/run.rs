@@ -1,7 +1,8 @@
 //! `run`: create + start; unless `--detach`, wait for the container (we are
 //! its subreaper), deliver SIGTERM/SIGINT/SIGHUP as `kill` does (a reload
 //! signal through the reload phase, SIGTERM/SIGINT through shutdown), then
-//! delete it and exit with its status.
+//! delete it and exit with its status.  A container with a terminal run
+//! in the foreground gets its terminal relayed ([`super::console`]).
 use anyhow::{bail, Result};
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -30,10 +31,8 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
     let _ = process::become_subreaper();
     // A terminal in the foreground: we are its console socket (crun's
     // `create` needs one) and relay it, as crun's own `run` would.
-    let console = match !args.detach && args.create.console_socket.is_none() && console::wants_terminal(&bundle.config) {
-        true => Some(ConsoleSocket::bind(id)?),
-        false => None,
-    };
+    let own_terminal = !args.detach && args.create.console_socket.is_none() && console::wants_terminal(&bundle.config);
+    let console = if own_terminal { Some(ConsoleSocket::bind(id)?) } else { None };
     let mut c = args.create.clone();
     if let Some(sock) = &console {
         c.console_socket = Some(sock.path().to_path_buf());
