@@ -12,7 +12,7 @@ use super::args::RunArgs;
 use super::bundle::Bundle;
 use super::console::{self, ConsoleSocket};
 use super::crun::Invocation;
-use super::delete::forget;
+use super::delete::{crun_delete, forget};
 use super::kill::{reload_if_reload_signal, to_shutdown};
 use super::PROG;
 use super::{create, start};
@@ -98,7 +98,7 @@ pub fn run(inv: &Invocation, args: &RunArgs) -> Result<i32> {
     // `--keep`: the stopped container stays, for crun's and speaker's
     // `delete`.
     if !args.keep {
-        let _ = inv.run_crun(&crun, &["delete", "--force", id]);
+        let _ = crun_delete(inv, &crun, &["delete", "--force", id], id);
         if let Some(st) = inv.ours(id) {
             forget(&st);
         }
