@@ -9,6 +9,7 @@
 //! per-container [`monitor`] daemon.
 pub mod args;
 pub mod bundle;
+pub mod console;
 pub mod create;
 pub mod crun;
 pub mod delete;
