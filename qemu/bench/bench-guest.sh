@@ -1,7 +1,7 @@
 #!/bin/bash
 # The benchmark, inside the full guest (see scripts/bench): writes the OCI
 # bundles of nginx and redis (no seccomp, Docker's default profile,
-# speaker's profile), runs `speaker-ctl bench`, and prints the results and
+# speaker's profile under speaker.ko, the same under the notify engine), runs `speaker-ctl bench`, and prints the results and
 # the guest's kernel log for the host between "SPEAKER-FILE-BEGIN <name>"
 # and "SPEAKER-FILE-END" lines.
 #
@@ -17,14 +17,15 @@ emit() { echo "SPEAKER-FILE-BEGIN $1"; cat "$2"; echo; echo "SPEAKER-FILE-END"; 
 for svc in $services; do
   cmd_var=${svc}_cmd
   cmd=${!cmd_var}
-  for variant in none docker speaker; do
+  for variant in none docker speaker notify; do
     bundle=/srv/containers/$svc-$variant
     mkdir -p "$bundle/rootfs"
     mountpoint -q "$bundle/rootfs" || mount --bind / "$bundle/rootfs"
     case $variant in
       none) extra=() ;;
       docker) extra=(--seccomp "$share/docker-default-seccomp.json") ;;
-      speaker) extra=(--profile "$share/profiles/$svc.json") ;;
+      speaker) extra=(--profile "$share/profiles/$svc.json" --annotation io.speaker.engine=kmod) ;;
+      notify) extra=(--profile "$share/profiles/$svc.json" --annotation io.speaker.engine=notify) ;;
     esac
     # shellcheck disable=SC2086
     oci-bundle "$bundle" --hostname "$svc" "${extra[@]}" -- $cmd

@@ -23,15 +23,107 @@ macro_rules! help_tail {
     };
 }
 
+/// A usage error found once the command line is parsed (options that
+/// conflict through their values, such as two outputs naming one file):
+/// exits 2 like clap's own, before any output.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// A container id on the command line (checked as everywhere: `check_id`).
 pub fn container_id(s: &str) -> Result<String, String> {
     check_id(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// `run --name`: a container id that speaker.ko's ABI takes as it is
+/// (at most 63 bytes of letters, digits, '-', '_', '.'), checked here as
+/// when the container is registered (before, an id that passed the first
+/// check failed after start-up, exit 1).
+pub fn run_name(s: &str) -> Result<String, String> {
+    container_id(s)?;
+    crate::device::encode_cid(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 /// A duration on the command line: `10s`, `500ms`, `2m` (a bare number
 /// is seconds).
 pub fn duration(s: &str) -> Result<Duration, String> {
     crate::sys::duration::parse(s)
+}
+
+// Option values are checked by clap, so that a bad one is a usage error
+// (exit 2, before anything runs) in every verb; those the library takes as
+// text stay text.
+
+/// A duration, kept as written (`trace`'s options).
+pub fn duration_text(s: &str) -> Result<String, String> {
+    duration(s).map(|_| s.to_string())
+}
+
+/// `--auto-window`: a duration of 10ms at least.
+pub fn auto_window(s: &str) -> Result<String, String> {
+    match duration(s)? {
+        d if d < Duration::from_millis(10) => Err(format!("'{s}': the window must be at least 10ms")),
+        _ => Ok(s.to_string()),
+    }
+}
+
+/// `--auto-windows`: 1 at least.
+pub fn auto_windows(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}': expected a number of windows, 1 or more")),
+    }
+}
+
+/// `--ready`: a readiness condition.
+pub fn readiness(s: &str) -> Result<String, String> {
+    crate::profile::readiness::Readiness::parse(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// `--reload-ready`: a readiness condition a reload can use.
+pub fn reload_readiness(s: &str) -> Result<String, String> {
+    crate::profile::readiness::Readiness::parse_for_runtime(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// `--allow`/`--deny`: a syscall name libseccomp knows on this host.
+pub fn syscall(s: &str) -> Result<String, String> {
+    let arch = crate::profile::Arch::native();
+    match arch.resolve(s) {
+        Some(_) => Ok(s.to_string()),
+        None => Err(format!("unknown syscall '{s}' on {arch} (libseccomp cannot resolve it; check the spelling)")),
+    }
+}
+
+/// `--cap-add`: a capability name (SYS_ADMIN, CAP_NET_ADMIN, ALL).
+pub fn capability(s: &str) -> Result<String, String> {
+    crate::container::confine::cap_bits(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// `--volume`: HOST or HOST:CONTAINER, absolute paths (that they are
+/// directories is checked when the container starts).
+pub fn volume(s: &str) -> Result<String, String> {
+    let (host, inside) = s.split_once(':').unwrap_or((s, s));
+    if std::path::Path::new(host).is_absolute() && std::path::Path::new(inside).is_absolute() {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}': want an absolute path HOST or HOST:CONTAINER"))
+    }
+}
+
+/// `trace --name`: what a profile's `name` may be.
+pub fn profile_name(s: &str) -> Result<String, String> {
+    crate::profile::validate::profile_name(s).map(|_| s.to_string())
+}
+
+/// A signal to deliver (`signal CID SIGNAL`): HUP, SIGHUP, 1, ...
+pub fn signal(s: &str) -> Result<String, String> {
+    crate::container::reload::parse_signal(s).map(|_| s.to_string()).map_err(|e| e.to_string())
+}
+
+/// `--reload-signal`: a signal a service can handle as a reload (as a
+/// profile's `reload.signals` takes it).
+pub fn reload_signal(s: &str) -> Result<String, String> {
+    crate::profile::validate::reload_signal(s).map(|_| s.to_string())
 }
 
 impl ValueEnum for Phase {
@@ -128,7 +220,16 @@ pub enum Command {
     ))]
     Trace(TraceArgs),
     /// Inspect, validate, convert, merge and compare profiles.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = help_tail!(
+            "  speaker-ctl profile validate web.json\n  \
+             speaker-ctl profile show web.json\n  \
+             speaker-ctl profile diff web-old.json web.json\n  \
+             speaker-ctl profile export --phase running web.json > web-running.json",
+            "each command's own (see its --help); 2 a command-line usage error."
+        )
+    )]
     Profile(ProfileCommand),
     /// Start a command as a container under its boot-phase filter and register it with speaker.ko.
     #[command(after_help = help_tail!(
@@ -219,13 +320,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// When boot ends: port:TCP_PORT (a socket listening), cmd:'SHELL CMD' (exits 0), log:REGEX (a line on stdout/stderr) or auto (no new syscall for a while).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", value_parser = readiness)]
     pub ready: Option<String>,
     /// Shell command run (outside the traced tree) once boot has ended, so the running phase sees real requests; the trace fails (exit 1) if it fails.
     #[arg(long, value_name = "CMD")]
     pub workload: Option<String>,
     /// Send SIGTERM (ending the running phase) this long after boot ended, e.g. 5s, 500ms, 2m.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     pub running_for: Option<String>,
     /// After SIGTERM, wait this long for the service's tasks to exit, then SIGKILL them (the trace then fails: its shutdown phase may be incomplete). Default: wait as long as they take.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -234,25 +335,25 @@ pub struct TraceArgs {
     #[arg(long, conflicts_with_all = ["ready", "workload", "running_for", "reload_signal"])]
     pub one_shot: bool,
     /// Send SIGTERM this long after the start, whatever the phase.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", value_parser = duration_text)]
     pub stop_after: Option<String>,
     /// Window of the `--ready auto` heuristic.
-    #[arg(long, value_name = "DURATION", default_value = "500ms")]
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = auto_window)]
     pub auto_window: String,
     /// Number of consecutive windows without a new syscall that end boot under `--ready auto`.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value = "4", value_parser = auto_windows)]
     pub auto_windows: u32,
     /// Tracing mode: ptrace (a stop at every syscall), filter (seccomp traps each new syscall once per phase; needs speaker.ko and root) or auto (filter when speaker.ko can be used, else ptrace). The mode used is printed on stderr.
     #[arg(long, value_name = "MODE", value_enum, default_value_t = TraceMode::Auto)]
     pub mode: TraceMode,
     /// After the running phase (workload, --running-for), send this signal (HUP, SIGUSR2, 1) to the service and trace what it does until --reload-ready as its reload phase, then shut it down; the profile gets `reload` (speaker switches a container to its reload filter for this signal).
-    #[arg(long, value_name = "SIGNAL")]
+    #[arg(long, value_name = "SIGNAL", value_parser = reload_signal)]
     pub reload_signal: Option<String>,
     /// When the reload is over: auto (default: no new syscall for --auto-windows windows), cmd:'SHELL CMD' or port:N (holds at once: the service keeps listening).
-    #[arg(long, value_name = "SPEC", requires = "reload_signal")]
+    #[arg(long, value_name = "SPEC", requires = "reload_signal", value_parser = reload_readiness)]
     pub reload_ready: Option<String>,
-    /// Name recorded in the profile.
-    #[arg(long)]
+    /// Name recorded in the profile (one printable line).
+    #[arg(long, value_parser = profile_name)]
     pub name: Option<String>,
     /// Where to write the profile (a regular file is rewritten atomically as the trace goes; a device, FIFO or - (standard output) gets it once, at the end).
     #[arg(short = 'o', long = "output", value_name = "PROFILE")]
@@ -375,10 +476,10 @@ pub struct CompileArgs {
     #[arg(long = "compile", value_name = "MODE", value_enum)]
     pub mode: Option<CompileMode>,
     /// Allow this syscall in every phase, unconditionally (e.g. mprotect for a JIT; repeatable, or comma-separated).
-    #[arg(long, value_name = "SYSCALL", value_delimiter = ',')]
+    #[arg(long, value_name = "SYSCALL", value_delimiter = ',', value_parser = syscall)]
     pub allow: Vec<String>,
     /// Deny this syscall in every phase, even if traced (repeatable, or comma-separated).
-    #[arg(long, value_name = "SYSCALL", value_delimiter = ',')]
+    #[arg(long, value_name = "SYSCALL", value_delimiter = ',', value_parser = syscall)]
     pub deny: Vec<String>,
 }
 
@@ -392,7 +493,7 @@ impl CompileArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The container's id (letters, digits, '-', '_', '.'; at most 63 bytes).
-    #[arg(long, value_parser = container_id)]
+    #[arg(long, value_parser = run_name)]
     pub name: String,
     /// A speaker multi-phase profile.
     #[arg(long, conflicts_with_all = ["boot", "running", "shutdown"], required_unless_present = "boot")]
@@ -421,13 +522,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub complain: bool,
     /// Keep this capability too (e.g. SYS_ADMIN, NET_ADMIN, or ALL; repeatable). The container gets Docker's default set otherwise.
-    #[arg(long = "cap-add", value_name = "CAP")]
+    #[arg(long = "cap-add", value_name = "CAP", value_parser = capability)]
     pub cap_add: Vec<String>,
     /// Do not set no_new_privs (setuid binaries in the container may then raise privileges).
     #[arg(long)]
     pub allow_new_privs: bool,
     /// Let the container write this host directory (HOST, or HOST:CONTAINER to see it elsewhere; repeatable). Every other host file is read-only inside, and volumes are nodev and nosuid.
-    #[arg(long = "volume", short = 'v', value_name = "HOST[:CONTAINER]")]
+    #[arg(long = "volume", short = 'v', value_name = "HOST[:CONTAINER]", value_parser = volume)]
     pub volumes: Vec<String>,
     /// Who enforces the phases: kmod (speaker.ko swaps the filter's program), notify (seccomp user notification and a supervisor: any kernel ≥ 5.10, see `speaker-ctl status` for its limits), or auto (kmod when /dev/speaker works, else notify).
     #[arg(long, value_name = "ENGINE", default_value = "auto", value_parser = ["auto", "kmod", "notify"])]
@@ -475,6 +576,7 @@ pub struct SignalArgs {
     #[arg(value_parser = container_id)]
     pub cid: String,
     /// The signal: HUP, SIGHUP, 1, ...
+    #[arg(value_parser = signal)]
     pub signal: String,
     /// How long to wait for a reload's readiness condition (the container stays in its reload phase after that; 2m, 90s; a bare number is seconds).
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "2m")]
@@ -544,9 +646,9 @@ pub struct BenchArgs {
     /// Switches while clients hammer nginx and redis.
     #[arg(long, default_value_t = 100)]
     pub switches: usize,
-    /// Seconds of requests without switching (the no-loss baseline).
-    #[arg(long, default_value_t = 10.0)]
-    pub baseline_secs: f64,
+    /// How long requests run without switching (the no-loss baseline): 10s, 500ms, 2m (the one duration syntax).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10s")]
+    pub baseline_for: Duration,
     /// Directory of the OCI bundles nginx-{none,docker,speaker} and redis-{none,docker,speaker}.
     #[arg(long, default_value = "/srv/containers")]
     pub bundles: PathBuf,

@@ -2,6 +2,7 @@
 //! replaced atomically, anything else is written where it is: a character
 //! device stays a character device, a FIFO stays a FIFO (and its reader
 //! gets the output), `-` and `/dev/stdout` are standard output.
+#![allow(clippy::disallowed_macros)] // test output goes to the harness
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -150,4 +151,160 @@ fn regular_files_are_replaced_and_links_followed() {
     let o = ctl(&["profile", "merge", "-o", s(&d), s(&a)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("it is a directory"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `-o /dev/full` in every verb with an output option: exit 1 and one line
+/// that says the file system is full (before, the hint said to check that
+/// the directory exists).
+#[test]
+fn a_full_device_is_an_error_that_says_so() {
+    let d = dir("full");
+    let (a, b) = (profile(&d, "a.json"), profile(&d, "b.json"));
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+    for args in [
+        vec!["profile", "merge", "-o", "/dev/full", s(&a), s(&b)],
+        vec!["profile", "export", "--phase", "boot", "-o", "/dev/full", s(&a)],
+        vec!["profile", "table", "--baseline", base, "--json", "/dev/full", s(&a)],
+        vec!["trace", "--one-shot", "-o", "/dev/full", "--", "true"],
+    ] {
+        let o = ctl(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(
+            errors[0].contains("/dev/full") && errors[0].contains("No space left on device (the file system is full"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// A dangling link is written through (before: replaced by a regular
+/// file, its target never made); a replaced file keeps its owner (before:
+/// root's `-o` gave the user's file to root) and mode; a file this process
+/// may not write is not replaced behind its back (before: the rename
+/// needed only the directory).
+#[test]
+fn links_owners_and_read_only_files() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let d = dir("owners");
+    let a = profile(&d, "a.json");
+    let link = d.join("dangling.json");
+    std::os::unix::fs::symlink("made.json", &link).unwrap();
+    let o = ctl(&["profile", "export", "--phase", "boot", "-o", s(&link), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(d.join("made.json")).unwrap().contains("defaultAction"), "its target was not made");
+
+    let root = nix::unistd::geteuid().is_root();
+    let owned = d.join("owned.json");
+    std::fs::write(&owned, "old").unwrap();
+    // As root: a user's file stays the user's.  Otherwise: our own.
+    let (uid, gid) = if root { (4321, 4321) } else { (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()) };
+    std::os::unix::fs::chown(&owned, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&owned, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = ctl(&["profile", "export", "--phase", "boot", "-o", s(&owned), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = std::fs::metadata(&owned).unwrap();
+    assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (uid, gid, 0o640), "owner or mode changed");
+    assert!(std::fs::read_to_string(&owned).unwrap().contains("defaultAction"));
+
+    // A read-only file, written by a user who may not write it (as root:
+    // nobody, in a directory nobody may write).
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ro = d.join("ro.json");
+    std::fs::write(&ro, "old").unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["profile", "export", "--phase", "boot", "-o", s(&ro), s(&a)]).stdin(Stdio::null());
+    if root {
+        cmd.uid(65534).gid(65534);
+    }
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("cannot write {}: Permission denied", ro.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&ro).unwrap(), "old");
+}
+
+/// `trace -o -`: standard output holds the profile only; what the traced
+/// command and the workload print goes to standard error (before, the
+/// command's "hello" came first on stdout and the profile was no JSON
+/// document any more).
+#[test]
+fn trace_to_stdout_holds_only_the_profile() {
+    for args in [
+        &["trace", "--one-shot", "-o", "-", "--", "sh", "-c", "echo hello"][..],
+        &[
+            "trace",
+            "--ready",
+            "log:hello",
+            "--running-for",
+            "100ms",
+            "--workload",
+            "echo from-workload",
+            "-o",
+            "-",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; exec sleep 30",
+        ],
+        &[
+            "trace",
+            "--ready",
+            "auto",
+            "--running-for",
+            "100ms",
+            "--auto-window",
+            "50ms",
+            "-o",
+            "-",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; exec sleep 30",
+        ],
+    ] {
+        let o = ctl(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&o.stdout)));
+        assert_eq!(v["schema"], "speaker.profile/v1");
+        assert!(err.contains("hello"), "{args:?}: the command's output is lost: {err}");
+        if args.contains(&"--workload") {
+            assert!(err.contains("from-workload"), "{args:?}: the workload's output is lost: {err}");
+        }
+    }
+}
+
+/// `profile table`: `--json` and `--markdown` naming one regular file is a
+/// usage error before any output (before: the Markdown overwrote the JSON,
+/// exit 0; a device gets both, see char_device_stays_a_char_device); with
+/// one of them on standard output, that output is the one document
+/// (before: the text table came first on stdout).
+#[test]
+fn table_outputs_do_not_collide() {
+    let d = dir("table");
+    let a = profile(&d, "a.json");
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/docker-default-seccomp.json");
+    let out = d.join("t.out");
+    let dotted = format!("{}/./t.out", d.display());
+    for (json, md) in [(s(&out), dotted.as_str()), (s(&out), s(&out))] {
+        let o = ctl(&["profile", "table", "--baseline", base, "--json", json, "--markdown", md, s(&a)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "--json {json} --markdown {md}: {err}");
+        assert!(err.contains("--json and --markdown both name"), "{err}");
+        assert!(o.stdout.is_empty(), "output before the refusal");
+        assert!(!out.exists(), "written before the refusal");
+    }
+    let o = ctl(&["profile", "table", "--baseline", base, "--json", "-", "--markdown", s(&out), s(&a)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the JSON alone");
+    assert!(v.is_array());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SERVICE"), "the text table goes to stderr");
+    assert!(std::fs::read_to_string(&out).unwrap().contains('|'));
 }

@@ -43,7 +43,7 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
         (
             "unknown-signal.json",
             GOOD.replace("SIGHUP", "SIGFOO"),
-            "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)",
+            "reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)",
         ),
         (
             "bad-ready.json",
@@ -61,6 +61,25 @@ fn defects() -> Vec<(&'static str, String, &'static str)> {
             "unknown-entry-key.json",
             GOOD.replace("{\"name\":\"mount\"}", "{\"nmae\":\"mount\"}"),
             "phases.boot.syscalls[1].nmae: unknown key 'nmae' (did you mean 'name'?)",
+        ),
+        // serde_json kept the last of two keys silently: the first
+        // "phases" (with its boot phase) was lost.
+        (
+            "duplicate-key.json",
+            GOOD.replace("\n\"phases\"", "\n\"phases\":{\"boot\":{\"syscalls\":[]}},\n\"phases\""),
+            ":3:8: invalid JSON: the key 'phases' appears twice in one object (keep one)",
+        ),
+        // A default action that confines nothing was accepted.
+        (
+            "default-allow.json",
+            GOOD.replace("\"name\":\"svc\"", "\"name\":\"svc\",\"default_action\":\"SCMP_ACT_ALLOW\""),
+            "default_action: action 'SCMP_ACT_ALLOW' would allow every syscall outside the phases",
+        ),
+        // A stop signal as a reload signal turned every stop into a reload.
+        (
+            "stop-reload-signal.json",
+            GOOD.replace("SIGHUP", "TERM"),
+            "reload.signals[0]: signal 'TERM' cannot be a reload signal: it stops the service",
         ),
     ]
 }
@@ -83,7 +102,8 @@ fn validate_run_merge_and_the_runtime_refuse_with_the_same_message() {
     for (name, body, want) in defects() {
         let f = d.join(name);
         std::fs::write(&f, &body).unwrap();
-        let expected = format!("{}: {want}", f.display());
+        // A location of the file itself (LINE:COLUMN) follows its name.
+        let expected = format!("{}{}{want}", f.display(), if want.starts_with(':') { "" } else { ": " });
 
         let o = ctl(&["profile", "validate", s(&good), s(&f)], &[]);
         assert_eq!(o.status.code(), Some(1), "validate {name}");
@@ -152,6 +172,62 @@ fn oci_profile_where_a_speaker_profile_is_expected() {
     let o = ctl(&["profile", "show", "--phase", "boot", DOCKER_DEFAULT], &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o.stderr).contains("warning:") && text(&o.stderr).contains("argument conditions"), "{}", text(&o.stderr));
+}
+
+/// What is not a profile file is refused at once, in one line: a FIFO
+/// nobody writes (before: validate, show, run waited forever), a device
+/// (before: /dev/zero was read up to the size cap, and `denials
+/// --from-log /dev/zero` without end), a directory; an empty file and text
+/// that is not UTF-8 say so and where.  A pipe is read (`<(cmd)`), once; a
+/// byte order mark is no error.
+#[test]
+fn inputs_that_are_not_profile_files() {
+    let d = dir("inputs");
+    let fifo = d.join("fifo.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let empty = d.join("empty.json");
+    std::fs::write(&empty, " \n").unwrap();
+    let latin1 = d.join("latin1.json");
+    std::fs::write(&latin1, b"{\"schema\":\"speaker.profile/v1\",\n\"name\":\"caf\xe9\"}").unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["profile", "validate", s(&fifo)], format!("{}: the file is empty", fifo.display())),
+        (vec!["profile", "show", s(&fifo)], format!("{}: the file is empty", fifo.display())),
+        (vec!["run", "--name", "f1", "--profile", s(&fifo), "--", "true"], format!("{}: the file is empty", fifo.display())),
+        (vec!["profile", "validate", "/dev/zero"], "/dev/zero: (file): cannot read: a character device, not a file".into()),
+        (vec!["profile", "show", "/dev/zero"], "cannot read /dev/zero: a character device, not a file".into()),
+        (vec!["profile", "validate", s(&d)], format!("{}: (file): cannot read: Is a directory", d.display())),
+        (vec!["profile", "validate", s(&empty)], format!("{}: the file is empty", empty.display())),
+        (vec!["profile", "validate", s(&latin1)], format!("{}:2:12: invalid JSON: not UTF-8 text (byte 0xe9)", latin1.display())),
+        (vec!["denials", "--from-log", "/dev/zero"], "cannot read /dev/zero: a character device, not a file".into()),
+        (vec!["profile", "table", "--baseline", s(&fifo), DOCKER_DEFAULT], format!("{}: the file is empty", fifo.display())),
+    ];
+    for (args, want) in &cases {
+        let start = std::time::Instant::now();
+        let mut child = Command::new(BIN).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("{args:?} hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+        let all = text(&o.stdout) + &text(&o.stderr);
+        assert!(all.contains(want.as_str()), "{args:?}: {all}\nwant {want}");
+    }
+    // A pipe as the profile (here /dev/stdin; `<(cat p.json)` alike) is
+    // read, once, by every reader; a byte order mark is skipped.
+    for args in
+        [&["profile", "show", "/dev/stdin"][..], &["profile", "validate", "/dev/stdin"], &["profile", "merge", "-o", "-", "/dev/stdin"]]
+    {
+        let mut child = Command::new(BIN).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, format!("\u{feff}{GOOD}").as_bytes()).unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o.stderr));
+    }
 }
 
 /// Files larger than any profile are refused before they are parsed.
@@ -227,5 +303,108 @@ fn runtime_refuses_unknown_speaker_annotations() {
     )
     .unwrap();
     let o = ctl(&["runtime", "create", "--bundle", s(&d), "a2"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}
+
+/// Annotations that were meant as speaker's but would have run the
+/// container without it (before: handed to crun, exit 0): the prefix in
+/// another case or misspelt, an empty value (before: the profile path named
+/// the bundle directory), a syscall unknown to `io.speaker.allow` (before:
+/// reported as `--allow`), the profile annotation twice (before: the last
+/// one won).  Other engines' annotations stay crun's business.
+#[test]
+fn runtime_refuses_near_misses_of_speaker_annotations() {
+    let d = dir("near-miss");
+    let p = d.join("p.json");
+    std::fs::write(&p, GOOD).unwrap();
+    let p = p.display().to_string();
+    let cases = [
+        (format!(r#""IO.SPEAKER.PROFILE":"{p}""#), "unknown annotation IO.SPEAKER.PROFILE (did you mean io.speaker.profile?)"),
+        (format!(r#""io.speakers.profile":"{p}""#), "unknown annotation io.speakers.profile (did you mean io.speaker.profile?)"),
+        (format!(r#""io.speaker-profile":"{p}""#), "unknown annotation io.speaker-profile (did you mean io.speaker.profile?)"),
+        (
+            format!(r#""io.spaeker.mode":"complain","io.speaker.profile":"{p}""#),
+            "unknown annotation io.spaeker.mode (did you mean io.speaker.mode?)",
+        ),
+        (r#""io.speaker.profile":" ""#.to_string(), "annotation io.speaker.profile is empty; give it a value or remove it"),
+        (format!(r#""io.speaker.profile":"{p}","io.speaker.engine":"""#), "annotation io.speaker.engine is empty"),
+        (
+            format!(r#""io.speaker.profile":"{p}","io.speaker.allow":"read,mprotct""#),
+            "annotation io.speaker.allow of CONFIG: unknown syscall 'mprotct' on x86_64",
+        ),
+        (format!(r#""io.speaker.profile":"{p}","io.speaker.profile":"/other.json""#), "the key 'io.speaker.profile' appears twice"),
+    ];
+    let config = d.join("config.json");
+    for (annotations, want) in &cases {
+        std::fs::write(&config, format!(r#"{{"ociVersion":"1.0.2","process":{{"args":["true"]}},"annotations":{{{annotations}}}}}"#))
+            .unwrap();
+        let o = ctl(
+            &["runtime", "create", "--bundle", s(&d), "n1"],
+            &[("SPEAKER_CRUN", "/bin/echo"), ("SPEAKER_STATE_DIR", s(&d.join("state")))],
+        );
+        assert_eq!(o.status.code(), Some(1), "{annotations}: {}", text(&o.stderr));
+        assert_eq!(text(&o.stdout), "", "{annotations}: crun ran");
+        let want = want.replace("CONFIG", s(&config));
+        assert!(text(&o.stderr).contains(&want), "{annotations}: {}\nwant {want}", text(&o.stderr));
+        assert_eq!(text(&o.stderr).lines().count(), 1, "{annotations}: one line: {}", text(&o.stderr));
+    }
+    // Other engines' and the image's annotations: crun's business.
+    std::fs::write(
+        &config,
+        r#"{"ociVersion":"1.0.2","process":{"args":["true"]},"annotations":{"io.kubernetes.cri.container-type":"container",
+        "io.podman.annotations.seccomp":"x","org.opencontainers.image.title":"speaker","io.containerd.x":"y"}}"#,
+    )
+    .unwrap();
+    let o = ctl(&["runtime", "create", "--bundle", s(&d), "n2"], &[("SPEAKER_CRUN", "/bin/echo")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).trim(), format!("create --bundle {} n2", d.display()));
+}
+
+/// A Docker/OCI profile is checked where it is read (`run --boot`,
+/// `profile table/show --baseline`, `profile validate`), with the same
+/// line: before, a misspelt key (`"syscals"`) read as a profile without
+/// rules (a baseline of 0 syscalls, a boot phase that allows nothing) and
+/// an unknown action was skipped by the table.
+#[test]
+fn oci_profiles_are_checked_where_read() {
+    let d = dir("oci-checks");
+    let good = d.join("good.json");
+    std::fs::write(&good, GOOD).unwrap();
+    let cases = [
+        (
+            "typo.json",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscals":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            "syscals: unknown key 'syscals' (did you mean 'syscalls'?)",
+        ),
+        (
+            "action.json",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALOW"}]}"#,
+            "syscalls[0].action: unknown action 'SCMP_ACT_ALOW' (did you mean 'SCMP_ACT_ALLOW'?)",
+        ),
+        (
+            "case.json",
+            r#"{"defaultaction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            "defaultaction: unknown key 'defaultaction' (did you mean 'defaultAction'?)",
+        ),
+    ];
+    for (name, body, want) in cases {
+        let f = d.join(name);
+        std::fs::write(&f, body).unwrap();
+        let expected = format!("{}: {want}", f.display());
+        for args in [
+            vec!["profile", "validate", s(&f)],
+            vec!["profile", "table", "--baseline", s(&f), s(&good)],
+            vec!["profile", "show", "--baseline", s(&f), s(&good)],
+            vec!["profile", "show", s(&f)],
+            vec!["run", "--name", "o1", "--boot", s(&f), "--running", s(&f), "--", "/nonexistent/cmd"],
+        ] {
+            let o = ctl(&args, &[]);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o.stderr));
+            let all = text(&o.stdout) + &text(&o.stderr);
+            assert!(all.contains(&expected), "{args:?}: {all}\nwant {expected}");
+        }
+    }
+    // Docker's default profile passes every check, as a baseline and for one phase.
+    let o = ctl(&["profile", "table", "--baseline", DOCKER_DEFAULT, s(&good)], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }

@@ -134,3 +134,58 @@ fn json_log_lines_carry_crun_fields() {
     assert!(time.len() == 27 && time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
     assert!(v["msg"].as_str().unwrap().contains("asks for speaker"), "{v}");
 }
+
+/// `--log` naming a FIFO nobody reads: the error is on stderr and the
+/// runtime exits 1 (before: it hung opening the FIFO for its log line).
+#[test]
+fn a_log_fifo_without_reader_never_hangs() {
+    let dir = bundle_dir("logfifo", ANNOTATED);
+    let fifo = dir.join("log");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_speaker-ctl"))
+        .args(["runtime", "--log", fifo.to_str().unwrap(), "create", "--bundle", dir.to_str().unwrap(), "f1"])
+        .env("SPEAKER_CRUN", "/bin/echo")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("speaker-runtime hangs on its --log FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("speaker-runtime: error: "), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty(), "crun ran");
+}
+
+#[test]
+fn delete_runs_crun_under_the_container_lock() {
+    // A speaker container's state (as create leaves it) and a stand-in
+    // crun that reports whether the container's lock, which every switch
+    // holds, is free: `delete` must hold it while crun removes its state
+    // directory (a switch rewrites the exec filter in there).
+    let dir = std::env::temp_dir().join(format!("speaker-runtime-dellock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (state, root) = (dir.join("state"), dir.join("root"));
+    std::fs::create_dir_all(state.join("c9")).unwrap();
+    std::fs::create_dir_all(root.join("c9")).unwrap();
+    let st = serde_json::json!({"cid": "c9", "pid": 0, "cmd": [], "started_unix_ms": 0, "phases": [], "current": "running",
+        "runtime": {"crun_state_dir": root.join("c9"), "bundle": "/", "profile": "/p.json"}, "engine": "notify"});
+    std::fs::write(state.join("c9/state.json"), st.to_string()).unwrap();
+    let crun = dir.join("crun");
+    let lock = state.join("c9/lock");
+    std::fs::write(&crun, format!("#!/bin/sh\nflock -n {} true && echo lock-free || echo lock-held\n", lock.display())).unwrap();
+    std::fs::set_permissions(&crun, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (code, out, err) = runtime(
+        &["--root", root.to_str().unwrap(), "delete", "--force", "c9"],
+        &[("SPEAKER_CRUN", crun.to_str().unwrap()), ("SPEAKER_STATE_DIR", state.to_str().unwrap())],
+    );
+    assert_eq!((code, out.trim()), (0, "lock-held"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

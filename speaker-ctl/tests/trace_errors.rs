@@ -13,6 +13,15 @@ fn error_line(run: &Run) -> String {
     errors[0].to_string()
 }
 
+/// The error line of a usage error (exit 2: a bad option value is refused
+/// by the command line, before anything runs).
+fn usage_error(run: &Run) -> String {
+    assert_eq!(run.code(), 2, "{}", run.stderr);
+    let line = run.stderr.lines().next().unwrap_or_default().to_string();
+    assert!(line.starts_with("error: invalid value"), "{}", run.stderr);
+    line
+}
+
 #[test]
 fn command_not_found() {
     let dir = tmpdir("notfound");
@@ -67,7 +76,7 @@ fn malformed_ready() {
     let touch = format!("touch {}", marker.display());
     for spec in ["port:abc", "port:0", "port:99999", "tcp:80", "80", "cmd:", "log:(unclosed", ""] {
         let run = trace(&["trace", "--ready", spec, "-o", out.to_str().unwrap(), "--", "sh", "-c", &touch]);
-        let e = error_line(&run);
+        let e = usage_error(&run);
         assert!(e.contains(&format!("malformed --ready '{spec}'")), "{e}");
         assert!(e.contains("port:TCP_PORT") || e.contains("regex") || e.contains("empty"), "{e}");
         assert!(!marker.exists());
@@ -82,7 +91,8 @@ fn bad_durations_and_mode() {
     for (opt, val) in [("--running-for", "5x"), ("--stop-after", "soon"), ("--auto-window", "-1s")] {
         let arg = format!("{opt}={val}");
         let run = trace(&["trace", &arg, "-o", o, "--", "true"]);
-        assert!(error_line(&run).contains(&format!("invalid {opt} '{val}'")));
+        let e = usage_error(&run);
+        assert!(e.contains(&format!("invalid value '{val}' for '{opt} <DURATION>'")), "{e}");
     }
     let run = trace(&["trace", "--mode", "filter", "-o", o, "--", "true"]);
     // The host kernel has no speaker.ko: filter mode says what it needs.

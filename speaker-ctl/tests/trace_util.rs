@@ -1,6 +1,8 @@
 //! Helpers shared by the `trace_*` tests (included with `#[path]`; as a test
 //! target of its own it has no tests).
 #![allow(dead_code)]
+// Test output goes to the harness: println!/eprintln! are fine here.
+#![allow(clippy::disallowed_macros)]
 
 use std::collections::BTreeSet;
 use std::io::Read;

@@ -23,6 +23,7 @@ macro_rules! ensure {
     };
 }
 
+pub mod engines;
 pub mod guest;
 pub mod host;
 pub mod ioctl;

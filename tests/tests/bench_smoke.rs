@@ -28,6 +28,8 @@ fn bench_smoke_writes_every_figure() {
         "deep: running / Docker default",
         "nginx: speaker running / no seccomp",
         "redis: Docker default / no seccomp",
+        "nginx: notify running / speaker running",
+        "redis boot: notify / speaker.ko",
     ] {
         let r = res.ratios.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("no ratio '{name}' in results.json"));
         assert!(r.min.is_some() && r.max.is_some() && r.resolution.is_some(), "ratio '{name}' has no range: {r:?}");

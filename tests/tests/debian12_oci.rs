@@ -43,5 +43,6 @@ notify_suite!(
     notify_engine_ignores_arguments,
     auto_engine_picks_notify_without_module,
     ctl_run_under_the_notify_engine_switches_and_records_denials,
+    exec_denials_are_attributed_under_notify,
     held_out_workloads_under_strict_are_reported,
 );

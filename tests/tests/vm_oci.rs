@@ -20,8 +20,8 @@ speaker_tests::vm_oci_tests!(
         held_out_workloads_pass_under_balanced,
         held_out_failure_is_fixed_by_complain_learn_enforce,
         // The notify engine beside speaker.ko (issue 20).
-        // (one_profile_same_denials_under_both_engines is not listed yet:
-        // the two engines' denial reports still differ, see issue 20.)
         auto_engine_picks_kmod_when_loaded,
+        one_profile_same_denials_under_both_engines,
+        exec_denials_are_attributed_under_notify,
     ],
 );

@@ -149,23 +149,50 @@ pub fn markdown(res: &Results) -> String {
     );
     let _ = writeln!(
         m,
-        "| service | no seccomp | Docker default | speaker running | Docker / none | speaker / none |\n|---|---|---|---|---|---|"
+        "| service | no seccomp | Docker default | speaker running (speaker.ko) | speaker running (notify) | Docker / none | speaker.ko / none | notify / none | notify / speaker.ko |\n|---|---|---|---|---|---|---|---|---|"
     );
+    let ratio = |name: String| match res.ratio_named(&name) {
+        Some(r) if r.resolved() => format!("{} ({})", range(r), reading(r)),
+        Some(r) => format!("not resolved ({})", range(r)),
+        None => "–".into(),
+    };
     for svc in ["nginx", "redis"] {
         let c = |v: &str| cell(res, &format!("throughput.{svc}.{v}"));
-        let r = |what: &str| match res.ratio_named(&format!("{svc}: {what} / no seccomp")) {
-            Some(r) if r.resolved() => format!("{} ({})", range(r), reading(r)),
-            Some(r) => format!("not resolved ({})", range(r)),
-            None => "–".into(),
-        };
+        let r = |what: &str| ratio(format!("{svc}: {what} / no seccomp"));
         let _ = writeln!(
             m,
-            "| {svc} | {} | {} | {} | {} | {} |",
+            "| {svc} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c("none"),
             c("docker"),
             c("speaker"),
+            c("notify"),
             r("Docker default"),
-            r("speaker running")
+            r("speaker running"),
+            r("notify running"),
+            ratio(format!("{svc}: notify running / speaker running"))
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\n**Boot** (ms from `speaker-runtime run -d` to the service's first answer, {}; the same rounds as the throughput)\n",
+        clock_note(res, "throughput")
+    );
+    let _ = writeln!(
+        m,
+        "| service | no seccomp | speaker.ko | notify | speaker.ko / none | notify / none | notify / speaker.ko |\n|---|---|---|---|---|---|---|"
+    );
+    for svc in ["nginx", "redis"] {
+        let c = |v: &str| cell(res, &format!("boot.{svc}.{v}"));
+        let r = |what: &str| ratio(format!("{svc} boot: {what}"));
+        let _ = writeln!(
+            m,
+            "| {svc} | {} | {} | {} | {} | {} | {} |",
+            c("none"),
+            c("speaker"),
+            c("notify"),
+            r("speaker.ko / no seccomp"),
+            r("notify / no seccomp"),
+            r("notify / speaker.ko")
         );
     }
     let _ = writeln!(m, "\n**Tracing nginx** (requests/s under `ab -c 8`, {})\n", clock_note(res, "tracing"));
@@ -210,7 +237,11 @@ fn throughput_bars(res: &Results) -> Vec<(String, Vec<Bar>)> {
                 let one = Figure { median: 1.0, min: 1.0, max: 1.0, runs: 1, unit: "ratio".into() };
                 bars.push(Bar { label: "no seccomp".into(), figure: one, resolved: true });
             }
-            for (v, label) in [("Docker default", "Docker default"), ("speaker running", "speaker running")] {
+            for (v, label) in [
+                ("Docker default", "Docker default"),
+                ("speaker running", "speaker running (speaker.ko)"),
+                ("notify running", "speaker running (notify)"),
+            ] {
                 if let Some(r) = res.ratio_named(&format!("{svc}: {v} / no seccomp")) {
                     let figure = Figure {
                         median: r.value,
@@ -328,7 +359,7 @@ mod tests {
         assert!(md.contains("| nginx: speaker running / no seccomp | 0.900 (0.900–0.900) | >= 0.99 | **no** | below 1 |"), "{md}");
         let bars = throughput_bars(&res);
         let resolved: Vec<(&str, bool)> = bars[0].1.iter().map(|b| (b.label.as_str(), b.resolved)).collect();
-        assert_eq!(resolved, vec![("no seccomp", true), ("Docker default", false), ("speaker running", true)]);
+        assert_eq!(resolved, vec![("no seccomp", true), ("Docker default", false), ("speaker running (speaker.ko)", true)]);
         assert_eq!(plots_with_results(&res), vec![("throughput.svg", "throughput relative to no seccomp")]);
         // Nothing resolved: the plot is left out of the book.
         res.ratios.retain(|r| r.name.contains("Docker"));

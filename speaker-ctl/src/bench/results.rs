@@ -13,8 +13,12 @@ use super::Options;
 pub const FILTER_CASES: [&str; 7] =
     ["none", "docker", "docker_linear", "running_fresh", "running_swapped", "running_swapped_app", "notify_running"];
 pub const FILTER_PROBES: [&str; 3] = ["getppid", "deep", "denied"];
-/// The throughput suite's variants (bundles `<service>-<variant>`).
-pub const THROUGHPUT_VARIANTS: [&str; 3] = ["none", "docker", "speaker"];
+/// The throughput suite's variants (bundles `<service>-<variant>`):
+/// no seccomp, Docker's default profile, speaker's profile under
+/// speaker.ko (`speaker`) and under the notify engine (`notify`).
+pub const THROUGHPUT_VARIANTS: [&str; 4] = ["none", "docker", "speaker", "notify"];
+/// The variants whose boot time the throughput suite reports.
+pub const BOOT_VARIANTS: [&str; 3] = ["none", "speaker", "notify"];
 /// The tracing suite's modes.
 pub const TRACING_MODES: [&str; 4] = ["untraced", "filter", "ptrace", "strace"];
 
@@ -314,6 +318,9 @@ pub fn required_figures() -> Vec<String> {
         }
         for variant in THROUGHPUT_VARIANTS {
             v.push(format!("throughput.{svc}.{variant}"));
+        }
+        for variant in BOOT_VARIANTS {
+            v.push(format!("boot.{svc}.{variant}"));
         }
     }
     for mode in TRACING_MODES {

@@ -204,6 +204,8 @@ pub fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> Result
 pub struct Container {
     pub id: String,
     pub service: Service,
+    /// From `run -d` to the service's first answer (its boot).
+    pub booted: Duration,
 }
 
 impl Container {
@@ -212,29 +214,58 @@ impl Container {
     }
 
     /// `speaker-runtime run -d` of bundle `<service>-<variant>`; returns
-    /// once the service answers (and, for the speaker variant, once the
-    /// monitor switched it to its running phase).
+    /// once the service answers (and, for the variants under a speaker
+    /// profile, `speaker` and `notify`, once the monitor switched it to its
+    /// running phase).
     pub fn start(opts: &Options, service: Service, variant: &str) -> Result<Container, BenchError> {
         let id = format!("bench-{}-{variant}", service.name());
         let _ = runtime(&["delete", "--force", &id]);
         let bundle = Self::bundle(opts, service, variant);
+        let t0 = Instant::now();
         runtime(&["run", "-d", "--bundle", &bundle.display().to_string(), &id])?;
-        let c = Container { id, service };
-        c.wait_ready(variant == "speaker")?;
+        let mut c = Container { id, service, booted: Duration::ZERO };
+        c.wait_answer()?;
+        c.booted = t0.elapsed();
+        if matches!(variant, "speaker" | "notify") {
+            c.wait_running()?;
+        }
         Ok(c)
+    }
+
+    /// Waits until the service answers (polled every 5 ms: the boot time
+    /// is read from it).
+    fn wait_answer(&self) -> Result<(), BenchError> {
+        let start = Instant::now();
+        while self.service.request().is_err() {
+            if start.elapsed() > Duration::from_secs(180) {
+                return Err(BenchError::Timeout { what: format!("{} answering", self.id), secs: 180 });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     /// Waits until the service answers (and is in its running phase).
     pub fn wait_ready(&self, running: bool) -> Result<(), BenchError> {
-        wait_until(&format!("{} answering", self.id), 180, || self.service.request().is_ok())?;
+        self.wait_answer()?;
         if running {
-            let dev = Device::open()?;
-            let kid = self.state()?.kernel_id().to_string();
-            wait_until(&format!("{}'s switch to its running phase", self.id), 180, || {
-                dev.status(Some(&kid)).ok().and_then(|s| s.first().map(|e| e.phase)) == Some(Phase::Running.index())
-            })?;
+            self.wait_running()?;
         }
         Ok(())
+    }
+
+    /// Waits for the switch to the running phase: speaker.ko's status of
+    /// the container, or under the notify engine (nothing in the kernel
+    /// changes) the phase its state records.
+    fn wait_running(&self) -> Result<(), BenchError> {
+        let what = format!("{}'s switch to its running phase", self.id);
+        let st = self.state()?;
+        if st.engine == crate::container::engine::Engine::Notify {
+            return wait_until(&what, 180, || ContainerState::load(&self.id).is_ok_and(|s| s.current == Phase::Running));
+        }
+        let dev = Device::open()?;
+        let kid = st.kernel_id().to_string();
+        wait_until(&what, 180, || dev.status(Some(&kid)).ok().and_then(|s| s.first().map(|e| e.phase)) == Some(Phase::Running.index()))
     }
 
     pub fn state(&self) -> Result<ContainerState, BenchError> {

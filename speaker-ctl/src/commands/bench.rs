@@ -21,7 +21,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         syscalls: pick(args.syscalls, 20000, 2000),
         requests: pick(args.requests, 2000, 200),
         switches: pick(args.switches as u64, 100, 10) as usize,
-        baseline_secs: if smoke && args.baseline_secs == 10.0 { 2.0 } else { args.baseline_secs },
+        baseline_secs: if smoke && args.baseline_for == std::time::Duration::from_secs(10) { 2.0 } else { args.baseline_for.as_secs_f64() },
         bundles: args.bundles,
         docker_profile: args.docker_profile,
         nginx_profile: args.nginx_profile,

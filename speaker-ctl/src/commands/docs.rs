@@ -1,6 +1,7 @@
 //! `speaker-ctl completions SHELL` and `speaker-ctl manpage DIR`: shell
 //! completions and man pages generated from the clap definitions (so they
 //! never drift from the command line).
+use crate::sys::output::errln;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::Path;
@@ -20,7 +21,10 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
 /// Writes `speaker-ctl.1` and one page per command (`speaker-ctl-trace.1`,
 /// `speaker-ctl-profile-show.1`, ...) into `dir`.
 pub fn manpages(dir: &Path) -> Result<i32> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("cannot write man pages into {}: it is not a directory (give a directory, created if missing)", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the directory {}", dir.display()))?;
     let mut written = 0;
     let mut todo = vec![("speaker-ctl".to_string(), Cli::command())];
     while let Some((name, cmd)) = todo.pop() {
@@ -33,6 +37,6 @@ pub fn manpages(dir: &Path) -> Result<i32> {
         Target::Path(dir.join(format!("{name}.1"))).write(&buf)?;
         written += 1;
     }
-    eprintln!("speaker-ctl: wrote {written} man pages to {}", dir.display());
+    errln!("speaker-ctl: wrote {written} man pages to {}", dir.display());
     Ok(0)
 }

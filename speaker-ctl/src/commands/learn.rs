@@ -1,5 +1,6 @@
 //! `speaker-ctl profile learn`: add what a container was logged doing to
 //! the right phase of its profile, show the diff, write.
+use crate::sys::output::{err, errln};
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -35,7 +36,7 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
         if to_stdout {
             out!("{text}")?;
         } else {
-            eprint!("{text}");
+            err!("{text}");
         }
         Ok(())
     };
@@ -48,6 +49,6 @@ pub fn run(cid: &str, output: &Path, base: Option<&Path>, from_log: Option<&Path
         }
     }
     profile::write_profile(&target, &learned)?;
-    eprintln!("speaker-ctl: wrote {}", target.display());
+    errln!("speaker-ctl: wrote {}", target.display());
     Ok(0)
 }

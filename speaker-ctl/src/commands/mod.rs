@@ -22,9 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// The last resort: a panic (a bug) is reported as one line on stderr
-/// instead of Rust's message and backtrace hint; one that only says
-/// standard output was closed (a `println!` missed by the `outln!` rule)
-/// ends the program quietly with 0.
+/// instead of Rust's message and backtrace hint.  A `println!` that
+/// clippy's rule (speaker-ctl/clippy.toml) let through (bench's progress)
+/// and that found standard output closed by its reader ends the program
+/// quietly with 0; any other failed write to stdout or stderr is an error
+/// (exit 1), not a success.
 pub fn install_panic_hook(prog: &'static str) {
     std::panic::set_hook(Box::new(move |info| {
         let msg = info
@@ -33,9 +35,15 @@ pub fn install_panic_hook(prog: &'static str) {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        if msg.starts_with("failed printing to stdout") {
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
             STDOUT_CLOSED.store(true, Ordering::SeqCst);
             std::process::exit(0);
+        }
+        if msg.starts_with("failed printing to std") {
+            let what = msg.replace("failed printing to stdout", "standard output").replace("failed printing to stderr", "standard error");
+            let line = format!("{prog}: error: cannot write to {what}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            std::process::exit(1);
         }
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let line = format!("{prog}: internal error: {}{at}; please report it\n", msg.replace('\n', " "));

@@ -1,4 +1,5 @@
 //! `speaker-ctl profile`: export, merge, diff and show profiles.
+use crate::sys::output::errln;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +26,7 @@ pub fn run(cmd: ProfileCommand) -> Result<i32> {
                 Ok(code) => Ok(code),
                 Err(err) if crate::sys::output::is_stdout_closed(err.as_ref()) => Err(err),
                 Err(err) => {
-                    eprintln!("speaker-ctl: error: {err:#}");
+                    errln!("speaker-ctl: error: {err:#}");
                     Ok(2)
                 }
             }
@@ -43,6 +44,13 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         .into_iter()
         .filter_map(|(p, is_json)| p.map(|p| (Target::parse(p.as_os_str()), is_json)))
         .collect();
+    // Two outputs into one replaced file: the second would overwrite the
+    // first (a device, a FIFO or stdout gets both, one after the other).
+    if let [(a, _), (b, _)] = targets.as_slice() {
+        if a.is_replaced() && (a == b || same_file(a, b)) {
+            return Err(crate::cli::UsageError(format!("--json and --markdown both name {}: give each its own file", a.display())).into());
+        }
+    }
     for (t, _) in &targets {
         t.check()?;
     }
@@ -55,12 +63,35 @@ fn table(baseline: &Path, json: Option<&Path>, markdown: Option<&Path>, profiles
         let service = p.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         rows.push(table::row(service, &p, base, &docker, path)?);
     }
-    out!("{}", table::render_text(&rows))?;
+    // With JSON or Markdown on standard output, the text table goes to
+    // standard error (stdout holds the one document asked for).
+    if targets.iter().any(|(t, _)| *t == Target::Stdout) {
+        errln!("{}", table::render_text(&rows).trim_end());
+    } else {
+        out!("{}", table::render_text(&rows))?;
+    }
     for (t, is_json) in targets {
         let text = if is_json { serde_json::to_string_pretty(&rows)? } else { table::render_markdown(&rows) };
         t.write(text.as_bytes())?;
     }
     Ok(0)
+}
+
+/// Whether two output targets are one existing file (a link and its
+/// target, `./x` and `x`).
+fn same_file(a: &Target, b: &Target) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a, b) {
+        (Target::Path(a), Target::Path(b)) => match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.is_file() && (x.dev(), x.ino()) == (y.dev(), y.ino()),
+            // Not there yet: the same name in the same directory.
+            _ => {
+                let at = |p: &Path| crate::sys::fs::dir_of(p).canonicalize().ok().map(|d| d.join(p.file_name().unwrap_or_default()));
+                at(a).is_some() && at(a) == at(b)
+            }
+        },
+        _ => false,
+    }
 }
 
 /// A speaker profile (a Docker/OCI one is refused).
@@ -73,7 +104,7 @@ fn load(path: &Path) -> Result<Profile> {
 fn load_lossy(path: &Path) -> Result<Profile> {
     let (p, notes) = profile::load_profile_lossy(path)?;
     for n in notes {
-        eprintln!("speaker-ctl: warning: {n}");
+        errln!("speaker-ctl: warning: {n}");
     }
     Ok(p)
 }
@@ -97,10 +128,10 @@ fn validate(files: &[PathBuf]) -> Result<i32> {
         }
     }
     if bad > 0 {
-        eprintln!("speaker-ctl: {bad} of {} profile{} invalid", files.len(), if files.len() == 1 { "" } else { "s" });
+        errln!("speaker-ctl: {bad} of {} profile{} invalid", files.len(), if files.len() == 1 { "" } else { "s" });
         return Ok(1);
     }
-    eprintln!("speaker-ctl: {} profile{} valid", files.len(), if files.len() == 1 { "" } else { "s" });
+    errln!("speaker-ctl: {} profile{} valid", files.len(), if files.len() == 1 { "" } else { "s" });
     Ok(0)
 }
 
@@ -118,7 +149,7 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     let (oci, dropped) =
         sets.oci_of(&sets.profile, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
     if !dropped.is_empty() {
-        eprintln!(
+        errln!(
             "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
              only {} (this host's ABI) is exported, so these {} entries are left out and their ABI denied: {}",
             profile::Arch::native().name(),
@@ -136,7 +167,7 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     target.write(text.as_bytes())?;
     match &target {
         Target::Path(out) => {
-            eprintln!(
+            errln!(
                 "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
                 out.display(),
                 path.display(),
@@ -162,7 +193,7 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
         loaded.iter().rev().filter_map(|(p, prof)| prof.name.as_deref().map(|n| (n, p.as_path()))).collect();
     if names.len() > 1 {
         let list: Vec<String> = names.iter().map(|(n, p)| format!("{} is '{n}'", p.display())).collect();
-        eprintln!(
+        errln!(
             "speaker-ctl: warning: the inputs name different services ({}); the merge is named '{}': merge only recordings of one service",
             list.join(", "),
             loaded.iter().find_map(|(_, p)| p.name.as_deref()).unwrap_or("")
@@ -189,13 +220,13 @@ fn merge(output: &Path, inputs: &[PathBuf]) -> Result<i32> {
         // stderr.
         let line = format!("{}: {}", c.input.display(), parts.join("; "));
         if target == Target::Stdout {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
             outln!("{line}")?;
         }
     }
     let counts: Vec<String> = merged.phases.iter().map(|(phase, set)| format!("{phase} {}", profile::phase_labels(set).len())).collect();
-    eprintln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
+    errln!("speaker-ctl: merged {} profiles into {} ({})", inputs.len(), target.display(), counts.join(", "));
     Ok(0)
 }
 

@@ -1,4 +1,5 @@
 //! `speaker-ctl run`: start a command as a container under its boot filter.
+use crate::sys::output::errln;
 use anyhow::Result;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -42,7 +43,7 @@ pub fn run(args: RunArgs) -> Result<i32> {
     let state = launch_in(spec, mode)?;
     if let Some(p) = &args.profile {
         if let Err(e) = crate::container::reload::remember(&state.cid, p) {
-            eprintln!("speaker-ctl: warning: container '{}': its reload signals will only be delivered: {e:#}", state.cid);
+            errln!("speaker-ctl: warning: container '{}': its reload signals will only be delivered: {e:#}", state.cid);
         }
     }
     if args.detach {
@@ -80,9 +81,9 @@ fn deliver(state: &ContainerState, sig: Signal) {
         kill_first_process(state, sig)
     };
     match reload::signal(&state.cid, sig, RELOAD_TIMEOUT, send) {
-        Ok(outcome) => eprintln!("speaker-ctl: {}", outcome.describe(&state.cid, sig)),
+        Ok(outcome) => errln!("speaker-ctl: {}", outcome.describe(&state.cid, sig)),
         Err(e) => {
-            eprintln!("speaker-ctl: warning: {e}");
+            errln!("speaker-ctl: warning: {e}");
             if !sent.get() {
                 let _ = kill_first_process(state, sig);
             }

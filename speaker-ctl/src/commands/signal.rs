@@ -1,6 +1,7 @@
 //! `speaker-ctl signal CID SIG`: send a signal to a container the speaker
 //! way (reload signals through the reload phase, SIGTERM/SIGINT through
 //! the shutdown phase; see `container::reload`).
+use crate::sys::output::errln;
 use anyhow::Result;
 
 use crate::cli::SignalArgs;
@@ -14,7 +15,7 @@ pub fn run(args: SignalArgs) -> Result<i32> {
     let outcome = reload::signal(&args.cid, sig, args.timeout, || kill_first_process(&state, sig))?;
     let line = outcome.describe(&args.cid, sig);
     if outcome.timed_out() {
-        eprintln!("speaker-ctl: {line}");
+        errln!("speaker-ctl: {line}");
         return Ok(1);
     }
     outln!("{line}")?;

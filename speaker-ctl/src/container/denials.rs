@@ -15,12 +15,15 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::engine::Engine;
 use super::state::ContainerState;
 use crate::device::Device;
 use crate::profile::learn::{self, Observation};
 use crate::profile::schema::Phase;
 use crate::profile::SeccompRecord;
+use crate::sys::audit::AuditLog;
 use crate::sys::kmsg::Kmsg;
+use crate::sys::poll::wait_readable;
 
 /// One attributed record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +103,15 @@ impl Attributor {
             if st.pid > 0 {
                 self.pids.insert(st.pid as u32, i);
             }
-            if let Some(dev) = &dev {
+            if st.engine == Engine::Notify {
+                // No kernel list of the container's processes: those in
+                // its PID namespace (processes started by `exec` after a
+                // switch have a filter of their own, not the supervised
+                // one, and are found only this way).
+                for pid in crate::sys::procfs::pids_in_other_pid_namespace(st.pid).unwrap_or_default() {
+                    self.pids.insert(pid as u32, i);
+                }
+            } else if let Some(dev) = &dev {
                 for pid in dev.pids(st.kernel_id()).unwrap_or_default() {
                     self.pids.insert(pid, i);
                 }
@@ -157,8 +168,17 @@ fn records(source: &Source) -> Result<Vec<SeccompRecord>> {
         // another encoding): each line is decoded on its own, lossily, so
         // the records around them are still read.
         Source::File(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Ok(bytes.split(|&b| b == b'\n').filter_map(|l| SeccompRecord::parse(&String::from_utf8_lossy(l))).collect())
+            // Streamed (an audit log may be large), through the one input
+            // opener: a pipe is read, a device or a FIFO nobody writes is
+            // not waited on.
+            use std::io::BufRead;
+            let read = |e| anyhow::anyhow!("cannot read {}: {}", p.display(), crate::sys::fs::error_text(&e));
+            let f = crate::sys::fs::open_input(p).map_err(read)?;
+            let mut out = Vec::new();
+            for line in std::io::BufReader::new(f).split(b'\n') {
+                out.extend(SeccompRecord::parse(&String::from_utf8_lossy(&line.map_err(read)?)));
+            }
+            Ok(out)
         }
     }
 }
@@ -197,9 +217,9 @@ pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool
     for st in att.states() {
         seen.extend(saved(&st.cid).iter().map(|d| d.record.key()));
     }
-    let mut k = Kmsg::open().context("cannot read the kernel log /dev/kmsg (needs root)")?;
+    let mut live = LiveLog::open()?;
     while !stop() {
-        let Some(line) = k.next_record(Some(tick)).context("cannot read /dev/kmsg")? else { continue };
+        let Some(line) = live.next_record(tick)? else { continue };
         let Some(rec) = SeccompRecord::parse(&line) else { continue };
         if !seen.insert(rec.key()) {
             continue;
@@ -212,6 +232,54 @@ pub fn follow(only: Option<&str>, tick: Duration, mut stop: impl FnMut() -> bool
         each(&d);
     }
     Ok(())
+}
+
+/// The kernel's records as they come: the kernel log's buffered ones
+/// first, then new ones from the kernel log and, where the caller may read
+/// it, from the audit multicast group, which gets every record even when
+/// the kernel log's rate limit drops them (see [`AuditLog`]).  A record
+/// seen through both comes twice (callers de-duplicate by its key).
+struct LiveLog {
+    kmsg: Kmsg,
+    audit: Option<AuditLog>,
+}
+
+impl LiveLog {
+    fn open() -> Result<LiveLog> {
+        // Subscribed before the kernel log's backlog is read, so that no
+        // record falls between the two.
+        let audit = AuditLog::open().ok();
+        let kmsg = Kmsg::open().context("cannot read the kernel log /dev/kmsg (needs root)")?;
+        Ok(LiveLog { kmsg, audit })
+    }
+
+    /// The next record; `None` if none came within `tick`.
+    fn next_record(&mut self, tick: Duration) -> Result<Option<String>> {
+        if let Some(line) = self.kmsg.next_record(None).context("cannot read /dev/kmsg")? {
+            return Ok(Some(line));
+        }
+        let Some(audit) = &mut self.audit else {
+            return self.kmsg.next_record(Some(tick)).context("cannot read /dev/kmsg");
+        };
+        if let Some(line) = audit.next_record(None).context("cannot read the audit socket")? {
+            return Ok(Some(line));
+        }
+        if !wait_readable(&[self.kmsg.fd(), audit.fd()], tick).context("cannot wait for the kernel's records")? {
+            return Ok(None);
+        }
+        self.ready()
+    }
+
+    /// Whatever arrived while polling (no waiting).
+    fn ready(&mut self) -> Result<Option<String>> {
+        if let Some(line) = self.kmsg.next_record(None).context("cannot read /dev/kmsg")? {
+            return Ok(Some(line));
+        }
+        match &mut self.audit {
+            Some(a) => a.next_record(None).context("cannot read the audit socket"),
+            None => Ok(None),
+        }
+    }
 }
 
 /// What container `cid` was logged doing, per phase, for `profile learn`:

@@ -132,6 +132,11 @@ fn child(spec: &NewContainer, stdio: Option<(i32, i32)>, install: &Install, argv
             }
         },
     }
+    // speaker-ctl (a Rust program) ignores SIGPIPE, and an ignored signal
+    // stays ignored across execve: the command gets the default back, as
+    // under crun or a shell (`yes | head -1` must end `yes`).
+    // SAFETY: signal(2) is async-signal-safe; SIG_DFL is a valid handler.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // Only execve runs under the boot filter before the command; the
     // report below is best effort (the boot filter may deny write).
     let err = nix::unistd::execvp(&argv[0], argv).unwrap_err();

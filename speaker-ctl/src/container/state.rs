@@ -46,6 +46,10 @@ pub fn check_id(cid: &str) -> std::result::Result<(), StateError> {
     }
 }
 
+/// The largest state.json speaker reads (a container's switches and
+/// denials are a few KiB to a few MiB).
+pub const MAX_STATE_BYTES: u64 = 64 << 20;
+
 pub fn state_root() -> PathBuf {
     std::env::var_os("SPEAKER_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/run/speaker"))
 }
@@ -212,14 +216,23 @@ impl ContainerState {
         check_id(cid)?;
         let dir = Self::dir_of(cid);
         let file = dir.join("state.json");
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // Through the one input opener: a FIFO or device put there is
+        // refused or read as empty, never waited on (every verb that lists
+        // containers hung on one), and the size is capped.
+        let bytes = match crate::sys::fs::read_input(&file, MAX_STATE_BYTES) {
+            Ok(b) => b,
+            Err(Some(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::Unknown { cid: cid.to_string(), dir: dir.display().to_string() }.into())
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+            Err(Some(e)) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
+            Err(None) => anyhow::bail!(
+                "{} is larger than {} MiB: not speaker's; remove {} to forget the container",
+                file.display(),
+                MAX_STATE_BYTES >> 20,
+                dir.display()
+            ),
         };
-        serde_json::from_str(&text)
+        serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is corrupt; remove {} to forget the container", file.display(), dir.display()))
     }
 

@@ -1,4 +1,5 @@
 //! Switching a live container to another phase's program through speaker.ko.
+use crate::sys::output::errln;
 use anyhow::{bail, Context, Result};
 
 use super::engine::Engine;
@@ -140,7 +141,7 @@ fn switch_full(cid: &str, to: Option<Phase>, mode: Option<Mode>, no_wait: bool, 
             let msg = format!(
                 "warning: container '{cid}' switched to {to}, but processes exec'ed into it later will get the {from} filter: {e:#}"
             );
-            eprintln!("speaker: {msg}");
+            errln!("speaker: {msg}");
             state.log(&msg);
         }
     }

@@ -9,8 +9,11 @@ use super::schema::{Phase, SCHEMA_V1};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("cannot read {}: {error}", path.display())]
+    #[error("cannot read {}: {} (check the path)", path.display(), crate::sys::fs::error_text(error))]
     Read { path: PathBuf, error: std::io::Error },
+
+    #[error("{}: the file is empty (a profile is a JSON object; 'speaker-ctl trace' writes one)", path.display())]
+    Empty { path: PathBuf },
 
     #[error("cannot write {}: {error}", path.display())]
     Write { path: PathBuf, error: std::io::Error },

@@ -31,8 +31,13 @@ pub fn read_profile_file(path: impl AsRef<Path>) -> Result<ProfileFile, ProfileE
 /// Reads a Docker/OCI seccomp profile (no speaker profiles).
 pub fn load_oci(path: impl AsRef<Path>) -> Result<OciProfile, ProfileError> {
     let path = path.as_ref();
-    let text = validate::read_limited(path)?;
-    serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))
+    match validate::load(path)? {
+        Loaded::Oci(o) => Ok(o),
+        Loaded::Speaker(_) => Err(ProfileError::BadList {
+            path: path.to_path_buf(),
+            msg: "a speaker profile, not a Docker/OCI seccomp profile (give an OCI profile, e.g. Docker's default)".to_string(),
+        }),
+    }
 }
 
 /// Checks every phase of a speaker profile read from `path`: default
@@ -55,19 +60,23 @@ pub fn validate(profile: &Profile, path: &Path) -> Result<(), ProfileError> {
 pub fn load_profile(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
     let path = path.as_ref();
     match validate::load(path)? {
-        Loaded::Speaker(p) => {
-            validate(&p, path)?;
-            if p.phase(Phase::Boot).is_none() {
-                return Err(ProfileError::MissingPhase { path: path.to_path_buf(), phase: Phase::Boot });
-            }
-            Ok(p)
-        }
+        Loaded::Speaker(p) => runnable(p, path),
         Loaded::Oci(o) => Err(ProfileError::Problems {
             path: path.to_path_buf(),
             problems: vec![validate::oci_where_speaker_expected(&o)],
             kind_oci: true,
         }),
     }
+}
+
+/// A speaker profile as `run` and the runtime need it: every phase
+/// compiles, and there is a boot phase.
+fn runnable(p: Profile, path: &Path) -> Result<Profile, ProfileError> {
+    validate(&p, path)?;
+    if p.phase(Phase::Boot).is_none() {
+        return Err(ProfileError::MissingPhase { path: path.to_path_buf(), phase: Phase::Boot });
+    }
+    Ok(p)
 }
 
 /// Like [`load_profile`], but a Docker/OCI profile is read as a one-phase
@@ -77,7 +86,8 @@ pub fn load_profile(path: impl AsRef<Path>) -> Result<Profile, ProfileError> {
 pub fn load_profile_lossy(path: impl AsRef<Path>) -> Result<(Profile, Vec<String>), ProfileError> {
     let path = path.as_ref();
     match validate::load(path)? {
-        Loaded::Speaker(_) => Ok((load_profile(path)?, Vec::new())),
+        // Checked as read (the file is read once: a pipe has no second time).
+        Loaded::Speaker(p) => Ok((runnable(p, path)?, Vec::new())),
         Loaded::Oci(o) => {
             let p = oci::to_profile(&o, Phase::Boot, path)?;
             let notes = validate::oci_losses(&o)

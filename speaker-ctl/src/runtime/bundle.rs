@@ -41,6 +41,21 @@ pub fn is_known_annotation(key: &str) -> bool {
     KNOWN_ANNOTATIONS.contains(&key) || key.strip_prefix("io.speaker.profile.").is_some_and(|n| !n.is_empty())
 }
 
+/// Whether annotation `key` was meant as one of speaker's: it starts with
+/// `io.speaker.`, or its start is within two edits of it in any case
+/// (`IO.SPEAKER.`, `io.speakers.`, `io.spaeker.`, `io.speaker-`).
+pub fn looks_like_speakers(key: &str) -> bool {
+    const PREFIX: &str = "io.speaker.";
+    let lower = key.to_ascii_lowercase();
+    if lower.starts_with(PREFIX) {
+        return true;
+    }
+    // The start of the key as long as the prefix, one longer and one
+    // shorter (an inserted or a dropped character).
+    let starts = [PREFIX.len() - 1, PREFIX.len(), PREFIX.len() + 1];
+    starts.iter().filter_map(|&n| lower.get(..n)).any(|s| crate::profile::validate::edit_distance(s, PREFIX) <= 2)
+}
+
 /// containerd's CRI: `sandbox` (the pod's pause container) or `container`.
 pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// containerd's CRI: the container's name in the pod spec.
@@ -71,16 +86,14 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 /// Reads `path`, refusing more than [`MAX_CONFIG_BYTES`].
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
-        ));
-    }
-    Ok(bytes)
+    crate::sys::fs::read_input(path, MAX_CONFIG_BYTES).map_err(|e| {
+        e.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than {} MiB: not an OCI configuration", MAX_CONFIG_BYTES >> 20),
+            )
+        })
+    })
 }
 
 impl Bundle {
@@ -89,7 +102,12 @@ impl Bundle {
         let dir = std::fs::canonicalize(dir).with_context(|| format!("bundle directory {} does not exist", dir.display()))?;
         let config_path = config_path(&dir, config);
         let original = read_capped(&config_path).with_context(|| format!("cannot read the bundle's {}", config_path.display()))?;
-        let config: Value = serde_json::from_slice(&original).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+        // Strict: with a key twice (two io.speaker.profile), which one
+        // would crun and speaker each take?  Such a file that concerns
+        // speaker is refused (asks_for_speaker fails closed).
+        let text = std::str::from_utf8(&original).with_context(|| format!("{} is not UTF-8 text", config_path.display()))?;
+        let config: Value =
+            crate::profile::validate::parse_json(text).with_context(|| format!("{} is not valid JSON", config_path.display()))?;
         Ok(Bundle { dir, config_path, config })
     }
 
@@ -115,9 +133,16 @@ impl Bundle {
                     b.config_path.display()
                 );
             }
+            // An empty value is no choice (an empty profile path named the
+            // bundle directory).
+            if let Some((k, _)) = a.iter().find(|(k, v)| is_known_annotation(k) && v.as_str().is_some_and(|v| v.trim().is_empty())) {
+                anyhow::bail!("{}: annotation {k} is empty; give it a value or remove it", b.config_path.display());
+            }
             // A typo in one of speaker's annotations would run the
-            // container without speaker (or without what was asked): refused.
-            if let Some(k) = a.keys().find(|k| k.starts_with("io.speaker.") && !is_known_annotation(k)) {
+            // container without speaker (or without what was asked): refused,
+            // near misses of the prefix (IO.SPEAKER.PROFILE,
+            // io.speakers.profile, io.speaker-profile) too.
+            if let Some(k) = a.keys().find(|k| !is_known_annotation(k) && looks_like_speakers(k)) {
                 let hint = crate::profile::validate::suggestion(k, KNOWN_ANNOTATIONS)
                     .map(|s| format!("did you mean {s}?"))
                     .unwrap_or_else(|| format!("speaker's are {}", KNOWN_ANNOTATIONS.join(", ")));

@@ -19,11 +19,23 @@ pub fn delete(inv: &Invocation, args: &DeleteArgs) -> Result<i32> {
         line.push("--regex");
     }
     line.push(&args.id);
-    let code = inv.run_crun(&crun, &line)?;
+    let code = crun_delete(inv, &crun, &line, &args.id)?;
     if !inv.crun_state_dir(&st.cid).exists() {
         forget(&st);
     }
     Ok(code)
+}
+
+/// `crun LINE` (a `delete` of container `id`) under the container's lock,
+/// which every switch holds: no switch (the monitor's, `kill`'s) rewrites
+/// crun's state directory (the exec filter's `seccomp.bpf` and
+/// `config.json`, through temporary files) while crun removes it.  Without
+/// it crun failed now and then with "cannot rm state directory ...:
+/// Directory not empty" (runc's suite with every container under a
+/// profile, a container that exited as the monitor switched it).
+pub fn crun_delete(inv: &Invocation, crun: &std::path::Path, line: &[&str], id: &str) -> Result<i32> {
+    let _lock = ContainerState::lock(id)?;
+    inv.run_crun(crun, line)
 }
 
 /// Forgets a speaker-runtime container (module, monitor, state).

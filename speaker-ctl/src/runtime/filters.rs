@@ -313,13 +313,23 @@ pub fn compile_options(bundle: &Bundle) -> Result<CompileOptions> {
                 .map_err(|e| anyhow::anyhow!("annotation {ANNOTATION_COMPILE} of {}: {e}", bundle.config_path.display()))?,
         ),
     };
-    let list = |key: &str| -> Vec<String> {
-        bundle
+    // Each name checked here, so that the message names the annotation
+    // (as `--allow` names the option).
+    let list = |key: &str| -> Result<Vec<String>> {
+        let names: Vec<String> = bundle
             .annotation(key)
             .map(|v| v.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let arch = crate::profile::Arch::native();
+        if let Some(bad) = names.iter().find(|n| arch.resolve(n).is_none()) {
+            anyhow::bail!(
+                "annotation {key} of {}: unknown syscall '{bad}' on {arch} (libseccomp cannot resolve it; check the spelling)",
+                bundle.config_path.display()
+            );
+        }
+        Ok(names)
     };
-    Ok(CompileOptions { mode, margin: None, allow: list(ANNOTATION_ALLOW), deny: list(ANNOTATION_DENY) })
+    Ok(CompileOptions { mode, margin: None, allow: list(ANNOTATION_ALLOW)?, deny: list(ANNOTATION_DENY)? })
 }
 
 #[cfg(test)]

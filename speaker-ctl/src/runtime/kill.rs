@@ -4,6 +4,7 @@
 //! has crun deliver the signal, waits for the reload's readiness condition
 //! and switches back to running (see `container::reload`) before `kill`
 //! returns.
+use crate::sys::output::errln;
 use anyhow::Result;
 
 use super::args::KillArgs;
@@ -47,7 +48,7 @@ pub fn reload_if_reload_signal(inv: &Invocation, id: &str, sig: &str) -> Result<
     };
     match reload::signal(id, signal, RELOAD_TIMEOUT, send) {
         Ok(SignalOutcome::Reload(r)) if r.timed_out => {
-            eprintln!(
+            errln!(
                 "{PROG}: warning: container '{id}' was not ready {} s after {signal}: it stays in its reload phase ('speaker-ctl switch {id} --to running' once it is)",
                 r.waited.as_secs(),
             );
@@ -55,7 +56,7 @@ pub fn reload_if_reload_signal(inv: &Invocation, id: &str, sig: &str) -> Result<
         }
         Ok(_) => Ok(Some(0)),
         Err(e) if code != 0 => {
-            eprintln!("{PROG}: {e}");
+            errln!("{PROG}: {e}");
             Ok(Some(code))
         }
         Err(e) => Err(e.into()),
@@ -69,6 +70,6 @@ pub fn to_shutdown(inv: &Invocation, id: &str) {
         return;
     }
     if let Err(e) = switch_if(id, Some(Phase::Shutdown), |from| from < Phase::Shutdown) {
-        eprintln!("{PROG}: warning: container '{id}': cannot switch to the shutdown phase before the signal: {e:#}");
+        errln!("{PROG}: warning: container '{id}': cannot switch to the shutdown phase before the signal: {e:#}");
     }
 }

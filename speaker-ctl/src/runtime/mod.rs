@@ -9,6 +9,7 @@
 //! per-container [`monitor`] daemon.
 pub mod args;
 pub mod bundle;
+pub mod console;
 pub mod create;
 pub mod crun;
 pub mod delete;
@@ -21,6 +22,7 @@ pub mod reprofile;
 pub mod run;
 pub mod start;
 
+use crate::sys::output::errln;
 use anyhow::{Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
@@ -137,31 +139,24 @@ fn lenient_globals(line: &[OsString]) -> args::GlobalOpts {
     (0..=end).rev().find_map(|n| RuntimeCli::try_parse_from(&line[..n]).ok()).map(|c| c.global).unwrap_or_default()
 }
 
-/// An error and its causes on one line, each cause once: a context that
-/// already quotes its cause does not repeat it.
+/// An error and its causes on one line (the one format of both
+/// programs, [`crate::sys::output::error_line`]).
 pub fn error_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain().map(|c| c.to_string()) {
-        if out.contains(&cause) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&cause);
-    }
-    out
+    crate::sys::output::error_line(e)
 }
 
 /// Prints an error on stderr and, like runc/crun, into `--log` (JSON lines
 /// with `--log-format json`, which containerd shows to the user, with
 /// crun's fields: `msg`, `level`, `time`).
 fn report(inv: &Invocation, msg: &str) {
-    eprintln!("{PROG}: error: {msg}");
+    errln!("{PROG}: error: {msg}");
     if let Some(log) = &inv.global.log {
         // crun's `--log` also takes `file:PATH`.
         let log = log.to_str().and_then(|l| l.strip_prefix("file:")).map(std::path::PathBuf::from).unwrap_or_else(|| log.clone());
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        // O_NONBLOCK: a FIFO nobody reads is skipped (ENXIO), not waited on
+        // (the error was printed, then speaker-runtime hung).
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(log) {
             let line = if inv.global.log_format.as_deref() == Some("json") {
                 serde_json::json!({"msg": format!("{PROG}: {msg}"), "level": "error", "time": rfc3339_now()}).to_string()
             } else {

@@ -140,12 +140,11 @@ fn run_notify(cid: &str, listener: UnixListener) {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    let follower = spawn_follower(cid, pid);
     if let Err(e) = watch(cid, pid) {
         fail(cid, &format!("{e:#}"));
     }
-    while pid_alive(pid.as_raw()) && ContainerState::dir_of(cid).is_dir() {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let _ = follower.join();
 }
 
 /// Receives one listener fd from crun's connection (see
@@ -186,20 +185,26 @@ pub fn run(cid: &str, pid: Pid) {
             return;
         }
     }
-    let follower = {
-        let cid = cid.to_string();
-        std::thread::spawn(move || {
-            let gone = || !pid_alive(pid.as_raw()) || !ContainerState::dir_of(&cid).is_dir();
-            let each = |d: &Denial| log(&cid, &format!("denial: {}", d.summary()));
-            if let Err(e) = follow(Some(&cid), Duration::from_secs(1), gone, each) {
-                log(&cid, &format!("warning: denials are not recorded: {e:#}"));
-            }
-        })
-    };
+    let follower = spawn_follower(cid, pid);
     if let Err(e) = watch(cid, pid) {
         fail(cid, &format!("{e:#}"));
     }
     let _ = follower.join();
+}
+
+/// Follows the kernel's audit records of the container's denials until it
+/// is gone, storing each (both engines: under notify, the syscalls no phase
+/// lists and those of processes exec'd after a switch are the kernel's
+/// answers, not the supervisor's).
+fn spawn_follower(cid: &str, pid: Pid) -> std::thread::JoinHandle<()> {
+    let cid = cid.to_string();
+    std::thread::spawn(move || {
+        let gone = || !pid_alive(pid.as_raw()) || !ContainerState::dir_of(&cid).is_dir();
+        let each = |d: &Denial| log(&cid, &format!("denial: {}", d.summary()));
+        if let Err(e) = follow(Some(&cid), Duration::from_secs(1), gone, each) {
+            log(&cid, &format!("warning: denials are not recorded: {e:#}"));
+        }
+    })
 }
 
 /// Waits for the exec; `Ok(false)` if the process died first.

@@ -1,7 +1,7 @@
 //! Reading the kernel log through `/dev/kmsg`: one record per `read`,
 //! `PRIO,SEQ,MONOTONIC_US,FLAGS;MESSAGE` followed by continuation lines.
+use super::poll::wait_readable;
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -16,6 +16,11 @@ impl Kmsg {
     pub fn open() -> io::Result<Kmsg> {
         let fd = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg")?;
         Ok(Kmsg { fd })
+    }
+
+    /// The descriptor to poll for new records.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
     /// The next record's first line; `None` once the buffer is drained
@@ -33,12 +38,8 @@ impl Kmsg {
                 Err(Errno::EPIPE) | Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => {
                     let Some(wait) = wait else { return Ok(None) };
-                    let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
-                    let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, PollTimeout::from(ms)) {
-                        Ok(0) => return Ok(None),
-                        Ok(_) | Err(Errno::EINTR) => continue,
-                        Err(e) => return Err(e.into()),
+                    if !wait_readable(&[self.fd.as_fd()], wait)? {
+                        return Ok(None);
                     }
                 }
                 Err(e) => return Err(e.into()),

@@ -12,11 +12,16 @@
 //!   socket, `/dev/stdout` and the other `/dev/fd/N`, `/proc/self/fd/N`) is
 //!   opened and written in place: it is never replaced by a regular file.
 //! * Standard output closed by its reader (`| head -1`: `EPIPE`) is
-//!   [`StdoutClosed`], which the command line turns into a quiet exit.
+//!   [`StdoutClosed`], which the command line turns into a quiet exit; any
+//!   other failure to write it (`> /dev/full`: `ENOSPC`) is an error.
+//! * Standard error is written through [`errln!`]: a message that cannot be
+//!   written (`2> /dev/full`, a closed pipe) is dropped, never a panic, and
+//!   never changes the exit status (there is nowhere left to report it).
+//!   `println!`/`eprintln!` are refused by clippy (speaker-ctl/clippy.toml).
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::fs::{dir_of, error_text};
@@ -32,12 +37,23 @@ pub struct StdoutClosed;
 pub enum OutputError {
     #[error("cannot write {}: it is a directory (give a file name, or - for standard output)", path.display())]
     IsDirectory { path: PathBuf },
-    #[error("cannot write {}: {} (check that the directory exists and is writable, or pick another path)", path.display(), error_text(error))]
+    #[error("cannot write {}: {} ({})", path.display(), error_text(error), write_hint(error))]
     Write { path: PathBuf, error: io::Error },
     #[error("cannot write to standard output: {}", error_text(.0))]
     Stdout(io::Error),
     #[error(transparent)]
     Closed(#[from] StdoutClosed),
+}
+
+/// What to do about a failed write, by its cause.
+pub fn write_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) => "check that the directory exists, or pick another path",
+        Some(libc::EACCES) | Some(libc::EPERM) => "check the permissions of the file and its directory, or pick another path",
+        Some(libc::EROFS) => "the file system is read-only: pick another path",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => "the file system is full: free some space, or pick another path",
+        _ => "pick another path",
+    }
 }
 
 /// Where an output goes.
@@ -138,20 +154,41 @@ pub fn method(path: &Path) -> Result<Method, OutputError> {
                 _ => path.to_path_buf(),
             };
             if in_pseudo_fs(&real) {
-                Ok(Method::InPlace)
-            } else {
-                Ok(Method::Replace(real))
+                return Ok(Method::InPlace);
             }
+            // A file this process may not write is not replaced behind its
+            // back (rename needs only the directory), as a shell's > would
+            // not write it.
+            nix::unistd::access(&real, nix::unistd::AccessFlags::W_OK)
+                .map_err(|e| OutputError::Write { path: path.to_path_buf(), error: io::Error::from_raw_os_error(e as i32) })?;
+            Ok(Method::Replace(real))
         }
         Ok(m) => {
             let t = m.file_type();
             debug_assert!(t.is_char_device() || t.is_block_device() || t.is_fifo() || t.is_socket());
             Ok(Method::InPlace)
         }
-        // A new path (a dangling link is written through, like a shell's >).
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Method::Replace(path.to_path_buf())),
+        // A new path; a dangling link is written through (the file it
+        // names is made, the link stays), like a shell's >.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Method::Replace(link_target(path))),
         Err(error) => Err(OutputError::Write { path: path.to_path_buf(), error }),
     }
+}
+
+/// Where a chain of symbolic links starting at `path` ends (`path` itself
+/// if it is no link; at most 40 links, as the kernel follows).
+fn link_target(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(t) => p = dir_of(&p).join(t),
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    p
 }
 
 /// Paths under /dev/fd, /dev/std*, /proc: descriptors, not files to replace.
@@ -169,9 +206,9 @@ fn write_path(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let err = |error| OutputError::Write { path: path.to_path_buf(), error };
     match method(path)? {
         Method::Replace(real) => {
-            // The new file keeps the old one's permissions.
-            let mode = std::fs::metadata(&real).ok().map(|m| m.permissions().mode() & 0o7777);
-            super::fs::write_atomic_mode(&real, bytes, mode).map_err(err)
+            // The new file keeps the old one's permissions and owner.
+            let like = std::fs::metadata(&real).ok();
+            super::fs::write_atomic_like(&real, bytes, like.as_ref()).map_err(err)
         }
         Method::InPlace => {
             // No O_CREAT: it exists (or is a descriptor). O_TRUNC only
@@ -217,7 +254,55 @@ macro_rules! out {
     ($($arg:tt)*) => { $crate::sys::output::print(format_args!($($arg)*)) };
 }
 
-pub(crate) use {out, outln};
+/// Writes formatted text to standard error (the [`errln!`] macro); a
+/// failure is ignored (see the module documentation).
+pub fn print_err(args: fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|_| err.flush());
+}
+
+/// `eprintln!` that never panics: a message standard error cannot take is
+/// dropped.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::sys::output::print_err(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprint!` that never panics (see [`errln!`]).
+macro_rules! err {
+    ($($arg:tt)*) => { $crate::sys::output::print_err(format_args!($($arg)*)) };
+}
+
+pub(crate) use {err, errln, out, outln};
+
+/// An error and its causes on one line, each cause once (a context that
+/// already quotes its cause does not repeat it), without the "(os error
+/// N)" of I/O errors: what speaker-ctl and speaker-runtime print after
+/// "error: ".
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| strip_os_error(&c.to_string())) {
+        if out.contains(&cause) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&cause);
+    }
+    out
+}
+
+/// `text` without the " (os error N)" std appends to I/O errors.
+fn strip_os_error(text: &str) -> String {
+    let mut s = text.to_string();
+    while let Some(i) = s.find(" (os error ") {
+        match s[i..].find(')') {
+            Some(j) => s.replace_range(i..i + j + 1, ""),
+            None => break,
+        }
+    }
+    s
+}
 
 /// Whether an error (or any of its causes) is a closed standard output.
 pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -239,6 +324,7 @@ pub fn is_stdout_closed(e: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("speaker-output-{name}-{}", std::process::id()));
@@ -282,6 +368,15 @@ mod tests {
         Target::Path("/dev/null".into()).write(b"x").unwrap();
         assert!(matches!(method(Path::new("/")), Err(OutputError::IsDirectory { .. })));
         assert_eq!(Target::parse(OsStr::new("-")), Target::Stdout);
+    }
+
+    #[test]
+    fn error_lines_name_each_cause_once_without_os_error_numbers() {
+        let io = anyhow::Error::from(io::Error::from_raw_os_error(libc::ENOENT));
+        let e = io.context("reading /x: No such file or directory (os error 2)");
+        assert_eq!(error_line(&e), "reading /x: No such file or directory");
+        let e = anyhow::anyhow!("No such file or directory").context("cannot read /x: No such file or directory").context("container 'c'");
+        assert_eq!(error_line(&e), "container 'c': cannot read /x: No such file or directory");
     }
 
     #[test]

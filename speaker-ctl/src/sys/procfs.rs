@@ -51,6 +51,16 @@ pub fn tasks_in_pid_namespace(pid: i32) -> Option<usize> {
     Some(pids().into_iter().filter(|&p| namespace(p, "pid").as_ref() == Some(&ns)).map(task_count).sum())
 }
 
+/// The processes in the PID namespace of `pid`, if that namespace is not
+/// this process's own (a container's, not the host's); `None` otherwise.
+pub fn pids_in_other_pid_namespace(pid: i32) -> Option<Vec<i32>> {
+    let ns = namespace(pid, "pid")?;
+    if namespace(std::process::id() as i32, "pid").as_ref() == Some(&ns) {
+        return None;
+    }
+    Some(pids().into_iter().filter(|&p| namespace(p, "pid").as_ref() == Some(&ns)).collect())
+}
+
 /// `Seccomp_filters:` of `/proc/PID/status`: how many filters the task has.
 pub fn seccomp_filter_count(pid: i32) -> io::Result<u32> {
     status_field(pid, "Seccomp_filters")?

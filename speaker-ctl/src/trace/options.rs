@@ -5,7 +5,6 @@ use anyhow::{bail, Result};
 use super::recording::Recording;
 use crate::container::ready::Readiness;
 use crate::profile::schema::{Profile, Reload, RELOAD_READY_DEFAULT};
-use crate::sys::signals;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -112,10 +111,10 @@ impl Settings {
 }
 
 fn reload_settings(sig: &str, ready: Option<&str>) -> Result<ReloadSettings> {
-    let signal = signals::parse(sig)
-        .and_then(|n| nix::sys::signal::Signal::try_from(n).ok())
-        .filter(|s| !matches!(s, nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP))
-        .ok_or_else(|| anyhow::anyhow!("invalid --reload-signal '{sig}': expected a signal like HUP, SIGHUP, USR2 or 1"))?;
+    // The one check of a reload signal (a profile's reload.signals too).
+    let signal = crate::profile::validate::reload_signal(sig)
+        .and_then(|n| nix::sys::signal::Signal::try_from(n).map_err(|e| e.to_string()))
+        .map_err(|e| anyhow::anyhow!("invalid --reload-signal: {e}"))?;
     let text = ready.unwrap_or(RELOAD_READY_DEFAULT).trim().to_string();
     let parsed = Readiness::parse_for_runtime(&text).map_err(|e| anyhow::anyhow!("--reload-ready: {e:#}"))?;
     Ok(ReloadSettings { signal, ready: parsed, entry: Reload { signals: vec![signal.as_str().to_string()], ready: ready.map(|_| text) } })
@@ -187,7 +186,7 @@ mod tests {
         let r = reload_settings("10", Some("cmd:true")).unwrap();
         assert_eq!(r.entry.signals, vec!["SIGUSR1".to_string()]);
         assert_eq!(r.entry.ready.as_deref(), Some("cmd:true"));
-        for bad in ["NOPE", "KILL"] {
+        for bad in ["NOPE", "KILL", "TERM", "34"] {
             assert!(reload_settings(bad, None).unwrap_err().to_string().contains("invalid --reload-signal"), "{bad}");
         }
         assert!(reload_settings("HUP", Some("log:x")).is_err());

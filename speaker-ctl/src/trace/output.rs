@@ -15,11 +15,16 @@ fn explain(target: &Target, e: OutputError) -> anyhow::Error {
     let shown = target.display();
     match e {
         OutputError::IsDirectory { .. } => anyhow!("cannot write profile '{shown}': it is a directory (give a file name with -o)"),
-        OutputError::Write { path, error } => anyhow!(
+        // ENOENT names the directory to check; other causes the writer's
+        // hint (full, read-only, permissions).
+        OutputError::Write { path, error } if error.raw_os_error() == Some(libc::ENOENT) => anyhow!(
             "cannot write profile '{shown}': {} (check that directory '{}' exists and is writable, or choose another -o path)",
             io_text(&error),
             dir_of(&path).display()
         ),
+        OutputError::Write { error, .. } => {
+            anyhow!("cannot write profile '{shown}': {} ({})", io_text(&error), crate::sys::output::write_hint(&error))
+        }
         OutputError::Closed(c) => anyhow::Error::new(c),
         other => anyhow!("cannot write profile '{shown}': {other}"),
     }

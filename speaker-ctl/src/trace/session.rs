@@ -1,5 +1,6 @@
 //! One `speaker-ctl trace` run: checks, the traced command's start, the
 //! supervisor thread, the trace loop on this (main) thread, the report.
+use crate::sys::output::errln;
 use anyhow::{anyhow, bail, Result};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,11 +34,11 @@ fn choose_mode(mode: Mode) -> Result<Option<TrapFilter>> {
     match TrapFilter::open() {
         Ok(f) => Ok(Some(f)),
         Err(DeviceError::NotLoaded) if mode == Mode::Auto => {
-            eprintln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
+            errln!("speaker-ctl: speaker.ko not loaded: using ptrace syscall-stops");
             Ok(None)
         }
         Err(e) if mode == Mode::Auto => {
-            eprintln!("speaker-ctl: {e}: using ptrace syscall-stops");
+            errln!("speaker-ctl: {e}: using ptrace syscall-stops");
             Ok(None)
         }
         Err(DeviceError::NotLoaded) => {
@@ -72,7 +73,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         Some(_) => Some(trap_filter::program(&[]).map_err(|e| anyhow!("cannot compile the tracing filter: {e}"))?.0),
         None => None,
     };
-    eprintln!("speaker-ctl: tracing mode: {}", if trap.is_some() { "filter (speaker.ko)" } else { "ptrace" });
+    errln!("speaker-ctl: tracing mode: {}", if trap.is_some() { "filter (speaker.ko)" } else { "ptrace" });
 
     let to_c = |s: &[u8], what: &str| CString::new(s).map_err(|_| anyhow!("{what} contains a NUL byte"));
     let prog_c = to_c(prog.as_os_str().as_bytes(), "the command")?;
@@ -88,9 +89,12 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
         Readiness::Log(_) => Some((pipe()?, pipe()?)),
         _ => None,
     };
+    // With the profile on standard output (`-o -`), whatever the traced
+    // tree prints goes to standard error: stdout holds the profile only.
+    let profile_on_stdout = target == Target::Stdout;
     let io = ChildIo {
         stdin: devnull.as_ref().map(|f| f.as_raw_fd()),
-        stdout: log_pipes.as_ref().map(|p| p.0 .1.as_raw_fd()),
+        stdout: log_pipes.as_ref().map(|p| p.0 .1.as_raw_fd()).or(profile_on_stdout.then_some(2)),
         stderr: log_pipes.as_ref().map(|p| p.1 .1.as_raw_fd()),
     };
 
@@ -106,7 +110,7 @@ pub fn run(options: &TraceOptions) -> Result<i32> {
     if let (Some(((out_r, out_w), (err_r, err_w))), Readiness::Log(re)) = (log_pipes, &opts.ready) {
         drop(out_w);
         drop(err_w);
-        readers.push(spawn_log_reader(out_r, false, re.clone(), log_ready.clone()));
+        readers.push(spawn_log_reader(out_r, profile_on_stdout, re.clone(), log_ready.clone()));
         readers.push(spawn_log_reader(err_r, true, re.clone(), log_ready.clone()));
     }
 

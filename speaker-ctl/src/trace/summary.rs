@@ -2,6 +2,7 @@
 //! syscalls, filter-mode counts, and where the profile went.
 use super::recording::{PhaseRec, Recording};
 use crate::profile::schema::Phase;
+use crate::sys::output::errln;
 
 /// Prints the summary of `rec` (a trace of `total_ms`); `switches` is the
 /// number of filter switches in filter mode (`None` in ptrace mode).
@@ -12,14 +13,14 @@ pub fn print(rec: &Recording, total_ms: u64, switches: Option<u64>, tasks: u64, 
         let end_ms = begun.get(i + 1).map_or(total_ms, |n| n.1.entered_ms);
         let secs = end_ms.saturating_sub(r.entered_ms) as f64 / 1000.0;
         if switches.is_some() {
-            eprintln!("speaker-ctl: {phase}: {} syscalls, {} seccomp stops, {secs:.2}s", r.entries.len(), r.stops);
+            errln!("speaker-ctl: {phase}: {} syscalls, {} seccomp stops, {secs:.2}s", r.entries.len(), r.stops);
         } else {
-            eprintln!("speaker-ctl: {phase}: {} syscalls, {} calls, {secs:.2}s", r.entries.len(), r.calls);
+            errln!("speaker-ctl: {phase}: {} syscalls, {} calls, {secs:.2}s", r.entries.len(), r.calls);
         }
     }
     if rec.unknown_calls > 0 {
         if let Some((arch, nr)) = rec.unknown_example {
-            eprintln!(
+            errln!(
                 "speaker-ctl: warning: {} calls of syscall numbers libseccomp has no name for \
                  were not recorded (e.g. {} {nr})",
                 rec.unknown_calls,
@@ -29,7 +30,7 @@ pub fn print(rec: &Recording, total_ms: u64, switches: Option<u64>, tasks: u64, 
     }
     if let Some(switches) = switches {
         let stops: u64 = begun.iter().map(|(_, r)| r.stops).sum();
-        eprintln!("speaker-ctl: filter mode: {stops} seccomp stops, {switches} filter switches through speaker.ko");
+        errln!("speaker-ctl: filter mode: {stops} seccomp stops, {switches} filter switches through speaker.ko");
     }
-    eprintln!("speaker-ctl: {tasks} tasks traced; profile written to {output}");
+    errln!("speaker-ctl: {tasks} tasks traced; profile written to {output}");
 }

@@ -1,4 +1,5 @@
 //! The phase supervisor (the control thread of a trace).
+use crate::sys::output::{err, errln};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -88,9 +89,9 @@ const WAIT_NOTE_EVERY: Duration = Duration::from_secs(5);
 impl PhaseSupervisor {
     fn note(&self, msg: &str) {
         if self.tty {
-            eprint!("\r\x1b[2K");
+            err!("\r\x1b[2K");
         }
-        eprintln!("speaker-ctl: {msg}");
+        errln!("speaker-ctl: {msg}");
     }
 
     fn write_profile(&mut self) {
@@ -130,7 +131,8 @@ impl PhaseSupervisor {
         self.note(&format!("boot ended after {s:.2}s ({why}): running {until}{then}"));
         self.write_profile();
         if let Some(cmd) = self.opts.workload.clone() {
-            self.workload = Some(Workload::start(cmd, self.tty));
+            let profile_on_stdout = Target::parse(self.opts.output.as_os_str()) == Target::Stdout;
+            self.workload = Some(Workload::start(cmd, self.tty, profile_on_stdout));
         }
     }
 
@@ -348,7 +350,7 @@ impl PhaseSupervisor {
         }
         self.next_progress = now + Duration::from_secs(1);
         let distinct = self.state.rec().distinct_total();
-        eprint!(
+        err!(
             "\r\x1b[2Kspeaker-ctl: {} phase, {:.0}s elapsed, {} distinct syscalls, {} tasks traced",
             self.state.phase(),
             self.state.t0.elapsed().as_secs_f64(),
@@ -421,7 +423,7 @@ impl PhaseSupervisor {
             self.progress(now);
         }
         if self.tty {
-            eprint!("\r\x1b[2K");
+            err!("\r\x1b[2K");
         }
         // Nothing is traced any more: stop the helpers.
         self.cmd_stop.store(true, Ordering::Release);

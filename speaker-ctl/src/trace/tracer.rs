@@ -13,6 +13,7 @@
 //! Raw libc for waitpid and ptrace requests: nix's wrappers cannot carry
 //! real-time signals (its `Signal` enum has none), and PTRACE_LISTEN and
 //! PTRACE_GET_SYSCALL_INFO have no nix wrapper.
+use crate::sys::output::errln;
 use anyhow::{bail, Result};
 use nix::errno::Errno;
 use std::collections::hash_map::Entry;
@@ -227,7 +228,7 @@ pub fn trace_loop(state: &TraceState, root: Root, filter: Option<&TrapFilter>) -
                     let e = Errno::last_raw();
                     if e != libc::ESRCH && !info_error_reported {
                         info_error_reported = true;
-                        eprintln!(
+                        errln!(
                             "speaker-ctl: warning: PTRACE_GET_SYSCALL_INFO failed ({}): \
                              syscalls are not recorded (Linux 5.3 or later is needed)",
                             errno_text(e)

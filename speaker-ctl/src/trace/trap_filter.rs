@@ -32,6 +32,7 @@
 //! is installed for, so a late or failed switch costs extra stops, never a
 //! missed syscall.  Each syscall thus traps about once per phase; the
 //! profile's `count` is the number of stops (usually 1), not of calls.
+use crate::sys::output::errln;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -153,7 +154,7 @@ impl TrapFilter {
             Err(e) => {
                 if !st.warned {
                     st.warned = true;
-                    eprintln!("speaker-ctl: warning: cannot compile the tracing filter: {e}");
+                    errln!("speaker-ctl: warning: cannot compile the tracing filter: {e}");
                 }
                 if want.phase == st.installed.phase && !force {
                     // The installed program allows a subset of the phase's
@@ -178,7 +179,7 @@ impl TrapFilter {
             Err(e) => {
                 if !st.warned {
                     st.warned = true;
-                    eprintln!(
+                    errln!(
                         "speaker-ctl: warning: cannot switch the tracing filter ({e}); \
                          the profile may miss syscalls of the {phase} phase"
                     );
@@ -193,7 +194,7 @@ impl TrapFilter {
         if let Some(cid) = st.cid.take() {
             match self.dev.unregister(&cid) {
                 Ok(()) | Err(DeviceError::UnknownContainer(_)) => {}
-                Err(e) => eprintln!("speaker-ctl: warning: {e}"),
+                Err(e) => errln!("speaker-ctl: warning: {e}"),
             }
         }
     }

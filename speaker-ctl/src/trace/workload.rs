@@ -1,7 +1,9 @@
 //! `--workload CMD`: `sh -c CMD`, run untraced once boot has ended, in its
 //! own process group with stdin from /dev/null.
+use crate::sys::output::errln;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -21,7 +23,9 @@ pub struct Workload {
 impl Workload {
     /// Starts `sh -c CMD`; its end is reported on stderr (`tty`: clear the
     /// status line first).
-    pub fn start(cmd: String, tty: bool) -> Workload {
+    /// `out_to_stderr`: its standard output goes to our standard error
+    /// (the profile is on standard output, `-o -`).
+    pub fn start(cmd: String, tty: bool, out_to_stderr: bool) -> Workload {
         let pgid = Arc::new(AtomicI32::new(0));
         let done = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(std::sync::Mutex::new(None));
@@ -31,24 +35,31 @@ impl Workload {
             let clear = if tty { "\r\x1b[2K" } else { "" };
             // Its own process group (killed as a whole at the end), stdin
             // from /dev/null (a background group must not read the terminal).
-            match Command::new("/bin/sh").arg("-c").arg(&cmd).stdin(Stdio::null()).process_group(0).spawn() {
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c").arg(&cmd).stdin(Stdio::null()).process_group(0);
+            if out_to_stderr {
+                if let Ok(err) = std::io::stderr().as_fd().try_clone_to_owned() {
+                    sh.stdout(Stdio::from(err));
+                }
+            }
+            match sh.spawn() {
                 Ok(mut child) => {
                     p.store(child.id() as i32, Ordering::Release);
                     match child.wait() {
                         Ok(st) => {
-                            eprintln!("{clear}speaker-ctl: workload {}", describe(st));
+                            errln!("{clear}speaker-ctl: workload {}", describe(st));
                             if !st.success() {
                                 fail(describe(st));
                             }
                         }
                         Err(e) => {
-                            eprintln!("{clear}speaker-ctl: workload: wait failed: {e}");
+                            errln!("{clear}speaker-ctl: workload: wait failed: {e}");
                             fail(format!("could not be waited for: {e}"));
                         }
                     }
                 }
                 Err(e) => {
-                    eprintln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}");
+                    errln!("{clear}speaker-ctl: cannot run the workload (sh -c): {e}");
                     fail(format!("could not be started (sh -c): {e}"));
                 }
             }

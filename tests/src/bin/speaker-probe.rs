@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! speaker-probe serve DIR [--threads N] [--depth D] [--storm]
-//! speaker-probe try NAME...      make each syscall once, print `NAME: 0` or `NAME: errno N`
+//! speaker-probe try NAME...      make each syscall once, print `NAME: 0` or `NAME: errno N` (`sleep:MS`: sleep)
 //! speaker-probe known            the syscall names it knows
 //! ```
 //!
@@ -373,6 +373,12 @@ fn main() {
     }
     if args.get(1).map(String::as_str) == Some("try") && args.len() > 2 {
         for name in &args[2..] {
+            // `sleep:MS`: stay alive that long (a process whose denial must
+            // be attributed while it lives).
+            if let Some(ms) = name.strip_prefix("sleep:").and_then(|m| m.parse().ok()) {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                continue;
+            }
             println!("{name}: {}", result_text(syscall_by_name(name, Path::new("/"))));
         }
         return;

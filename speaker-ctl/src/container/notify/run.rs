@@ -51,6 +51,16 @@ pub fn prepare(cid: &str, phases: &[CompiledPhase], mode: Mode) -> Result<Notify
     let Some((_, running)) = filters.iter().find(|(p, _)| *p == Phase::Running) else {
         bail!("container '{cid}': the notify engine needs a running phase in the profile (its filter is the running phase's)");
     };
+    // An allowing default (a Docker-style denylist given with --running)
+    // would send every syscall but the denied ones through the supervisor:
+    // the container did not even start (seen with defaultAction
+    // SCMP_ACT_ALLOW: speaker-ctl spun and the command never ran).
+    if running.default_action.allows() {
+        bail!(
+            "container '{cid}': the notify engine needs a running phase that allows a list of syscalls (its default action is {}): give an allowlist, or use --engine kmod",
+            running.default_action.scmp_name()
+        );
+    }
     let prog = profile::compile(&from_running(running))
         .with_context(|| format!("container '{cid}': cannot compile the notify engine's filter"))?;
     let dir = ContainerState::dir_of(cid);

@@ -5,14 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, wait_phase_polling, Out, Outcome};
+use speaker_tests::guest::{run, wait_phase_polling, Outcome};
 
 use crate::setup::PORT;
 
-pub fn ok(what: &str, o: &Out) -> Result<String, String> {
-    ensure!(o.code == 0, "{what} failed ({}): {}{}", o.code, o.stdout.trim(), o.stderr.trim());
-    Ok(o.stdout.trim().to_string())
-}
+pub use speaker_tests::engines::ok;
 
 pub use speaker_tests::guest::phase_of;
 

@@ -3,7 +3,6 @@
 //! port 80, workload with 0 failed requests, clean stop.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -23,18 +22,7 @@ pub const NGINX_ROOT: &str = "/srv/engines/nginx-image";
 pub const NGINX_CONF: &str = "worker_processes 1;\npid /run/nginx.pid;\nerror_log /var/log/nginx/error.log;\ndaemon off;\n\
 events { worker_connections 64; }\nhttp { access_log off; server { listen 127.0.0.1:80; root /www; } }\n";
 
-/// Copies `bin` and the libraries ldd names into `root`.
-pub fn copy_with_libs(bin: &str, root: &str) -> Outcome {
-    let ldd = ok("ldd", &run("ldd", &[bin]))?;
-    let mut files: Vec<&str> = ldd.split_whitespace().filter(|w| w.starts_with('/')).collect();
-    files.push(bin);
-    for f in files {
-        let dst = format!("{root}{f}");
-        fs::create_dir_all(Path::new(&dst).parent().unwrap()).map_err(|e| e.to_string())?;
-        ok("cp", &run("cp", &["-L", f, &dst]))?;
-    }
-    Ok(())
-}
+pub use speaker_tests::engines::copy_with_libs;
 
 /// Once: NGINX_ROOT and its tarball.
 pub fn nginx_image() -> Result<String, String> {

@@ -65,20 +65,7 @@ pub fn redis_workload(id: &str) -> Outcome {
     Ok(())
 }
 
-/// After the stop: redis saved its dump, without errors.
-pub fn redis_saved(data: &str) -> Outcome {
-    let log = fs::read_to_string(format!("{data}/redis.log")).unwrap_or_default();
-    ensure!(log.contains("DB saved on disk"), "redis did not save on shutdown: {log}");
-    // (Docker and containerd give the container a hard RLIMIT_NOFILE below
-    // the 10032 redis asks for: the kernel's EPERM, logged, is not speaker's.)
-    let lower = log.to_lowercase();
-    let bad: Vec<&str> =
-        lower.lines().filter(|l| (l.contains("error") || l.contains("not permitted")) && !l.contains("maximum open files")).collect();
-    ensure!(bad.is_empty(), "errors in redis' log: {}", bad.join(" | "));
-    let dump = fs::metadata(format!("{data}/dump.rdb")).map(|m| m.len()).unwrap_or(0);
-    ensure!(dump > 0, "no dump.rdb in {data}");
-    Ok(())
-}
+pub use speaker_tests::engines::redis_saved;
 
 pub fn redis_args<'a>(name: &'a str, annotations: &'a [String; 2], mount: &'a str) -> Vec<&'a str> {
     let mut a = vec!["run", "-d", "--name", name, "--network", "host", "--annotation", &annotations[0], "--annotation", &annotations[1]];

@@ -6,8 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use speaker::profile::arch::Arch;
-use speaker_tests::ensure;
+use speaker_tests::engines::all_but_one_profile;
 use speaker_tests::guest::{run, Outcome};
 
 use crate::checks::ok;
@@ -22,8 +21,7 @@ pub const IMAGE: &str = "speaker-probe:1";
 
 pub const PORT: &str = "8080";
 
-/// The syscall the running phase denies (boot and shutdown allow it).
-pub const BOOT_ONLY: &str = "getpriority";
+pub use speaker_tests::engines::BOOT_ONLY;
 
 /// In the image: serve, and on SIGTERM record what the phase allows.
 pub const START_SH: &str = "#!/bin/sh\n\
@@ -31,26 +29,9 @@ trap 'speaker-probe try getpriority > /out/term.txt; exit 0' TERM\n\
 httpd -f -p 8080 -h /www &\n\
 wait\n";
 
-/// The profile: every syscall libseccomp knows on x86_64 at boot, all but
-/// [`BOOT_ONLY`] when running, [`BOOT_ONLY`] at shutdown.
+/// The profile ([`all_but_one_profile`]), ready when the port answers.
 pub fn write_profile() -> Outcome {
-    let all: Vec<String> = (0..1024u64).filter_map(|nr| Arch::X86_64.syscall_name(nr)).collect();
-    ensure!(all.len() > 300 && all.iter().any(|n| n == BOOT_ONLY), "libseccomp knows only {} x86_64 syscalls", all.len());
-    let entries = |names: &mut dyn Iterator<Item = &String>| names.map(|n| serde_json::json!({ "name": n })).collect::<Vec<_>>();
-    let p = serde_json::json!({
-        "schema": "speaker.profile/v1",
-        "name": "engines-probe",
-        "ready": format!("port:{PORT}"),
-        "margin": false,
-        // getpriority is low-risk: only `strict` keeps it out of running.
-        "compile": "strict",
-        "phases": {
-            "boot": { "syscalls": entries(&mut all.iter()) },
-            "running": { "syscalls": entries(&mut all.iter().filter(|n| *n != BOOT_ONLY)) },
-            "shutdown": { "syscalls": [{ "name": BOOT_ONLY }] },
-        }
-    });
-    fs::write(PROFILE, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| format!("{PROFILE}: {e}"))
+    fs::write(PROFILE, all_but_one_profile("engines-probe", &format!("port:{PORT}"))?).map_err(|e| format!("{PROFILE}: {e}"))
 }
 
 /// The image's root filesystem as a tarball: busybox (sh, httpd),

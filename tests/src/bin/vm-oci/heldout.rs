@@ -9,13 +9,17 @@ use std::fs;
 use std::path::Path;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, Outcome, PrintkUnlimited};
+use speaker_tests::guest::{run, Outcome};
 
 use crate::containers::{
     crun_status, phase_of, rt, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete,
 };
 
 use crate::workloads::{demo_services, empty_log};
+
+/// How long one held-out workload may take under `strict` (the slowest
+/// that pass take about 20 s under TCG).
+const STRICT_BOUND_SECS: u32 = 45;
 
 /// One held-out run of a service under a compile mode.
 struct HeldOut {
@@ -50,15 +54,22 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
     start_service_with(service, &id, &annotations, 180)?;
     println!("  {service} ({mode}) started and switched in {:.1}s", started.elapsed().as_secs_f64());
     let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    // Under strict a workload may hang on a denied syscall (redis'
+    // persistence waited 100 s for a save that never came): strict's runs
+    // are a report, so each gets a bound; balanced's must pass, unbounded.
+    let bound = if mode == "strict" { STRICT_BOUND_SECS.to_string() } else { "0".to_string() };
     for w in names {
         let t = std::time::Instant::now();
-        let o = run("sh", &["-c", &service_var(&format!("{service}_heldout_{w}"))]);
+        let o = run("timeout", &["-k", "5", &bound, "sh", "-c", &service_var(&format!("{service}_heldout_{w}"))]);
         println!("  {service} held-out {w}: exit {} in {:.1}s", o.code, t.elapsed().as_secs_f64());
         let alive = crun_status(&id).as_deref() == Some("running") && phase_of(&id).as_deref() == Some("running");
         if o.code == 0 && alive {
             passed.push(w.clone());
         } else {
-            let why = format!("{}{}", o.stdout, o.stderr);
+            let mut why = format!("{}{}", o.stdout, o.stderr);
+            if o.code == 124 {
+                why = format!("timed out after {bound} s; {why}");
+            }
             failed.push(format!(
                 "{w} (exit {}{}): {}",
                 o.code,
@@ -171,7 +182,8 @@ pub fn postgres_vacuum_truncate_survives_the_running_phase() -> Outcome {
 /// the learned filter, and the workload passes under enforce with no new
 /// denial (same first process: no restart).
 pub fn held_out_failure_is_fixed_by_complain_learn_enforce() -> Outcome {
-    let _unlimited = PrintkUnlimited::new()?;
+    // (No printk_ratelimit change: the runtime's monitor reads every
+    // record from the audit socket, as it must on a real node.)
     let id = "learnloop";
     let base: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(share().join("profiles/nginx.json")).map_err(|e| e.to_string())?)

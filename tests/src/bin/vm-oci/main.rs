@@ -88,6 +88,7 @@ fn main() {
         ("auto_engine_picks_notify_without_module", notify::auto_engine_picks_notify_without_module),
         ("auto_engine_picks_kmod_when_loaded", notify::auto_engine_picks_kmod_when_loaded),
         ("one_profile_same_denials_under_both_engines", notify::one_profile_same_denials_under_both_engines),
+        ("exec_denials_are_attributed_under_notify", notify::exec_denials_are_attributed_under_notify),
     ];
     run_scenarios(scenarios)
 }

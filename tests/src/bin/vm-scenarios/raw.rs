@@ -290,3 +290,22 @@ impl Drop for RawContainer {
         }
     }
 }
+
+/// A zeroed `T` in a fresh shared anonymous mapping, so that forked
+/// children and the scenario see the same memory.  The mapping is never
+/// unmapped (a scenario's children are killed before it returns; the
+/// runner is a short-lived process).  `T` must be valid when all zero
+/// (atomics and arrays of them).
+pub fn shared<T: Sync>() -> Result<&'static T, String> {
+    let len = std::mem::size_of::<T>().max(1).next_multiple_of(4096);
+    // SAFETY: a new anonymous mapping, no address hint, checked below.
+    let p =
+        unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) };
+    if p == libc::MAP_FAILED {
+        return Err(format!("mmap of {len} shared bytes failed: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: the mapping is page-aligned (enough for any T here), at
+    // least size_of::<T>() bytes, zeroed by the kernel (a valid T by this
+    // function's contract) and never unmapped, so 'static holds.
+    Ok(unsafe { &*(p as *const T) })
+}

@@ -451,12 +451,7 @@ struct TsyncShared {
 /// returns, every thread is denied.
 pub fn tsync_stacking_during_switch_is_safe() -> Outcome {
     const THREADS: usize = 4;
-    // SAFETY: a fresh shared anonymous mapping, zeroed, big enough.
-    let shared = unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
-        ensure!(p != libc::MAP_FAILED, "mmap failed");
-        &*(p as *const TsyncShared)
-    };
+    let shared: &TsyncShared = raw::shared()?;
     let sh = shared as *const TsyncShared as usize;
     // Started from inside the confined child, so the threads share its filter.
     let start_threads = move || -> i64 {

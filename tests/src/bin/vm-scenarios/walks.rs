@@ -100,13 +100,7 @@ fn reload(params: &[&str]) -> Outcome {
 /// Under the old walk no walk ever sees Z2, whose cache came from filters
 /// not yet trimmed.  Returns T's getpriority after the switch returned.
 fn race() -> Result<i64, String> {
-    // SAFETY: a fresh shared anonymous mapping, zeroed, big enough; never
-    // unmapped while the child lives (it is killed before we return).
-    let shared = unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
-        ensure!(p != libc::MAP_FAILED, "mmap failed");
-        &*(p as *const Shared)
-    };
+    let shared: &Shared = raw::shared()?;
     let sh = shared as *const Shared as usize;
     // Op 0: thread U starts, stacks P, and plays its part.
     let start_u = move || -> i64 {

@@ -8,8 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use speaker_cri_tests::image::{build_layout, ImageConfig};
-use speaker_tests::ensure;
-use speaker_tests::guest::{run, Out, Outcome};
+use speaker_tests::guest::{run, Outcome};
 
 pub const DIR: &str = "/srv/cri";
 
@@ -21,10 +20,7 @@ pub const NGINX: &str = "docker.io/library/speaker-nginx:1";
 pub const REDIS: &str = "docker.io/library/speaker-redis:1";
 pub const PROBE: &str = "docker.io/library/speaker-probe:1";
 
-pub fn ok(what: &str, o: &Out) -> Result<String, String> {
-    ensure!(o.code == 0, "{what} failed ({}): {}{}", o.code, o.stdout.trim(), o.stderr.trim());
-    Ok(o.stdout.trim().to_string())
-}
+pub use speaker_tests::engines::ok;
 
 fn write(path: &str, text: &str) -> Outcome {
     if let Some(d) = Path::new(path).parent() {
@@ -33,19 +29,7 @@ fn write(path: &str, text: &str) -> Outcome {
     fs::write(path, text).map_err(|e| format!("{path}: {e}"))
 }
 
-/// Copies `bin` and the libraries ldd names into `root`.
-fn copy_with_libs(bin: &str, root: &str) -> Outcome {
-    let ldd = run("ldd", &[bin]);
-    // (A static binary: "not a dynamic executable", exit 1.)
-    let mut files: Vec<&str> = ldd.stdout.split_whitespace().filter(|w| w.starts_with('/')).collect();
-    files.push(bin);
-    for f in files {
-        let dst = format!("{root}{f}");
-        fs::create_dir_all(Path::new(&dst).parent().unwrap()).map_err(|e| e.to_string())?;
-        ok("cp", &run("cp", &["-L", f, &dst]))?;
-    }
-    Ok(())
-}
+use speaker_tests::engines::copy_with_libs;
 
 /// A root with the directories every image has, speaker-probe (for exec)
 /// and `bins` with their libraries.

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use speaker::profile::arch::Arch;
 use speaker_cri_tests::client::{Cri, CONTAINERD_SOCKET};
+use speaker_tests::engines::all_but_one_profile;
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
 
@@ -21,31 +21,12 @@ pub const PROFILES: &str = "/etc/speaker/profiles";
 /// Files the containers write (mounted as /out, /data).
 pub const OUT: &str = "/srv/cri/out";
 
-/// The syscall the running phase denies (boot and shutdown allow it).
-pub const BOOT_ONLY: &str = "getpriority";
+pub use speaker_tests::engines::BOOT_ONLY;
 
-/// A profile: every syscall libseccomp knows on x86_64 at boot, all but
-/// [`BOOT_ONLY`] when running, [`BOOT_ONLY`] again at shutdown; ready when
-/// `ready` holds.
+/// The profile `name` ([`all_but_one_profile`]), ready when `ready` holds.
 pub fn write_profile(name: &str, ready: &str) -> Outcome {
-    let all: Vec<String> = (0..1024u64).filter_map(|nr| Arch::X86_64.syscall_name(nr)).collect();
-    ensure!(all.len() > 300 && all.iter().any(|n| n == BOOT_ONLY), "libseccomp knows only {} x86_64 syscalls", all.len());
-    let entries = |names: &mut dyn Iterator<Item = &String>| names.map(|n| serde_json::json!({ "name": n })).collect::<Vec<_>>();
-    let p = serde_json::json!({
-        "schema": "speaker.profile/v1",
-        "name": format!("cri-{name}"),
-        "ready": ready,
-        "margin": false,
-        // getpriority is low-risk: only `strict` keeps it out of running.
-        "compile": "strict",
-        "phases": {
-            "boot": { "syscalls": entries(&mut all.iter()) },
-            "running": { "syscalls": entries(&mut all.iter().filter(|n| *n != BOOT_ONLY)) },
-            "shutdown": { "syscalls": [{ "name": BOOT_ONLY }] },
-        }
-    });
     let path = format!("{PROFILES}/{name}.json");
-    fs::write(&path, serde_json::to_string_pretty(&p).unwrap()).map_err(|e| format!("{path}: {e}"))
+    fs::write(&path, all_but_one_profile(&format!("cri-{name}"), ready)?).map_err(|e| format!("{path}: {e}"))
 }
 
 /// The node's sandbox image: containerd's CRI `sandbox_image`.

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use k8s_cri::v1::ContainerState;
 use speaker_cri_tests::client::Cri;
+use speaker_tests::engines::redis_saved;
 use speaker_tests::ensure;
 use speaker_tests::guest::{phase_of, run, Outcome};
 
@@ -71,16 +72,7 @@ pub fn cri_stop_goes_through_shutdown() -> Outcome {
     ensure!(term.trim() == "getpriority: 0", "on SIGTERM the sidecar was not in its shutdown phase: {term}");
     // redis saves its dump on SIGTERM.
     stop_and_check(cri, &redis.id("redis")?, "redis")?;
-    let data = format!("{OUT}/redis");
-    let log = fs::read_to_string(format!("{data}/redis.log")).unwrap_or_default();
-    ensure!(log.contains("DB saved on disk"), "redis did not save on shutdown: {log}");
-    let lower = log.to_lowercase();
-    // (The kernel's EPERM for redis' RLIMIT_NOFILE wish is logged; not speaker's.)
-    let bad: Vec<&str> =
-        lower.lines().filter(|l| (l.contains("error") || l.contains("not permitted")) && !l.contains("maximum open files")).collect();
-    ensure!(bad.is_empty(), "errors in redis' log: {}", bad.join(" | "));
-    let dump = fs::metadata(format!("{data}/dump.rdb")).map(|m| m.len()).unwrap_or(0);
-    ensure!(dump > 0, "no dump.rdb in {data}");
+    redis_saved(&format!("{OUT}/redis"))?;
     stop_and_check(cri, &web.id("web")?, "nginx")?;
     remove_pod(cri, &web)?;
     remove_pod(cri, &redis)?;

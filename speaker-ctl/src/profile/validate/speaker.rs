@@ -1,130 +1,25 @@
-//! The one validator of profile files: every consumer (`speaker-ctl run`,
-//! `switch --profile`, `profile merge/learn/show/...`, `speaker-runtime`
-//! and its monitor, `profile validate`) reads a profile through
-//! [`check_file`], so the same input gets the same verdict and the same
-//! message everywhere.
-//!
-//! What it refuses, each as one [`Problem`] (`LOCATION: what is wrong`,
-//! shown as `FILE: LOCATION: problem`):
-//!
-//! * a file larger than [`MAX_PROFILE_BYTES`], or not JSON;
-//! * a key speaker does not know, at any level (with the closest known key
-//!   as a suggestion: `"defualt_action"` is not silently ignored);
-//! * a value of the wrong type, an unknown action, architecture, phase,
-//!   compile mode, arch of an entry, or a syscall libseccomp cannot resolve;
-//! * a malformed readiness condition (`ready`, `reload.ready`), an unknown
-//!   reload signal (or SIGKILL/SIGSTOP, which cannot be handled);
-//! * empty names, empty lists where one entry at least is needed
-//!   (`architectures`, `reload.signals`), duplicate entries (a syscall
-//!   twice in a phase, a name twice in `allow`/`deny`, a signal twice in
-//!   any spelling), a name in both `allow` and `deny`;
-//! * a Docker/OCI seccomp profile where a speaker profile is expected
-//!   (saying which of its rules a speaker profile could not express).
+//! The checks of a speaker profile document (`schema:
+//! speaker.profile/v1`): keys, types, names, readiness, reload signals.
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::arch::Arch;
-use super::error::ProfileError;
-use super::filter::Action;
-use super::oci::{applies, Applies, OciProfile};
-use super::readiness::Readiness;
-use super::schema::{Profile, SCHEMA_V1};
+use super::{problem, suggestion, type_name, unknown_key, Problem};
+use crate::profile::arch::Arch;
+use crate::profile::error::ProfileError;
+use crate::profile::readiness::Readiness;
+use crate::profile::schema::{Profile, SCHEMA_V1};
 use crate::sys::signals;
 
-/// The largest profile file speaker reads (the committed profiles are a
-/// few tens of KiB; Docker's default profile is 20 KiB).
-pub const MAX_PROFILE_BYTES: u64 = 8 << 20;
-
-/// One thing wrong with a profile file: where (a JSON path such as
-/// `phases.boot.syscalls[3].name`, or `LINE:COLUMN` for syntax errors) and
-/// what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub location: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
-
-fn problem(location: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem { location: location.into(), message: message.into() }
-}
-
-/// Reads `path`, at most [`MAX_PROFILE_BYTES`].
-pub fn read_limited(path: &Path) -> Result<String, ProfileError> {
-    let read_err = |error| ProfileError::Read { path: path.to_path_buf(), error };
-    let f = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    f.take(MAX_PROFILE_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
-    if bytes.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(ProfileError::TooLarge { path: path.to_path_buf(), max: MAX_PROFILE_BYTES });
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| ProfileError::Read { path: path.to_path_buf(), error: std::io::Error::new(std::io::ErrorKind::InvalidData, e) })
-}
-
-/// What a profile file turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    Speaker,
-    Oci,
-}
-
 /// The keys of each object of a speaker profile.
-const TOP_KEYS: &[&str] =
+pub(super) const TOP_KEYS: &[&str] =
     &["schema", "name", "default_action", "architectures", "ready", "phases", "learned", "margin", "reload", "compile", "allow", "deny"];
 const PHASE_KEYS: &[&str] = &["syscalls"];
 const ENTRY_KEYS: &[&str] = &["name", "arch", "nr", "count", "first_seen_ms"];
 const LEARNED_KEYS: &[&str] = &["name", "arch", "count", "first_seen_unix_ms", "container"];
 const RELOAD_KEYS: &[&str] = &["signals", "ready"];
 const PHASE_NAMES: &[&str] = &["boot", "running", "reload", "shutdown"];
-
-/// Levenshtein distance (for suggestions).
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The known word closest to `word`, if it is close enough to be a typo.
-pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    let lower = word.to_ascii_lowercase();
-    known.iter().map(|k| (distance(&lower, k), *k)).filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len()).min().map(|(_, k)| k)
-}
-
-fn unknown_key(location: &str, key: &str, known: &[&str]) -> Problem {
-    let at = if location.is_empty() { key.to_string() } else { format!("{location}.{key}") };
-    let hint = match suggestion(key, known) {
-        Some(s) => format!("did you mean '{s}'?"),
-        None => format!("known keys: {}", known.join(", ")),
-    };
-    problem(at, format!("unknown key '{key}' ({hint})"))
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
 
 /// The checks of one speaker profile document.
 struct Checker {
@@ -210,17 +105,17 @@ impl Checker {
             None => self.push("schema", format!("missing: a speaker profile has \"schema\": \"{SCHEMA_V1}\"")),
         }
         if let Some(v) = doc.get("name") {
-            self.string(v, "name");
+            // Shown in tables and one-line messages: one printable line.
+            if let Some(n) = self.string(v, "name") {
+                if let Err(why) = profile_name(n) {
+                    self.push("name", why);
+                }
+            }
         }
         if let Some(v) = doc.get("default_action") {
             if let Some(a) = self.string(v, "default_action") {
-                if Action::parse(a, None).is_none() {
-                    self.push(
-                        "default_action",
-                        format!(
-                            "unknown action '{a}' (expected SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP or SCMP_ACT_LOG)"
-                        ),
-                    );
+                if let Err(why) = default_action(a) {
+                    self.push("default_action", why);
                 }
             }
         }
@@ -375,7 +270,18 @@ impl Checker {
             };
             let Some(name) = self.string(name_v, &format!("{at}.name")) else { continue };
             let Some(arch) = arch else { continue };
-            if arch.resolve(name).is_none() {
+            let nr = arch.resolve(name);
+            if let (Some(real), Some(given)) = (nr, o.get("nr").and_then(Value::as_i64)) {
+                // (x32 numbers with or without the x32 bit are the same.)
+                let x32 = i64::from(crate::profile::arch::X32_SYSCALL_BIT);
+                if i64::from(real) & !x32 != given & !x32 {
+                    self.push(
+                        format!("{at}.nr"),
+                        format!("{given} is not the number of '{name}' on {arch} ({real}): fix or drop \"nr\" (the name is what counts)"),
+                    );
+                }
+            }
+            if nr.is_none() {
                 self.push(
                     format!("{at}.name"),
                     format!(
@@ -430,15 +336,60 @@ impl Checker {
     }
 }
 
+/// A profile's `name` (and `trace --name`): one printable line of at most
+/// 255 bytes.
+pub fn profile_name(n: &str) -> Result<(), String> {
+    if n.chars().any(char::is_control) || n.len() > 255 || n.trim().is_empty() {
+        return Err(format!("{n:?} is not a name: one line of at most 255 bytes, no control characters"));
+    }
+    Ok(())
+}
+
+/// The actions a speaker profile's `default_action` may be (what a syscall
+/// outside a phase's set gets).
+pub const DEFAULT_ACTIONS: &[&str] =
+    &["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL", "SCMP_ACT_TRAP", "SCMP_ACT_LOG"];
+
+/// Checks a speaker profile's `default_action`: allowing (nothing would be
+/// confined), tracing (no tracer: everything outside a phase fails with
+/// ENOSYS) and notifying (no listener) are refused with the reason.
+pub fn default_action(a: &str) -> Result<(), String> {
+    if DEFAULT_ACTIONS.contains(&a) {
+        return Ok(());
+    }
+    let why = match a {
+        "SCMP_ACT_ALLOW" => "would allow every syscall outside the phases: the profile would confine nothing".to_string(),
+        "SCMP_ACT_TRACE" => "needs a ptrace tracer; without one every syscall outside the phases fails with ENOSYS".to_string(),
+        "SCMP_ACT_NOTIFY" => "needs a listener; speaker's notify engine is chosen with --engine notify".to_string(),
+        _ => match suggestion(a, DEFAULT_ACTIONS).or_else(|| DEFAULT_ACTIONS.iter().copied().find(|d| d.eq_ignore_ascii_case(a))) {
+            Some(s) => format!("unknown (did you mean '{s}'?)"),
+            None => "unknown".to_string(),
+        },
+    };
+    Err(format!(
+        "action '{a}' {why} (a speaker profile's default_action is SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, SCMP_ACT_KILL_THREAD, SCMP_ACT_TRAP or SCMP_ACT_LOG)"
+    ))
+}
+
 /// A reload signal of a profile: a name (`HUP`, `SIGHUP`) or number of a
-/// signal a service can handle.
+/// signal a service can handle, that is not a stop: SIGTERM and SIGINT
+/// switch a container to its shutdown phase (`docker stop`, `speaker-ctl
+/// stop`), so as a reload signal they would turn every stop into a reload.
 pub fn reload_signal(s: &str) -> Result<i32, String> {
-    match signals::parse(s).and_then(|n| nix::sys::signal::Signal::try_from(n).ok()) {
-        None => Err(format!("unknown signal '{s}' (expected a name like HUP, SIGHUP or USR2, or a number)")),
-        Some(nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP) => {
-            Err(format!("signal '{s}' cannot be a reload signal: a service cannot handle it"))
-        }
+    use nix::sys::signal::Signal;
+    let n = signals::parse(s);
+    match n.and_then(|n| Signal::try_from(n).ok()) {
+        Some(Signal::SIGKILL | Signal::SIGSTOP) => Err(format!("signal '{s}' cannot be a reload signal: a service cannot handle it")),
+        Some(Signal::SIGTERM | Signal::SIGINT) => Err(format!(
+            "signal '{s}' cannot be a reload signal: it stops the service (speaker switches to the shutdown phase on it); use HUP, USR1 or USR2"
+        )),
         Some(sig) => Ok(sig as i32),
+        None => match n {
+            Some(n) if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) => Err(format!(
+                "signal '{s}' is a real-time signal, which speaker does not take as a reload signal; use HUP, USR1 or USR2"
+            )),
+            _ => Err(format!("unknown signal '{s}' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)")),
+        },
     }
 }
 
@@ -460,88 +411,6 @@ pub fn check_speaker(text: &str, doc: &Value, path: &Path) -> Result<Profile, Ve
         }
         other => vec![problem("(file)", other.to_string())],
     })
-}
-
-/// What a speaker profile cannot express of an OCI profile (for the
-/// messages): the names of rules with argument conditions, with
-/// capability conditions, and with actions other than allowing.
-pub fn oci_losses(oci: &OciProfile) -> Vec<String> {
-    let host = Arch::native();
-    let (mut args, mut caps, mut other) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-    for e in &oci.syscalls {
-        let target = match applies(e, host) {
-            Applies::No => continue,
-            Applies::CapGated => &mut caps,
-            Applies::Yes if e.action != "SCMP_ACT_ALLOW" => &mut other,
-            Applies::Yes if !e.args.is_empty() => &mut args,
-            Applies::Yes => continue,
-        };
-        target.extend(e.all_names().map(str::to_string));
-    }
-    let mut out = Vec::new();
-    for (what, set) in [("argument conditions", args), ("capability conditions", caps), ("actions other than allow", other)] {
-        if !set.is_empty() {
-            let names: Vec<String> = set.into_iter().collect();
-            let shown = if names.len() > 8 { format!("{}, ... ({} names)", names[..8].join(", "), names.len()) } else { names.join(", ") };
-            out.push(format!("rules with {what}: {shown}"));
-        }
-    }
-    out
-}
-
-/// Reads and checks a profile file: its kind, and either the problems or
-/// nothing.  (The speaker profile or OCI profile itself: [`load`].)
-pub fn check_file(path: &Path) -> Result<(Kind, Vec<Problem>), ProfileError> {
-    match load(path) {
-        Ok(Loaded::Speaker(_)) => Ok((Kind::Speaker, Vec::new())),
-        Ok(Loaded::Oci(_)) => Ok((Kind::Oci, Vec::new())),
-        Err(ProfileError::Problems { problems, kind_oci, .. }) => Ok((if kind_oci { Kind::Oci } else { Kind::Speaker }, problems)),
-        Err(e) => Err(e),
-    }
-}
-
-/// A profile file, read and checked.
-#[derive(Debug, Clone)]
-pub enum Loaded {
-    Speaker(Profile),
-    Oci(OciProfile),
-}
-
-/// Reads `path` (size-capped), tells a speaker profile (`schema`) from a
-/// Docker/OCI one (`defaultAction`) and checks it; any problem is
-/// [`ProfileError::Problems`] (all of them, the first in the message).
-pub fn load(path: &Path) -> Result<Loaded, ProfileError> {
-    let text = read_limited(path)?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "JSON", &e))?;
-    let problems = |problems: Vec<Problem>, kind_oci| ProfileError::Problems { path: path.to_path_buf(), problems, kind_oci };
-    let Some(obj) = doc.as_object() else {
-        return Err(ProfileError::UnknownFormat { path: path.to_path_buf() });
-    };
-    if obj.contains_key("schema") {
-        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
-    }
-    if obj.contains_key("defaultAction") {
-        let oci: OciProfile = serde_json::from_str(&text).map_err(|e| ProfileError::from_serde(path, "Docker/OCI seccomp profile", &e))?;
-        return Ok(Loaded::Oci(oci));
-    }
-    // Neither: a speaker profile with a typo'd or missing schema?
-    if obj.keys().any(|k| TOP_KEYS.contains(&k.as_str()) || suggestion(k, TOP_KEYS).is_some()) {
-        return check_speaker(&text, &doc, path).map(Loaded::Speaker).map_err(|p| problems(p, false));
-    }
-    Err(ProfileError::UnknownFormat { path: path.to_path_buf() })
-}
-
-/// The problem of an OCI profile given where a speaker profile is expected.
-pub fn oci_where_speaker_expected(oci: &OciProfile) -> Problem {
-    let lost = oci_losses(oci);
-    let lost = if lost.is_empty() { String::new() } else { format!("; a speaker profile cannot express its {}", lost.join("; ")) };
-    problem(
-        "(file)",
-        format!(
-            "a Docker/OCI seccomp profile, not a speaker profile: it has no phases{lost}. \
-             Trace the service with 'speaker-ctl trace', or use the file for one phase ('speaker-ctl run --boot FILE --running FILE')"
-        ),
-    )
 }
 
 #[cfg(test)]
@@ -576,13 +445,50 @@ mod tests {
     #[test]
     fn reload_signals_and_readiness_are_checked() {
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"SIGFOO\"]},\"phases\""));
-        assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number)"]);
+        assert_eq!(p, ["reload.signals[0]: unknown signal 'SIGFOO' (expected a name like HUP, SIGHUP or USR2, or a number from 1 to 31)"]);
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\",\"SIGHUP\",\"KILL\"]},\"phases\""));
         assert_eq!(p.len(), 2, "{p:?}");
+        // A stop signal as a reload signal would turn every stop into a
+        // reload (kill checks reload signals first); real-time signals are
+        // not taken (they were reported as 'unknown').
+        for (sig, why) in [("SIGTERM", "it stops the service"), ("INT", "it stops the service"), ("34", "real-time signal")] {
+            let p = problems(&OK.replace("\"phases\"", &format!("\"reload\":{{\"signals\":[\"{sig}\"]}},\"phases\"")));
+            assert!(p.len() == 1 && p[0].contains(why), "{sig}: {p:?}");
+        }
         let p = problems(&OK.replace("\"phases\"", "\"ready\":\"port:http\",\"phases\""));
         assert!(p[0].starts_with("ready: malformed readiness condition 'port:http'"), "{p:?}");
         let p = problems(&OK.replace("\"phases\"", "\"reload\":{\"signals\":[\"HUP\"],\"ready\":\"log:x\"},\"phases\""));
         assert!(p[0].starts_with("reload.ready: "), "{p:?}");
+    }
+
+    #[test]
+    fn default_actions_that_confine_nothing_are_refused() {
+        for (a, why) in [
+            ("SCMP_ACT_ALLOW", "confine nothing"),
+            ("SCMP_ACT_TRACE", "ENOSYS"),
+            ("SCMP_ACT_NOTIFY", "listener"),
+            ("scmp_act_log", "did you mean 'SCMP_ACT_LOG'"),
+        ] {
+            let p = problems(&OK.replace("\"phases\"", &format!("\"default_action\":\"{a}\",\"phases\"")));
+            assert!(p.len() == 1 && p[0].starts_with("default_action: ") && p[0].contains(why), "{a}: {p:?}");
+        }
+        for a in DEFAULT_ACTIONS {
+            assert!(problems(&OK.replace("\"phases\"", &format!("\"default_action\":\"{a}\",\"phases\""))).is_empty(), "{a}");
+        }
+        // A recorded number that is not the name's.
+        let p = problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\",\"nr\":59}"));
+        assert_eq!(
+            p,
+            ["phases.boot.syscalls[0].nr: 59 is not the number of 'read' on x86_64 (0): fix or drop \"nr\" (the name is what counts)"]
+        );
+        assert!(problems(&OK.replace("{\"name\":\"read\"}", "{\"name\":\"read\",\"nr\":0}")).is_empty());
+    }
+
+    #[test]
+    fn names_are_one_printable_line() {
+        let p = problems(&OK.replace("\"phases\"", "\"name\":\"web\\nforged line\",\"phases\""));
+        assert_eq!(p, ["name: \"web\\nforged line\" is not a name: one line of at most 255 bytes, no control characters"]);
+        assert!(problems(&OK.replace("\"phases\"", "\"name\":\"web-1.2 (prod)\",\"phases\"")).is_empty());
     }
 
     #[test]
@@ -602,16 +508,5 @@ mod tests {
         assert_eq!(suggestion("defualt_action", TOP_KEYS), Some("default_action"));
         assert_eq!(suggestion("Schema", TOP_KEYS), Some("schema"));
         assert_eq!(suggestion("completely_else", TOP_KEYS), None);
-    }
-}
-
-#[cfg(test)]
-mod libseccomp_names {
-    #[test]
-    fn libseccomp_names_are_unique_per_number() {
-        let all: Vec<String> = (0..1024u64).filter_map(|nr| crate::profile::Arch::X86_64.syscall_name(nr)).collect();
-        let set: std::collections::BTreeSet<&String> = all.iter().collect();
-        assert_eq!(set.len(), all.len(), "duplicates among {} names", all.len());
-        assert!(all.iter().all(|n| !n.is_empty()), "empty names");
     }
 }
