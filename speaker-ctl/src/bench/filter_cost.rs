@@ -22,6 +22,7 @@ use crate::device::Device;
 use crate::profile::filter::{Action, PhaseFilter, Rule};
 use crate::profile::schema::Phase;
 use crate::profile::{self, Arch, Layout, SockFilter};
+use crate::sys::output::errln;
 
 pub const CASES: [&str; 7] = FILTER_CASES;
 pub const PROBES: [&str; 3] = FILTER_PROBES;
@@ -58,7 +59,7 @@ fn on_native_abi(mut filter: PhaseFilter, phase: &str) -> PhaseFilter {
         r.arch = native;
     }
     filter.arches = vec![native];
-    eprintln!(
+    errln!(
         "bench: nginx's {phase} set moved from {} to {} by name: {} of {total} names exist there",
         from.name(),
         native.name(),
