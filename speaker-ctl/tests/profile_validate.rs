@@ -217,7 +217,7 @@ fn inputs_that_are_not_profile_files() {
         assert!(all.contains(want.as_str()), "{args:?}: {all}\nwant {want}");
     }
     // A pipe as the profile (here /dev/stdin; `<(cat p.json)` alike) is
-    // read, once, by every reader; a byte order mark is skipped.
+    // read, once, by every reader; a byte order mark is passed over.
     for args in
         [&["profile", "show", "/dev/stdin"][..], &["profile", "validate", "/dev/stdin"], &["profile", "merge", "-o", "-", "/dev/stdin"]]
     {
@@ -364,7 +364,7 @@ fn runtime_refuses_near_misses_of_speaker_annotations() {
 /// `profile table/show --baseline`, `profile validate`), with the same
 /// line: before, a misspelt key (`"syscals"`) read as a profile without
 /// rules (a baseline of 0 syscalls, a boot phase that allows nothing) and
-/// an unknown action was skipped by the table.
+/// an unknown action was left out of the table.
 #[test]
 fn oci_profiles_are_checked_where_read() {
     let d = dir("oci-checks");

@@ -64,8 +64,8 @@ pub fn spread_pct(values: &[f64]) -> f64 {
 }
 
 /// Per-round ratios `num[i] / den[i]` of two figures measured side by side
-/// in the same rounds (rounds where either is missing or `den` is 0 are
-/// skipped).
+/// in the same rounds (a round where either is missing or `den` is 0
+/// gives no ratio).
 pub fn paired_ratios(num: &[f64], den: &[f64]) -> Vec<f64> {
     num.iter().zip(den).filter(|(_, d)| **d != 0.0).map(|(n, d)| n / d).collect()
 }

@@ -153,7 +153,7 @@ fn report(inv: &Invocation, msg: &str) {
     if let Some(log) = &inv.global.log {
         // crun's `--log` also takes `file:PATH`.
         let log = log.to_str().and_then(|l| l.strip_prefix("file:")).map(std::path::PathBuf::from).unwrap_or_else(|| log.clone());
-        // O_NONBLOCK: a FIFO nobody reads is skipped (ENXIO), not waited on
+        // O_NONBLOCK: a FIFO nobody reads is not written (ENXIO), not waited on
         // (the error was printed, then speaker-runtime hung).
         use std::os::unix::fs::OpenOptionsExt;
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(log) {
