@@ -316,3 +316,13 @@ macro_rules! vm_tests {
         }
     };
 }
+
+/// speaker-fuzz's arguments for a run of `calls` calls, with the seed of
+/// `SPEAKER_FUZZ_SEED` when it is set (to rerun one).
+pub fn fuzz_args(calls: u32) -> Vec<String> {
+    let mut args = vec!["--calls".to_string(), calls.to_string()];
+    if let Ok(seed) = std::env::var("SPEAKER_FUZZ_SEED") {
+        args.extend(["--seed".to_string(), seed]);
+    }
+    args
+}

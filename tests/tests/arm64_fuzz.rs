@@ -10,11 +10,7 @@
 //! is printed in the log (`target/arm64_fuzz.log`); `SPEAKER_FUZZ_SEED`
 //! reruns one.
 fn fuzz_args() -> Vec<String> {
-    let mut args = vec!["--calls".to_string(), "20000".to_string()];
-    if let Ok(seed) = std::env::var("SPEAKER_FUZZ_SEED") {
-        args.extend(["--seed".to_string(), seed]);
-    }
-    args
+    speaker_tests::host::fuzz_args(20000)
 }
 
 fn qemu_args() -> Vec<String> {

@@ -6,11 +6,7 @@
 //! a clean kernel log and kmemleak.  The seed is printed in the log
 //! (`target/speaker-fuzz.log`); `SPEAKER_FUZZ_SEED` reruns one.
 fn fuzz_args() -> Vec<String> {
-    let mut args = vec!["--calls".to_string(), "100000".to_string()];
-    if let Ok(seed) = std::env::var("SPEAKER_FUZZ_SEED") {
-        args.extend(["--seed".to_string(), seed]);
-    }
-    args
+    speaker_tests::host::fuzz_args(100000)
 }
 
 fn qemu_args() -> Vec<String> {
