@@ -63,7 +63,32 @@ pub fn boot_logged(cmd: &[String], log_name: &str, timeout_secs: u32, qemu_args:
     VmRun { log, status: out.status.code(), log_path }
 }
 
+/// Printed by a boot that runs several runners one after another, before
+/// each: `SPEAKER-PART <name>` (see [`VmRun::part`]).
+pub const PART_MARK: &str = "SPEAKER-PART ";
+
 impl VmRun {
+    /// What runner `name` printed in a boot that ran several, each after
+    /// its `SPEAKER-PART <name>` line: its lines up to the next part's
+    /// mark, as a run of its own (same status and log file), so that
+    /// [`VmRun::check_complete`] judges that runner alone.  Empty if the
+    /// part never started.
+    pub fn part(&self, name: &str) -> VmRun {
+        let mut log = String::new();
+        let mut on = false;
+        for l in self.log.lines() {
+            if let Some(p) = l.strip_prefix(PART_MARK) {
+                on = p.trim() == name;
+                continue;
+            }
+            if on {
+                log.push_str(l);
+                log.push('\n');
+            }
+        }
+        VmRun { log, status: self.status, log_path: self.log_path.clone() }
+    }
+
     /// Panics unless scenario `name` ran and passed.
     pub fn check(&self, name: &str) {
         let pass = format!("SCENARIO {name} PASS");
@@ -133,14 +158,14 @@ impl VmRun {
 }
 
 /// The `vm-scenarios` runner's scenarios, one list for every kernel it
-/// runs on (tests/tests/vm.rs, debian_vm.rs): `vm_scenarios_tests!(runner:
-/// ..., complete: NAME, also: [...])` is [`vm_tests!`] with these scenarios
-/// and those of `also` (the debug kernel's own) added.
+/// runs on (tests/tests/vm.rs, debian_vm.rs): `vm_scenarios_tests!(complete:
+/// NAME, also: [...], BOOT...)` is [`vm_tests!`] (BOOT: its `runner: ...,
+/// timeout: ...` or `run: ...`) with these scenarios and those of `also`
+/// (the debug kernel's own) added.
 #[macro_export]
 macro_rules! vm_scenarios_tests {
-    (runner: $runner:literal, timeout: $timeout:literal, $(qemu_args: $args:expr,)? complete: $complete:ident,
-     also: [$($also:ident),* $(,)?] $(,)?) => {
-        $crate::vm_tests!(runner: $runner, timeout: $timeout, $(qemu_args: $args,)? complete: $complete, scenarios: [
+    (complete: $complete:ident, also: [$($also:ident),* $(,)?], $($boot:ident: $val:expr),* $(,)?) => {
+        $crate::vm_tests!($($boot: $val,)* complete: $complete, scenarios: [
             $($also,)*
             module_loads_and_creates_device,
             device_is_root_only,
@@ -185,8 +210,8 @@ macro_rules! vm_scenarios_tests {
             module_unloads_cleanly,
         ]);
     };
-    (runner: $runner:literal, timeout: $timeout:literal, $(qemu_args: $args:expr,)? complete: $complete:ident $(,)?) => {
-        $crate::vm_scenarios_tests!(runner: $runner, timeout: $timeout, $(qemu_args: $args,)? complete: $complete, also: []);
+    (complete: $complete:ident, $($boot:ident: $val:expr),* $(,)?) => {
+        $crate::vm_scenarios_tests!(complete: $complete, also: [], $($boot: $val),*);
     };
 }
 
@@ -281,18 +306,32 @@ macro_rules! vm_selected_tests {
 
 /// One `#[test]` per VM scenario, all sharing one boot of `$runner`, plus
 /// `$complete`, which checks that every scenario that ran has a test and
-/// that the kernel log stayed clean.
+/// that the kernel log stayed clean.  With `run: EXPR` instead of a runner,
+/// the tests check that [`VmRun`] (a `&'static`, e.g. one runner's
+/// [`VmRun::part`] of a boot that ran several).
 #[macro_export]
 macro_rules! vm_tests {
-    (runner: $runner:literal, timeout: $timeout:literal, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
+    (run: $run:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?] $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $run.check(stringify!($name));
+            }
+        )*
+        #[test]
+        fn $complete() {
+            $run.check_complete(&[$(stringify!($name)),*]);
+        }
+    };
+    (runner: $runner:expr, timeout: $timeout:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
         $crate::vm_tests!(runner: $runner, timeout: $timeout, qemu_args: vec!["--mem".to_string(), "1024".to_string()],
                           complete: $complete, scenarios: [$($name),*]);
     };
-    (runner: $runner:literal, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
+    (runner: $runner:expr, timeout: $timeout:expr, qemu_args: $args:expr, complete: $complete:ident, scenarios: [$($name:ident),* $(,)?]) => {
         $crate::vm_tests!(runner: $runner, runner_args: Vec::<String>::new(), timeout: $timeout, qemu_args: $args,
                           complete: $complete, scenarios: [$($name),*]);
     };
-    (runner: $runner:literal, runner_args: $rargs:expr, timeout: $timeout:literal, qemu_args: $args:expr, complete: $complete:ident,
+    (runner: $runner:expr, runner_args: $rargs:expr, timeout: $timeout:expr, qemu_args: $args:expr, complete: $complete:ident,
      scenarios: [$($name:ident),* $(,)?]) => {
         fn vm() -> &'static $crate::host::VmRun {
             static RUN: std::sync::OnceLock<$crate::host::VmRun> = std::sync::OnceLock::new();

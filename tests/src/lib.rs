@@ -6,7 +6,8 @@
 //!   `SCENARIOS DONE pass=N fail=M`).
 //! * [`host`]: what the host-side tests share: booting the VM once per test
 //!   binary and asserting one scenario per `#[test]` ([`vm_tests!`]).
-//! * [`tap`]: parsing the TAP output of the kernel's kselftests.
+//! * [`tap`]: parsing the TAP output of the kernel's kselftests; [`selftests`]:
+//!   the host's verdicts on a run of them in the VM.
 //! * [`abi`]: speaker.ko's ioctl ABI (`speaker-kmod/abi.rs`, as speaker-ctl
 //!   includes it: `speaker::abi`).
 //! * [`ioctl`]: the argument structs of that ABI, built for the test binaries.
@@ -27,6 +28,7 @@ pub mod engines;
 pub mod guest;
 pub mod host;
 pub mod ioctl;
+pub mod selftests;
 pub mod tap;
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The ioctl fuzzer on arm64: boots speaker's arm64 kernel once
 //! (`qemu/run --arch arm64 -- speaker-fuzz --calls 20000`: -M virt -cpu max,
 //! TCG, the aarch64 builds of speaker.ko and speaker-fuzz), then each test
-//! asserts one verdict on the run, the same verdicts as vm_fuzz.rs on
+//! asserts one verdict on the run, the same verdicts as the fuzzer part of vm.rs on
 //! x86_64 (see tests/src/bin/speaker-fuzz/): sane answers to every call,
 //! register/switch/exit races that really happened, rmmod refused while fds
 //! are open and accepted (then insmod) once none is and no container is

@@ -18,10 +18,10 @@
 //!   skips the leak scan and says so; the kernel log is still checked for
 //!   oopses, `BUG:`/`WARNING:` splats and the rest of `kernel_trouble`.
 speaker_tests::vm_scenarios_tests!(
+    complete: every_vm_scenario_has_a_test_on_debians_kernel_and_its_log_is_clean,
     runner: "vm-scenarios",
     timeout: 900,
     qemu_args: vec!["--kernel".to_string(), "debian".to_string(), "--mem".to_string(), "1024".to_string()],
-    complete: every_vm_scenario_has_a_test_on_debians_kernel_and_its_log_is_clean,
 );
 
 /// Debian's kernel has no /proc/PID/seccomp_cache: the action-cache

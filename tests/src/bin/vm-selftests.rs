@@ -20,7 +20,8 @@
 //! the baseline) and passes if the TAP output is complete (and, with the
 //! module, if the container was switched at least once).  Whether every
 //! test passes, or fails exactly as without the module, is judged on the
-//! host (tests/tests/vm_selftests.rs).
+//! host (tests/src/selftests.rs, from tests/tests/vm.rs, whose boot runs this
+//! runner first).
 use std::path::Path;
 
 use speaker_tests::ensure;

@@ -1,33 +1,20 @@
-//! The kernel's own seccomp selftests (`seccomp_bpf` from speaker's kernel
-//! source) in the VM, in one boot (`qemu/run --no-module -- vm-selftests`):
-//! first without speaker.ko (the baseline), then the runner loads it and
-//! runs them again, each time directly and as the command of a container
-//! (switched every 50 ms when the module is there; the same launcher and
-//! filter, unswitched, for the baseline).  Every test must pass, or fail
-//! (or skip) exactly as on the same kernel without the module;
-//! docs/src/testing.md lists those that fail.
+//! The host's verdicts on a run of `vm-selftests` (the kernel's own seccomp
+//! selftests in the VM, without and then with speaker.ko; see
+//! tests/src/bin/vm-selftests.rs): every test passes with the module, or
+//! has the same outcome without it.
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use speaker_tests::host::{boot_logged, VmRun};
-use speaker_tests::tap;
+use crate::host::VmRun;
+use crate::tap;
 
-const TIMEOUT: u32 = 3600;
-const SCENARIOS: [&str; 5] = [
+/// The runner's scenarios, in the order it runs them.
+pub const SCENARIOS: [&str; 5] = [
     "seccomp_selftests_run_directly_without_module",
     "seccomp_selftests_run_in_container_without_module",
     "speaker_ko_loads_after_the_baseline",
     "seccomp_selftests_run_directly",
     "seccomp_selftests_run_in_switched_container",
 ];
-
-fn vm() -> &'static VmRun {
-    static RUN: OnceLock<VmRun> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let args: Vec<String> = vec!["--no-module".into(), "--mem".into(), "1024".into()];
-        boot_logged(&["vm-selftests".to_string()], "vm-selftests", TIMEOUT, &args)
-    })
-}
 
 /// `SELFTEST <kind> <test> <outcome>` lines of a run.
 fn outcomes(run: &VmRun, kind: &str) -> BTreeMap<String, tap::Outcome> {
@@ -42,10 +29,9 @@ fn outcomes(run: &VmRun, kind: &str) -> BTreeMap<String, tap::Outcome> {
         .collect()
 }
 
-/// Every test of `kind` passes with the module, or has the same outcome
-/// without it.
-fn same_or_better(kind: &str) {
-    let run = vm();
+/// Panics unless every test of `kind` (`direct` or `container`) passes
+/// with the module, or has the same outcome without it.
+pub fn same_or_better(run: &VmRun, kind: &str) {
     let i = if kind == "direct" { 0 } else { 1 };
     run.check(SCENARIOS[i]);
     run.check(SCENARIOS[2]);
@@ -68,19 +54,4 @@ fn same_or_better(kind: &str) {
         a.iter().filter(|(_, &o)| o != tap::Outcome::Pass).map(|(n, o)| format!("{n} ({})", o.as_str())).collect();
     eprintln!("{kind}: {} tests; not passing with the module (same without): {not_passing:?}", a.len());
     assert!(worse.is_empty(), "{kind}: selftests that fail only with speaker.ko: {worse:?}\n(log: {})", run.log_path.display());
-}
-
-#[test]
-fn seccomp_selftests_pass_or_fail_as_without_module_when_module_is_loaded() {
-    same_or_better("direct");
-}
-
-#[test]
-fn seccomp_selftests_pass_or_fail_as_without_module_in_switched_container() {
-    same_or_better("container");
-}
-
-#[test]
-fn selftest_runs_are_complete_and_the_kernel_log_is_clean() {
-    vm().check_complete(&SCENARIOS);
 }
