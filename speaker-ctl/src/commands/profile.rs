@@ -144,36 +144,42 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
         let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
         bail!("{} has no {phase} phase (it has: {}); pick one of those with --phase", path.display(), have.join(", "));
     }
-    // What a container gets for that phase: compiled like `run` compiles it.
-    let sets = profile::phase_sets(&p, opts, path)?;
-    let (oci, dropped) =
-        sets.oci_of(&sets.profile, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
-    if !dropped.is_empty() {
+    // What a container gets for that phase on each node architecture the
+    // profile holds: compiled like `run` compiles it there.
+    let ex = oci::export_phase(&p, opts, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+    if !ex.dropped.is_empty() {
         errln!(
-            "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
-             only {} (this host's ABI) is exported, so these {} entries are left out and their ABI denied: {}",
-            profile::Arch::native().name(),
-            dropped.len(),
-            dropped.join(", ")
+            "speaker-ctl: warning: the OCI format gives a node's compat ABI the native ABI's rules, which would not keep this phase's \
+             sets exact; so these {} entries are left out and their ABI denied (speaker's own `run --profile` keeps them): {}",
+            ex.dropped.len(),
+            ex.dropped.join(", ")
         );
     }
-    // What we write must be what `run --boot FILE` accepts.
+    let oci = &ex.oci;
+    // What we write must be what `run --boot FILE` accepts, on every node.
     let label = PathBuf::from(target.display());
-    oci::to_phase_filter(&oci, &label)
-        .and_then(|f| profile::compile(&f))
-        .with_context(|| format!("the exported {phase} phase of {} does not compile", path.display()))?;
-    let mut text = serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
+    for &node in &ex.nodes {
+        oci::to_phase_filter_on(oci, &label, node)
+            .and_then(|f| profile::compile(&f))
+            .with_context(|| format!("the exported {phase} phase of {} does not compile for {node}", path.display()))?;
+    }
+    let mut text = serde_json::to_string_pretty(oci).context("cannot serialize the OCI profile")?;
     text.push('\n');
     target.write(text.as_bytes())?;
     match &target {
         Target::Path(out) => {
             errln!(
-                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
+                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {}{})",
                 out.display(),
                 path.display(),
                 oci.syscalls.iter().flat_map(|s| s.names.iter()).collect::<std::collections::BTreeSet<_>>().len(),
-                sets.conditional_names(phase).len(),
-                sets.mode
+                ex.low_form_only.len(),
+                ex.mode,
+                if ex.nodes.len() > 1 {
+                    format!("; for {}", ex.nodes.iter().map(|n| n.name()).collect::<Vec<_>>().join(" and "))
+                } else {
+                    String::new()
+                }
             );
         }
         Target::Stdout => {}

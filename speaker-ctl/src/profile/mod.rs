@@ -42,5 +42,5 @@ pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFi
 pub use merge::{contributions, merge, Contribution};
 pub use mode::Mode;
 pub use oci::{docker_count, DockerCount, OciProfile};
-pub use policy::{phase_sets, CompileMode, CompileOptions, PhaseSets};
+pub use policy::{phase_sets, phase_sets_on, CompileMode, CompileOptions, PhaseSets};
 pub use translate::{allowed_count, phase_filter, phase_filter_at};
