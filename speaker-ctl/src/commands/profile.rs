@@ -113,11 +113,14 @@ fn load_lossy(path: &Path) -> Result<Profile> {
 fn validate(files: &[PathBuf]) -> Result<i32> {
     let mut bad = 0;
     for f in files {
-        let problems = profile::check_profile_file(f);
-        if !problems.is_empty() {
+        let checked = profile::check_profile_file(f);
+        if !checked.problems.is_empty() {
             bad += 1;
         }
-        for p in problems {
+        if let Some(note) = checked.note {
+            errln!("speaker-ctl: note: {note}");
+        }
+        for p in checked.problems {
             // A closed stdout (`| head -1`) stops the listing, not the
             // verdict: the exit status still says whether all are valid.
             if let Err(e) = outln!("{p}") {
