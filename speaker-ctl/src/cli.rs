@@ -376,7 +376,7 @@ pub enum ProfileCommand {
         #[arg(required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
-    /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running).
+    /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running); a profile of x86_64 and arm64 traces gives one file for both (archMap, includes.arches).
     #[command(after_help = help_tail!(
         "  speaker-ctl profile export --phase running web.json > web-running.json\n  \
          speaker-ctl profile export --phase boot --compile strict --no-margin -o web-boot.json web.json"
