@@ -18,8 +18,9 @@
 //!
 //! Boots 2 and 3 also enforce the merged file's export (`profile export`:
 //! one Docker-format file per phase for both architectures, written in
-//! boot 2 and given to boot 3 as it is), with a syscall that only one
-//! trace had allowed on its node and denied on the other.
+//! boot 2 and given to boot 3 as printed: the same JSON on one line), with
+//! a syscall that only one trace had allowed on its node and denied on
+//! the other.
 //!
 //! Each test asserts one scenario of one boot; `every_..._is_clean` checks
 //! that each boot ran exactly its scenarios and left the kernel log clean.
