@@ -275,3 +275,31 @@ fn compat_syscalls_stay_on_their_abi() {
     assert_eq!(node_sets(&text, Arch::Aarch64), sets(&[(Arch::Aarch64, &["read", "write"]), (Arch::Arm, &["read", "write"])]));
     assert_eq!(node_sets(&text, Arch::X86_64), sets(&[(Arch::X86_64, &["getpid", "read"])]));
 }
+
+/// `--arch`: one node's half of a merged profile, in the one-architecture
+/// format (no archMap, no includes: what containerd, which reads neither,
+/// applies as written).
+#[test]
+fn export_arch_writes_one_nodes_half() {
+    let d = tmp("arch");
+    let (x86, arm, merged) = (d.join("x86.json"), d.join("arm64.json"), d.join("merged.json"));
+    write_trace(&x86, &[("read", Arch::X86_64), ("getpriority", Arch::X86_64)]);
+    write_trace(&arm, &[("read", Arch::Aarch64), ("uname", Arch::Aarch64)]);
+    let o = ctl(&["profile", "merge", "-o", merged.to_str().unwrap(), x86.to_str().unwrap(), arm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (arch, node, want) in [("aarch64", Arch::Aarch64, ["read", "uname"]), ("amd64", Arch::X86_64, ["getpriority", "read"])] {
+        let out = d.join(format!("{arch}.json"));
+        let args =
+            ["profile", "export", "--phase", "boot", "--compile", "strict", "--no-margin", "--arch", arch, "-o", out.to_str().unwrap()];
+        let o = ctl(&[&args[..], &[merged.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(!text.contains("archMap") && !text.contains("includes"), "{text}");
+        assert_eq!(node_sets(&text, node), sets(&[(node, &want[..])]), "{text}");
+    }
+    // A half the profile does not have: a clear error.
+    let o = ctl(&["profile", "export", "--phase", "boot", "--arch", "aarch64", x86.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("has no aarch64 half (it is for x86_64)"), "{e}");
+}

@@ -15,8 +15,8 @@ const SHOW_WIDTH: usize = 100;
 
 pub fn run(cmd: ProfileCommand) -> Result<i32> {
     match cmd {
-        ProfileCommand::Export { phase, format, output, no_margin, compile, profile } => {
-            export(phase, format, output.as_deref(), &compile.options(no_margin), &profile)
+        ProfileCommand::Export { phase, format, output, no_margin, arch, compile, profile } => {
+            export(phase, format, output.as_deref(), &compile.options(no_margin), arch.map(|a| a.arch()), &profile)
         }
         ProfileCommand::Validate { files } => validate(&files),
         ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
@@ -138,7 +138,14 @@ fn validate(files: &[PathBuf]) -> Result<i32> {
     Ok(0)
 }
 
-fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &profile::CompileOptions, path: &Path) -> Result<i32> {
+fn export(
+    phase: Phase,
+    format: ExportFormat,
+    output: Option<&Path>,
+    opts: &profile::CompileOptions,
+    node: Option<profile::Arch>,
+    path: &Path,
+) -> Result<i32> {
     let ExportFormat::Oci = format;
     let target = Target::or_stdout(output);
     target.check()?;
@@ -149,7 +156,19 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
     }
     // What a container gets for that phase on each node architecture the
     // profile holds: compiled like `run` compiles it there.
-    let ex = oci::export_phase(&p, opts, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+    if let Some(node) = node {
+        let have = oci::export::node_arches(&p);
+        if !have.contains(&node) {
+            let have: Vec<&str> = have.iter().map(|a| a.name()).collect();
+            bail!(
+                "{} has no {node} half (it is for {}); pick one of those with --arch, or leave --arch out",
+                path.display(),
+                have.join(", ")
+            );
+        }
+    }
+    let ex =
+        oci::export_phase(&p, opts, phase, node, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
     if !ex.dropped.is_empty() {
         errln!(
             "speaker-ctl: warning: the OCI format gives a node's compat ABI the native ABI's rules, which would not keep this phase's \

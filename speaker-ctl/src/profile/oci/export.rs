@@ -154,15 +154,18 @@ pub fn node_arches(p: &Profile) -> Vec<Arch> {
 }
 
 /// Phase `phase` of `p` (read from `origin`) compiled with `opts` for each
-/// of its node architectures as that node compiles it, as one Docker-format
-/// profile (see the module documentation).
-pub fn export_phase(p: &Profile, opts: &CompileOptions, phase: Phase, origin: &Path) -> Result<Exported, ProfileError> {
+/// of its node architectures (or only for `only`) as that node compiles
+/// it, as one Docker-format profile (see the module documentation).
+pub fn export_phase(p: &Profile, opts: &CompileOptions, phase: Phase, only: Option<Arch>, origin: &Path) -> Result<Exported, ProfileError> {
     let default_action = Action::parse(&p.default_action, None).ok_or_else(|| ProfileError::UnknownAction {
         path: origin.to_path_buf(),
         what: "default_action".to_string(),
         action: p.default_action.clone(),
     })?;
-    let nodes = node_arches(p);
+    let nodes: Vec<Arch> = match only {
+        Some(node) => vec![node.kernel()],
+        None => node_arches(p),
+    };
     let mut sets = Vec::with_capacity(nodes.len());
     let mut low_form_only = BTreeSet::new();
     let mut mode = CompileMode::default();
@@ -246,7 +249,7 @@ mod tests {
     fn a_two_arch_profile_exports_each_node_its_own_set() {
         let p = two_arch();
         for phase in [Phase::Boot, Phase::Running] {
-            let ex = export_phase(&p, &CompileOptions::default(), phase, Path::new("p.json")).unwrap();
+            let ex = export_phase(&p, &CompileOptions::default(), phase, None, Path::new("p.json")).unwrap();
             assert_eq!(ex.nodes, [Arch::X86_64, Arch::Aarch64]);
             assert!(ex.dropped.is_empty(), "{:?}", ex.dropped);
             assert!(ex.oci.architectures.is_empty(), "moby refuses architectures with archMap");
@@ -267,7 +270,7 @@ mod tests {
             }
         }
         // Traced on one only: allowed there, not on the other.
-        let ex = export_phase(&p, &CompileOptions::mode(CompileMode::Strict), Phase::Running, Path::new("p.json")).unwrap();
+        let ex = export_phase(&p, &CompileOptions::mode(CompileMode::Strict), Phase::Running, None, Path::new("p.json")).unwrap();
         let on = |host: Arch| -> BTreeSet<String> {
             to_phase_filter_on(&ex.oci, Path::new("e.json"), host).unwrap().rules.into_iter().map(|r| r.name).collect()
         };
@@ -286,7 +289,7 @@ mod tests {
                 let opts = CompileOptions::mode(mode);
                 let s = crate::profile::phase_sets(&p, &opts, &path).unwrap();
                 for &phase in p.phases.keys() {
-                    let ex = export_phase(&p, &opts, phase, &path).unwrap();
+                    let ex = export_phase(&p, &opts, phase, None, &path).unwrap();
                     let (old, dropped) = s.oci_of(&s.profile, phase, &path).unwrap();
                     assert!(dropped.is_empty() && ex.dropped.is_empty());
                     assert_eq!(
@@ -305,7 +308,7 @@ mod tests {
         let p =
             trace(&[("read", Arch::X86_64), ("write", Arch::X86_64), ("read", Arch::X86), ("write", Arch::X86), ("socketcall", Arch::X86)]);
         let strict = CompileOptions { margin: Some(false), ..CompileOptions::mode(CompileMode::Strict) };
-        let ex = export_phase(&p, &strict, Phase::Boot, Path::new("p.json")).unwrap();
+        let ex = export_phase(&p, &strict, Phase::Boot, None, Path::new("p.json")).unwrap();
         assert!(ex.dropped.is_empty(), "{:?}", ex.dropped);
         assert_eq!(ex.oci.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
         let f = to_phase_filter_on(&ex.oci, Path::new("e.json"), Arch::X86_64).unwrap();
@@ -317,7 +320,7 @@ mod tests {
         // i386 ran getpriority, which x86_64 did not: listing i386 would give
         // x86_64 getpriority and i386 write; so i386 is left out.
         let p = trace(&[("read", Arch::X86_64), ("write", Arch::X86_64), ("read", Arch::X86), ("getpriority", Arch::X86)]);
-        let ex = export_phase(&p, &strict, Phase::Boot, Path::new("p.json")).unwrap();
+        let ex = export_phase(&p, &strict, Phase::Boot, None, Path::new("p.json")).unwrap();
         assert_eq!(ex.dropped, ["getpriority/x86", "read/x86"]);
         assert_eq!(ex.oci.architectures, ["SCMP_ARCH_X86_64"]);
         let f = to_phase_filter_on(&ex.oci, Path::new("e.json"), Arch::X86_64).unwrap();
@@ -326,7 +329,7 @@ mod tests {
         // only where exact, and x86_64's node never sees it.
         let arm = trace(&[("read", Arch::Aarch64), ("write", Arch::Aarch64), ("read", Arch::Arm), ("write", Arch::Arm)]);
         let both = merged(trace(&[("read", Arch::X86_64), ("getpid", Arch::X86_64)]), arm);
-        let ex = export_phase(&both, &strict, Phase::Boot, Path::new("p.json")).unwrap();
+        let ex = export_phase(&both, &strict, Phase::Boot, None, Path::new("p.json")).unwrap();
         let map: Vec<(&str, &[String])> =
             ex.oci.arch_map.iter().map(|m| (m.architecture.as_str(), m.sub_architectures.as_slice())).collect();
         assert_eq!(map, [("SCMP_ARCH_X86_64", &[][..]), ("SCMP_ARCH_AARCH64", &["SCMP_ARCH_ARM".to_string()][..])]);
