@@ -1,11 +1,13 @@
 //! Pure translations between Docker/OCI seccomp profiles and speaker's types.
 //!
-//! Entries are applied the way a runtime (moby + runc) does for an
-//! unprivileged container on an x86_64 host:
+//! Entries are applied the way a runtime (moby or containers/common, then
+//! runc) does for an unprivileged container on a node: this host, or the
+//! architecture [`to_phase_filter_on`] is given:
 //!
-//! * `includes.arches` / `excludes.arches` are compared with the *host*
-//!   architecture (`amd64`), and an applicable entry's rules go to every ABI
-//!   of the filter (`architectures`, or `archMap`'s entry for the host);
+//! * `includes.arches` / `excludes.arches` are compared with the *node's*
+//!   architecture (`amd64`, `arm64`), and an applicable entry's rules go to
+//!   every ABI of the filter (`architectures`, or `archMap`'s entry for the
+//!   node);
 //! * entries with `includes.caps` need a capability the container does not
 //!   have and are left out; `excludes.caps` never excludes;
 //! * `includes.minKernel` is taken as satisfied (speaker needs a recent
