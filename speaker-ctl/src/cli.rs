@@ -175,6 +175,26 @@ pub enum ExportFormat {
     Oci,
 }
 
+/// `profile export --arch`: a node architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeArch {
+    /// x86_64 nodes (and their i386/x32 tasks).
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    /// arm64 nodes (and their 32-bit ARM tasks).
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
+}
+
+impl NodeArch {
+    pub fn arch(self) -> crate::profile::Arch {
+        match self {
+            NodeArch::X86_64 => crate::profile::Arch::X86_64,
+            NodeArch::Aarch64 => crate::profile::Arch::Aarch64,
+        }
+    }
+}
+
 /// speaker: split-phase seccomp for containers.
 ///
 /// Traces a service's syscalls per phase (boot, running, shutdown), compiles
@@ -376,10 +396,11 @@ pub enum ProfileCommand {
         #[arg(required = true, num_args = 1..)]
         files: Vec<PathBuf>,
     },
-    /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running).
+    /// Write one phase of a profile as Docker/OCI seccomp JSON, compiled as a container gets it (compile mode, margin, allow/deny; boot and shutdown also allow running); a profile of x86_64 and arm64 traces gives one file for both (archMap, includes.arches).
     #[command(after_help = help_tail!(
         "  speaker-ctl profile export --phase running web.json > web-running.json\n  \
-         speaker-ctl profile export --phase boot --compile strict --no-margin -o web-boot.json web.json"
+         speaker-ctl profile export --phase boot --compile strict --no-margin -o web-boot.json web.json\n  \
+         speaker-ctl profile export --phase running --arch aarch64 -o web-running-arm64.json web.json"
     ))]
     Export {
         /// The phase to export.
@@ -394,6 +415,9 @@ pub enum ProfileCommand {
         /// Leave out the safety margin (with --compile strict: exactly what was traced, the switch widening aside).
         #[arg(long)]
         no_margin: bool,
+        /// Only this node architecture's half of a profile of several (a file without archMap and includes: for containerd, whose localhost profiles ignore both).
+        #[arg(long, value_enum)]
+        arch: Option<NodeArch>,
         #[command(flatten)]
         compile: CompileArgs,
         /// The speaker profile.

@@ -16,6 +16,12 @@
 //!    `speaker-ctl profile merge`, enforces the merged file and prints it;
 //! 3. arm64 again, given the merged file: enforces it.
 //!
+//! Boots 2 and 3 also enforce the merged file's export (`profile export`:
+//! one Docker-format file per phase for both architectures, written in
+//! boot 2 and given to boot 3 as printed: the same JSON on one line), with
+//! a syscall that only one trace had allowed on its node and denied on
+//! the other.
+//!
 //! Each test asserts one scenario of one boot; `every_..._is_clean` checks
 //! that each boot ran exactly its scenarios and left the kernel log clean.
 use std::path::PathBuf;
@@ -55,18 +61,23 @@ fn boot(log: &str, guest: &[&str], scenarios: &[&str], share: Option<PathBuf>) -
 }
 
 /// A fresh `target/arm64_trace/NAME/FILE` holding the profile `scenario`
-/// printed in `run` (its `PROFILE-JSON` line); the directory is the next
+/// printed in `run` (its `PROFILE-JSON` line), beside the files it printed
+/// as `OCI-JSON FILE {...}` (the exported ones); the directory is the next
 /// boot's share.
 fn share_profile(run: &VmRun, scenario: &str, name: &str, file: &str) -> Result<PathBuf, String> {
-    let line = run
-        .output_of(scenario)
-        .into_iter()
+    let output = run.output_of(scenario);
+    let line = output
+        .iter()
         .find_map(|l| l.strip_prefix("PROFILE-JSON "))
         .ok_or_else(|| format!("{scenario} printed no profile (log: {})", run.log_path.display()))?;
     let dir = root().join("target/arm64_trace").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    std::fs::write(dir.join(file), line).map_err(|e| format!("cannot write into {}: {e}", dir.display()))?;
+    let mut files = vec![(file, line)];
+    files.extend(output.iter().filter_map(|l| l.strip_prefix("OCI-JSON ")?.split_once(' ')));
+    for (f, text) in files {
+        std::fs::write(dir.join(f), text).map_err(|e| format!("cannot write {f} into {}: {e}", dir.display()))?;
+    }
     Ok(dir)
 }
 
@@ -140,5 +151,26 @@ fn merged_profile_has_both_architectures_and_each_vm_enforces_its_own_half() {
     for run in [run_of(x86_64()), run_of(arm64_merged())] {
         let cut = run.log.lines().any(|l| l.starts_with("  without ") && l.contains(" write in running: "));
         assert!(cut, "no denied-write line (log: {})", run.log_path.display());
+    }
+}
+
+/// The exported files gave each node the probe syscall of its own trace and
+/// denied (EPERM) the other trace's: two lines per node.
+#[test]
+fn exported_files_allow_each_node_its_own_probe_and_deny_the_others() {
+    for (run, scenario, node, other) in [
+        (run_of(x86_64()), "merged_profile_of_both_arches_is_enforced", "x86_64", "aarch64"),
+        (run_of(arm64_merged()), "shared_merged_profile_is_enforced", "aarch64", "x86_64"),
+    ] {
+        let lines = run.output_of(scenario);
+        let said = |end: &str, traced: &str| {
+            lines.iter().any(|l| {
+                l.starts_with(&format!("  exported, {node} node: "))
+                    && l.contains(end)
+                    && l.ends_with(&format!("(traced on {traced} only)"))
+            })
+        };
+        assert!(said(": 0 ", node), "{node}: no allowed own probe (log: {})", run.log_path.display());
+        assert!(said(": errno 1 ", other), "{node}: no denied {other} probe (log: {})", run.log_path.display());
     }
 }

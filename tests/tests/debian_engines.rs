@@ -14,6 +14,7 @@ speaker_tests::vm_tests!(
         docker_exec_gets_running_filter,
         docker_stop_goes_through_shutdown,
         docker_rm_leaves_nothing,
+        docker_applies_the_amd64_half_of_a_two_arch_export,
         podman_run_switches_to_running,
         podman_exec_gets_running_filter,
         podman_stop_goes_through_shutdown,

@@ -15,8 +15,8 @@ const SHOW_WIDTH: usize = 100;
 
 pub fn run(cmd: ProfileCommand) -> Result<i32> {
     match cmd {
-        ProfileCommand::Export { phase, format, output, no_margin, compile, profile } => {
-            export(phase, format, output.as_deref(), &compile.options(no_margin), &profile)
+        ProfileCommand::Export { phase, format, output, no_margin, arch, compile, profile } => {
+            export(phase, format, output.as_deref(), &compile.options(no_margin), arch.map(|a| a.arch()), &profile)
         }
         ProfileCommand::Validate { files } => validate(&files),
         ProfileCommand::Merge { output, inputs } => merge(&output, &inputs),
@@ -113,11 +113,14 @@ fn load_lossy(path: &Path) -> Result<Profile> {
 fn validate(files: &[PathBuf]) -> Result<i32> {
     let mut bad = 0;
     for f in files {
-        let problems = profile::check_profile_file(f);
-        if !problems.is_empty() {
+        let checked = profile::check_profile_file(f);
+        if !checked.problems.is_empty() {
             bad += 1;
         }
-        for p in problems {
+        if let Some(note) = checked.note {
+            errln!("speaker-ctl: note: {note}");
+        }
+        for p in checked.problems {
             // A closed stdout (`| head -1`) stops the listing, not the
             // verdict: the exit status still says whether all are valid.
             if let Err(e) = outln!("{p}") {
@@ -135,7 +138,14 @@ fn validate(files: &[PathBuf]) -> Result<i32> {
     Ok(0)
 }
 
-fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &profile::CompileOptions, path: &Path) -> Result<i32> {
+fn export(
+    phase: Phase,
+    format: ExportFormat,
+    output: Option<&Path>,
+    opts: &profile::CompileOptions,
+    node: Option<profile::Arch>,
+    path: &Path,
+) -> Result<i32> {
     let ExportFormat::Oci = format;
     let target = Target::or_stdout(output);
     target.check()?;
@@ -144,36 +154,54 @@ fn export(phase: Phase, format: ExportFormat, output: Option<&Path>, opts: &prof
         let have: Vec<&str> = p.phases.keys().map(|p| p.name()).collect();
         bail!("{} has no {phase} phase (it has: {}); pick one of those with --phase", path.display(), have.join(", "));
     }
-    // What a container gets for that phase: compiled like `run` compiles it.
-    let sets = profile::phase_sets(&p, opts, path)?;
-    let (oci, dropped) =
-        sets.oci_of(&sets.profile, phase, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
-    if !dropped.is_empty() {
+    // What a container gets for that phase on each node architecture the
+    // profile holds: compiled like `run` compiles it there.
+    if let Some(node) = node {
+        let have = oci::export::node_arches(&p);
+        if !have.contains(&node) {
+            let have: Vec<&str> = have.iter().map(|a| a.name()).collect();
+            bail!(
+                "{} has no {node} half (it is for {}); pick one of those with --arch, or leave --arch out",
+                path.display(),
+                have.join(", ")
+            );
+        }
+    }
+    let ex =
+        oci::export_phase(&p, opts, phase, node, path).with_context(|| format!("cannot export the {phase} phase of {}", path.display()))?;
+    if !ex.dropped.is_empty() {
         errln!(
-            "speaker-ctl: warning: the OCI format cannot give each ABI its own syscall set; \
-             only {} (this host's ABI) is exported, so these {} entries are left out and their ABI denied: {}",
-            profile::Arch::native().name(),
-            dropped.len(),
-            dropped.join(", ")
+            "speaker-ctl: warning: the OCI format gives a node's compat ABI the native ABI's rules, which would not keep this phase's \
+             sets exact; so these {} entries are left out and their ABI denied (speaker's own `run --profile` keeps them): {}",
+            ex.dropped.len(),
+            ex.dropped.join(", ")
         );
     }
-    // What we write must be what `run --boot FILE` accepts.
+    let oci = &ex.oci;
+    // What we write must be what `run --boot FILE` accepts, on every node.
     let label = PathBuf::from(target.display());
-    oci::to_phase_filter(&oci, &label)
-        .and_then(|f| profile::compile(&f))
-        .with_context(|| format!("the exported {phase} phase of {} does not compile", path.display()))?;
-    let mut text = serde_json::to_string_pretty(&oci).context("cannot serialize the OCI profile")?;
+    for &node in &ex.nodes {
+        oci::to_phase_filter_on(oci, &label, node)
+            .and_then(|f| profile::compile(&f))
+            .with_context(|| format!("the exported {phase} phase of {} does not compile for {node}", path.display()))?;
+    }
+    let mut text = serde_json::to_string_pretty(oci).context("cannot serialize the OCI profile")?;
     text.push('\n');
     target.write(text.as_bytes())?;
     match &target {
         Target::Path(out) => {
             errln!(
-                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {})",
+                "speaker-ctl: wrote {} ({phase} phase of {}, {} syscalls, {} of them in a low form only; compiled {}{})",
                 out.display(),
                 path.display(),
                 oci.syscalls.iter().flat_map(|s| s.names.iter()).collect::<std::collections::BTreeSet<_>>().len(),
-                sets.conditional_names(phase).len(),
-                sets.mode
+                ex.low_form_only.len(),
+                ex.mode,
+                if ex.nodes.len() > 1 {
+                    format!("; for {}", ex.nodes.iter().map(|n| n.name()).collect::<Vec<_>>().join(" and "))
+                } else {
+                    String::new()
+                }
             );
         }
         Target::Stdout => {}

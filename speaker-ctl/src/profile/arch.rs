@@ -52,6 +52,24 @@ impl Arch {
         }
     }
 
+    /// The native ABI of the kernels that run `self` (x86_64 for i386 and
+    /// x32, aarch64 for 32-bit ARM): one node's architecture.
+    pub fn kernel(self) -> Arch {
+        match self {
+            Arch::X86_64 | Arch::X86 | Arch::X32 => Arch::X86_64,
+            Arch::Aarch64 | Arch::Arm => Arch::Aarch64,
+        }
+    }
+
+    /// Go's name of a node of architecture `self.kernel()` (`runtime.GOARCH`:
+    /// what Docker, podman and CRI-O compare `includes.arches` with).
+    pub fn go_name(self) -> &'static str {
+        match self.kernel() {
+            Arch::Aarch64 => "arm64",
+            _ => "amd64",
+        }
+    }
+
     /// Name used in a speaker profile's syscall entries (`"arch": "x86"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -168,5 +186,7 @@ mod tests {
         assert_eq!(Arch::from_name("arm"), Some(Arch::Arm));
         assert_eq!(Arch::Aarch64.compat(), Arch::Arm);
         assert_eq!(Arch::X86_64.compat(), Arch::X86);
+        assert_eq!((Arch::X32.kernel(), Arch::Arm.kernel()), (Arch::X86_64, Arch::Aarch64));
+        assert_eq!((Arch::X86.go_name(), Arch::Aarch64.go_name()), ("amd64", "arm64"));
     }
 }

@@ -130,21 +130,77 @@ pub fn load_phase_file(path: impl AsRef<Path>) -> Result<PhaseFilter, ProfileErr
     }
 }
 
-/// Everything wrong with profile file `path` as a consumer would find it
-/// (`speaker-ctl run --profile`, the runtime, `merge`): the validator's
-/// problems, a missing boot phase, and whatever stops a phase from
-/// compiling.  One line per problem, `FILE: LOCATION: problem`; none: valid.
-pub fn check_profile_file(path: &Path) -> Vec<String> {
-    let shown = path.display();
-    let p = match validate::load(path) {
-        Ok(Loaded::Speaker(p)) => p,
-        Ok(Loaded::Oci(o)) => return vec![format!("{shown}: {}", validate::oci_where_speaker_expected(&o))],
-        Err(ProfileError::Problems { problems, .. }) => return problems.iter().map(|p| format!("{shown}: {p}")).collect(),
+/// What `profile validate` found in one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCheck {
+    /// One line per problem, `FILE: LOCATION: problem`; none: valid.
+    pub problems: Vec<String>,
+    /// For a valid Docker/OCI file: what it is for, and what a speaker
+    /// profile could not take of it.
+    pub note: Option<String>,
+}
+
+/// Everything wrong with profile file `path` as a consumer would find it:
+/// for a speaker profile (`speaker-ctl run --profile`, the runtime,
+/// `merge`) the validator's problems, a missing boot phase, and whatever
+/// stops a phase from compiling; for a Docker/OCI one (`run --boot`,
+/// Docker, `profile export`'s output) the validator's problems and whatever
+/// stops it from compiling on a node of each architecture it names.
+pub fn check_profile_file(path: &Path) -> FileCheck {
+    let problems = |problems: Vec<String>| FileCheck { problems, note: None };
+    match validate::load(path) {
+        Ok(Loaded::Oci(o)) => check_phase_file(path, &o),
+        Ok(Loaded::Speaker(p)) => problems(check_speaker_file(path, p)),
+        Err(ProfileError::Problems { problems: found, .. }) => problems(found.iter().map(|p| format!("{}: {p}", path.display())).collect()),
         Err(ProfileError::Read { error, .. }) => {
-            return vec![format!("{shown}: (file): cannot read: {}", crate::sys::fs::error_text(&error))]
+            problems(vec![format!("{}: (file): cannot read: {}", path.display(), crate::sys::fs::error_text(&error))])
         }
-        Err(e) => return vec![e.to_string()],
-    };
+        Err(e) => problems(vec![e.to_string()]),
+    }
+}
+
+/// The node architectures a Docker/OCI profile names (`architectures`,
+/// `archMap`), this machine's when it names none.
+pub fn oci_nodes(oci: &OciProfile) -> Vec<super::Arch> {
+    let named = oci.architectures.iter().chain(oci.arch_map.iter().map(|m| &m.architecture));
+    let nodes: std::collections::BTreeSet<super::Arch> =
+        named.filter_map(|a| super::Arch::from_scmp_name(a)).map(super::Arch::kernel).collect();
+    if nodes.is_empty() {
+        vec![super::Arch::native()]
+    } else {
+        nodes.into_iter().collect()
+    }
+}
+
+fn check_phase_file(path: &Path, o: &OciProfile) -> FileCheck {
+    let shown = path.display();
+    let nodes = oci_nodes(o);
+    let mut problems = Vec::new();
+    for &node in &nodes {
+        if let Err(e) = oci::to_phase_filter_on(o, path, node).and_then(|f| super::bpf::compile(&f)) {
+            let text = e.to_string();
+            let prefix = format!("{shown}: ");
+            problems.push(if text.starts_with(&prefix) { text } else { format!("{shown}: (compile for {node}): {text}") });
+        }
+    }
+    if !problems.is_empty() {
+        return FileCheck { problems, note: None };
+    }
+    let lost = validate::oci_losses(o);
+    let lost = if lost.is_empty() { String::new() } else { format!("; a speaker profile could not express its {}", lost.join("; ")) };
+    let nodes: Vec<&str> = nodes.iter().map(|n| n.name()).collect();
+    FileCheck {
+        problems,
+        note: Some(format!(
+            "{shown}: a Docker/OCI seccomp profile for {}: the filter of one phase ('speaker-ctl run --boot FILE', \
+             'docker run --security-opt seccomp=FILE'), not a speaker profile ('run --profile' and speaker-runtime take those){lost}",
+            nodes.join(" and ")
+        )),
+    }
+}
+
+fn check_speaker_file(path: &Path, p: Profile) -> Vec<String> {
+    let shown = path.display();
     if p.phase(Phase::Boot).is_none() {
         return vec![format!("{shown}: phases: no boot phase (a profile for 'speaker-ctl run' and speaker-runtime needs phases.boot)")];
     }

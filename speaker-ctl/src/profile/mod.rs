@@ -35,12 +35,12 @@ pub use bpf::{compile, compile_pfc, compile_with, Layout, DEFAULT_LAYOUT};
 pub use diff::{diff, entry_label, phase_labels, PhaseDiff, ProfileDiff};
 pub use error::ProfileError;
 pub use file::{
-    check_profile_file, load_oci, load_phase_file, load_profile, load_profile_lossy, profile_text, read_profile_file, validate,
-    write_profile, write_profile_atomic, ProfileFile,
+    check_profile_file, load_oci, load_phase_file, load_profile, load_profile_lossy, oci_nodes, profile_text, read_profile_file, validate,
+    write_profile, write_profile_atomic, FileCheck, ProfileFile,
 };
 pub use filter::{parse_program, program_to_bytes, Action, ArgCmp, CmpOp, PhaseFilter, Rule, SockFilter};
 pub use merge::{contributions, merge, Contribution};
 pub use mode::Mode;
 pub use oci::{docker_count, DockerCount, OciProfile};
-pub use policy::{phase_sets, CompileMode, CompileOptions, PhaseSets};
+pub use policy::{phase_sets, phase_sets_on, CompileMode, CompileOptions, PhaseSets};
 pub use translate::{allowed_count, phase_filter, phase_filter_at};

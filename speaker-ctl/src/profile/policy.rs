@@ -104,6 +104,11 @@ pub struct CondRule {
 #[derive(Debug, Clone)]
 pub struct PhaseSets {
     pub mode: CompileMode,
+    /// The node the sets are for (x86_64 or aarch64): the ABI that
+    /// balanced mode widens, the allow list adds to and the conditional
+    /// rules are for (a profile's other ABIs get their entries as traced,
+    /// widened for switches, and the margin).
+    pub host: Arch,
     /// The names each phase allows unconditionally (margin, widening,
     /// allow and deny applied): the profile to compile.
     pub profile: Profile,
@@ -112,13 +117,13 @@ pub struct PhaseSets {
     pub conditional: BTreeMap<Phase, Vec<CondRule>>,
 }
 
-fn entry(name: &str) -> SyscallEntry {
-    SyscallEntry { name: name.to_string(), arch: Arch::native().name().to_string(), nr: None, count: None, first_seen_ms: None }
+fn entry(name: &str, host: Arch) -> SyscallEntry {
+    SyscallEntry { name: name.to_string(), arch: host.name().to_string(), nr: None, count: None, first_seen_ms: None }
 }
 
-fn native_names(p: &Profile, phase: Phase) -> BTreeSet<String> {
-    let native = Arch::native().name();
-    p.phase(phase).map(|s| s.syscalls.iter().filter(|e| e.arch == native).map(|e| e.name.clone()).collect()).unwrap_or_default()
+/// The names of `phase` of `p` on ABI `arch`.
+fn names_on(p: &Profile, phase: Phase, arch: Arch) -> BTreeSet<String> {
+    p.phase(phase).map(|s| s.syscalls.iter().filter(|e| e.arch == arch.name()).map(|e| e.name.clone()).collect()).unwrap_or_default()
 }
 
 /// What `balanced` adds to a phase that traced `traced`, given what boot
@@ -126,15 +131,15 @@ fn native_names(p: &Profile, phase: Phase) -> BTreeSet<String> {
 /// whose low form is added).  The low members of the families of
 /// `traced`, and the low syscalls of `boot` (their families are not
 /// widened); a syscall with a low form (`mprotect`) that either names or
-/// whose family `traced` uses gets its low form.
-pub fn balanced_additions(traced: &BTreeSet<String>, boot: Option<&BTreeSet<String>>) -> (BTreeSet<String>, BTreeSet<String>) {
+/// whose family `traced` uses gets its low form.  Names of ABI `host`.
+pub fn balanced_additions(traced: &BTreeSet<String>, boot: Option<&BTreeSet<String>>, host: Arch) -> (BTreeSet<String>, BTreeSet<String>) {
     let t = risk::table();
     let is_low = |n: &str| t.class(n) == Class::Low;
     let has_low_form = |n: &str| t.get(n).is_some_and(|e| e.low_form.is_some());
     let mut names = BTreeSet::new();
     let mut forms = BTreeSet::new();
     let mut add = |n: &str| {
-        if traced.contains(n) || Arch::native().resolve(n).is_none() {
+        if traced.contains(n) || host.resolve(n).is_none() {
             return;
         }
         if is_low(n) {
@@ -159,12 +164,12 @@ pub fn balanced_additions(traced: &BTreeSet<String>, boot: Option<&BTreeSet<Stri
     (names, forms)
 }
 
-fn check_names(list: &[String], what: &str, origin: &Path) -> Result<(), ProfileError> {
+fn check_names(list: &[String], what: &str, origin: &Path, host: Arch) -> Result<(), ProfileError> {
     for n in list {
-        if Arch::native().resolve(n).is_none() {
+        if host.resolve(n).is_none() {
             return Err(ProfileError::BadList {
                 path: origin.to_path_buf(),
-                msg: format!("{what}: unknown syscall '{n}' on {} (libseccomp cannot resolve it)", Arch::native()),
+                msg: format!("{what}: unknown syscall '{n}' on {host} (libseccomp cannot resolve it)"),
             });
         }
     }
@@ -175,11 +180,11 @@ fn check_names(list: &[String], what: &str, origin: &Path) -> Result<(), Profile
 /// profile's (a name the command line allows is no longer denied by the
 /// profile, and the other way round); a name in both lists of the same
 /// origin is an error.
-fn lists(p: &Profile, opts: &CompileOptions, origin: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>), ProfileError> {
-    check_names(&p.allow, "allow", origin)?;
-    check_names(&p.deny, "deny", origin)?;
-    check_names(&opts.allow, "--allow", origin)?;
-    check_names(&opts.deny, "--deny", origin)?;
+fn lists(p: &Profile, opts: &CompileOptions, origin: &Path, host: Arch) -> Result<(BTreeSet<String>, BTreeSet<String>), ProfileError> {
+    check_names(&p.allow, "allow", origin, host)?;
+    check_names(&p.deny, "deny", origin, host)?;
+    check_names(&opts.allow, "--allow", origin, host)?;
+    check_names(&opts.deny, "--deny", origin, host)?;
     for (a, d, what) in [(&p.allow, &p.deny, "the profile's allow and deny"), (&opts.allow, &opts.deny, "--allow and --deny")] {
         if let Some(n) = a.iter().find(|n| d.contains(n)) {
             return Err(ProfileError::BadList { path: origin.to_path_buf(), msg: format!("{what} both name '{n}'") });
@@ -191,19 +196,26 @@ fn lists(p: &Profile, opts: &CompileOptions, origin: &Path) -> Result<(BTreeSet<
 }
 
 /// The sets every phase of `p` (read from `origin`, for errors) allows
-/// when compiled with `opts` (see the module documentation for the rules).
+/// when compiled with `opts` on this machine (see the module documentation
+/// for the rules).
 pub fn phase_sets(p: &Profile, opts: &CompileOptions, origin: &Path) -> Result<PhaseSets, ProfileError> {
+    phase_sets_on(p, opts, origin, Arch::native())
+}
+
+/// [`phase_sets`] as a node whose native ABI is `host` compiles them
+/// (`profile export` computes each architecture's half this way).
+pub fn phase_sets_on(p: &Profile, opts: &CompileOptions, origin: &Path, host: Arch) -> Result<PhaseSets, ProfileError> {
     let mode = opts.mode.or(p.compile).unwrap_or_default();
-    let (allow, deny) = lists(p, opts, origin)?;
+    let (allow, deny) = lists(p, opts, origin, host)?;
     let mut out = p.clone();
     let mut forms: BTreeMap<Phase, BTreeSet<String>> = BTreeMap::new();
     if mode == CompileMode::Balanced {
-        let boot = native_names(p, Phase::Boot);
+        let boot = names_on(p, Phase::Boot, host);
         let phases: Vec<Phase> = p.phases.keys().copied().collect();
         for phase in phases {
-            let traced = native_names(p, phase);
-            let (names, low_forms) = balanced_additions(&traced, (phase != Phase::Boot).then_some(&boot));
-            let entries: Vec<SyscallEntry> = names.iter().map(|n| entry(n)).collect();
+            let traced = names_on(p, phase, host);
+            let (names, low_forms) = balanced_additions(&traced, (phase != Phase::Boot).then_some(&boot), host);
+            let entries: Vec<SyscallEntry> = names.iter().map(|n| entry(n, host)).collect();
             add_to_phase(&mut out, phase, &entries);
             forms.insert(phase, low_forms);
         }
@@ -228,14 +240,14 @@ pub fn phase_sets(p: &Profile, opts: &CompileOptions, origin: &Path) -> Result<P
         r.extend(boot_forms);
         r.extend(running);
     }
-    let allow_entries: Vec<SyscallEntry> = allow.iter().map(|n| entry(n)).collect();
+    let allow_entries: Vec<SyscallEntry> = allow.iter().map(|n| entry(n, host)).collect();
     let phases: Vec<Phase> = out.phases.keys().copied().collect();
     let mut conditional = BTreeMap::new();
     for phase in phases {
         add_to_phase(&mut out, phase, &allow_entries);
         let set = out.phases.get_mut(&phase).expect("listed phase");
         set.syscalls.retain(|e| !deny.contains(&e.name));
-        let have: BTreeSet<&str> = set.syscalls.iter().filter(|e| e.arch == Arch::native().name()).map(|e| e.name.as_str()).collect();
+        let have: BTreeSet<&str> = set.syscalls.iter().filter(|e| e.arch == host.name()).map(|e| e.name.as_str()).collect();
         let t = risk::table();
         let rules: Vec<CondRule> = widened
             .get(&phase)
@@ -250,14 +262,14 @@ pub fn phase_sets(p: &Profile, opts: &CompileOptions, origin: &Path) -> Result<P
     }
     // A name only the allow list brought, in a profile that lacks that
     // phase, changes nothing; the lists are checked above.
-    Ok(PhaseSets { mode, profile: out, conditional })
+    Ok(PhaseSets { mode, host, profile: out, conditional })
 }
 
 impl PhaseSets {
     /// The conditional rules of `phase` that `variant` (this set's profile,
     /// or a copy with more names) does not allow unconditionally.
     fn conditional_for<'a>(&'a self, variant: &'a Profile, phase: Phase) -> impl Iterator<Item = &'a CondRule> + 'a {
-        let have = native_names(variant, phase);
+        let have = names_on(variant, phase, self.host);
         self.conditional.get(&phase).into_iter().flatten().filter(move |r| !have.contains(&r.name))
     }
 
@@ -272,7 +284,7 @@ impl PhaseSets {
     pub fn filter_of(&self, variant: &Profile, phase: Phase, origin: &Path) -> Result<PhaseFilter, ProfileError> {
         let mut f = phase_filter_at(variant, phase, origin)?;
         for r in self.conditional_for(variant, phase) {
-            f.rules.push(Rule { name: r.name.clone(), arch: Arch::native(), action: Action::Allow, args: r.args.clone() });
+            f.rules.push(Rule { name: r.name.clone(), arch: self.host, action: Action::Allow, args: r.args.clone() });
         }
         Ok(f)
     }
@@ -281,9 +293,16 @@ impl PhaseSets {
     /// [`super::oci::from_phase`]), with this set's conditional rules as
     /// entries with `args`.
     pub fn oci_of(&self, variant: &Profile, phase: Phase, origin: &Path) -> Result<(OciProfile, Vec<String>), ProfileError> {
-        let (mut oci, dropped) = super::oci::from_phase(variant, phase, origin)?;
-        for r in self.conditional_for(variant, phase) {
-            oci.syscalls.push(OciSyscall {
+        let (mut oci, dropped) = super::oci::from_phase(variant, phase, origin, self.host)?;
+        oci.syscalls.extend(self.conditional_entries(variant, phase));
+        Ok((oci, dropped))
+    }
+
+    /// The conditional rules of `phase` of `variant` (see
+    /// [`PhaseSets::filter_of`]) as OCI entries with `args`.
+    pub fn conditional_entries(&self, variant: &Profile, phase: Phase) -> Vec<OciSyscall> {
+        self.conditional_for(variant, phase)
+            .map(|r| OciSyscall {
                 names: vec![r.name.clone()],
                 action: "SCMP_ACT_ALLOW".to_string(),
                 args: r
@@ -293,14 +312,13 @@ impl PhaseSets {
                     .collect(),
                 comment: risk::table().get(&r.name).and_then(|e| e.low_form.as_ref()).map(|f| format!("speaker balanced: {}", f.when)),
                 ..OciSyscall::default()
-            });
-        }
-        Ok((oci, dropped))
+            })
+            .collect()
     }
 
-    /// The names phase `phase` allows unconditionally (native ABI).
+    /// The names phase `phase` allows unconditionally (ABI `host`).
     pub fn names(&self, phase: Phase) -> BTreeSet<String> {
-        native_names(&self.profile, phase)
+        names_on(&self.profile, phase, self.host)
     }
 
     /// The names phase `phase` allows only in their low form.
@@ -387,7 +405,7 @@ mod tests {
 
     fn with(names: &[(&str, &str)], phase: Phase, more: &[&str]) -> Profile {
         let mut p = profile(names);
-        p.phases.insert(phase, super::super::schema::PhaseSet { syscalls: more.iter().map(|n| entry(n)).collect() });
+        p.phases.insert(phase, super::super::schema::PhaseSet { syscalls: more.iter().map(|n| entry(n, Arch::native())).collect() });
         p.margin = Some(false);
         p
     }
@@ -415,7 +433,7 @@ mod tests {
             // The critical syscalls boot alone used are gone from running.
             if p.phase(Phase::Running).is_some() {
                 let running = balanced.names(Phase::Running);
-                for n in native_names(&p, Phase::Boot).difference(&native_names(&p, Phase::Running)) {
+                for n in names_on(&p, Phase::Boot, Arch::native()).difference(&names_on(&p, Phase::Running, Arch::native())) {
                     if risk::table().is_critical(n) {
                         assert!(!running.contains(n), "{}: {n} (boot only) allowed in running", path.display());
                     }
@@ -445,7 +463,8 @@ mod tests {
         }
         // Strict is today's: traced + margin.
         let strict = phase_sets(&p, &CompileOptions::mode(CompileMode::Strict), Path::new("postgres.json")).unwrap();
-        let want: BTreeSet<String> = native_names(&p, Phase::Running).into_iter().chain(margin::names().map(str::to_string)).collect();
+        let want: BTreeSet<String> =
+            names_on(&p, Phase::Running, Arch::native()).into_iter().chain(margin::names().map(str::to_string)).collect();
         assert_eq!(strict.names(Phase::Running), want);
         assert!(strict.conditional.is_empty());
     }

@@ -1,13 +1,18 @@
 //! The Docker/OCI seccomp profile format (`defaultAction`, `syscalls[]`,
 //! ...): its types here, the translations from and to speaker's types in
-//! [`translate`], and the counts `profile table` shows in [`stats`].
+//! [`translate`], `profile export`'s in [`export`], and the counts `profile
+//! table` shows in [`stats`].
 use serde::{Deserialize, Serialize};
 
+pub mod export;
 mod stats;
 mod translate;
 
+pub use export::{export_phase, Exported};
 pub use stats::{docker_count, DockerCount};
-pub use translate::{applies, docker_sets, filter_arches, from_phase, to_phase_filter, to_profile, Applies, DockerSets};
+pub use translate::{
+    applies, docker_sets, filter_arches, from_phase, to_phase_filter, to_phase_filter_on, to_profile, Applies, DockerSets,
+};
 
 /// A Docker/OCI seccomp profile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,13 @@
 //! Pure translations between Docker/OCI seccomp profiles and speaker's types.
 //!
-//! Entries are applied the way a runtime (moby + runc) does for an
-//! unprivileged container on an x86_64 host:
+//! Entries are applied the way a runtime (moby or containers/common, then
+//! runc) does for an unprivileged container on a node: this host, or the
+//! architecture [`to_phase_filter_on`] is given:
 //!
-//! * `includes.arches` / `excludes.arches` are compared with the *host*
-//!   architecture (`amd64`), and an applicable entry's rules go to every ABI
-//!   of the filter (`architectures`, or `archMap`'s entry for the host);
+//! * `includes.arches` / `excludes.arches` are compared with the *node's*
+//!   architecture (`amd64`, `arm64`), and an applicable entry's rules go to
+//!   every ABI of the filter (`architectures`, or `archMap`'s entry for the
+//!   node);
 //! * entries with `includes.caps` need a capability the container does not
 //!   have and are left out; `excludes.caps` never excludes;
 //! * `includes.minKernel` is taken as satisfied (speaker needs a recent
@@ -130,10 +132,15 @@ fn entry_label(entry: &OciSyscall) -> String {
     }
 }
 
-/// The filter a runtime would install for `oci` on this (x86_64) host;
-/// `path` is for error messages.
+/// The filter a runtime would install for `oci` on this host; `path` is
+/// for error messages.
 pub fn to_phase_filter(oci: &OciProfile, path: &Path) -> Result<PhaseFilter, ProfileError> {
-    let host = Arch::native();
+    to_phase_filter_on(oci, path, Arch::native())
+}
+
+/// The filter a runtime would install for `oci` on a node whose native ABI
+/// is `host` (x86_64 or aarch64).
+pub fn to_phase_filter_on(oci: &OciProfile, path: &Path, host: Arch) -> Result<PhaseFilter, ProfileError> {
     let default_action = parse_action(path, "defaultAction", &oci.default_action, oci.default_errno_ret)?;
     let arches = filter_arches(oci, host);
     let mut rules: Vec<Rule> = Vec::new();
@@ -205,16 +212,17 @@ pub fn to_profile(oci: &OciProfile, phase: Phase, path: &Path) -> Result<Profile
     Ok(profile)
 }
 
-/// Phase `phase` of a speaker profile as an OCI profile: `defaultAction`
-/// (and `defaultErrnoRet` for SCMP_ACT_ERRNO), `architectures`
-/// [SCMP_ARCH_X86_64] and one SCMP_ACT_ALLOW entry with the sorted names.
-/// OCI cannot give each ABI its own set, so only the native ABI's entries
-/// are exported; the names of the others are returned (dropped, and their
-/// ABIs denied as a result).
-pub fn from_phase(profile: &Profile, phase: Phase, path: &Path) -> Result<(OciProfile, Vec<String>), ProfileError> {
+/// Phase `phase` of a speaker profile as the OCI runtime spec's
+/// `linux.seccomp` for a node whose native ABI is `native` (what
+/// speaker-runtime gives crun): `defaultAction` (and `defaultErrnoRet` for
+/// SCMP_ACT_ERRNO), `architectures` [native] and one SCMP_ACT_ALLOW entry
+/// with the sorted names. The runtime spec cannot give each ABI its own
+/// set, so only the native ABI's entries are kept; the names of the others
+/// are returned (dropped, and their ABIs denied as a result). `profile
+/// export` writes Docker's format instead ([`super::export`]).
+pub fn from_phase(profile: &Profile, phase: Phase, path: &Path, native: Arch) -> Result<(OciProfile, Vec<String>), ProfileError> {
     let set = profile.phase(phase).ok_or_else(|| ProfileError::MissingPhase { path: path.to_path_buf(), phase })?;
     let default_action = parse_action(path, "default_action", &profile.default_action, None)?;
-    let native = Arch::native();
     let mut names = BTreeSet::new();
     let mut dropped = BTreeSet::new();
     for e in &set.syscalls {
@@ -324,7 +332,7 @@ mod tests {
         p.architectures.push("SCMP_ARCH_X86".into());
         let e = |n: &str, a: &str| SyscallEntry { name: n.into(), arch: a.into(), nr: None, count: None, first_seen_ms: None };
         p.phases.insert(Phase::Running, PhaseSet { syscalls: vec![e("write", "x86_64"), e("read", "x86_64"), e("read", "x86")] });
-        let (oci, dropped) = from_phase(&p, Phase::Running, Path::new("p.json")).unwrap();
+        let (oci, dropped) = from_phase(&p, Phase::Running, Path::new("p.json"), Arch::X86_64).unwrap();
         assert_eq!(dropped, vec!["read/x86".to_string()]);
         assert_eq!(oci.default_errno_ret, Some(1));
         assert_eq!(oci.syscalls[0].names, vec!["read".to_string(), "write".to_string()]);
@@ -333,6 +341,6 @@ mod tests {
         let back: OciProfile = serde_json::from_str(&text).unwrap();
         let f = to_phase_filter(&back, Path::new("p.json")).unwrap();
         assert_eq!(crate::profile::allowed_count(&f), 2);
-        assert!(from_phase(&p, Phase::Boot, Path::new("p.json")).is_err());
+        assert!(from_phase(&p, Phase::Boot, Path::new("p.json"), Arch::X86_64).is_err());
     }
 }

@@ -92,6 +92,11 @@ impl Checker {
         self.keys(doc, "", TOP_KEYS);
         self.action(doc.get("defaultAction"), "defaultAction");
         self.errno(doc.get("defaultErrnoRet"), "defaultErrnoRet");
+        let non_empty = |k: &str| doc.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        if non_empty("architectures") && non_empty("archMap") {
+            // moby and containers/common (podman, CRI-O) refuse the file.
+            self.problems.push(problem("archMap", "both 'architectures' and 'archMap': Docker and podman refuse the file; keep one"));
+        }
         if let Some(v) = doc.get("archMap") {
             for (i, m) in self.list(v, "archMap").iter().enumerate() {
                 let at = format!("archMap[{i}]");
@@ -176,6 +181,10 @@ mod tests {
             "comment":"","includes":{"caps":["CAP_SYS_ADMIN"],"arches":["amd64"],"minKernel":"5.8"},"excludes":{}}]}"#,
         );
         assert!(p.is_empty(), "{p:?}");
+        let p = problems(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}],"syscalls":[]}"#,
+        );
+        assert_eq!(p, ["archMap: both 'architectures' and 'archMap': Docker and podman refuse the file; keep one"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::docker::{
     docker_exec_gets_running_filter, docker_rm_leaves_nothing, docker_run_switches_to_running, docker_stop_goes_through_shutdown,
     missing_module_fails_the_container,
 };
+use crate::docker_arches::docker_applies_the_amd64_half_of_a_two_arch_export;
 use crate::nginx::{
     containerd_nginx_serves_after_automatic_switch, docker_nginx_serves_after_automatic_switch, podman_nginx_serves_after_automatic_switch,
 };
@@ -33,6 +34,7 @@ use crate::redis::{
 mod checks;
 mod containerd;
 mod docker;
+mod docker_arches;
 mod nginx;
 mod podman;
 mod redis;
@@ -45,6 +47,7 @@ fn main() {
         ("docker_exec_gets_running_filter", docker_exec_gets_running_filter),
         ("docker_stop_goes_through_shutdown", docker_stop_goes_through_shutdown),
         ("docker_rm_leaves_nothing", docker_rm_leaves_nothing),
+        ("docker_applies_the_amd64_half_of_a_two_arch_export", docker_applies_the_amd64_half_of_a_two_arch_export),
         ("podman_run_switches_to_running", podman_run_switches_to_running),
         ("podman_exec_gets_running_filter", podman_exec_gets_running_filter),
         ("podman_stop_goes_through_shutdown", podman_stop_goes_through_shutdown),
