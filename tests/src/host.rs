@@ -215,6 +215,23 @@ macro_rules! vm_scenarios_tests {
     };
 }
 
+/// The `speaker-fuzz` runner's verdicts, one list for every architecture
+/// (tests/tests/vm.rs, arm64_fuzz.rs), as [`vm_scenarios_tests!`]:
+/// `vm_fuzz_tests!(complete: NAME, BOOT...)`.
+#[macro_export]
+macro_rules! vm_fuzz_tests {
+    (complete: $complete:ident, $($boot:ident: $val:expr),* $(,)?) => {
+        $crate::vm_tests!($($boot: $val,)* complete: $complete, scenarios: [
+            fuzz_run_completes,
+            fuzzed_ioctls_get_sane_answers,
+            fuzzing_races_register_switch_and_exits,
+            rmmod_is_refused_while_fds_are_open,
+            module_reloads_once_fds_close_and_no_container_is_left,
+            fuzzing_leaves_the_kernel_log_clean,
+        ]);
+    };
+}
+
 /// The scenarios that check the seccomp action cache: each prints an
 /// `  ACTION-CACHE <view> ...` line per lookup (the runner's
 /// tests/src/bin/vm-scenarios/cache.rs: `debug-file` where

@@ -17,18 +17,10 @@ fn qemu_args() -> Vec<String> {
     ["--arch", "arm64", "--mem", "1024"].iter().map(|s| s.to_string()).collect()
 }
 
-speaker_tests::vm_tests!(
+speaker_tests::vm_fuzz_tests!(
+    complete: every_arm64_fuzz_verdict_has_a_test_and_the_kernel_log_is_clean,
     runner: "speaker-fuzz",
     runner_args: fuzz_args(),
     timeout: 900,
     qemu_args: qemu_args(),
-    complete: every_arm64_fuzz_verdict_has_a_test_and_the_kernel_log_is_clean,
-    scenarios: [
-        fuzz_run_completes,
-        fuzzed_ioctls_get_sane_answers,
-        fuzzing_races_register_switch_and_exits,
-        rmmod_is_refused_while_fds_are_open,
-        module_reloads_once_fds_close_and_no_container_is_left,
-        fuzzing_leaves_the_kernel_log_clean,
-    ]
 );

@@ -106,15 +106,4 @@ fn action_cache_scenarios_read_the_bitmap_from_the_debug_file() {
 
 // --- 3. the ioctl fuzzer ------------------------------------------------------
 
-speaker_tests::vm_tests!(
-    run: fuzz(),
-    complete: every_fuzz_verdict_has_a_test_and_the_kernel_log_is_clean,
-    scenarios: [
-        fuzz_run_completes,
-        fuzzed_ioctls_get_sane_answers,
-        fuzzing_races_register_switch_and_exits,
-        rmmod_is_refused_while_fds_are_open,
-        module_reloads_once_fds_close_and_no_container_is_left,
-        fuzzing_leaves_the_kernel_log_clean,
-    ]
-);
+speaker_tests::vm_fuzz_tests!(complete: every_fuzz_verdict_has_a_test_and_the_kernel_log_is_clean, run: fuzz());
