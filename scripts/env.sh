@@ -36,7 +36,13 @@ speaker_kernel_key() {
 #   KBUILD_DIR    the kernel's build directory in the cache
 #   BZIMAGE       the kernel image QEMU boots
 #   KO            speaker.ko for that kernel
-#   RUST_TARGET   the userspace target triple (target/<triple>/release)
+#   RUST_TARGET   the userspace target triple
+#   GUEST_BIN_DIR where scripts/build-guest-bins puts that triple's programs:
+#                 target/<triple>/release; arm64's in a cargo target
+#                 directory of their own, target/build-std/<triple>/release
+#                 (its -Zbuild-std build sets RUSTC_BOOTSTRAP, which the
+#                 build scripts both builds share would otherwise see change
+#                 at every switch of architecture: everything rebuilt, both ways)
 speaker_set_arch() {
   case $1 in
     x86_64|amd64)
@@ -44,13 +50,15 @@ speaker_set_arch() {
       KCONFIGS=("$SPEAKER_ROOT"/linux-config/*.config)
       KBUILD_DIR=$SPEAKER_CACHE/kernel/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
       BZIMAGE=$KBUILD_DIR/arch/x86/boot/bzImage
-      KO=$SPEAKER_ROOT/speaker-kmod/speaker.ko ;;
+      KO=$SPEAKER_ROOT/speaker-kmod/speaker.ko
+      GUEST_BIN_DIR=$SPEAKER_ROOT/target/$RUST_TARGET/release ;;
     arm64|aarch64)
       SPEAKER_ARCH=arm64 KMAKE_ARCH=arm64 RUST_TARGET=aarch64-unknown-linux-gnu
       KCONFIGS=("$SPEAKER_ROOT"/linux-config/arm64/*.config)
       KBUILD_DIR=$SPEAKER_CACHE/kernel-arm64/$KERNEL_PKG_VERSION-$(speaker_kernel_key)
       BZIMAGE=$KBUILD_DIR/arch/arm64/boot/Image
-      KO=$SPEAKER_ROOT/target/arm64/speaker.ko ;;
+      KO=$SPEAKER_ROOT/target/arm64/speaker.ko
+      GUEST_BIN_DIR=$SPEAKER_ROOT/target/build-std/$RUST_TARGET/release ;;
     *) echo "error: unknown architecture '$1' (x86_64 or arm64)" >&2; return 2 ;;
   esac
   export SPEAKER_ARCH
