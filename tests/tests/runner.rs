@@ -172,3 +172,31 @@ fn qemu_run_boots_debian12_only_with_the_bookworm_guest() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--kernel wants speaker, debian or debian12, got 'debian13'"), "{err}");
 }
+
+/// scripts/demo (Debian's kernel) builds the guest programs, seccomp_bpf
+/// included, on a machine where speaker's kernel was never built:
+/// scripts/build-selftests needs the kernel's source only.  A cache with
+/// the source, the tools (the kernel key names bindgen) and the selftests' cache
+/// of this machine, and no kernel.
+#[test]
+fn build_selftests_needs_the_kernel_source_not_its_build() {
+    let real = std::env::var_os("SPEAKER_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"))
+            .join("speaker")
+    });
+    let cache = std::env::temp_dir().join(format!("speaker-cache-nokernel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    std::fs::create_dir_all(&cache).unwrap();
+    for d in ["src", "selftests", "tools"] {
+        std::os::unix::fs::symlink(real.join(d), cache.join(d)).unwrap();
+    }
+    let out = Command::new(root().join("scripts/build-selftests")).env("SPEAKER_CACHE", &cache).output().expect("cannot run");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let kernel_built = cache.join("kernel").exists();
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert!(out.status.success(), "build-selftests failed without a built kernel: {stderr}");
+    assert!(stdout.trim_end().ends_with("/seccomp_bpf"), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(!kernel_built, "build-selftests built a kernel");
+}
