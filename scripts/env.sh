@@ -69,6 +69,14 @@ speaker_kmake() {
 }
 speaker_set_arch "${SPEAKER_ARCH:-x86_64}"
 
+# speaker_install_changed SRC DST: puts SRC at DST (through a temporary file
+# beside it) unless DST already has the same bytes: an unchanged output keeps
+# its modification time, which scripts/test's check that no suite rebuilt
+# anything reads.
+speaker_install_changed() {
+  cmp -s "$1" "$2" || { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
+}
+
 # The Debian mirror every debootstrap and apt source of speaker uses:
 # $SPEAKER_DEBIAN_MIRROR, else the host's own apt configuration (the first
 # URI of the deb entry that serves the host's main suite, e.g. bookworm, in
