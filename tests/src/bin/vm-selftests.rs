@@ -1,7 +1,8 @@
 //! vm-selftests: the kernel's own seccomp selftests (`seccomp_bpf`, built by
 //! scripts/build-selftests from speaker's kernel source) inside the VM
-//! (`qemu/run --no-module -- vm-selftests [NAME...]`), in one boot, first
-//! without speaker.ko (the baseline), then with it:
+//! (`qemu/run --no-module -- vm-selftests [--only TEST | --except TEST]
+//! [NAME...]`), in one boot, first without speaker.ko (the baseline), then
+//! with it:
 //!
 //! * `seccomp_selftests_run_directly_without_module`,
 //!   `seccomp_selftests_run_in_container_without_module`: the baseline, on
@@ -22,10 +23,18 @@
 //! test passes, or fails exactly as without the module, is judged on the
 //! host (tests/src/selftests.rs, from tests/tests/vm.rs, whose boot runs this
 //! runner first).
+//!
+//! `--only TEST` runs only that test of `seccomp_bpf` (the harness' `-t`),
+//! `--except TEST` all but it (`-T`), in every run: the debug kernel runs
+//! all but the one that cannot finish there, and Debian's kernel that one
+//! (tests/src/selftests.rs, [`SLOW_ON_THE_DEBUG_KERNEL`]).
+//!
+//! [`SLOW_ON_THE_DEBUG_KERNEL`]: speaker_tests::selftests::SLOW_ON_THE_DEBUG_KERNEL
 use std::path::Path;
+use std::sync::OnceLock;
 
 use speaker_tests::ensure;
-use speaker_tests::guest::{run, run_scenarios, Outcome, Scenario};
+use speaker_tests::guest::{run, run_selected, Outcome, Scenario};
 use speaker_tests::tap;
 
 fn module_loaded() -> bool {
@@ -85,9 +94,18 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
+/// The harness options that `--only`/`--except` gave (`-t TEST`/`-T TEST`).
+static HARNESS_ARGS: OnceLock<Vec<String>> = OnceLock::new();
+
+fn harness_args() -> &'static [String] {
+    HARNESS_ARGS.get().map(Vec::as_slice).unwrap_or(&[])
+}
+
 fn directly() -> Outcome {
-    // stderr too: the harness logs why a test failed there.
-    let o = timed("seccomp_bpf", || run("sh", &["-c", "exec seccomp_bpf 2>&1"]));
+    // stderr too: the harness logs why a test failed there.  (The test
+    // names are the harness' own: letters, digits and underscores.)
+    let cmd = format!("exec seccomp_bpf {} 2>&1", harness_args().join(" "));
+    let o = timed("seccomp_bpf", || run("sh", &["-c", &cmd]));
     let res = report(&kind("direct"), &o.stdout);
     ensure!(res.complete(), "seccomp_bpf exited {} with incomplete TAP output ({}): {}", o.code, res.summary(), o.stderr.trim());
     Ok(())
@@ -99,6 +117,7 @@ fn in_container() -> Outcome {
         args.push("--no-register");
     }
     args.extend(["--", "seccomp_bpf"]);
+    args.extend(harness_args().iter().map(String::as_str));
     let o = timed("seccomp_bpf in a container", || run("selftest-container", &args));
     let res = report(&kind("container"), &o.stdout);
     let summary = o.stdout.lines().find(|l| l.starts_with("SELFTEST-CONTAINER")).unwrap_or("").to_string();
@@ -147,5 +166,36 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 fn main() {
-    run_scenarios(SCENARIOS)
+    let mut args = std::env::args().skip(1);
+    let (mut harness, mut names) = (Vec::new(), Vec::new());
+    while let Some(a) = args.next() {
+        let flag = match a.as_str() {
+            "--only" => "-t",
+            "--except" => "-T",
+            _ => {
+                names.push(a);
+                continue;
+            }
+        };
+        match args.next() {
+            Some(t) if !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                harness.extend([flag.to_string(), t]);
+            }
+            other => {
+                eprintln!("vm-selftests: {a} wants the name of a seccomp_bpf test (letters, digits, '_'), got {other:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+    if !harness.is_empty() {
+        println!("SELFTEST-ARGS {}", harness.join(" "));
+    }
+    HARNESS_ARGS.set(harness).expect("set once");
+    if names.iter().any(|n| n == "--list") {
+        for (n, _) in SCENARIOS {
+            println!("{n}");
+        }
+        std::process::exit(0);
+    }
+    run_selected(SCENARIOS, &names)
 }
