@@ -17,55 +17,12 @@
 //! * no kmemleak (and no KASAN or lockdep reports to expect): the runner
 //!   skips the leak scan and says so; the kernel log is still checked for
 //!   oopses, `BUG:`/`WARNING:` splats and the rest of `kernel_trouble`.
-//!
-//! The same boot first runs the one seccomp selftest that cannot finish on
-//! the debug kernel ([`SLOW_ON_THE_DEBUG_KERNEL`], `vm-selftests --only`)
-//! with speaker.ko, directly and in a switched container: here it must
-//! pass.
-use std::sync::OnceLock;
-
-use speaker_tests::host::{boot_logged, VmRun, PART_MARK};
-use speaker_tests::selftests::SLOW_ON_THE_DEBUG_KERNEL;
-
-/// The whole boot: the selftest's two runs, then vm-scenarios.
-fn boot() -> &'static VmRun {
-    static RUN: OnceLock<VmRun> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let chain = format!(
-            "echo '{PART_MARK}vm-selftests'; vm-selftests --only {SLOW_ON_THE_DEBUG_KERNEL} \
-             seccomp_selftests_run_directly seccomp_selftests_run_in_switched_container; a=$?; \
-             echo '{PART_MARK}vm-scenarios'; vm-scenarios; b=$?; exit $((a | b))"
-        );
-        let cmd = ["sh".to_string(), "-c".to_string(), chain];
-        let args: Vec<String> = ["--kernel", "debian", "--mem", "1024"].iter().map(|s| s.to_string()).collect();
-        boot_logged(&cmd, "debian_vm", 900, &args)
-    })
-}
-
-/// vm-scenarios' part.
-fn vm() -> &'static VmRun {
-    static PART: OnceLock<VmRun> = OnceLock::new();
-    PART.get_or_init(|| boot().part("vm-scenarios"))
-}
-
-fn selftests() -> &'static VmRun {
-    static PART: OnceLock<VmRun> = OnceLock::new();
-    PART.get_or_init(|| boot().part("vm-selftests"))
-}
-
 speaker_tests::vm_scenarios_tests!(
     complete: every_vm_scenario_has_a_test_on_debians_kernel_and_its_log_is_clean,
-    also: [],
-    run: vm(),
+    runner: "vm-scenarios",
+    timeout: 900,
+    qemu_args: vec!["--kernel".to_string(), "debian".to_string(), "--mem".to_string(), "1024".to_string()],
 );
-
-#[test]
-fn selftest_that_times_out_on_the_debug_kernel_passes_here_with_module() {
-    let run = selftests();
-    run.check_complete(&["seccomp_selftests_run_directly", "seccomp_selftests_run_in_switched_container"]);
-    speaker_tests::selftests::passes(run, "direct", SLOW_ON_THE_DEBUG_KERNEL);
-    speaker_tests::selftests::passes(run, "container", SLOW_ON_THE_DEBUG_KERNEL);
-}
 
 /// Debian's kernel has no /proc/PID/seccomp_cache: the action-cache
 /// scenarios derived the cache from the filters' programs, every lookup.

@@ -25,11 +25,11 @@
 //! runner first).
 //!
 //! `--only TEST` runs only that test of `seccomp_bpf` (the harness' `-t`),
-//! `--except TEST` all but it (`-T`), in every run: the debug kernel runs
-//! all but the one that cannot finish there, and Debian's kernel that one
-//! (tests/src/selftests.rs, [`SLOW_ON_THE_DEBUG_KERNEL`]).
+//! `--except TEST` all but it (`-T`), in every run: the `vm` suite runs
+//! all but the one that times out under TCG with and without the module
+//! ([`TIMES_OUT_UNDER_TCG`]).
 //!
-//! [`SLOW_ON_THE_DEBUG_KERNEL`]: speaker_tests::selftests::SLOW_ON_THE_DEBUG_KERNEL
+//! [`TIMES_OUT_UNDER_TCG`]: speaker_tests::selftests::TIMES_OUT_UNDER_TCG
 use std::path::Path;
 use std::sync::OnceLock;
 
