@@ -86,9 +86,8 @@ const RERUNS: usize = 2;
 /// way `once` runs `seccomp_bpf` with the arguments it is given, until it
 /// passes or has run [`RERUNS`] more times: one `SELFTEST-RERUN kind test
 /// outcome` line per run.  A test that timed out and then passes hung
-/// or crawled on a loaded host (the harness' own tracer teardown can
-/// miss its stop signal; a stress test can outlast 30 s under TCG);
-/// the host judges it by its best run and names it (tests/src/selftests.rs).
+/// or crawled on a loaded host (docs/src/testing.md); the host judges it
+/// by its best run and names it (tests/src/selftests.rs).
 fn rerun_timed_out(kind: &str, timed_out: &[String], once: impl Fn(&[&str]) -> String) {
     for name in timed_out {
         // TAP's FIXTURE.VARIANT.TEST (or FIXTURE.TEST) is -r's FIXTURE:VARIANT:TEST.
@@ -96,10 +95,9 @@ fn rerun_timed_out(kind: &str, timed_out: &[String], once: impl Fn(&[&str]) -> S
         for _ in 0..RERUNS {
             let out = once(&["-r", &filter]);
             let o = tap::parse(&out).tests.get(name).copied();
-            let o = o.map(tap::Outcome::as_str).unwrap_or("missing");
             why_not_passed(kind, &out, "SELFTEST-RERUN-WHY");
-            println!("SELFTEST-RERUN {kind} {name} {o}");
-            if o == "pass" {
+            println!("SELFTEST-RERUN {kind} {name} {}", o.map(tap::Outcome::as_str).unwrap_or("missing"));
+            if o == Some(tap::Outcome::Pass) {
                 break;
             }
         }
