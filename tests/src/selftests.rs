@@ -12,7 +12,7 @@ use crate::tap;
 /// 1 ms SIGALRM.  Under TCG it ends by the harness' 30 s timeout with and
 /// without speaker.ko: always on the debug kernel (all four runs of every
 /// `vm` suite until December 2026, 2 of its 8 minutes), and on Debian's
-/// kernel whenever a second guest runs beside it (3 of 3 runs each way;
+/// kernel whenever a second guest runs beside it (5 of 5 runs each way;
 /// it passed in 15 s on a quiet host).  A comparison of two timeouts shows
 /// nothing about the module; by hand, on a quiet host: `qemu/run --kernel
 /// debian --no-module -- vm-selftests --only TEST` (docs/src/testing.md).
