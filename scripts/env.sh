@@ -72,7 +72,7 @@ speaker_set_arch "${SPEAKER_ARCH:-x86_64}"
 # speaker_install_changed SRC DST: puts SRC at DST (through a temporary file
 # beside it) unless DST already has the same bytes: an unchanged output keeps
 # its modification time, which scripts/test's check that no suite rebuilt
-# anything reads.
+# anything reads (SRC and DST may be the same file: nothing to do).
 speaker_install_changed() {
   cmp -s "$1" "$2" || { cp "$1" "$2.tmp" && mv "$2.tmp" "$2"; }
 }

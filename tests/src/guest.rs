@@ -297,20 +297,20 @@ impl KernelLog {
 /// one failed.
 pub fn run_scenarios(scenarios: &[Scenario]) -> ! {
     let wanted: Vec<String> = std::env::args().skip(1).collect();
+    run_selected(scenarios, &wanted)
+}
+
+/// [`run_scenarios`] for runners with options of their own: runs the
+/// scenarios in `wanted` (all if empty; `--list` among them lists them).  kmemleak is baselined before
+/// the first scenario and scanned after the last; a new suspect, or a
+/// kmemleak that cannot be used, is reported as kernel log trouble.
+pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
     if wanted.iter().any(|w| w == "--list") {
         for (n, _) in scenarios {
             println!("{n}");
         }
         std::process::exit(0);
     }
-    run_selected(scenarios, &wanted)
-}
-
-/// [`run_scenarios`] for runners with options of their own: runs the
-/// scenarios in `wanted` (all if empty).  kmemleak is baselined before
-/// the first scenario and scanned after the last; a new suspect, or a
-/// kmemleak that cannot be used, is reported as kernel log trouble.
-pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
     // qemu/run boots speaker's debug kernel (KASAN, kmemleak) with
     // slub_debug; Debian's kernel, the non-debug platform, has no kmemleak.
     let debug_kernel = std::fs::read_to_string("/proc/cmdline").map(|c| c.contains("slub_debug")).unwrap_or(true);

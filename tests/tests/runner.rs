@@ -180,12 +180,9 @@ fn qemu_run_boots_debian12_only_with_the_bookworm_guest() {
 /// of this machine, and no kernel.
 #[test]
 fn build_selftests_needs_the_kernel_source_not_its_build() {
-    let real = std::env::var_os("SPEAKER_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"))
-            .join("speaker")
-    });
+    // The cache scripts/env.sh names (its one definition of the default).
+    let env = Command::new("bash").arg("-c").arg(". scripts/env.sh && printf %s \"$SPEAKER_CACHE\"").current_dir(root()).output();
+    let real = PathBuf::from(String::from_utf8(env.expect("cannot run bash").stdout).expect("cache path"));
     let cache = std::env::temp_dir().join(format!("speaker-cache-nokernel-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
     std::fs::create_dir_all(&cache).unwrap();

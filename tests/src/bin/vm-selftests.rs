@@ -248,11 +248,5 @@ fn main() {
         println!("SELFTEST-ARGS {}", harness.join(" "));
     }
     HARNESS_ARGS.set(harness).expect("set once");
-    if names.iter().any(|n| n == "--list") {
-        for (n, _) in SCENARIOS {
-            println!("{n}");
-        }
-        std::process::exit(0);
-    }
     run_selected(SCENARIOS, &names)
 }
