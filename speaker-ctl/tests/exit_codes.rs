@@ -422,8 +422,10 @@ fn runtime_checks_container_ids() {
 }
 
 /// A container's state.json that is a FIFO (or corrupt) in speaker's
-/// state directory: listing verbs go on, the container's own verbs say it
-/// is corrupt (before: status, denials and switch hung on the FIFO).
+/// state directory: listing verbs go on (`status` with a warning that
+/// names it), the container's own verbs say it is corrupt (before: status,
+/// denials and switch hung on the FIFO; `status c1` said there was no
+/// container c1).
 #[test]
 fn state_files_that_are_not_files_never_hang() {
     let d = tmpdir("state-fifo");
@@ -439,6 +441,7 @@ fn state_files_that_are_not_files_never_hang() {
         (vec!["denials", "--from-log", log.to_str().unwrap()], 0),
         (vec!["switch", "f1"], 1),
         (vec!["stop", "c1"], 1),
+        (vec!["status", "c1"], 1),
     ] {
         let mut child = Command::new(speaker_ctl())
             .args(&args)
@@ -460,6 +463,15 @@ fn state_files_that_are_not_files_never_hang() {
         assert_eq!(o.status.code(), Some(want), "{args:?}: {}", text(&o.stderr));
         if want == 1 {
             assert!(text(&o.stderr).contains("is corrupt; remove"), "{args:?}: {}", text(&o.stderr));
+        }
+        // A listing names the state it could not read (before, `status`
+        // passed over it and `status c1` said there was no container c1).
+        if args[0] == "status" && args.len() == 1 {
+            assert!(
+                text(&o.stderr).contains("warning:") && text(&o.stderr).contains("c1/state.json is corrupt; remove"),
+                "{args:?}: {}",
+                text(&o.stderr)
+            );
         }
     }
 }

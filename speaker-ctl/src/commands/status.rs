@@ -4,10 +4,10 @@ use anyhow::Result;
 use crate::cli::StatusArgs;
 use crate::container::denials::{collect, Source};
 use crate::container::engine::Engine;
-use crate::container::state::{kernel_id, ContainerState};
+use crate::container::state::{kernel_id, ContainerState, StateError};
 use crate::device::Device;
 use crate::profile::schema::Phase;
-use crate::sys::output::outln;
+use crate::sys::output::{errln, outln};
 
 fn phase_name(i: u32) -> String {
     Phase::from_index(i).map(|p| p.to_string()).unwrap_or_else(|| format!("phase-{i}"))
@@ -54,7 +54,8 @@ fn ns_tasks(pid: i32) -> Option<u32> {
 pub fn run(args: StatusArgs) -> Result<i32> {
     // notify-engine containers are known from their state alone; kmod ones
     // from speaker.ko (which need not be loaded when there are none).
-    let notify: Vec<ContainerState> = ContainerState::list()
+    let (states, unreadable) = ContainerState::scan();
+    let notify: Vec<ContainerState> = states
         .into_iter()
         .filter(|s| s.engine == Engine::Notify && s.alive())
         .filter(|s| args.cid.as_deref().is_none_or(|c| c == s.cid))
@@ -71,6 +72,13 @@ pub fn run(args: StatusArgs) -> Result<i32> {
     };
     if let Some(cid) = &args.cid {
         if list.is_empty() && notify.is_empty() {
+            // A state that is there but cannot be read is not "no
+            // container": say what is wrong with it.
+            if let Err(e) = ContainerState::load(cid) {
+                if e.downcast_ref::<StateError>().is_none() {
+                    return Err(e);
+                }
+            }
             anyhow::bail!("speaker knows no container '{cid}' ('speaker-ctl status' lists them; an exited container is forgotten)");
         }
     }
@@ -106,6 +114,12 @@ pub fn run(args: StatusArgs) -> Result<i32> {
             last_switch_ns: s.last_switch_unix_ms.unwrap_or(0) * 1_000_000,
             state: Some(s),
         });
+    }
+    // A listing goes on past a state it cannot read, and names it.
+    if args.cid.is_none() {
+        for e in &unreadable {
+            errln!("speaker-ctl: warning: {e:#}");
+        }
     }
     // Denials per container (by its id); unknown when they cannot be read.
     let denials: Option<Vec<String>> =

@@ -297,18 +297,27 @@ impl ContainerState {
 
     /// Containers with a state directory.
     pub fn list() -> Vec<ContainerState> {
-        let mut out = Vec::new();
+        Self::scan().0
+    }
+
+    /// Every container's state, and what stands in the state root but
+    /// cannot be read as one (a corrupt or foreign state.json: the error
+    /// says which, and how to forget it).  Entries with no state.json are
+    /// not containers and are left out of both.
+    pub fn scan() -> (Vec<ContainerState>, Vec<anyhow::Error>) {
+        let (mut out, mut bad) = (Vec::new(), Vec::new());
         if let Ok(rd) = std::fs::read_dir(state_root()) {
             for e in rd.flatten() {
-                if let Some(name) = e.file_name().to_str() {
-                    if let Ok(s) = ContainerState::load(name) {
-                        out.push(s);
-                    }
+                let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
+                match ContainerState::load(&name) {
+                    Ok(s) => out.push(s),
+                    Err(e) if e.downcast_ref::<StateError>().is_some() => {}
+                    Err(e) => bad.push(e),
                 }
             }
         }
         out.sort_by(|a, b| a.cid.cmp(&b.cid));
-        out
+        (out, bad)
     }
 
     /// Is the container's first process still alive (and not a zombie)?
