@@ -291,6 +291,42 @@ impl KernelLog {
     }
 }
 
+/// The whole report of each trouble line of `log`: the line and what
+/// follows it up to the report's end marker (KASAN's and lockdep's
+/// `=====` rule, `---[ end trace`) or the next trouble line, at most
+/// [`REPORT_LINES`] lines.  A report's first line says what broke; its
+/// stack says where, and the runners print it so that a report seen once
+/// can be read afterwards (the console log keeps it, prefixed
+/// `KERNEL-LOG-REPORT`).
+pub fn trouble_reports(log: &str) -> Vec<String> {
+    let trouble = kernel_trouble(log);
+    let lines: Vec<&str> = log.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !trouble.iter().any(|t| t == lines[i]) {
+            i += 1;
+            continue;
+        }
+        out.push(lines[i].to_string());
+        let mut j = i + 1;
+        while j < lines.len() && j - i < REPORT_LINES && !trouble.iter().any(|t| t == lines[j]) {
+            out.push(lines[j].to_string());
+            let msg = lines[j].split_once("] ").map(|(_, m)| m).unwrap_or(lines[j]);
+            let end = msg.starts_with("=====") || msg.contains("---[ end trace");
+            j += 1;
+            if end {
+                break;
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// The most lines of one report [`trouble_reports`] keeps.
+pub const REPORT_LINES: usize = 80;
+
 /// Runs the scenarios named on the command line (all by default; `--list`
 /// lists them), prints one line per scenario and the summary, reports
 /// kernel log trouble and new kmemleak suspects, and exits non-zero if
@@ -347,6 +383,9 @@ pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
     }
     if !trouble.is_empty() {
         println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
+        for l in trouble_reports(&dmesg()) {
+            println!("KERNEL-LOG-REPORT {l}");
+        }
     }
     println!("SCENARIOS DONE pass={pass} fail={fail}");
     std::process::exit(if fail == 0 { 0 } else { 1 });
@@ -354,7 +393,7 @@ pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
 
 #[cfg(test)]
 mod trouble_tests {
-    use super::kernel_trouble;
+    use super::{kernel_trouble, trouble_reports};
 
     #[test]
     fn a_user_space_crash_is_not_kernel_trouble_but_a_kernel_fault_is() {
@@ -363,5 +402,21 @@ mod trouble_tests {
             "[   12.000000] general protection fault, probably for non-canonical address 0xdead000000000100: 0000 [#1] PREEMPT SMP KASAN";
         assert!(kernel_trouble(user).is_empty());
         assert_eq!(kernel_trouble(&format!("{user}\n{kernel}")), vec![kernel.to_string()]);
+    }
+
+    #[test]
+    fn a_report_is_kept_whole_up_to_its_end_marker() {
+        let log = "[    0.010000] x86: Booting SMP configuration:
+[    0.013751] ==================================================================
+[    0.013751] BUG: KASAN: wild-memory-access in do_raw_spin_lock+0xbc/0x1d0
+[    0.013751] Read of size 4 at addr 1fffffff8 by task swapper/0/1
+[    0.013751] Call Trace:
+[    0.013751]  do_raw_spin_lock+0xbc/0x1d0
+[    0.013751] ==================================================================
+[    0.020000] smp: Brought up 1 node, 2 CPUs";
+        let r = trouble_reports(log);
+        assert_eq!(r.len(), 5, "{r:#?}");
+        assert!(r[0].contains("BUG: KASAN") && r[2].contains("Call Trace:") && r[4].ends_with("====="), "{r:#?}");
+        assert!(trouble_reports("[    1.0] all is well").is_empty());
     }
 }

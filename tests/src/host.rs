@@ -153,7 +153,11 @@ impl VmRun {
         }
         assert!(self.log.contains("SCENARIOS DONE"), "the scenario runner did not finish (log: {})", self.log_path.display());
         let trouble: Vec<&str> = self.log.lines().filter(|l| l.starts_with("KERNEL-LOG-TROUBLE")).collect();
-        assert!(trouble.is_empty(), "kernel log: {trouble:?}");
+        assert!(
+            trouble.is_empty(),
+            "kernel log: {trouble:?} (each report whole: the KERNEL-LOG-REPORT lines of {})",
+            self.log_path.display()
+        );
     }
 }
 
