@@ -125,6 +125,11 @@ impl LogSince {
 /// allocation failure splats and kmemleak's own failures.  (kmemleak's
 /// leak reports are judged by [`KernelLog`], against a baseline.)
 pub fn kernel_trouble(log: &str) -> Vec<String> {
+    log.lines().filter(|l| is_trouble(l)).map(str::to_string).collect()
+}
+
+/// Is this kernel log line the start of a report [`kernel_trouble`] fails on?
+fn is_trouble(line: &str) -> bool {
     const BAD: [&str; 25] = [
         "BUG:",
         "WARNING:",
@@ -157,7 +162,7 @@ pub fn kernel_trouble(log: &str) -> Vec<String> {
     // process crashed (a service under a too-strict profile may), which the
     // kernel only reports; the kernel's own faults do not say `traps:`.
     let user_trap = |l: &str| l.contains(" traps: ");
-    log.lines().filter(|l| !user_trap(l) && (BAD.iter().any(|b| l.contains(b)) || slub(l))).map(|l| l.to_string()).collect()
+    !user_trap(line) && (BAD.iter().any(|b| line.contains(b)) || slub(line))
 }
 
 /// `ioctl(fd, cmd, arg)` as the kernel answered it: `Ok(return value)`
@@ -299,18 +304,17 @@ impl KernelLog {
 /// can be read afterwards (the console log keeps it, prefixed
 /// `KERNEL-LOG-REPORT`).
 pub fn trouble_reports(log: &str) -> Vec<String> {
-    let trouble = kernel_trouble(log);
     let lines: Vec<&str> = log.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        if !trouble.iter().any(|t| t == lines[i]) {
+        if !is_trouble(lines[i]) {
             i += 1;
             continue;
         }
         out.push(lines[i].to_string());
         let mut j = i + 1;
-        while j < lines.len() && j - i < REPORT_LINES && !trouble.iter().any(|t| t == lines[j]) {
+        while j < lines.len() && j - i < REPORT_LINES && !is_trouble(lines[j]) {
             out.push(lines[j].to_string());
             let msg = lines[j].split_once("] ").map(|(_, m)| m).unwrap_or(lines[j]);
             let end = msg.starts_with("=====") || msg.contains("---[ end trace");
@@ -371,7 +375,8 @@ pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
             }
         }
     }
-    let mut trouble = kernel_trouble(&dmesg());
+    let log = dmesg();
+    let mut trouble = kernel_trouble(&log);
     match klog.map(|k| k.and_then(|k| k.new_leaks())).unwrap_or(Ok(Vec::new())) {
         Ok(leaks) => {
             for l in &leaks {
@@ -383,7 +388,7 @@ pub fn run_selected(scenarios: &[Scenario], wanted: &[String]) -> ! {
     }
     if !trouble.is_empty() {
         println!("KERNEL-LOG-TROUBLE {}", trouble.join(" | "));
-        for l in trouble_reports(&dmesg()) {
+        for l in trouble_reports(&log) {
             println!("KERNEL-LOG-REPORT {l}");
         }
     }
