@@ -179,6 +179,7 @@ macro_rules! vm_scenarios_tests {
             running_phase_denies_boot_only_syscall,
             running_phase_allows_running_syscalls,
             shutdown_phase_applies_after_stop,
+            stop_kills_a_service_that_ignores_sigterm,
             switch_covers_all_threads,
             switch_covers_all_processes,
             children_forked_after_switch_inherit_running_filter,

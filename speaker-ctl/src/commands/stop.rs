@@ -8,7 +8,9 @@ use crate::cli::StopArgs;
 use crate::container::state::ContainerState;
 use crate::container::switch::switch;
 use crate::profile::schema::Phase;
+use crate::sys::duration::show;
 use crate::sys::output::outln;
+use crate::sys::procfs::wait_points;
 
 pub fn run(args: StopArgs) -> Result<i32> {
     let state = ContainerState::load(&args.cid)?;
@@ -36,13 +38,15 @@ pub fn run(args: StopArgs) -> Result<i32> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let how = if state.alive() {
+        // Where it waited tells an operator why the service ignored SIGTERM.
+        let waiting = wait_points(state.pid);
         let _ = kill(pid, Signal::SIGKILL);
         while state.alive() {
             std::thread::sleep(Duration::from_millis(20));
         }
-        "SIGKILL after timeout"
+        format!("SIGKILL after timeout: {} after SIGTERM it still ran, {waiting}", show(args.timeout))
     } else {
-        "exited after SIGTERM"
+        "exited after SIGTERM".to_string()
     };
     ContainerState::remove(&args.cid);
     outln!("{}: stopped ({how})", args.cid)?;

@@ -23,6 +23,31 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Where process `pid`'s threads wait, for a message: each distinct
+/// "STATE in WCHAN" of its tasks (`S in do_sys_poll`), or "gone".
+pub fn wait_points(pid: i32) -> String {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return "gone".into() };
+    let mut points: Vec<String> = Vec::new();
+    for task in dir.flatten() {
+        let base = task.path();
+        let Ok(stat) = std::fs::read_to_string(base.join("stat")) else { continue };
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
+        let wchan = std::fs::read_to_string(base.join("wchan")).unwrap_or_default();
+        let point = match wchan.trim() {
+            "" | "0" => state,
+            w => format!("{state} in {w}"),
+        };
+        if !points.contains(&point) {
+            points.push(point);
+        }
+    }
+    if points.is_empty() {
+        "gone".into()
+    } else {
+        points.join(", ")
+    }
+}
+
 /// The processes `tracer` traces (`TracerPid:` of their status).
 pub fn traced_by(tracer: u32) -> Vec<i32> {
     let me = tracer.to_string();

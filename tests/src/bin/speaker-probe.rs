@@ -32,7 +32,9 @@
 //!   result is `ok=A enoent=B eperm=C other=D`.
 //!
 //! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
-//! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0.
+//! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0; with
+//! `ignore` there it writes `ignored` and goes on polling (a service that
+//! ignores SIGTERM).
 //! `--storm`: extra threads hammer cheap syscalls and fork short-lived
 //! children instead of polling.
 use std::fs;
@@ -196,8 +198,12 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
     write_file(&dir.join(format!("ready.{id}")), "1");
     let mut last = 0u64;
     loop {
-        if main && TERM.load(Ordering::SeqCst) {
+        if main && TERM.swap(false, Ordering::SeqCst) {
             let op = fs::read_to_string(dir.join("shutdown-op")).unwrap_or_else(|_| "uname".into());
+            if op.trim() == "ignore" {
+                write_file(&dir.join("res").join(format!("shutdown.{id}")), "ignored");
+                continue;
+            }
             let r = syscall_by_name(op.trim(), &dir);
             write_file(&dir.join("res").join(format!("shutdown.{id}")), &result_text(r));
             std::process::exit(0);

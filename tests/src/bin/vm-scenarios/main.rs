@@ -20,8 +20,8 @@ use crate::refusals::{
 use crate::switching::{
     app_stacked_filter_still_applies_after_switch, boot_phase_allows_boot_syscalls, cached_allow_is_revoked_after_switch,
     children_forked_after_switch_inherit_running_filter, host_filter_below_container_is_untouched, running_phase_allows_running_syscalls,
-    running_phase_denies_boot_only_syscall, shutdown_phase_applies_after_stop, switch_covers_all_processes, switch_covers_all_threads,
-    switch_leaves_host_alone, switch_leaves_other_containers_alone,
+    running_phase_denies_boot_only_syscall, shutdown_phase_applies_after_stop, stop_kills_a_service_that_ignores_sigterm,
+    switch_covers_all_processes, switch_covers_all_threads, switch_leaves_host_alone, switch_leaves_other_containers_alone,
 };
 
 mod actions;
@@ -45,6 +45,7 @@ const SCENARIOS: &[Scenario] = &[
     ("running_phase_denies_boot_only_syscall", running_phase_denies_boot_only_syscall),
     ("running_phase_allows_running_syscalls", running_phase_allows_running_syscalls),
     ("shutdown_phase_applies_after_stop", shutdown_phase_applies_after_stop),
+    ("stop_kills_a_service_that_ignores_sigterm", stop_kills_a_service_that_ignores_sigterm),
     ("switch_covers_all_threads", switch_covers_all_threads),
     ("switch_covers_all_processes", switch_covers_all_processes),
     ("children_forked_after_switch_inherit_running_filter", children_forked_after_switch_inherit_running_filter),

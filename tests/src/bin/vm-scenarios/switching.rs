@@ -63,6 +63,23 @@ pub fn shutdown_phase_applies_after_stop() -> Outcome {
     Ok(())
 }
 
+/// A service that ignores SIGTERM: `stop` kills it after `--timeout` and
+/// says where it was waiting, so that an operator can tell why.
+pub fn stop_kills_a_service_that_ignores_sigterm() -> Outcome {
+    let p = Probe::start("ignores-term", &std_phases(), &[], 1)?;
+    fs::write(p.dir.join("shutdown-op"), "ignore").unwrap();
+    let out = ctl_ok(&["stop", "ignores-term", "--timeout", "2"])?;
+    ensure!(out.contains("boot -> shutdown"), "stop said {out:?}");
+    ensure!(p.result("shutdown.p0t0").as_deref() == Some("ignored"), "the probe's SIGTERM handler gave {:?}", p.result("shutdown.p0t0"));
+    let why = out.split_once("(SIGKILL after timeout: 2s after SIGTERM it still ran, ").map(|(_, w)| w.trim_end().trim_end_matches(')'));
+    // A task state letter, and the kernel function it sleeps in if it sleeps.
+    ensure!(why.is_some_and(|w| w.split(", ").all(|point| point.len() == 1 || point.get(1..5) == Some(" in "))), "stop said {out:?}");
+    ensure!(why.is_some_and(|w| w.contains(" in ")), "stop named no wait point: {out:?}");
+    let st = ctl_ok(&["status"])?;
+    ensure!(!st.lines().any(|l| l.starts_with("ignores-term ")), "status still lists it: {st:?}");
+    Ok(())
+}
+
 pub fn switch_covers_all_threads() -> Outcome {
     let mut p = Probe::start("threads", &std_phases(), &["--threads", "16"], 17)?;
     p.expect_all("sys getpriority", ALLOWED)?;

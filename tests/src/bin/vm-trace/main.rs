@@ -474,7 +474,13 @@ fn run_service_under(cid: &str, profile_args: &[&str], port: u16) -> Outcome {
     if let Some(mut s) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut s, &mut err);
     }
-    result.map_err(|e| format!("{e}; service stderr: {}", err.trim()))?;
+    if let Err(e) = result {
+        // What the service printed tells how far its shutdown got.
+        while let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+            lines.push(l);
+        }
+        return Err(format!("{e}; service stdout: {lines:?}; service stderr: {}", err.trim()));
+    }
     let code = code?;
     let _ = wait_line(&rx, "shutting down", &mut lines);
     ensure!(code == 0, "the service exited {code} (want 0); stderr: {}", err.trim());
