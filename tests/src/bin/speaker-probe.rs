@@ -35,15 +35,26 @@
 //! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0; with
 //! `ignore` there it writes `ignored` and goes on polling (a service that
 //! ignores SIGTERM).
-//! `--storm`: extra threads hammer cheap syscalls and fork short-lived
-//! children instead of polling.
+//! `--storm`: the extra threads are storm threads instead of pollers:
+//! between `storm on` and `storm off` (process 0's main thread; the result
+//! is `storming N` once all N storm, `calm` once none does) they hammer
+//! cheap syscalls and fork short-lived children; otherwise they wait,
+//! asleep, so that the container starts and stops at the usual speed.
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 static TERM: AtomicBool = AtomicBool::new(false);
+/// The storm threads' switch (`storm on|off`): the flag they test between
+/// two rounds, and the condition they sleep on while it is off.
+static STORM: AtomicBool = AtomicBool::new(false);
+static STORM_WAKE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+/// How many storm threads there are, and how many storm now.
+static STORM_THREADS: AtomicUsize = AtomicUsize::new(0);
+static STORMING: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_term(_: libc::c_int) {
     TERM.store(true, Ordering::SeqCst);
@@ -243,6 +254,7 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
                         let n = words.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
                         write_file(&res, &race_statfs(n));
                     }
+                    (Some("storm"), Some(state)) if main => write_file(&res, &set_storm(state == "on")),
                     (Some("exit"), _) => std::process::exit(0),
                     _ => {}
                 }
@@ -290,9 +302,43 @@ fn race_statfs(n: u32) -> String {
     format!("ok={ok} enoent={enoent} eperm={eperm} other={other}")
 }
 
+/// `storm on|off`: switches the storm threads and waits (up to 2 minutes)
+/// until all of them storm, or none does.
+fn set_storm(on: bool) -> String {
+    STORM.store(on, Ordering::SeqCst);
+    *STORM_WAKE.0.lock().unwrap() = on;
+    STORM_WAKE.1.notify_all();
+    let want = if on { STORM_THREADS.load(Ordering::SeqCst) } else { 0 };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while STORMING.load(Ordering::SeqCst) != want {
+        if Instant::now() > deadline {
+            return format!("{} of {want} storming", STORMING.load(Ordering::SeqCst));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if on {
+        format!("storming {want}")
+    } else {
+        "calm".into()
+    }
+}
+
 fn storm_loop() {
-    let mut i = 0u64;
     loop {
+        let mut on = STORM_WAKE.0.lock().unwrap();
+        while !*on {
+            on = STORM_WAKE.1.wait(on).unwrap();
+        }
+        drop(on);
+        STORMING.fetch_add(1, Ordering::SeqCst);
+        storm_rounds();
+        STORMING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn storm_rounds() {
+    let mut i = 0u64;
+    while STORM.load(Ordering::Relaxed) {
         // SAFETY: harmless syscalls without pointers.
         unsafe {
             libc::syscall(libc::SYS_getppid);
@@ -326,6 +372,9 @@ fn serve(dir: PathBuf, threads: usize, depth: usize, storm: bool) -> ! {
             pid if pid > 0 => break,
             _ => panic!("fork failed"),
         }
+    }
+    if storm {
+        STORM_THREADS.store(threads, Ordering::SeqCst);
     }
     for t in 1..=threads {
         let dir = dir.clone();

@@ -75,6 +75,7 @@ pub fn stop_kills_a_service_that_ignores_sigterm() -> Outcome {
     // A task state letter, and the kernel function it sleeps in if it sleeps.
     ensure!(why.is_some_and(|w| w.split(", ").all(|point| point.len() == 1 || point.get(1..5) == Some(" in "))), "stop said {out:?}");
     ensure!(why.is_some_and(|w| w.contains(" in ")), "stop named no wait point: {out:?}");
+    println!("  {}", out.lines().last().unwrap_or_default());
     let st = ctl_ok(&["status"])?;
     ensure!(!st.lines().any(|l| l.starts_with("ignores-term ")), "status still lists it: {st:?}");
     Ok(())
