@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::Mutex;
 
 use speaker_tests::ensure;
 use speaker_tests::guest::{run, Outcome};
@@ -22,7 +23,10 @@ use crate::workloads::{demo_services, empty_log};
 const STRICT_BOUND_SECS: u32 = 45;
 
 /// One held-out run of a service under a compile mode.
+#[derive(Clone)]
 struct HeldOut {
+    /// How many workloads the run was given.
+    total: usize,
     passed: Vec<String>,
     failed: Vec<String>,
     denials: String,
@@ -92,11 +96,30 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
             let _ = rt(&["delete", "--force", &id]);
         }
     }
-    Ok(HeldOut { passed, failed, denials, fatal, stop_failed })
+    Ok(HeldOut { total: names.len(), passed, failed, denials, fatal, stop_failed })
 }
 
 fn held_out_names(service: &str) -> Vec<String> {
     service_var(&format!("{service}_heldout")).split_whitespace().map(str::to_string).collect()
+}
+
+/// The runs of all of a service's held-out workloads under `balanced` that
+/// a scenario of this boot made: the other scenario that needs the same
+/// run reads it instead of running the service again.
+static BALANCED: Mutex<Vec<(String, HeldOut)>> = Mutex::new(Vec::new());
+
+/// `service`'s held-out workloads, all of them, under `balanced`: run once
+/// per boot (see [`BALANCED`]).
+fn balanced_run(service: &str) -> Result<HeldOut, String> {
+    if let Some((_, r)) = BALANCED.lock().unwrap().iter().find(|(s, _)| s == service) {
+        println!("  {service} (balanced): the run above, made once for this boot");
+        return Ok(r.clone());
+    }
+    let names = held_out_names(service);
+    ensure!(!names.is_empty(), "{service}: no held-out workloads in services.sh");
+    let r = held_out_run(service, "balanced", &names)?;
+    BALANCED.lock().unwrap().push((service.to_string(), r.clone()));
+    Ok(r)
 }
 
 /// Every demo service: every held-out workload passes under `balanced`,
@@ -104,10 +127,8 @@ fn held_out_names(service: &str) -> Vec<String> {
 pub fn held_out_workloads_pass_under_balanced() -> Outcome {
     let mut problems = Vec::new();
     for service in demo_services() {
-        let names = held_out_names(&service);
-        ensure!(!names.is_empty(), "{service}: no held-out workloads in services.sh");
-        let r = held_out_run(&service, "balanced", &names)?;
-        println!("HELDOUT {service} balanced {}/{} passed", r.passed.len(), names.len());
+        let r = balanced_run(&service)?;
+        println!("HELDOUT {service} balanced {}/{} passed", r.passed.len(), r.total);
         if !r.failed.is_empty() {
             problems.push(format!("{service}: failed under balanced: {:?}", r.failed));
         }
@@ -161,13 +182,15 @@ pub fn held_out_workloads_under_strict_are_reported() -> Outcome {
 /// The defect that started issue 23: PostgreSQL's VACUUM truncating a table
 /// needs `ftruncate`, which no traced workload used; under `strict` the
 /// server PANICked.  Under `balanced` (the default) the server survives,
-/// with no denial and the table truncated.
+/// with no denial and the table truncated.  (Its run is postgres' run of
+/// all its held-out workloads, which `held_out_workloads_pass_under_balanced`
+/// reads too: VACUUM truncate is one of them.)
 pub fn postgres_vacuum_truncate_survives_the_running_phase() -> Outcome {
     if !demo_services().iter().any(|s| s == "postgres") {
         return Err("postgres has no profile in the share".into());
     }
-    let r = held_out_run("postgres", "balanced", &["vacuum_truncate".to_string()])?;
-    ensure!(r.failed.is_empty(), "VACUUM truncate under balanced: {:?}", r.failed);
+    let r = balanced_run("postgres")?;
+    ensure!(r.passed.iter().any(|w| w == "vacuum_truncate"), "VACUUM truncate under balanced: {:?}", r.failed);
     ensure!(r.denials.is_empty(), "denials during VACUUM truncate:\n{}", r.denials);
     ensure!(r.fatal.is_empty(), "postgres' log after VACUUM truncate: {:?}", r.fatal);
     ensure!(r.stop_failed.is_none(), "postgres did not stop after VACUUM truncate: {:?}", r.stop_failed);

@@ -14,6 +14,7 @@ use crate::containers::{
     wait_stopped, workload,
 };
 use crate::probe::{probe_cmd, probe_dir, probe_profile, start_probe, wait_probe_ready};
+use crate::workloads::{demo_workloads_run, fresh_service_files, served};
 
 pub fn oci_container_without_annotation_is_untouched() -> Outcome {
     // Like Docker's default profile, the bundle has its own seccomp: here
@@ -52,18 +53,28 @@ pub fn oci_container_without_annotation_is_untouched() -> Outcome {
     Ok(())
 }
 
+/// nginx serves 1000 requests after the automatic switch; then every demo
+/// workload of nginx runs in the same container, for
+/// `every_demo_workload_runs_after_the_switch` (which then does not start
+/// nginx again in this boot).
 pub fn nginx_serves_after_automatic_switch() -> Outcome {
+    fresh_service_files("nginx");
     start_service("nginx", "nginx1")?;
     let out = workload("nginx")?;
     ensure!(out.contains("Failed requests:        0"), "nginx: failed requests after the switch: {out}");
     ensure!(out.contains("Complete requests:      1000"), "nginx: not all requests completed: {out}");
     ensure!(!out.contains("Non-2xx"), "nginx: non-2xx responses: {out}");
     ensure!(phase_of("nginx1").as_deref() == Some("running"), "nginx1 left its running phase");
-    stop_and_delete("nginx1")
+    demo_workloads_run("nginx", "nginx1")?;
+    stop_and_delete("nginx1")?;
+    served("nginx");
+    Ok(())
 }
 
+/// redis answers its benchmark and a SET/GET after the automatic switch;
+/// then every demo workload of redis, as for nginx above.
 pub fn redis_serves_after_automatic_switch() -> Outcome {
-    let _ = fs::remove_file("/srv/redis/dump.rdb");
+    fresh_service_files("redis");
     start_service("redis", "redis1")?;
     let out = workload("redis")?;
     ensure!(out.contains("total_error_replies:0"), "redis: error replies after the switch: {out}");
@@ -71,7 +82,10 @@ pub fn redis_serves_after_automatic_switch() -> Outcome {
     ensure!(o.stdout.trim() == "OK", "redis-cli set: {}{}", o.stdout, o.stderr);
     let o = run("redis-cli", &["get", "speaker:key"]);
     ensure!(o.stdout.trim() == "slim", "redis-cli get: {}{}", o.stdout, o.stderr);
-    stop_and_delete("redis1")
+    demo_workloads_run("redis", "redis1")?;
+    stop_and_delete("redis1")?;
+    served("redis");
+    Ok(())
 }
 
 pub fn running_container_denies_boot_only_syscall() -> Outcome {
