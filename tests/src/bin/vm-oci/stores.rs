@@ -126,7 +126,16 @@ pub fn postgres_and_mariadb_keep_their_data_across_restart() -> Outcome {
         let text = fs::read_to_string(&log).unwrap_or_default();
         let recovered: Vec<&&str> = store.recovery.iter().filter(|r| text.contains(**r)).collect();
         let res = if o.code != 0 || read != written {
-            Err(format!("{}: after the restart the rows read '{read}' ({}), before '{written}'", store.service, o.stderr.trim()))
+            // What the engine denied and what the server logged tell a
+            // profile's gap from a server that was not ready.
+            let d = run("speaker-ctl", &["denials", &id]);
+            Err(format!(
+                "{}: after the restart the rows read '{read}' ({}), before '{written}'; denials: {}; log: {}",
+                store.service,
+                o.stderr.trim(),
+                d.stdout.trim(),
+                tail(&log)
+            ))
         } else if !recovered.is_empty() {
             Err(format!("{}: the restart ran a recovery ({recovered:?}): the stop was not clean: {}", store.service, tail(&log)))
         } else {
