@@ -16,7 +16,7 @@ use crate::containers::{
     crun_status, phase_of, rt, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete,
 };
 
-use crate::workloads::{demo_services, empty_log};
+use crate::workloads::{demo_services, empty_log, fresh_service_files};
 
 /// How long one held-out workload may take under `strict` (the slowest
 /// that pass take about 20 s under TCG).
@@ -40,11 +40,7 @@ struct HeldOut {
 /// workloads), then collects denials and fatal log lines and stops it.
 fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, String> {
     let log = service_var(&format!("{service}_log"));
-    if service == "redis" {
-        let _ = fs::remove_dir_all("/srv/redis/appendonlydir");
-        let _ = fs::remove_file("/srv/redis/dump.rdb");
-    }
-    empty_log(&log);
+    fresh_service_files(service);
     let id = format!("{service}-ho-{mode}");
     let compile = format!("io.speaker.compile={mode}");
     let mut annotations = vec!["--annotation".to_string(), compile];
