@@ -28,15 +28,9 @@ pub fn pid_alive(pid: i32) -> bool {
 pub fn wait_points(pid: i32) -> String {
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return "gone".into() };
     let mut points: Vec<String> = Vec::new();
+    let until = std::time::Instant::now() + WCHAN_PATIENCE;
     for task in dir.flatten() {
-        let base = task.path();
-        let Ok(stat) = std::fs::read_to_string(base.join("stat")) else { continue };
-        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
-        let wchan = std::fs::read_to_string(base.join("wchan")).unwrap_or_default();
-        let point = match wchan.trim() {
-            "" | "0" => state,
-            w => format!("{state} in {w}"),
-        };
+        let Some(point) = wait_point(&task.path(), until) else { continue };
         if !points.contains(&point) {
             points.push(point);
         }
@@ -45,6 +39,34 @@ pub fn wait_points(pid: i32) -> String {
         "gone".into()
     } else {
         points.join(", ")
+    }
+}
+
+/// How long [`wait_points`] reads again the tasks whose wait channel reads
+/// empty, all together (a kernel without kallsyms never names one).
+const WCHAN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One task's "STATE in WCHAN" (or its state alone), `None` if it is gone.
+/// The kernel names no wait channel while a task runs or is runnable, even
+/// for a moment (a service that polls wakes up often, and a loaded machine
+/// leaves it queued longer), and the state and the channel are two reads.
+/// So the two are read again, a millisecond apart, until they agree (a
+/// sleeping state, then a channel) or `until`: a task that never sleeps
+/// meanwhile is reported by its state alone (`R`: busy).
+fn wait_point(task: &std::path::Path, until: std::time::Instant) -> Option<String> {
+    loop {
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
+        let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+        let wchan = wchan.trim();
+        let asleep = !matches!(state.as_str(), "R" | "Z" | "X" | "?");
+        if asleep && !wchan.is_empty() && wchan != "0" {
+            return Some(format!("{state} in {wchan}"));
+        }
+        if matches!(state.as_str(), "Z" | "X") || std::time::Instant::now() >= until {
+            return Some(state);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -68,6 +68,17 @@ pub fn shutdown_phase_applies_after_stop() -> Outcome {
 pub fn stop_kills_a_service_that_ignores_sigterm() -> Outcome {
     let p = Probe::start("ignores-term", &std_phases(), &[], 1)?;
     fs::write(p.dir.join("shutdown-op"), "ignore").unwrap();
+    // The probe polls every 5 ms, runnable for a moment at each wake-up,
+    // when the kernel names no wait channel: every read must still name one.
+    let started = std::time::Instant::now();
+    let points: Vec<String> = (0..100).map(|_| speaker::sys::procfs::wait_points(p.pid)).collect();
+    let bare: Vec<&String> = points.iter().filter(|w| !w.contains(" in ")).collect();
+    ensure!(
+        bare.is_empty(),
+        "{} of 100 reads of the probe's wait points ({:.1} s) named no wait channel: {bare:?}",
+        bare.len(),
+        started.elapsed().as_secs_f64()
+    );
     let out = ctl_ok(&["stop", "ignores-term", "--timeout", "2"])?;
     ensure!(out.contains("boot -> shutdown"), "stop said {out:?}");
     ensure!(p.result("shutdown.p0t0").as_deref() == Some("ignored"), "the probe's SIGTERM handler gave {:?}", p.result("shutdown.p0t0"));
