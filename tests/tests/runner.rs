@@ -49,11 +49,22 @@ fn qemu_run_requires_a_command() {
     assert!(err.contains("--timeout wants whole seconds"), "{err}");
 }
 
+/// A guest that outlives `--timeout`: exit 124, and before qemu/run stops
+/// it, the guest says what it was doing (speaker-watch's
+/// `SPEAKER-VM-STUCK:` lines: here the shell that spins).
 #[test]
 fn qemu_run_reports_guest_timeout() {
-    let (code, err) = run("qemu/run", &["--timeout", "20", "--", "sleep", "1000"], &[]);
-    assert_eq!(code, 124, "{err}");
-    assert!(err.contains("did not finish within 20s"), "{err}");
+    let out = Command::new(root().join("qemu/run"))
+        .args(["--timeout", "90", "--", "sh", "-c", "while :; do :; done"])
+        .output()
+        .expect("cannot run qemu/run");
+    let (stdout, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(124), "{err}");
+    assert!(err.contains("did not finish within 90s"), "{err}");
+    let stuck: Vec<&str> = stdout.lines().filter(|l| l.starts_with("SPEAKER-VM-STUCK: ")).collect();
+    assert!(stuck.first().is_some_and(|l| l.contains("the command still runs at 60 s")), "{stuck:?}\n{stdout}");
+    assert!(stuck.iter().any(|l| l.starts_with("SPEAKER-VM-STUCK: task ") && l.contains(" (sh) R in ")), "{stuck:?}");
+    assert!(stuck.last().is_some_and(|l| l.contains("load ")), "{stuck:?}");
 }
 
 /// One boot for the three tests below: speaker.ko loaded, a shared directory,

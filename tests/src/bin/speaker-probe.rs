@@ -33,8 +33,8 @@
 //!
 //! On SIGTERM process 0 makes the syscall named in `DIR/shutdown-op`
 //! (default `uname`), writes `DIR/res/shutdown.p0t0` and exits 0; with
-//! `ignore` there it writes `ignored` and goes on polling (a service that
-//! ignores SIGTERM).
+//! `ignore` there it writes `ignored` and sleeps on, no longer polling (a
+//! service that ignores SIGTERM and waits for something that never comes).
 //! `--storm`: the extra threads are storm threads instead of pollers:
 //! between `storm on` and `storm off` (process 0's main thread; the result
 //! is `storming N` once all N storm, `calm` once none does) they hammer
@@ -213,7 +213,9 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
             let op = fs::read_to_string(dir.join("shutdown-op")).unwrap_or_else(|_| "uname".into());
             if op.trim() == "ignore" {
                 write_file(&dir.join("res").join(format!("shutdown.{id}")), "ignored");
-                continue;
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
             }
             let r = syscall_by_name(op.trim(), &dir);
             write_file(&dir.join("res").join(format!("shutdown.{id}")), &result_text(r));

@@ -21,12 +21,30 @@ pub fn wait_phase(id: &str, phase: &str, secs: u64) -> Outcome {
 /// The workload: 200 requests, 4 at a time; 0 may fail.
 pub fn workload() -> Outcome {
     let o = run("ab", &["-q", "-n", "200", "-c", "4", &format!("http://127.0.0.1:{PORT}/index.html")]);
-    let out = ok("ab", &o)?;
+    let out = ok("ab", &o).map_err(|e| format!("{e}\n{}", server_view()))?;
     let failed = out.lines().find(|l| l.starts_with("Failed requests:")).ok_or_else(|| format!("ab printed no summary: {out}"))?;
-    ensure!(failed.split_whitespace().last() == Some("0"), "workload: {failed}");
+    ensure!(failed.split_whitespace().last() == Some("0"), "workload: {failed}\n{}", server_view());
     let complete = out.lines().find(|l| l.starts_with("Complete requests:")).unwrap_or_default();
-    ensure!(complete.split_whitespace().last() == Some("200"), "workload: {complete}");
+    ensure!(complete.split_whitespace().last() == Some("200"), "workload: {complete}\n{}", server_view());
     Ok(())
+}
+
+/// The server's side of a workload that failed, for its message: the
+/// port's sockets, the tasks with where they wait, and what speaker denied
+/// in each container it knows.
+fn server_view() -> String {
+    let port = format!("sport = :{PORT} or dport = :{PORT}");
+    let sockets = run("ss", &["-tanp", &port]).stdout;
+    let tasks = run("ps", &["-eo", "pid,ppid,stat,wchan:24,args"]).stdout;
+    let tasks: Vec<&str> = tasks.lines().filter(|l| l.contains("httpd") || l.contains("start.sh")).collect();
+    let status = run("speaker-ctl", &["status", "--json"]).stdout;
+    let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&status)
+        .ok()
+        .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|c| c["cid"].as_str().map(str::to_string)).collect()))
+        .unwrap_or_default();
+    let denials: Vec<String> =
+        ids.iter().map(|id| format!("{id}: {}", run("speaker-ctl", &["denials", id]).stdout.trim().replace('\n', " | "))).collect();
+    format!("sockets of port {PORT}:\n{}tasks: {tasks:?}\ndenials: {denials:?}", sockets)
 }
 
 /// Nothing of `id` left in speaker.ko or /run/speaker, and speaker.ko
