@@ -15,10 +15,16 @@ pub fn status_field(pid: i32, name: &str) -> io::Result<Option<String>> {
     Ok(status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(|v| v.trim().to_string())))
 }
 
+/// The state letter of a `/proc/.../stat` line (the field after the
+/// command's closing parenthesis; the command may hold any character).
+fn stat_state(stat: &str) -> Option<&str> {
+    stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next())
+}
+
 /// Is process `pid` alive (and not a zombie)?
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false),
+        Ok(stat) => stat_state(&stat).is_some_and(|s| s != "Z"),
         Err(_) => false,
     }
 }
@@ -56,7 +62,7 @@ const WCHAN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 fn wait_point(task: &std::path::Path, until: std::time::Instant) -> Option<String> {
     loop {
         let stat = std::fs::read_to_string(task.join("stat")).ok()?;
-        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').next()).unwrap_or("?").to_string();
+        let state = stat_state(&stat).unwrap_or("?").to_string();
         let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
         let wchan = wchan.trim();
         let asleep = !matches!(state.as_str(), "R" | "Z" | "X" | "?");
