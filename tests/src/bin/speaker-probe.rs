@@ -9,9 +9,10 @@
 //!
 //! Every task (the main thread and N extra threads of each of the D
 //! processes in a chain: process 0 forks process 1, which forks process 2,
-//! ...) writes `DIR/ready.pPtT` once running, then polls `DIR/cmd` (one
-//! line `GEN OP ARGS...`).  For each new `GEN` it runs OP and writes its
-//! result to `DIR/res/GEN.pPtT`:
+//! ...) writes `DIR/ready.pPtT` once running, then runs each new command
+//! of `DIR/cmd` (one line `GEN OP ARGS...`), which each process' first
+//! thread polls for and hands to the others, and writes its result to
+//! `DIR/res/GEN.pPtT`:
 //!
 //! * `sys NAME`: the raw syscall NAME (see `syscall_by_name`); the result
 //!   is `0` on success or `errno N`.
@@ -205,6 +206,14 @@ fn switch_to_allow(fd: i32, cid: &str) -> String {
     out
 }
 
+/// The last command the process' first thread read from `DIR/cmd` (`GEN
+/// OP ARGS...`), for the process' other threads (see [`follow_loop`]).
+static CMD: (Mutex<(u64, String)>, Condvar) = (Mutex::new((0, String::new())), Condvar::new());
+
+/// The first thread of each process: polls `DIR/cmd`, hands each new
+/// command to the process' other threads and runs it.  (One reader per
+/// process: 17 threads that each read the file every 5 ms kept the
+/// guest's vCPUs busy and slowed every scenario under TCG.)
 fn poll_loop(dir: PathBuf, id: String, main: bool) {
     write_file(&dir.join(format!("ready.{id}")), "1");
     let mut last = 0u64;
@@ -222,47 +231,76 @@ fn poll_loop(dir: PathBuf, id: String, main: bool) {
             std::process::exit(0);
         }
         if let Ok(cmd) = fs::read_to_string(dir.join("cmd")) {
-            let words: Vec<&str> = cmd.split_whitespace().collect();
-            let gen: u64 = words.first().and_then(|g| g.parse().ok()).unwrap_or(0);
+            let gen: u64 = cmd.split_whitespace().next().and_then(|g| g.parse().ok()).unwrap_or(0);
             if gen > last {
                 last = gen;
-                let res = dir.join("res").join(format!("{gen}.{id}"));
-                match (words.get(1).copied(), words.get(2).copied()) {
-                    (Some("sys"), Some(name)) => write_file(&res, &result_text(syscall_by_name(name, &dir))),
-                    (Some("fork"), Some(name)) if main => {
-                        // SAFETY: the child only makes a syscall, writes a file and _exits.
-                        match unsafe { libc::fork() } {
-                            0 => {
-                                let r = syscall_by_name(name, &dir);
-                                write_file(&dir.join("res").join(format!("{gen}.forked")), &result_text(r));
-                                // SAFETY: plain exit of the forked child.
-                                unsafe { libc::_exit(0) };
-                            }
-                            pid if pid > 0 => {
-                                let mut st = 0;
-                                // SAFETY: reaping our own child.
-                                unsafe { libc::waitpid(pid, &mut st, 0) };
-                                write_file(&res, "0");
-                            }
-                            _ => write_file(&res, "errno fork"),
-                        }
-                    }
-                    (Some("stack"), Some(name)) if main => {
-                        let errno = words.get(3).and_then(|e| e.parse().ok()).unwrap_or(1001);
-                        write_file(&res, &result_text(stack_filter(name, errno)));
-                    }
-                    (Some("selfswitch"), Some(cid)) if main => write_file(&res, &self_switch(cid)),
-                    (Some("race"), Some("statfs")) if main => {
-                        let n = words.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
-                        write_file(&res, &race_statfs(n));
-                    }
-                    (Some("storm"), Some(state)) if main => write_file(&res, &set_storm(state == "on")),
-                    (Some("exit"), _) => std::process::exit(0),
-                    _ => {}
-                }
+                *CMD.0.lock().unwrap() = (gen, cmd.clone());
+                CMD.1.notify_all();
+                run_op(&dir, &id, main, gen, &cmd);
             }
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Every other thread: waits, asleep, for the next command the process'
+/// first thread read, and runs it itself.
+fn follow_loop(dir: PathBuf, id: String) {
+    write_file(&dir.join(format!("ready.{id}")), "1");
+    let mut last = 0u64;
+    loop {
+        let (gen, cmd) = {
+            let mut c = CMD.0.lock().unwrap();
+            while c.0 <= last {
+                c = CMD.1.wait(c).unwrap();
+            }
+            c.clone()
+        };
+        last = gen;
+        run_op(&dir, &id, false, gen, &cmd);
+    }
+}
+
+/// Runs command `GEN OP ARGS...` on this task (`main`: process 0's first
+/// thread) and writes its result to `DIR/res/GEN.ID`.
+fn run_op(dir: &Path, id: &str, main: bool, gen: u64, cmd: &str) {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let res = dir.join("res").join(format!("{gen}.{id}"));
+    match (words.get(1).copied(), words.get(2).copied()) {
+        (Some("sys"), Some(name)) => write_file(&res, &result_text(syscall_by_name(name, dir))),
+        (Some("fork"), Some(name)) if main => {
+            // SAFETY: the child only makes a syscall, writes a file and _exits.
+            match unsafe { libc::fork() } {
+                0 => {
+                    let r = syscall_by_name(name, dir);
+                    write_file(&dir.join("res").join(format!("{gen}.forked")), &result_text(r));
+                    // SAFETY: plain exit of the forked child.
+                    unsafe { libc::_exit(0) };
+                }
+                pid if pid > 0 => {
+                    let mut st = 0;
+                    // SAFETY: reaping our own child.
+                    unsafe { libc::waitpid(pid, &mut st, 0) };
+                    write_file(&res, "0");
+                }
+                _ => write_file(&res, "errno fork"),
+            }
+        }
+        (Some("stack"), Some(name)) if main => {
+            let errno = words.get(3).and_then(|e| e.parse().ok()).unwrap_or(1001);
+            write_file(&res, &result_text(stack_filter(name, errno)));
+        }
+        (Some("selfswitch"), Some(cid)) if main => write_file(&res, &self_switch(cid)),
+        (Some("race"), Some("statfs")) if main => {
+            let n = words.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
+            write_file(&res, &race_statfs(n));
+        }
+        (Some("storm"), Some(state)) if main => write_file(&res, &set_storm(state == "on")),
+        // _exit (exit_group, no atexit handlers): any thread may get here
+        // first, and glibc's exit() is not safe to call from two at once.
+        // SAFETY: ends the process; nothing is left to flush.
+        (Some("exit"), _) => unsafe { libc::_exit(0) },
+        _ => {}
     }
 }
 
@@ -381,7 +419,7 @@ fn serve(dir: PathBuf, threads: usize, depth: usize, storm: bool) -> ! {
     for t in 1..=threads {
         let dir = dir.clone();
         let id = format!("p{level}t{t}");
-        std::thread::spawn(move || if storm { storm_loop() } else { poll_loop(dir, id, false) });
+        std::thread::spawn(move || if storm { storm_loop() } else { follow_loop(dir, id) });
     }
     poll_loop(dir, format!("p{level}t0"), level == 0);
     unreachable!()
