@@ -94,11 +94,11 @@ redis_workloads="bench errors admin"
 redis_workload_bench="redis-benchmark -q -n 1000 -c 4 -t set,get,incr,lpush,lpop,sadd,hset,mset > /tmp/redis-bench.out && ! grep -qi error /tmp/redis-bench.out"
 redis_workload_errors="redis-cli NOSUCHCOMMAND | grep -q 'unknown command' && redis-cli SET s x | grep -q OK \
   && redis-cli INCR s | grep -q 'not an integer' && redis-cli GET | grep -q 'wrong number of arguments'"
-# Waits until INFO persistence says FIELD:VALUE.
-redis_wait="redis_wait() { for _ in \$(seq 300); do redis-cli INFO persistence | grep -q \"^\$1:\$2\" && return 0; sleep 0.1; done; return 1; }"
 # Whether INFO persistence says FIELD:VALUE now (a save's status is final
-# once its *_in_progress field is 0: no need to wait for it).
+# once its *_in_progress field is 0: no need to wait for it), and
+# redis_wait, which waits until it does (both defined by $redis_wait).
 redis_is="redis_is() { redis-cli INFO persistence | grep -q \"^\$1:\$2\"; }"
+redis_wait="$redis_is; redis_wait() { for _ in \$(seq 300); do redis_is \"\$1\" \"\$2\" && return 0; sleep 0.1; done; return 1; }"
 redis_workload_admin="$redis_wait; redis-cli SET persisted yes | grep -q OK \
   && redis-cli BGSAVE | grep -q 'Background saving started' && redis_wait rdb_bgsave_in_progress 0 && redis_wait rdb_last_bgsave_status ok \
   && redis-cli SAVE | grep -q OK \
@@ -119,7 +119,7 @@ redis_heldout_clientkill="(redis-cli BLPOP speaker:never 0 > /tmp/redis-blpop1.o
   && id=\$(redis-cli CLIENT LIST TYPE normal | grep 'cmd=blpop' | head -1 | sed 's/^id=\\([0-9]*\\) .*/\\1/') && [ -n \"\$id\" ] \
   && redis-cli CLIENT KILL ID \$id | grep -qx 1 && sleep 0.5 \
   && [ \"\$(redis-cli CLIENT KILL TYPE normal SKIPME yes)\" -ge 1 ] && sleep 0.5 && redis-cli PING | grep -q PONG"
-redis_heldout_persistence="$redis_wait; $redis_is; redis-benchmark -q -n 20000 -r 20000 -c 4 -P 16 -t set > /dev/null && [ \"\$(redis-cli DBSIZE)\" -gt 10000 ] \
+redis_heldout_persistence="$redis_wait; redis-benchmark -q -n 20000 -r 20000 -c 4 -P 16 -t set > /dev/null && [ \"\$(redis-cli DBSIZE)\" -gt 10000 ] \
   && redis-cli BGSAVE | grep -q 'Background saving started' && redis_wait rdb_bgsave_in_progress 0 && redis_is rdb_last_bgsave_status ok \
   && redis-cli CONFIG SET appendonly yes | grep -q OK && redis_wait aof_rewrite_in_progress 0 \
   && redis-cli CONFIG SET appendfsync always | grep -q OK && redis-benchmark -q -n 2000 -c 2 -t set,incr > /dev/null \
