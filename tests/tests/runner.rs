@@ -67,6 +67,32 @@ fn qemu_run_reports_guest_timeout() {
     assert!(stuck.last().is_some_and(|l| l.contains("load ")), "{stuck:?}");
 }
 
+/// A guest whose kernel has not reached /init by the boot deadline is
+/// stopped at once with its console, booted once more (a kernel that hung
+/// in its own boot, before anything of speaker's ran), and the second such
+/// boot fails the run: exit 125, both boots in the boot log, the first
+/// marked `hung`.  (A 3 s deadline: no kernel here decompresses that fast.)
+#[test]
+fn qemu_run_boots_again_once_when_the_kernel_misses_the_boot_deadline() {
+    let log = std::env::temp_dir().join(format!("speaker-boots-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let (code, err) =
+        run("qemu/run", &["--no-module", "--", "true"], &[("SPEAKER_VM_BOOT_DEADLINE", "3"), ("SPEAKER_BOOT_LOG", log.to_str().unwrap())]);
+    let boots = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(code, 125, "{err}");
+    for attempt in [1, 2] {
+        let said = format!("the guest kernel did not reach /init within 3s (boot attempt {attempt};");
+        assert!(err.contains(&said), "no '{said}' in: {err}");
+    }
+    assert_eq!(err.matches("SPEAKER-VM-BOOT-RETRY").count(), 1, "{err}");
+    assert!(err.contains("SeaBIOS"), "the console's lines are not shown: {err}");
+    let lines: Vec<&str> = boots.lines().collect();
+    assert_eq!(lines.len(), 2, "{boots}");
+    assert!(lines[0].starts_with("debug small ") && lines[0].ends_with(" hung"), "{boots}");
+    assert!(!lines[1].ends_with(" hung"), "{boots}");
+}
+
 /// One boot for the three tests below: speaker.ko loaded, a shared directory,
 /// and a command whose status is not 0 (`speaker-ctl version`, how many
 /// CPUs have 5-level paging, then the share's script, which exits 7).
