@@ -86,8 +86,13 @@ pub fn wait_stopped(id: &str, secs: u64) -> Result<(), String> {
 
 /// Stops and deletes a container, and checks that nothing is left.
 pub fn stop_and_delete(id: &str) -> Outcome {
+    stop_and_delete_within(id, 30)
+}
+
+/// [`stop_and_delete`], waiting `secs` for the container to stop.
+pub fn stop_and_delete_within(id: &str, secs: u64) -> Outcome {
     rt_ok(&["kill", id, "TERM"])?;
-    wait_stopped(id, 30)?;
+    wait_stopped(id, secs)?;
     rt_ok(&["delete", id])?;
     ensure!(!Path::new(&format!("/run/speaker/{id}")).exists(), "speaker state of {id} left after delete");
     ensure!(phase_of(id).is_none(), "speaker.ko still knows {id} after delete");
