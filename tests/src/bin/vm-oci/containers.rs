@@ -86,8 +86,11 @@ pub fn wait_stopped(id: &str, secs: u64) -> Result<(), String> {
 
 /// Stops and deletes a container, and checks that nothing is left.
 pub fn stop_and_delete(id: &str) -> Outcome {
-    stop_and_delete_within(id, 30)
+    stop_and_delete_within(id, STOP_SECS)
 }
+
+/// How long [`stop_and_delete`] waits for a container to stop.
+pub const STOP_SECS: u64 = 30;
 
 /// [`stop_and_delete`], waiting `secs` for the container to stop.
 pub fn stop_and_delete_within(id: &str, secs: u64) -> Outcome {

@@ -14,7 +14,7 @@ use speaker_tests::guest::{run, Outcome};
 
 use crate::containers::{
     crun_status, phase_of, rt, service_var, share, start_service_profile, start_service_with, state_pid, stop_and_delete,
-    stop_and_delete_within,
+    stop_and_delete_within, STOP_SECS,
 };
 
 use crate::workloads::{demo_services, empty_log, fresh_service_files};
@@ -26,7 +26,7 @@ const STRICT_BOUND_SECS: u32 = 45;
 /// How long a service under `strict` may take to stop before it is
 /// reported as not stopping and force-deleted (redis, whose last save is
 /// denied, refuses to exit at all and used to hold the run for balanced's
-/// 30 s; a service that stops stops well within this).
+/// [`STOP_SECS`]; a service that stops stops well within this).
 const STRICT_STOP_SECS: u64 = 15;
 
 /// One held-out run of a service under a compile mode.
@@ -94,7 +94,7 @@ fn held_out_run(service: &str, mode: &str, names: &[String]) -> Result<HeldOut, 
     let fatal = run("grep", &["-E", &fatal_re, &log]).stdout.lines().map(str::to_string).collect();
     let mut stop_failed = None;
     if crun_status(&id).is_some() {
-        let stop_secs = if mode == "strict" { STRICT_STOP_SECS } else { 30 };
+        let stop_secs = if mode == "strict" { STRICT_STOP_SECS } else { STOP_SECS };
         if let Err(e) = stop_and_delete_within(&id, stop_secs) {
             stop_failed = Some(e);
             let _ = rt(&["delete", "--force", &id]);
